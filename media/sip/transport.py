@@ -1,0 +1,168 @@
+"""Thin asyncio adapter around the sans-IO :class:`UserAgent`: UDP and TCP sockets, timers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Callable
+
+from .message import MAX_MESSAGE_BYTES
+from .useragent import Addr, Event, UserAgent
+
+log = logging.getLogger("frontdesk.sip")
+
+
+class _Udp(asyncio.DatagramProtocol):
+    def __init__(self, server: "SipServer"):
+        self.server = server
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport) -> None:  # type: ignore[override]
+        self.transport = transport
+
+    def datagram_received(self, data: bytes, addr) -> None:  # type: ignore[override]
+        self.server.feed(data, (addr[0], addr[1]), "UDP")
+
+    def error_received(self, exc: Exception) -> None:
+        log.debug("SIP UDP error: %s", exc)
+
+
+class _TcpConnection(asyncio.Protocol):
+    """Frames SIP messages on a stream by Content-Length; closes on framing errors."""
+
+    def __init__(self, server: "SipServer"):
+        self.server = server
+        self.buffer = b""
+        self.transport: asyncio.Transport | None = None
+        self.peer: Addr = ("", 0)
+
+    def connection_made(self, transport) -> None:  # type: ignore[override]
+        self.transport = transport
+        peer = transport.get_extra_info("peername")
+        self.peer = (peer[0], peer[1])
+        self.server._tcp[self.peer] = self
+
+    def connection_lost(self, exc) -> None:
+        self.server._tcp.pop(self.peer, None)
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        while True:
+            self.buffer = self.buffer.lstrip(b"\r\n")
+            end = self.buffer.find(b"\r\n\r\n")
+            if end < 0:
+                if len(self.buffer) > MAX_MESSAGE_BYTES:
+                    self._abort("header section too large")
+                return
+            head = self.buffer[:end].decode("latin-1")
+            length = None
+            for line in head.split("\r\n")[1:]:
+                name, _, value = line.partition(":")
+                if name.strip().lower() in ("content-length", "l"):
+                    if not value.strip().isdigit():
+                        self._abort("bad Content-Length")
+                        return
+                    length = int(value.strip())
+            if length is None:
+                self._abort("missing Content-Length")
+                return
+            total = end + 4 + length
+            if total > MAX_MESSAGE_BYTES:
+                self._abort("message too large")
+                return
+            if len(self.buffer) < total:
+                return
+            msg, self.buffer = self.buffer[:total], self.buffer[total:]
+            self.server.feed(msg, self.peer, "TCP")
+
+    def _abort(self, why: str) -> None:
+        log.warning("closing SIP TCP connection from %s:%s: %s", self.peer[0], self.peer[1], why)
+        if self.transport:
+            self.transport.close()
+
+
+class SipServer:
+    """Owns the sockets and the timer; hands events to ``on_event``."""
+
+    def __init__(self, ua: UserAgent, on_event: Callable[[Event], None]):
+        self.ua = ua
+        self.on_event = on_event
+        self.loop = asyncio.get_event_loop()
+        self._udp: _Udp | None = None
+        self._tcp: dict[Addr, _TcpConnection] = {}
+        self._tcp_server: asyncio.base_events.Server | None = None
+        self._timer: asyncio.TimerHandle | None = None
+
+    async def listen_udp(self, host: str, port: int) -> int:
+        transport, proto = await self.loop.create_datagram_endpoint(lambda: _Udp(self), local_addr=(host, port))
+        self._udp = proto
+        return transport.get_extra_info("sockname")[1]
+
+    async def listen_tcp(self, host: str, port: int) -> int:
+        self._tcp_server = await self.loop.create_server(lambda: _TcpConnection(self), host, port)
+        return self._tcp_server.sockets[0].getsockname()[1]
+
+    def now(self) -> float:
+        return self.loop.time()
+
+    def feed(self, data: bytes, addr: Addr, transport: str) -> None:
+        try:
+            self.ua.receive(data, addr, self.now(), transport)
+        except Exception:  # never let one message take the server down
+            log.exception("internal error handling a SIP message from %s:%s", *addr)
+        self.flush()
+
+    def act(self, action: Callable[..., None], *args) -> None:
+        """Run a UserAgent action (answer, reject, hangup...) and flush its output."""
+        action(*args, now=self.now()) if _takes_now(action) else action(*args)
+        self.flush()
+
+    def flush(self) -> None:
+        for out in self.ua.take_outgoing():
+            if out.transport == "UDP":
+                if self._udp and self._udp.transport:
+                    self._udp.transport.sendto(out.data, out.addr)
+            else:
+                conn = self._tcp.get(out.addr)
+                if conn and conn.transport:
+                    conn.transport.write(out.data)
+                else:
+                    log.warning("no %s connection to %s:%s for an outgoing message", out.transport, *out.addr)
+        for event in self.ua.take_events():
+            try:
+                self.on_event(event)
+            except Exception:
+                log.exception("error in SIP event handler for %r", event)
+        self._schedule()
+
+    def _schedule(self) -> None:
+        if self._timer:
+            self._timer.cancel()
+            self._timer = None
+        deadline = self.ua.next_timer()
+        if deadline is not None:
+            self._timer = self.loop.call_at(max(deadline, self.now()), self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self.ua.handle_timers(self.now())
+        self.flush()
+
+    def close(self) -> None:
+        if self._timer:
+            self._timer.cancel()
+        if self._udp and self._udp.transport:
+            self._udp.transport.close()
+        if self._tcp_server:
+            self._tcp_server.close()
+        for conn in list(self._tcp.values()):
+            if conn.transport:
+                conn.transport.close()
+
+
+def _takes_now(fn: Callable) -> bool:
+    import inspect
+    try:
+        return "now" in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False

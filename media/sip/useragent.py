@@ -1,0 +1,580 @@
+"""Sans-IO SIP user agent server core (RFC 3261 transactions and dialogs for answering calls).
+
+Feed it datagrams or framed stream messages with :meth:`UserAgent.receive`, advance time with
+:meth:`UserAgent.handle_timers`, and drain :meth:`take_outgoing` (bytes to send) and
+:meth:`take_events` (what happened). The application answers, rejects and hangs up calls with
+the action methods. No sockets, no clocks: every method takes ``now`` in seconds.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+
+from .message import (
+    Headers, Request, Response, SipParseError, Via, parse, parse_cseq, parse_name_addr,
+    parse_uri, parse_via,
+)
+
+T1, T2, T4 = 0.5, 4.0, 5.0
+ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE"
+SUPPORTED_EXTENSIONS = frozenset({"timer", "replaces"})
+KNOWN_METHODS_NOT_ALLOWED = frozenset({"REGISTER", "SUBSCRIBE", "NOTIFY", "PUBLISH", "MESSAGE", "REFER", "PRACK"})
+MAGIC_COOKIE = "z9hG4bK"
+
+REASONS = {
+    100: "Trying", 180: "Ringing", 200: "OK", 400: "Bad Request", 403: "Forbidden",
+    404: "Not Found", 405: "Method Not Allowed", 408: "Request Timeout", 416: "Unsupported URI Scheme",
+    420: "Bad Extension", 481: "Call/Transaction Does Not Exist", 486: "Busy Here",
+    487: "Request Terminated", 488: "Not Acceptable Here", 500: "Server Internal Error",
+    501: "Not Implemented", 503: "Service Unavailable",
+}
+
+Addr = tuple[str, int]
+
+
+# ---- events -----------------------------------------------------------------------------
+
+@dataclass
+class IncomingCall:
+    call_id: str
+    remote_addr: Addr
+    transport: str
+    caller_uri: str
+    caller_name: str
+    called_uri: str
+    request_uri: str
+    offer: bytes
+
+
+@dataclass
+class CallConfirmed:
+    call_id: str
+
+
+@dataclass
+class CallEnded:
+    call_id: str
+    by: str  # "remote" | "local"
+    reason: str
+    status: int | None = None  # final status of our BYE, when we hung up
+
+
+@dataclass
+class DtmfReceived:
+    call_id: str
+    digit: str
+
+
+@dataclass
+class MessageRejected:
+    remote_addr: Addr
+    status: int | None
+    reason: str
+
+
+Event = IncomingCall | CallConfirmed | CallEnded | DtmfReceived | MessageRejected
+
+
+@dataclass
+class Outgoing:
+    data: bytes
+    addr: Addr
+    transport: str
+
+
+# ---- internal state ---------------------------------------------------------------------
+
+@dataclass
+class _Retransmit:
+    data: bytes
+    addr: Addr
+    transport: str
+    interval: float
+    next_at: float
+    give_up_at: float
+    cap: float = T2
+
+
+@dataclass
+class _Call:
+    call_id: str
+    invite: Request
+    invite_key: tuple
+    remote_addr: Addr
+    transport: str
+    local_tag: str
+    remote_tag: str | None
+    local_uri: str
+    remote_uri: str
+    remote_target: str
+    route_set: list[str]
+    remote_cseq: int
+    local_cseq: int = field(default_factory=lambda: secrets.randbelow(2**20) + 1)
+    state: str = "early"  # early | answered | confirmed | rejected | ending | ended
+    final_status: int | None = None
+    last_final: bytes = b""
+    local_sdp: bytes = b""
+    retransmit: _Retransmit | None = None  # 2xx or non-2xx final until ACK
+    bye: _Retransmit | None = None
+    bye_branch: str | None = None
+    end_reason: str = ""
+
+
+@dataclass
+class _ServerTx:
+    response: bytes | None
+    addr: Addr
+    transport: str
+    expires_at: float
+
+
+def _branch() -> str:
+    return MAGIC_COOKIE + secrets.token_hex(8)
+
+
+def _tag() -> str:
+    return secrets.token_hex(6)
+
+
+class UserAgent:
+    """A SIP UAS core that accepts calls for the application."""
+
+    def __init__(self, host: str, port: int, *, user: str = "frontdesk", server_name: str = "frontdesk"):
+        self.host = host
+        self.port = port
+        self.user = user
+        self.server_name = server_name
+        self._outgoing: list[Outgoing] = []
+        self._events: list[Event] = []
+        self._calls: dict[str, _Call] = {}
+        self._invite_tx: dict[tuple, str] = {}
+        self._server_tx: dict[tuple, _ServerTx] = {}
+
+    # -- I/O ---------------------------------------------------------------------------
+
+    def take_outgoing(self) -> list[Outgoing]:
+        out, self._outgoing = self._outgoing, []
+        return out
+
+    def take_events(self) -> list[Event]:
+        out, self._events = self._events, []
+        return out
+
+    @property
+    def active_calls(self) -> int:
+        return sum(1 for c in self._calls.values() if c.state != "ended")
+
+    def receive(self, data: bytes, addr: Addr, now: float, transport: str = "UDP") -> None:
+        if not data.strip(b"\r\n"):
+            return  # keep-alive
+        try:
+            msg = parse(data, stream=transport != "UDP")
+        except SipParseError as exc:
+            self._reject_malformed(exc, addr, transport)
+            return
+        if isinstance(msg, Response):
+            self._on_response(msg, now)
+            return
+        try:
+            top_via = parse_via(msg.headers.get_all("Via")[0])
+            parse_name_addr(msg.headers.get("From") or "")
+            parse_name_addr(msg.headers.get("To") or "")
+        except (SipParseError, IndexError) as exc:
+            self._reject_malformed(SipParseError(str(exc), msg.headers, msg.start_line()), addr, transport)
+            return
+        self._on_request(msg, top_via, addr, now, transport)
+
+    def next_timer(self) -> float | None:
+        deadlines = [tx.expires_at for tx in self._server_tx.values()]
+        for call in self._calls.values():
+            for rt in (call.retransmit, call.bye):
+                if rt is not None:
+                    deadlines.append(min(rt.next_at, rt.give_up_at))
+        return min(deadlines) if deadlines else None
+
+    def handle_timers(self, now: float) -> None:
+        for key in [k for k, tx in self._server_tx.items() if tx.expires_at <= now]:
+            del self._server_tx[key]
+        for call in list(self._calls.values()):
+            rt = call.retransmit
+            if rt is not None:
+                if now >= rt.give_up_at:
+                    call.retransmit = None
+                    if call.state == "answered":  # 2xx never acknowledged: end the dialog
+                        self._send_bye(call, now, "no ACK for 200 OK")
+                    elif call.state == "rejected":
+                        self._forget(call)
+                elif now >= rt.next_at:
+                    self._outgoing.append(Outgoing(rt.data, rt.addr, rt.transport))
+                    rt.interval = min(rt.interval * 2, rt.cap)
+                    rt.next_at = now + rt.interval
+            bye = call.bye
+            if bye is not None:
+                if now >= bye.give_up_at:
+                    call.bye = None
+                    self._finish(call, "local", call.end_reason, 408)
+                elif now >= bye.next_at:
+                    self._outgoing.append(Outgoing(bye.data, bye.addr, bye.transport))
+                    bye.interval = min(bye.interval * 2, bye.cap)
+                    bye.next_at = now + bye.interval
+
+    # -- application actions -----------------------------------------------------------
+
+    def ringing(self, call_id: str, now: float) -> None:
+        call = self._calls.get(call_id)
+        if call and call.state == "early":
+            self._respond_call(call, 180, now)
+
+    def answer(self, call_id: str, sdp: bytes, now: float) -> None:
+        call = self._calls.get(call_id)
+        if call is None or call.state != "early":
+            return
+        call.local_sdp = sdp
+        call.state = "answered"
+        self._respond_call(call, 200, now, body=sdp)
+
+    def reject(self, call_id: str, status: int, now: float, reason: str | None = None,
+               extra: list[tuple[str, str]] | None = None) -> None:
+        call = self._calls.get(call_id)
+        if call is None or call.state != "early":
+            return
+        call.state = "rejected"
+        self._respond_call(call, status, now, reason=reason, extra=extra)
+        self._events.append(CallEnded(call_id, "local", f"rejected {status}", status))
+
+    def hangup(self, call_id: str, now: float, reason: str = "hangup") -> None:
+        call = self._calls.get(call_id)
+        if call is None:
+            return
+        if call.state == "early":
+            self.reject(call_id, 486, now)
+        elif call.state in ("answered", "confirmed"):
+            call.retransmit = None
+            self._send_bye(call, now, reason)
+
+    # -- requests ----------------------------------------------------------------------
+
+    def _tx_key(self, req: Request, via: Via, method: str) -> tuple:
+        branch = via.branch or ""
+        if branch.startswith(MAGIC_COOKIE):
+            return ("3261", branch, via.host, via.port, method)
+        # RFC 2543 fallback (RFC 3261 §17.2.3): match on the request's identifying fields
+        from_tag = parse_name_addr(req.headers.get("From") or "").tag
+        return ("2543", req.call_id, req.cseq[0], from_tag, str(via), method)
+
+    def _on_request(self, req: Request, via: Via, addr: Addr, now: float, transport: str) -> None:
+        method = req.method.upper()
+        key = self._tx_key(req, via, "INVITE" if method == "ACK" else method)
+        if method == "ACK":
+            self._on_ack(req, key)
+            return
+        if method == "INVITE" and key in self._invite_tx:
+            call = self._calls.get(self._invite_tx[key])
+            if call is not None:  # retransmission: repeat the last response
+                if call.last_final:
+                    self._outgoing.append(Outgoing(call.last_final, addr, transport))
+                else:
+                    self._outgoing.append(Outgoing(self._build_response(req, 100, addr, transport).serialize(), addr, transport))
+            return
+        if method != "INVITE" and key in self._server_tx:
+            tx = self._server_tx[key]
+            if tx.response:
+                self._outgoing.append(Outgoing(tx.response, addr, transport))
+            return
+        try:
+            scheme = parse_uri(req.uri).scheme
+        except SipParseError:
+            self._reply(req, 400, addr, transport, now, key, reason="Bad Request-URI")
+            return
+        if scheme not in ("sip", "sips", "tel"):
+            self._reply(req, 416, addr, transport, now, key)
+            return
+        if method != "CANCEL":
+            unsupported = [opt for opt in req.headers.get_all("Require") if opt.lower() not in SUPPORTED_EXTENSIONS]
+            if unsupported:
+                self._reply(req, 420, addr, transport, now, key, extra=[("Unsupported", ", ".join(unsupported))])
+                return
+        to_tag = parse_name_addr(req.headers.get("To") or "").tag
+        call = self._calls.get(req.call_id)
+        in_dialog = call is not None and to_tag is not None and to_tag == call.local_tag
+        if method == "INVITE":
+            if to_tag is None:
+                self._new_call(req, via, key, addr, now, transport)
+            elif in_dialog:
+                self._reinvite(call, req, addr, now, transport, key)
+            else:
+                self._reply(req, 481, addr, transport, now, key)
+        elif method == "CANCEL":
+            self._on_cancel(req, via, addr, now, transport, key)
+        elif method == "OPTIONS":
+            self._reply(req, 200, addr, transport, now, key,
+                        extra=[("Allow", ALLOW), ("Accept", "application/sdp"), ("Supported", ", ".join(sorted(SUPPORTED_EXTENSIONS)))])
+        elif method == "BYE":
+            if not in_dialog:
+                self._reply(req, 481, addr, transport, now, key)
+                return
+            self._check_cseq(call, req)
+            self._reply(req, 200, addr, transport, now, key)
+            call.retransmit = None
+            self._finish(call, "remote", "BYE")
+        elif method in ("INFO", "UPDATE"):
+            if not in_dialog:
+                self._reply(req, 481, addr, transport, now, key)
+                return
+            self._check_cseq(call, req)
+            body = call.local_sdp if (method == "UPDATE" and req.body) else b""
+            extra = [("Content-Type", "application/sdp")] if body else None
+            self._reply(req, 200, addr, transport, now, key, body=body, extra=extra)
+            if method == "INFO":
+                digit = _dtmf_from_info(req)
+                if digit:
+                    self._events.append(DtmfReceived(call.call_id, digit))
+        elif method in KNOWN_METHODS_NOT_ALLOWED:
+            self._reply(req, 405, addr, transport, now, key, extra=[("Allow", ALLOW)])
+        else:
+            self._reply(req, 501, addr, transport, now, key, extra=[("Allow", ALLOW)])
+
+    def _check_cseq(self, call: _Call, req: Request) -> None:
+        call.remote_cseq = max(call.remote_cseq, req.cseq[0])
+
+    def _new_call(self, req: Request, via: Via, key: tuple, addr: Addr, now: float, transport: str) -> None:
+        frm = parse_name_addr(req.headers.get("From") or "")
+        to = parse_name_addr(req.headers.get("To") or "")
+        if req.call_id in self._calls:  # same Call-ID, new transaction, no To tag: a merged request
+            self._reply(req, 482, addr, transport, now, key, reason="Loop Detected")
+            return
+        contacts = req.headers.get_all("Contact")
+        try:
+            target = parse_name_addr(contacts[0]).uri if contacts else frm.uri
+        except SipParseError:
+            target = frm.uri
+        call = _Call(
+            call_id=req.call_id, invite=req, invite_key=key, remote_addr=addr, transport=transport,
+            local_tag=_tag(), remote_tag=frm.tag, local_uri=req.headers.get("To") or "",
+            remote_uri=req.headers.get("From") or "", remote_target=target,
+            route_set=req.headers.get_all("Record-Route"), remote_cseq=req.cseq[0],
+        )
+        self._calls[req.call_id] = call
+        self._invite_tx[key] = req.call_id
+        self._outgoing.append(Outgoing(self._build_response(req, 100, addr, transport).serialize(), addr, transport))
+        self._events.append(IncomingCall(
+            call_id=req.call_id, remote_addr=addr, transport=transport, caller_uri=frm.uri,
+            caller_name=frm.display, called_uri=to.uri, request_uri=req.uri, offer=req.body,
+        ))
+
+    def _reinvite(self, call: _Call, req: Request, addr: Addr, now: float, transport: str, key: tuple) -> None:
+        # Keep the session as it is: answer with our current SDP (hold/resume come later).
+        self._check_cseq(call, req)
+        resp = self._build_response(req, 200, addr, transport, to_tag=call.local_tag, body=call.local_sdp)
+        data = resp.serialize()
+        self._invite_tx[key] = call.call_id
+        call.last_final = data
+        if transport == "UDP":
+            call.retransmit = _Retransmit(data, addr, transport, T1, now + T1, now + 64 * T1)
+        self._outgoing.append(Outgoing(data, addr, transport))
+
+    def _on_ack(self, req: Request, key: tuple) -> None:
+        call = self._calls.get(req.call_id)
+        if call is None:
+            return
+        to_tag = parse_name_addr(req.headers.get("To") or "").tag
+        if call.state == "answered" and to_tag == call.local_tag:
+            call.state = "confirmed"
+            call.retransmit = None
+            self._events.append(CallConfirmed(call.call_id))
+        elif call.state == "confirmed" and to_tag == call.local_tag:
+            call.retransmit = None  # ACK to a re-INVITE's 2xx
+        elif call.state == "rejected" and self._invite_tx.get(key) == call.call_id:
+            call.retransmit = None
+            self._forget(call)
+
+    def _on_cancel(self, req: Request, via: Via, addr: Addr, now: float, transport: str, key: tuple) -> None:
+        invite_key = key[:-1] + ("INVITE",)
+        call_id = self._invite_tx.get(invite_key)
+        call = self._calls.get(call_id) if call_id else None
+        if call is None:
+            self._reply(req, 481, addr, transport, now, key)
+            return
+        self._reply(req, 200, addr, transport, now, key)
+        if call.state == "early":
+            call.state = "rejected"
+            self._respond_call(call, 487, now)
+            self._events.append(CallEnded(call.call_id, "remote", "CANCEL"))
+
+    # -- responses ---------------------------------------------------------------------
+
+    def _on_response(self, resp: Response, now: float) -> None:
+        try:
+            via = parse_via(resp.headers.get_all("Via")[0])
+        except (SipParseError, IndexError):
+            return
+        for call in self._calls.values():
+            if call.bye is not None and call.bye_branch == via.branch:
+                if resp.status >= 200:
+                    call.bye = None
+                    self._finish(call, "local", call.end_reason, resp.status)
+                return
+
+    def _contact(self, transport: str) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        suffix = "" if transport == "UDP" else f";transport={transport.lower()}"
+        return f"<sip:{self.user}@{host}:{self.port}{suffix}>"
+
+    def _build_response(self, req: Request, status: int, addr: Addr, transport: str, *,
+                        to_tag: str | None = None, reason: str | None = None, body: bytes = b"",
+                        extra: list[tuple[str, str]] | None = None) -> Response:
+        headers = Headers()
+        vias = req.headers.get_all("Via")
+        for i, value in enumerate(vias):
+            if i == 0:
+                try:
+                    via = parse_via(value)
+                    if via.host != addr[0]:
+                        via.params["received"] = addr[0]
+                    if "rport" in via.params:
+                        via.params["rport"] = str(addr[1])
+                    value = str(via)
+                except SipParseError:
+                    pass
+            headers.add("Via", value)
+        headers.add("From", req.headers.get("From") or "")
+        to = req.headers.get("To") or ""
+        if status > 100 and to_tag and "tag=" not in to.lower():
+            to = f"{to};tag={to_tag}"
+        headers.add("To", to)
+        headers.add("Call-ID", req.call_id)
+        headers.add("CSeq", req.headers.get("CSeq") or "")
+        headers.add("Server", self.server_name)
+        if req.method.upper() == "INVITE" and 100 < status < 300:
+            headers.add("Contact", self._contact(transport))
+        for name, value in extra or []:
+            headers.add(name, value)
+        if body and "Content-Type" not in headers:
+            headers.add("Content-Type", "application/sdp")
+        return Response(headers=headers, status=status, reason=reason or REASONS.get(status, "Unknown"), body=body)
+
+    def _reply(self, req: Request, status: int, addr: Addr, transport: str, now: float, key: tuple, *,
+               reason: str | None = None, body: bytes = b"", extra: list[tuple[str, str]] | None = None) -> None:
+        call = self._calls.get(req.call_id)
+        to_tag = call.local_tag if call else _tag()
+        data = self._build_response(req, status, addr, transport, to_tag=to_tag, reason=reason, body=body, extra=extra).serialize()
+        self._outgoing.append(Outgoing(data, addr, transport))
+        self._server_tx[key] = _ServerTx(data, addr, transport, now + 64 * T1)
+        if status >= 300:
+            self._events.append(MessageRejected(addr, status, f"{req.method} {reason or REASONS.get(status, '')}"))
+
+    def _respond_call(self, call: _Call, status: int, now: float, *, body: bytes = b"", reason: str | None = None,
+                      extra: list[tuple[str, str]] | None = None) -> None:
+        resp = self._build_response(call.invite, status, call.remote_addr, call.transport,
+                                    to_tag=call.local_tag, reason=reason, body=body, extra=extra)
+        data = resp.serialize()
+        self._outgoing.append(Outgoing(data, call.remote_addr, call.transport))
+        if status >= 200:
+            call.final_status = status
+            call.last_final = data
+            if call.transport == "UDP":
+                # 2xx: the TU retransmits until ACK (§13.3.1.4); non-2xx: timer G until ACK, H gives up.
+                call.retransmit = _Retransmit(data, call.remote_addr, call.transport, T1, now + T1, now + 64 * T1)
+            elif status >= 300:
+                self._forget(call)
+
+    def _reject_malformed(self, exc: SipParseError, addr: Addr, transport: str) -> None:
+        headers = exc.headers
+        start = exc.start_line
+        needed = ("Via", "From", "To", "Call-ID", "CSeq")
+        is_request = bool(start) and not start.startswith("SIP/")
+        if headers is None or not is_request or not all(h in headers for h in needed) or start.upper().startswith("ACK "):
+            self._events.append(MessageRejected(addr, None, f"dropped unparseable message: {exc.reason}"))
+            return
+        fake = Request(headers=headers, method=start.split(" ")[0], uri="")
+        reason = f"Bad Request ({exc.reason})"[:120].replace("\r", " ").replace("\n", " ")
+        data = self._build_response(fake, 400, addr, transport, to_tag=_tag(), reason=reason).serialize()
+        self._outgoing.append(Outgoing(data, addr, transport))
+        self._events.append(MessageRejected(addr, 400, exc.reason))
+
+    # -- dialog teardown ---------------------------------------------------------------
+
+    def _send_bye(self, call: _Call, now: float, reason: str) -> None:
+        call.state = "ending"
+        call.end_reason = reason
+        call.local_cseq += 1
+        branch = _branch()
+        call.bye_branch = branch
+        headers = Headers()
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        headers.add("Via", f"SIP/2.0/{call.transport} {host}:{self.port};branch={branch};rport")
+        headers.add("Max-Forwards", "70")
+        for route in call.route_set:
+            headers.add("Route", route)
+        headers.add("From", _with_tag(call.local_uri, call.local_tag))
+        headers.add("To", call.remote_uri)
+        headers.add("Call-ID", call.call_id)
+        headers.add("CSeq", f"{call.local_cseq} BYE")
+        headers.add("User-Agent", self.server_name)
+        headers.add("Reason", f'SIP;cause=200;text="{reason}"')
+        data = Request(headers=headers, method="BYE", uri=call.remote_target).serialize()
+        dest = self._destination(call)
+        self._outgoing.append(Outgoing(data, dest, call.transport))
+        if call.transport == "UDP":
+            call.bye = _Retransmit(data, dest, call.transport, T1, now + T1, now + 64 * T1)
+        else:
+            call.bye = _Retransmit(data, dest, call.transport, 64 * T1, now + 64 * T1, now + 64 * T1)
+
+    def _destination(self, call: _Call) -> Addr:
+        """Where in-dialog requests go: the first loose route, else the remote target,
+        falling back to the address the INVITE came from when a name would need DNS."""
+        target = call.remote_target
+        if call.route_set:
+            try:
+                first = parse_name_addr(call.route_set[0])
+                if "lr" in parse_uri(first.uri).params:
+                    target = first.uri
+            except SipParseError:
+                pass
+        try:
+            uri = parse_uri(target)
+        except SipParseError:
+            return call.remote_addr
+        if _is_ip(uri.host):
+            return (uri.host, uri.port or 5060)
+        return call.remote_addr
+
+    def _finish(self, call: _Call, by: str, reason: str, status: int | None = None) -> None:
+        if call.state == "ended":
+            return
+        call.state = "ended"
+        call.retransmit = None
+        self._events.append(CallEnded(call.call_id, by, reason, status))
+        self._forget(call)
+
+    def _forget(self, call: _Call) -> None:
+        """Drop a call once nothing is left to retransmit."""
+        if call.retransmit is None and call.bye is None:
+            self._calls.pop(call.call_id, None)
+            for key in [k for k, v in self._invite_tx.items() if v == call.call_id]:
+                del self._invite_tx[key]
+
+
+def _with_tag(value: str, tag: str) -> str:
+    return value if "tag=" in value.lower() else f"{value};tag={tag}"
+
+
+def _is_ip(host: str) -> bool:
+    import ipaddress
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        return False
+
+
+def _dtmf_from_info(req: Request) -> str | None:
+    ctype = (req.headers.get("Content-Type") or "").lower()
+    if "dtmf-relay" not in ctype and "dtmf" not in ctype:
+        return None
+    for line in req.body.decode("utf-8", "replace").splitlines():
+        name, _, value = line.partition("=")
+        if name.strip().lower() == "signal" and value.strip()[:1] in "0123456789*#ABCDabcd":
+            return value.strip()[:1].upper()
+    return None

@@ -1,0 +1,120 @@
+"""Voice activity detection and end-of-utterance endpointing on 8 kHz, 20 ms frames. Sans-IO.
+
+Each frame is judged speech by webrtcvad (when installed) and an energy gate above a tracked
+noise floor. An utterance starts after ``start_ms`` of speech within a short window, keeps
+``preroll_ms`` of audio from before its start, and ends after ``end_silence_ms`` of silence
+(or at ``max_utterance_ms``).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+try:  # webrtcvad-wheels
+    import webrtcvad  # type: ignore
+except ImportError:  # pragma: no cover - the energy gate alone still works
+    webrtcvad = None
+
+SAMPLE_RATE = 8000
+FRAME_MS = 20
+FRAME_SAMPLES = SAMPLE_RATE * FRAME_MS // 1000
+
+
+def frame_energy_db(frame: np.ndarray) -> float:
+    x = frame.astype(np.float64)
+    rms = float(np.sqrt(np.mean(x * x))) if x.size else 0.0
+    return 20.0 * np.log10(max(rms, 1.0) / 32768.0)
+
+
+@dataclass
+class Utterance:
+    audio: np.ndarray  # int16 at 8 kHz
+    start_ms: int  # position in the inbound stream
+    end_ms: int  # when the speech ended (before the trailing silence)
+    detected_ms: int  # when end-of-utterance was declared
+
+
+@dataclass
+class SpeechStarted:
+    start_ms: int
+
+
+class Endpointer:
+    def __init__(self, *, aggressiveness: int = 2, start_ms: int = 100, end_silence_ms: int = 700,
+                 preroll_ms: int = 200, max_utterance_ms: int = 20000, min_snr_db: float = 9.0,
+                 floor_db: float = -55.0):
+        self._vad = webrtcvad.Vad(aggressiveness) if webrtcvad is not None else None
+        self.start_frames = max(1, start_ms // FRAME_MS)
+        self.end_silence_ms = end_silence_ms
+        self.max_frames = max_utterance_ms // FRAME_MS
+        self.min_snr_db = min_snr_db
+        self.noise_floor_db = floor_db
+        self._preroll: deque[np.ndarray] = deque(maxlen=max(1, preroll_ms // FRAME_MS))
+        self._window: deque[bool] = deque(maxlen=self.start_frames + 2)
+        self._frames: list[np.ndarray] = []
+        self._in_speech = False
+        self._silence_frames = 0
+        self._position_ms = 0
+        self._speech_start_ms = 0
+        self._last_voiced_ms = 0
+
+    @property
+    def in_speech(self) -> bool:
+        return self._in_speech
+
+    def is_speech(self, frame: np.ndarray) -> bool:
+        energy = frame_energy_db(frame)
+        loud = energy > self.noise_floor_db + self.min_snr_db and energy > -50.0
+        if not loud:
+            # track the noise floor: fast down, slow up
+            rate = 0.3 if energy < self.noise_floor_db else 0.02
+            self.noise_floor_db += rate * (energy - self.noise_floor_db)
+            return False
+        if self._vad is not None and frame.size == FRAME_SAMPLES:
+            return bool(self._vad.is_speech(frame.astype("<i2").tobytes(), SAMPLE_RATE))
+        return True
+
+    def set_end_silence(self, ms: int) -> None:
+        self.end_silence_ms = ms
+
+    def reset(self) -> None:
+        self._frames = []
+        self._in_speech = False
+        self._silence_frames = 0
+        self._window.clear()
+        self._preroll.clear()
+
+    def feed(self, frame: np.ndarray) -> list[Utterance | SpeechStarted]:
+        """Feed one 20 ms frame (int16); returns speech-start and utterance events."""
+        events: list[Utterance | SpeechStarted] = []
+        voiced = self.is_speech(frame)
+        self._position_ms += FRAME_MS
+        if not self._in_speech:
+            self._preroll.append(frame)
+            self._window.append(voiced)
+            if sum(self._window) >= self.start_frames:
+                self._in_speech = True
+                self._frames = list(self._preroll)
+                self._speech_start_ms = self._position_ms - FRAME_MS * len(self._frames)
+                self._silence_frames = 0
+                self._last_voiced_ms = self._position_ms
+                self._preroll.clear()
+                self._window.clear()
+                events.append(SpeechStarted(self._speech_start_ms))
+            return events
+        self._frames.append(frame)
+        if voiced:
+            self._silence_frames = 0
+            self._last_voiced_ms = self._position_ms
+        else:
+            self._silence_frames += 1
+        if self._silence_frames * FRAME_MS >= self.end_silence_ms or len(self._frames) >= self.max_frames:
+            audio = np.concatenate(self._frames) if self._frames else np.zeros(0, np.int16)
+            events.append(Utterance(audio, self._speech_start_ms, self._last_voiced_ms, self._position_ms))
+            self._frames = []
+            self._in_speech = False
+            self._silence_frames = 0
+        return events
