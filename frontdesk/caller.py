@@ -1,0 +1,308 @@
+"""`frontdesk call`: a test caller built on pjsua2, an independent SIP stack.
+
+It places a real call, waits for the agent's greeting, speaks each --say line in a caller voice
+(hibari-tts, not the agent's Piper voice), waits for each reply, sends DTMF, hangs up, and then
+transcribes what it heard with Whisper on the caller's side.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from media.vad import frame_energy_db
+
+log = logging.getLogger("frontdesk.caller")
+FRAME = 160
+FRAME_MS = 20
+VOICED_DB = -42.0
+AGENT_DONE_SILENCE_MS = 1200
+
+
+@dataclass
+class CallResult:
+    uri: str
+    answered: bool = False
+    sip_status: int = 0
+    ended_by: str | None = None
+    bye_status: int | None = None
+    transfer: str | None = None
+    turns: list[dict] = field(default_factory=list)
+    latency_ms: list[int | None] = field(default_factory=list)
+    duration_ms: int = 0
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        clean = (self.ended_by == "agent") or (self.ended_by == "caller" and self.bye_status == 200)
+        return self.answered and clean and self.error is None
+
+
+class _Audio:
+    """Frames in and out of the conference bridge (called from pjmedia's clock thread)."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.rx: list[np.ndarray] = []
+        self.tx = np.zeros(0, np.int16)
+        self.tx_pos = 0
+
+    def received(self, pcm: np.ndarray) -> None:
+        with self.lock:
+            self.rx.append(pcm)
+
+    def next_tx(self) -> bytes:
+        with self.lock:
+            chunk = self.tx[self.tx_pos:self.tx_pos + FRAME]
+            self.tx_pos += chunk.size
+        if chunk.size < FRAME:
+            chunk = np.concatenate([chunk, np.zeros(FRAME - chunk.size, np.int16)])
+        return chunk.astype("<i2").tobytes()
+
+    def speak(self, pcm: np.ndarray) -> None:
+        with self.lock:
+            self.tx = np.concatenate([self.tx[self.tx_pos:], pcm.astype(np.int16)])
+            self.tx_pos = 0
+
+    @property
+    def speaking(self) -> bool:
+        with self.lock:
+            return self.tx_pos < self.tx.size
+
+    @property
+    def rx_frames(self) -> int:
+        with self.lock:
+            return len(self.rx)
+
+    def rx_audio(self) -> np.ndarray:
+        with self.lock:
+            return np.concatenate(self.rx) if self.rx else np.zeros(0, np.int16)
+
+
+def _agent_segments(audio: np.ndarray, start_frame: int = 0) -> list[tuple[int, int]]:
+    """Voiced stretches (frame indices) separated by at least AGENT_DONE_SILENCE_MS of silence."""
+    gap = AGENT_DONE_SILENCE_MS // FRAME_MS
+    segs: list[list[int]] = []
+    n = audio.size // FRAME
+    for i in range(start_frame, n):
+        if frame_energy_db(audio[i * FRAME:(i + 1) * FRAME]) > VOICED_DB:
+            if segs and i - segs[-1][1] <= gap:
+                segs[-1][1] = i + 1
+            else:
+                segs.append([i, i + 1])
+    return [(a, b) for a, b in segs if b - a >= 5]  # ignore clicks under 100 ms
+
+
+def place_call(uri: str, says: list[str], dtmf: str = "", transport: str = "udp",
+               answer_timeout: float = 30.0, reply_timeout: float = 45.0, transcribe: bool = True) -> CallResult:
+    import pjsua2 as pj
+
+    from tts.hibari import HibariTTS
+
+    result = CallResult(uri=uri)
+    voice = HibariTTS(sample_rate=8000)
+    lines = [(text, voice.synthesize_all(text)) for text in says]
+
+    ep = pj.Endpoint()
+    ep.libCreate()
+    cfg = pj.EpConfig()
+    cfg.uaConfig.threadCnt = 0
+    cfg.uaConfig.mainThreadOnly = False
+    cfg.uaConfig.userAgent = "frontdesk-test-caller (pjsua2)"
+    cfg.logConfig.level = 1
+    cfg.logConfig.consoleLevel = 1
+    cfg.medConfig.clockRate = 8000
+    cfg.medConfig.sndClockRate = 8000
+    cfg.medConfig.channelCount = 1
+    cfg.medConfig.noVad = True
+    cfg.medConfig.ecTailLen = 0
+    ep.libInit(cfg)
+    kinds = {"udp": pj.PJSIP_TRANSPORT_UDP, "tcp": pj.PJSIP_TRANSPORT_TCP, "tls": pj.PJSIP_TRANSPORT_TLS}
+    tcfg = pj.TransportConfig()
+    tcfg.port = 0
+    ep.transportCreate(kinds[transport], tcfg)
+    ep.audDevManager().setNullDev()
+    ep.libStart()
+    # prefer G.711 µ-law, then A-law
+    for codec in ep.codecEnum2():
+        prio = {"PCMU/8000/1": 255, "PCMA/8000/1": 254}.get(codec.codecId, 0)
+        ep.codecSetPriority(codec.codecId, prio)
+
+    audio = _Audio()
+    state = {"confirmed": False, "disconnected": False, "media": False, "local_hangup": False}
+
+    class Port(pj.AudioMediaPort):
+        def onFrameRequested(self, frame):
+            frame.type = pj.PJMEDIA_FRAME_TYPE_AUDIO
+            frame.buf = pj.ByteVector(audio.next_tx())
+            frame.size = FRAME * 2
+
+        def onFrameReceived(self, frame):
+            data = bytes(frame.buf)
+            if data:
+                audio.received(np.frombuffer(data, dtype="<i2").copy())
+
+    port = Port()
+    fmt = pj.MediaFormatAudio()
+    fmt.type = pj.PJMEDIA_TYPE_AUDIO
+    fmt.clockRate = 8000
+    fmt.channelCount = 1
+    fmt.bitsPerSample = 16
+    fmt.frameTimeUsec = 20000
+    port.createPort("frontdesk-caller", fmt)
+
+    class Call(pj.Call):
+        def onCallState(self, prm):
+            ci = self.getInfo()
+            if ci.state == pj.PJSIP_INV_STATE_CONFIRMED:
+                state["confirmed"] = True
+                result.answered = True
+                result.sip_status = 200
+            elif ci.state == pj.PJSIP_INV_STATE_DISCONNECTED:
+                state["disconnected"] = True
+                if not result.answered:
+                    result.sip_status = ci.lastStatusCode
+                if result.ended_by is None:
+                    result.ended_by = "caller" if state["local_hangup"] else "agent"
+
+        def onCallMediaState(self, prm):
+            ci = self.getInfo()
+            for mi in ci.media:
+                if mi.type == pj.PJMEDIA_TYPE_AUDIO and mi.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
+                    am = self.getAudioMedia(mi.index)
+                    am.startTransmit(port)
+                    port.startTransmit(am)
+                    state["media"] = True
+
+        def onCallTsxState(self, prm):
+            tsx = prm.e.body.tsxState.tsx
+            if tsx.method == "BYE" and tsx.statusCode >= 200:
+                result.bye_status = tsx.statusCode
+
+        def onCallTransferRequest(self, prm):
+            result.transfer = prm.dstUri
+            prm.statusCode = 202
+
+    acc = pj.Account()
+    acfg = pj.AccountConfig()
+    acfg.idUri = "sip:caller@127.0.0.1"
+    acfg.mediaConfig.transportConfig.port = 41000  # its own RTP range, away from the server's
+    acfg.mediaConfig.transportConfig.portRange = 2000
+    acc.create(acfg)
+    call = Call(acc)
+    target = uri if transport == "udp" or "transport=" in uri else f"{uri};transport={transport}"
+
+    def pump(seconds: float, until=None) -> bool:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            ep.libHandleEvents(10)
+            if until is not None and until():
+                return True
+        return until() if until is not None else True
+
+    def rx_ms() -> int:
+        return audio.rx_frames * FRAME_MS
+
+    def wait_agent(after_frame: int, timeout: float) -> tuple[int, int] | None:
+        """Wait for an agent segment that starts at or after after_frame and has ended."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not state["disconnected"]:
+            pump(0.1)
+            segs = _agent_segments(audio.rx_audio(), after_frame)
+            if segs and audio.rx_frames - segs[0][1] >= AGENT_DONE_SILENCE_MS // FRAME_MS:
+                return segs[0]
+        segs = _agent_segments(audio.rx_audio(), after_frame)
+        return segs[0] if segs else None
+
+    t_start = time.monotonic()
+    caller_turns: list[dict] = []
+    try:
+        call.makeCall(target, pj.CallOpParam(True))
+        pump(answer_timeout, lambda: state["confirmed"] or state["disconnected"])
+        if state["confirmed"]:
+            pump(5.0, lambda: state["media"] or state["disconnected"])
+            wait_agent(0, reply_timeout)  # the greeting
+            for text, pcm in lines:
+                if state["disconnected"]:
+                    break
+                start = rx_ms()
+                audio.speak(pcm)
+                pump(pcm.size / 8000 + 5.0, lambda: not audio.speaking or state["disconnected"])
+                voiced = _agent_segments(pcm.copy())
+                speech_end = start + (voiced[-1][1] * FRAME_MS if voiced else pcm.size // 8)
+                caller_turns.append({"speaker": "caller", "text": text, "start_ms": start, "end_ms": speech_end})
+                seg = wait_agent(speech_end // FRAME_MS, reply_timeout)
+                result.latency_ms.append(seg[0] * FRAME_MS - speech_end if seg else None)
+            if dtmf and not state["disconnected"]:
+                start = rx_ms()
+                call.dialDtmf(dtmf)
+                pump(0.2 * len(dtmf) + 0.5)
+                caller_turns.append({"speaker": "caller", "text": f"[DTMF {dtmf}]", "start_ms": start, "end_ms": rx_ms()})
+                wait_agent(rx_ms() // FRAME_MS, 10.0)
+            if not state["disconnected"]:
+                state["local_hangup"] = True
+                call.hangup(pj.CallOpParam(True))
+            pump(10.0, lambda: state["disconnected"] and (result.ended_by != "caller" or result.bye_status is not None))
+        else:
+            result.error = None if state["disconnected"] else f"no answer within {answer_timeout:.0f} s"
+    except pj.Error as exc:
+        result.error = f"pjsua2: {exc.info()}"
+    finally:
+        result.duration_ms = int((time.monotonic() - t_start) * 1000)
+        received = audio.rx_audio()
+        try:
+            port.stopTransmit  # ports and calls go before libDestroy, or pjmedia aborts
+            del call
+            del port
+            acc.shutdown()
+            del acc
+        except Exception:  # pragma: no cover
+            pass
+        ep.libDestroy()
+        del ep
+
+    agent_turns = [{"speaker": "agent", "text": "", "start_ms": a * FRAME_MS, "end_ms": b * FRAME_MS, "_audio": (a, b)}
+                   for a, b in _agent_segments(received)]
+    if transcribe and agent_turns:
+        from asr.whisper import WhisperASR
+        from models.store import default_models_dir, model_for_role
+
+        asr = WhisperASR(str(model_for_role("asr").path(default_models_dir())))
+        for turn in agent_turns:
+            a, b = turn["_audio"]
+            turn["text"] = asr.transcribe(received[a * FRAME:b * FRAME], 8000).text
+    for turn in agent_turns:
+        turn.pop("_audio")
+    result.turns = sorted(agent_turns + caller_turns, key=lambda t: t["start_ms"])
+    return result
+
+
+def write_result(result: CallResult, path: str | None) -> None:
+    data = asdict(result)
+    data["ok"] = result.ok
+    if path:
+        with open(path, "w") as f:
+            json.dump(data, f, indent=2)
+
+
+def print_transcript(result: CallResult) -> None:
+    status = "answered" if result.answered else f"not answered (SIP {result.sip_status})"
+    print(f"call to {result.uri}: {status}")
+    latencies = iter(result.latency_ms)
+    for turn in result.turns:
+        when = f"{turn['start_ms'] / 1000:6.1f}s"
+        extra = ""
+        if turn["speaker"] == "caller" and not turn["text"].startswith("[DTMF"):
+            lat = next(latencies, None)
+            extra = f"   (agent answered after {lat} ms)" if lat is not None else "   (no reply heard)"
+        print(f"  {when} {turn['speaker']:>6}: {turn['text']}{extra}")
+    if result.transfer:
+        print(f"  transferred to {result.transfer}")
+    bye = f", BYE answered {result.bye_status}" if result.bye_status else ""
+    print(f"ended by {result.ended_by or 'nobody'}{bye}; {'OK' if result.ok else 'FAILED'}"
+          + (f": {result.error}" if result.error else ""))

@@ -1,0 +1,119 @@
+"""The `frontdesk` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from .config import ConfigError, load_config
+
+
+def _cmd_serve(args) -> int:
+    from .server import serve
+
+    cfg = load_config(args.config)
+    if args.port is not None:
+        if not 0 <= args.port <= 65535:
+            raise ConfigError(f"--port: expected 0-65535, got {args.port}")
+        cfg.sip.port = args.port
+    if args.data_dir:
+        from pathlib import Path
+        cfg.data_dir = Path(args.data_dir)
+    from .engines import model_path
+    for role in ("asr", "tts", "llm"):
+        model_path(cfg, role)  # fail early, in one line, when a model is missing
+    asyncio.run(serve(cfg, ready_file=args.ready_file))
+    return 0
+
+
+def _cmd_call(args) -> int:
+    from .caller import place_call, print_transcript, write_result
+
+    result = place_call(args.uri, args.say or [], dtmf=args.dtmf or "", transport=args.transport,
+                        answer_timeout=args.timeout, transcribe=not args.no_transcribe)
+    write_result(result, args.json)
+    print_transcript(result)
+    return 0 if result.ok else 1
+
+
+def _cmd_models(args) -> int:
+    from models import store
+
+    if args.action == "list":
+        base = store.default_models_dir()
+        for m in store.load_manifest():
+            size = sum(f.size for f in m.files)
+            installed = all((base / m.dir / f.name).exists() for f in m.files)
+            print(f"{m.role:4} {m.name:38} {size / 1e6:7.1f} MB  {'installed' if installed else 'not installed'}")
+            print(f"     from: {', '.join(m.packages)}")
+            print(f"     license: {m.license}")
+            print(f"     path: {m.path(base)}")
+        return 0
+    if args.action == "install":
+        from tqdm import tqdm
+
+        def bar(total, desc):
+            return tqdm(total=total, desc=desc, unit="B", unit_scale=True, leave=False, file=sys.stderr)
+
+        try:
+            written = store.install(progress_factory=bar)
+        except (ValueError, FileNotFoundError) as exc:
+            print(f"frontdesk: models install failed: {exc}", file=sys.stderr)
+            return 1
+        print(f"models installed in {store.default_models_dir()} ({len(written)} file(s) written, the rest already verified)")
+        return 0
+    problems = store.verify()
+    for p in problems:
+        print(p, file=sys.stderr)
+    if problems:
+        print(f"frontdesk: {len(problems)} model file(s) missing or corrupted; run: frontdesk models install", file=sys.stderr)
+        return 1
+    print(f"all model files verified (sha256) in {store.default_models_dir()}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="frontdesk", description="On-premises AI receptionist over SIP.")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("serve", help="answer calls")
+    s.add_argument("--config", help="frontdesk.toml (default: the demo clinic)")
+    s.add_argument("--port", type=int, help="override sip.port (0 picks a free port)")
+    s.add_argument("--data-dir", help="override storage.data_dir")
+    s.add_argument("--ready-file", help="write the bound SIP port here once serving")
+    s.set_defaults(func=_cmd_serve)
+
+    c = sub.add_parser("call", help="place a test call with pjsua2 and print the transcript")
+    c.add_argument("uri")
+    c.add_argument("--say", action="append", help="a line the caller speaks (repeatable)")
+    c.add_argument("--dtmf", help="digits to send (RFC 4733) after the spoken lines")
+    c.add_argument("--transport", choices=["udp", "tcp", "tls"], default="udp")
+    c.add_argument("--json", help="write the call result as JSON here")
+    c.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for an answer")
+    c.add_argument("--no-transcribe", action="store_true", help="skip transcribing the agent")
+    c.set_defaults(func=_cmd_call)
+
+    m = sub.add_parser("models", help="install, verify or list the local models")
+    m.add_argument("action", choices=["install", "verify", "list"])
+    m.set_defaults(func=_cmd_models)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        print(f"frontdesk: config error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,189 @@
+"""`frontdesk serve`: the SIP user agent, one CallSession per answered call."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import signal
+import time
+
+from dialog.conversation import Conversation
+from media.rtp_session import PortAllocator, RtpSession
+from media.sdp import SdpError, negotiate, parse_sdp
+from media.sip.transport import SipServer
+from media.sip.useragent import CallConfirmed, CallEnded, DtmfReceived, IncomingCall, MessageRejected, UserAgent
+
+from . import __version__
+from .calllog import CallLog, CallRecord
+from .config import Config
+from .engines import Engines
+from .session import CallSession
+
+log = logging.getLogger("frontdesk.server")
+
+
+class FrontdeskServer:
+    def __init__(self, cfg: Config, engines: Engines):
+        self.cfg = cfg
+        self.engines = engines
+        self.calllog = CallLog(cfg.data_dir)
+        self.ports = PortAllocator(cfg.sip.rtp_port_min, cfg.sip.rtp_port_max)
+        self.sessions: dict[str, CallSession] = {}
+        self.tasks: dict[str, asyncio.Task] = {}
+        self.sip: SipServer | None = None
+        self.ua: UserAgent | None = None
+        self.bound_port = 0
+
+    async def start(self) -> None:
+        self.ua = UserAgent(self.cfg.sip.public_address, self.cfg.sip.port,
+                            server_name=f"frontdesk/{__version__}")
+        self.sip = SipServer(self.ua, self.on_event)
+        port = self.cfg.sip.port
+        for transport in self.cfg.sip.transports:
+            if transport == "UDP":
+                port = await self.sip.listen_udp(self.cfg.sip.listen, port)
+            else:
+                port = await self.sip.listen_tcp(self.cfg.sip.listen, port)
+        self.bound_port = port
+        self.ua.port = port
+
+    def allowed(self, host: str) -> bool:
+        try:
+            addr = ipaddress.ip_address(host)
+        except ValueError:
+            return False
+        return any(addr in net for net in self.cfg.sip.allowed_networks)
+
+    # -- SIP events ----------------------------------------------------------------------
+
+    def on_event(self, event) -> None:
+        if isinstance(event, IncomingCall):
+            asyncio.get_running_loop().create_task(self._incoming(event))
+        elif isinstance(event, CallConfirmed):
+            session = self.sessions.get(event.call_id)
+            if session and event.call_id not in self.tasks:
+                self._start_session(event.call_id)
+        elif isinstance(event, CallEnded):
+            self._ended(event)
+        elif isinstance(event, DtmfReceived):
+            session = self.sessions.get(event.call_id)
+            if session:
+                session.on_dtmf(event.digit)
+        elif isinstance(event, MessageRejected):
+            log.info("SIP from %s:%s rejected%s: %s", *event.remote_addr,
+                     f" with {event.status}" if event.status else "", event.reason)
+
+    async def _incoming(self, ev: IncomingCall) -> None:
+        assert self.sip and self.ua
+        host = ev.remote_addr[0]
+        record = CallRecord(ev.call_id, ev.caller_uri, ev.called_uri, f"{host}:{ev.remote_addr[1]}", ev.transport)
+        if not self.allowed(host):
+            log.warning("call %s from %s rejected: source not in sip.allowed_networks", ev.call_id, host)
+            self.sip.act(self.ua.reject, ev.call_id, 403)
+            return
+        try:
+            offer = parse_sdp(ev.offer)
+        except SdpError as exc:
+            log.warning("call %s: bad SDP offer (%s); 488", ev.call_id, exc)
+            self.sip.act(self.ua.reject, ev.call_id, 488)
+            return
+        try:
+            # Negotiate before opening a port, so that a bad offer costs nothing.
+            probe = negotiate(offer, self.cfg.sip.public_address, 9)
+        except SdpError as exc:
+            log.warning("call %s: %s; 488", ev.call_id, exc)
+            self.sip.act(self.ua.reject, ev.call_id, 488, None, None, [("Warning", f'304 frontdesk "{exc}"')])
+            return
+        session = CallSession(record, self.engines, Conversation(self.cfg.clinic, self.engines.complete_json_blocking),
+                              self.cfg.dialog.silence_timeout_s, self.cfg.dialog.end_silence_ms,
+                              hangup=lambda reason, cid=ev.call_id: self.hangup(cid, reason))
+        try:
+            rtp = await RtpSession.open(
+                self.ports, self.cfg.sip.listen, codec=probe.codec, payload_type=probe.payload_type,
+                dtmf_payload_type=probe.dtmf_payload_type, remote=(probe.remote_host, probe.remote_port),
+                on_frame=session.on_frame, on_dtmf=session.on_dtmf)
+        except OSError as exc:
+            log.error("call %s: cannot open RTP (%s); 503", ev.call_id, exc)
+            self.sip.act(self.ua.reject, ev.call_id, 503)
+            return
+        answer = negotiate(offer, self.cfg.sip.public_address, rtp.port)
+        session.rtp = rtp
+        record.codec = answer.codec
+        self.sessions[ev.call_id] = session
+        log.info("call %s from %s (%s) via %s: answering with %s", ev.call_id, ev.caller_uri, host, ev.transport, answer.codec)
+        self.sip.act(self.ua.ringing, ev.call_id)
+        record.answered_at = time.time()
+        self.sip.act(self.ua.answer, ev.call_id, answer.answer.encode())
+        rtp.start()
+        # Start talking on ACK; if the ACK is lost, start anyway shortly after.
+        asyncio.get_running_loop().call_later(1.0, self._start_session, ev.call_id)
+
+    def _start_session(self, call_id: str) -> None:
+        session = self.sessions.get(call_id)
+        if session is None or call_id in self.tasks:
+            return
+        self.tasks[call_id] = asyncio.get_running_loop().create_task(session.run())
+
+    def hangup(self, call_id: str, reason: str) -> None:
+        if self.sip and self.ua:
+            session = self.sessions.get(call_id)
+            if session and not session.record.ended_by:
+                session.record.ended_by = "agent"
+                session.record.end_reason = session.record.end_reason or reason
+            self.sip.act(self.ua.hangup, call_id, reason=reason)
+
+    def _ended(self, ev: CallEnded) -> None:
+        session = self.sessions.pop(ev.call_id, None)
+        task = self.tasks.pop(ev.call_id, None)
+        if task and not task.done():
+            task.cancel()
+        if session is None:
+            return
+        rec = session.record
+        rec.ended_at = time.time()
+        if not rec.ended_by:
+            rec.ended_by = "caller" if ev.by == "remote" else "agent"
+            rec.end_reason = ev.reason
+        if ev.by == "local":
+            rec.bye_status = ev.status
+        rec.requests = session.conversation.requests
+        rec.outcome = "callback" if rec.requests else ("abandoned" if len(rec.turns) <= 1 else "faq_only")
+        if session.rtp:
+            rec.rtp = {"packets_in": session.rtp.packets_in, "packets_out": session.rtp.packets_out,
+                       "bad_packets": session.rtp.bad_packets, "lost": session.rtp._jitter.lost}
+            session.rtp.close()
+            self.ports.release(session.rtp.port)
+        log.info("call %s ended by %s (%s)%s", ev.call_id, rec.ended_by, ev.reason,
+                 f", BYE answered {ev.status}" if ev.status else "")
+        self.calllog.write(rec)
+
+    async def drain(self) -> None:
+        for call_id in list(self.sessions):
+            self.hangup(call_id, "server shutting down")
+        await asyncio.sleep(0.3)
+        if self.sip:
+            self.sip.close()
+
+
+async def serve(cfg: Config, ready_file: str | None = None) -> None:
+    loop = asyncio.get_running_loop()
+    engines = await loop.run_in_executor(None, Engines, cfg)
+    conv = Conversation(cfg.clinic, None)
+    await loop.run_in_executor(None, engines.warm, conv.prompt_messages("Hello, I'd like to book an appointment."))
+    server = FrontdeskServer(cfg, engines)
+    await server.start()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    host = cfg.sip.public_address
+    uri = f"sip:frontdesk@{host}:{server.bound_port}"
+    transports = "/".join(t.lower() for t in cfg.sip.transports)
+    print(f"frontdesk ready: {cfg.clinic.name} answers {uri} ({transports}); "
+          f"call it with: .venv/bin/frontdesk call {uri} --say \"Hi, I'd like to book a cleaning.\"", flush=True)
+    if ready_file:
+        with open(ready_file, "w") as f:
+            f.write(f"{server.bound_port}\n")
+    await stop.wait()
+    log.info("shutting down")
+    await server.drain()

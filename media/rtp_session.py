@@ -1,0 +1,229 @@
+"""Asyncio RTP endpoint for one call: G.711 in and out with 20 ms pacing, DTMF, playback queue."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import socket
+import time
+from collections import deque
+from typing import Callable
+
+import numpy as np
+
+from . import g711
+from .dtmf import DtmfDetector
+from .jitter import JitterBuffer
+from .rtp import RtpError, RtpPacket, parse_rtp
+
+log = logging.getLogger("frontdesk.rtp")
+
+FRAME_SAMPLES = 160  # 20 ms at 8 kHz
+FRAME_S = 0.020
+
+
+class PortAllocator:
+    """Hands out even RTP ports from a range; RTCP would take the odd one above."""
+
+    def __init__(self, lo: int, hi: int):
+        self.lo, self.hi = lo + (lo % 2), hi
+        self._next = self.lo
+        self.in_use: set[int] = set()
+
+    def candidates(self):
+        span = (self.hi - self.lo) // 2 + 1
+        for i in range(span):
+            port = self.lo + ((self._next - self.lo) // 2 + i) % span * 2
+            if port not in self.in_use:
+                yield port
+
+    def bind(self, host: str) -> tuple[socket.socket, int]:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        for port in self.candidates():
+            sock = socket.socket(family, socket.SOCK_DGRAM)
+            try:
+                sock.bind((host, port))
+            except OSError:
+                sock.close()
+                continue
+            self.in_use.add(port)
+            self._next = port + 2
+            return sock, port
+        raise OSError(f"no free RTP port in {self.lo}-{self.hi}")
+
+    def release(self, port: int) -> None:
+        self.in_use.discard(port)
+
+
+class RtpSession(asyncio.DatagramProtocol):
+    """One call's media. ``on_frame`` gets decoded 20 ms int16 frames in sequence order
+    (silence for lost packets); ``on_dtmf`` gets digits."""
+
+    def __init__(self, sock: socket.socket, port: int, *, codec: str, payload_type: int,
+                 dtmf_payload_type: int | None, remote: tuple[str, int],
+                 on_frame: Callable[[np.ndarray], None], on_dtmf: Callable[[str], None]):
+        self.sock = sock
+        self.port = port
+        self.codec = codec
+        self.payload_type = payload_type
+        self.dtmf_payload_type = dtmf_payload_type
+        self.remote = remote
+        self.on_frame = on_frame
+        self.on_dtmf = on_dtmf
+        self._encode = g711.encoder(codec)
+        self._decode = g711.decoder(codec)
+        self._silence = self._encode(np.zeros(FRAME_SAMPLES, np.int16))
+        self._jitter: JitterBuffer[bytes] = JitterBuffer(depth=3)
+        self._dtmf = DtmfDetector()
+        self._transport: asyncio.DatagramTransport | None = None
+        self._sender: asyncio.Task | None = None
+        self._queue: deque[np.ndarray] = deque()
+        self._queued_samples = 0
+        self._drained = asyncio.Event()
+        self._drained.set()
+        self._seq = random.randint(0, 0xFFFF)
+        self._ts = random.randint(0, 0xFFFFFFFF)
+        self._ssrc = random.randint(1, 0xFFFFFFFF)
+        self._talking = False
+        self._remote_ssrc: int | None = None
+        self.packets_in = 0
+        self.packets_out = 0
+        self.bad_packets = 0
+        self.played_samples = 0
+        self.last_packet_at = time.monotonic()
+        self.first_audio_out_at: float | None = None  # monotonic time the current playback began
+
+    @classmethod
+    async def open(cls, allocator: PortAllocator, host: str, **kwargs) -> "RtpSession":
+        sock, port = allocator.bind(host)
+        sock.setblocking(False)
+        loop = asyncio.get_running_loop()
+        session = cls(sock, port, **kwargs)
+        await loop.create_datagram_endpoint(lambda: session, sock=sock)
+        return session
+
+    # -- asyncio protocol ----------------------------------------------------------------
+
+    def connection_made(self, transport) -> None:  # type: ignore[override]
+        self._transport = transport
+
+    def error_received(self, exc: Exception) -> None:
+        log.debug("RTP socket error on port %s: %s", self.port, exc)
+
+    def datagram_received(self, data: bytes, addr) -> None:  # type: ignore[override]
+        try:
+            pkt = parse_rtp(data)
+        except RtpError:
+            self.bad_packets += 1
+            return
+        self.packets_in += 1
+        self.last_packet_at = time.monotonic()
+        if self._remote_ssrc is None:
+            self._remote_ssrc = pkt.ssrc
+            # symmetric RTP: answer where the media actually comes from (NAT)
+            self.remote = (addr[0], addr[1])
+        if self.dtmf_payload_type is not None and pkt.payload_type == self.dtmf_payload_type:
+            digit = self._dtmf.feed(pkt.timestamp, pkt.payload)
+            if digit:
+                self.on_dtmf(digit)
+            return
+        if pkt.payload_type != self.payload_type:
+            self.bad_packets += 1
+            return
+        for payload in self._jitter.push(pkt.sequence, pkt.payload):
+            if payload is None:
+                frame = np.zeros(FRAME_SAMPLES, np.int16)
+            else:
+                frame = self._decode(payload)
+            if frame.size:
+                self.on_frame(frame)
+
+    # -- sending -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._sender is None:
+            self._sender = asyncio.get_running_loop().create_task(self._send_loop())
+
+    def play(self, pcm: np.ndarray) -> None:
+        """Queue int16 8 kHz audio for sending."""
+        if pcm.size == 0:
+            return
+        if self._queued_samples == 0:
+            self.first_audio_out_at = None
+        self._queue.append(np.asarray(pcm, dtype=np.int16))
+        self._queued_samples += pcm.size
+        self._drained.clear()
+
+    def clear(self) -> int:
+        """Stop playback now; returns how many queued samples were dropped."""
+        dropped = self._queued_samples
+        self._queue.clear()
+        self._queued_samples = 0
+        self._drained.set()
+        return dropped
+
+    @property
+    def playing(self) -> bool:
+        return self._queued_samples > 0
+
+    async def wait_played(self) -> None:
+        await self._drained.wait()
+
+    def _next_frame(self) -> np.ndarray | None:
+        if not self._queue:
+            return None
+        out = np.zeros(FRAME_SAMPLES, np.int16)
+        filled = 0
+        while filled < FRAME_SAMPLES and self._queue:
+            head = self._queue[0]
+            take = min(FRAME_SAMPLES - filled, head.size)
+            out[filled:filled + take] = head[:take]
+            filled += take
+            if take == head.size:
+                self._queue.popleft()
+            else:
+                self._queue[0] = head[take:]
+        self._queued_samples -= filled
+        return out
+
+    async def _send_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_at = loop.time()
+        while True:
+            frame = self._next_frame()
+            if frame is not None:
+                payload = self._encode(frame)
+                marker = not self._talking
+                self._talking = True
+                if self.first_audio_out_at is None:
+                    self.first_audio_out_at = time.monotonic()
+                self.played_samples += FRAME_SAMPLES
+                if self._queued_samples <= 0:
+                    self._queued_samples = 0
+                    self._drained.set()
+            else:
+                payload, marker = self._silence, False
+                self._talking = False
+            self._send(payload, marker)
+            next_at += FRAME_S
+            delay = next_at - loop.time()
+            if delay < -0.2:  # we fell far behind (suspended process): resynchronise
+                next_at = loop.time()
+                delay = 0
+            await asyncio.sleep(max(delay, 0))
+
+    def _send(self, payload: bytes, marker: bool) -> None:
+        pkt = RtpPacket(self.payload_type, self._seq, self._ts, self._ssrc, payload, marker)
+        self._seq = (self._seq + 1) & 0xFFFF
+        self._ts = (self._ts + FRAME_SAMPLES) & 0xFFFFFFFF
+        if self._transport is not None:
+            self._transport.sendto(pkt.serialize(), self.remote)
+            self.packets_out += 1
+
+    def close(self) -> None:
+        if self._sender:
+            self._sender.cancel()
+        if self._transport:
+            self._transport.close()
+        self._drained.set()
