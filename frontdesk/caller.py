@@ -7,8 +7,12 @@ transcribes what it heard with Whisper on the caller's side.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
+import re
+import sys
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -84,6 +88,20 @@ class _Audio:
             return np.concatenate(self.rx) if self.rx else np.zeros(0, np.int16)
 
 
+@contextlib.contextmanager
+def _quiet_stdout():
+    sys.stdout.flush()
+    saved = os.dup(1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
+
+
 def _agent_segments(audio: np.ndarray, start_frame: int = 0) -> list[tuple[int, int]]:
     """Voiced stretches (frame indices) separated by at least AGENT_DONE_SILENCE_MS of silence."""
     gap = AGENT_DONE_SILENCE_MS // FRAME_MS
@@ -99,7 +117,8 @@ def _agent_segments(audio: np.ndarray, start_frame: int = 0) -> list[tuple[int, 
 
 
 def place_call(uri: str, says: list[str], dtmf: str = "", transport: str = "udp",
-               answer_timeout: float = 30.0, reply_timeout: float = 45.0, transcribe: bool = True) -> CallResult:
+               answer_timeout: float = 30.0, reply_timeout: float = 45.0, transcribe: bool = True,
+               debug_log: list[str] | None = None) -> CallResult:
     import pjsua2 as pj
 
     from tts.hibari import HibariTTS
@@ -109,13 +128,29 @@ def place_call(uri: str, says: list[str], dtmf: str = "", transport: str = "udp"
     lines = [(text, voice.synthesize_all(text)) for text in says]
 
     ep = pj.Endpoint()
-    ep.libCreate()
+    with _quiet_stdout():  # pjlib prints its start-up banner before logging is configured
+        ep.libCreate()
+
+    class SipLog(pj.LogWriter):
+        """pjsip's message log: the final response to our BYE is read from here."""
+
+        def write(self, entry):
+            m = re.search(r"RX \d+ bytes Response msg (\d{3})/BYE/", entry.msg)
+            if m:
+                result.bye_status = int(m.group(1))
+            if debug_log is not None:
+                debug_log.append(entry.msg)
+
+    writer = SipLog()
     cfg = pj.EpConfig()
+    cfg.logConfig.writer = writer
+    cfg.logConfig.msgLogging = True
     cfg.uaConfig.threadCnt = 0
     cfg.uaConfig.mainThreadOnly = False
     cfg.uaConfig.userAgent = "frontdesk-test-caller (pjsua2)"
-    cfg.logConfig.level = 1
-    cfg.logConfig.consoleLevel = 1
+    cfg.logConfig.level = 4
+    cfg.logConfig.consoleLevel = 4
+    cfg.logConfig.decor = 0
     cfg.medConfig.clockRate = 8000
     cfg.medConfig.sndClockRate = 8000
     cfg.medConfig.channelCount = 1
@@ -178,11 +213,6 @@ def place_call(uri: str, says: list[str], dtmf: str = "", transport: str = "udp"
                     am.startTransmit(port)
                     port.startTransmit(am)
                     state["media"] = True
-
-        def onCallTsxState(self, prm):
-            tsx = prm.e.body.tsxState.tsx
-            if tsx.method == "BYE" and tsx.statusCode >= 200:
-                result.bye_status = tsx.statusCode
 
         def onCallTransferRequest(self, prm):
             result.transfer = prm.dstUri

@@ -93,7 +93,7 @@ class FrontdeskServer:
             probe = negotiate(offer, self.cfg.sip.public_address, 9)
         except SdpError as exc:
             log.warning("call %s: %s; 488", ev.call_id, exc)
-            self.sip.act(self.ua.reject, ev.call_id, 488, None, None, [("Warning", f'304 frontdesk "{exc}"')])
+            self.sip.act(self.ua.reject, ev.call_id, 488, extra=[("Warning", f'304 frontdesk "{exc}"')])
             return
         session = CallSession(record, self.engines, Conversation(self.cfg.clinic, self.engines.complete_json_blocking),
                               self.cfg.dialog.silence_timeout_s, self.cfg.dialog.end_silence_ms,

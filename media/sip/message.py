@@ -275,7 +275,10 @@ def parse(data: bytes, *, stream: bool = False) -> Request | Response:
     for required in ("Via", "Call-ID", "CSeq", "From", "To"):
         if required not in headers:
             raise SipParseError(f"missing {required} header", headers, start)
-    number, method = parse_cseq(headers.get("CSeq") or "")
+    try:
+        number, method = parse_cseq(headers.get("CSeq") or "")
+    except SipParseError as exc:
+        raise SipParseError(exc.reason, headers, start) from None
     if isinstance(msg, Request) and method.upper() != msg.method.upper():
         raise SipParseError("CSeq method does not match the request method", headers, start)
     return msg

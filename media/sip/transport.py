@@ -112,9 +112,9 @@ class SipServer:
             log.exception("internal error handling a SIP message from %s:%s", *addr)
         self.flush()
 
-    def act(self, action: Callable[..., None], *args) -> None:
-        """Run a UserAgent action (answer, reject, hangup...) and flush its output."""
-        action(*args, now=self.now()) if _takes_now(action) else action(*args)
+    def act(self, action: Callable[..., None], *args, **kwargs) -> None:
+        """Run a UserAgent action (answer, reject, hangup...) at the loop's time and flush its output."""
+        action(*args, now=self.now(), **kwargs)
         self.flush()
 
     def flush(self) -> None:
@@ -159,10 +159,3 @@ class SipServer:
             if conn.transport:
                 conn.transport.close()
 
-
-def _takes_now(fn: Callable) -> bool:
-    import inspect
-    try:
-        return "now" in inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return False

@@ -221,12 +221,12 @@ class UserAgent:
 
     # -- application actions -----------------------------------------------------------
 
-    def ringing(self, call_id: str, now: float) -> None:
+    def ringing(self, call_id: str, *, now: float) -> None:
         call = self._calls.get(call_id)
         if call and call.state == "early":
             self._respond_call(call, 180, now)
 
-    def answer(self, call_id: str, sdp: bytes, now: float) -> None:
+    def answer(self, call_id: str, sdp: bytes, *, now: float) -> None:
         call = self._calls.get(call_id)
         if call is None or call.state != "early":
             return
@@ -234,7 +234,7 @@ class UserAgent:
         call.state = "answered"
         self._respond_call(call, 200, now, body=sdp)
 
-    def reject(self, call_id: str, status: int, now: float, reason: str | None = None,
+    def reject(self, call_id: str, status: int, *, now: float, reason: str | None = None,
                extra: list[tuple[str, str]] | None = None) -> None:
         call = self._calls.get(call_id)
         if call is None or call.state != "early":
@@ -243,12 +243,12 @@ class UserAgent:
         self._respond_call(call, status, now, reason=reason, extra=extra)
         self._events.append(CallEnded(call_id, "local", f"rejected {status}", status))
 
-    def hangup(self, call_id: str, now: float, reason: str = "hangup") -> None:
+    def hangup(self, call_id: str, *, now: float, reason: str = "hangup") -> None:
         call = self._calls.get(call_id)
         if call is None:
             return
         if call.state == "early":
-            self.reject(call_id, 486, now)
+            self.reject(call_id, 486, now=now)
         elif call.state in ("answered", "confirmed"):
             call.retransmit = None
             self._send_bye(call, now, reason)

@@ -1,0 +1,51 @@
+import subprocess
+
+import pytest
+
+from frontdesk.config import DEMO_CONFIG, ConfigError, load_config
+
+from .conftest import FRONTDESK
+
+
+def test_demo_clinic_loads():
+    cfg = load_config()
+    assert cfg.clinic.name == "Maple Street Dental"
+    assert cfg.sip.port == 5060 and cfg.sip.transports == ["UDP"]
+    assert cfg.clinic.hours["sat"] is None and cfg.clinic.hours["mon"] == ("08:00", "17:00")
+    assert any(s.name == "cleaning" for s in cfg.clinic.services)
+
+
+@pytest.mark.parametrize("old,new,key", [
+    ('port = 5060', 'port = "five"', "sip.port"),
+    ('port = 5060', 'port = 70000', "sip.port"),
+    ('timezone = "America/New_York"', 'timezone = "Mars/Olympus"', "clinic.timezone"),
+    ('mon = "08:00-17:00"', 'mon = "17:00-08:00"', "clinic.hours.mon"),
+    ('listen = "127.0.0.1"', 'listen = "localhost"', "sip.listen"),
+    ('allowed_networks = ["127.0.0.0/8", "::1/128"]', 'allowed_networks = ["nonsense"]', "sip.allowed_networks[0]"),
+    ('transport = "udp"', 'transport = "carrier-pigeon"', "sip.transport"),
+    ('duration_min = 45', 'duration_min = -5', "clinic.services[0].duration_min"),
+    ('llm = ""', 'llm = "/nonexistent/model.gguf"', "models.llm"),
+    ('silence_timeout_s = 15', 'silence_timeout_s = "long"', "dialog.silence_timeout_s"),
+])
+def test_bad_values_name_the_key(tmp_path, old, new, key):
+    text = DEMO_CONFIG.read_text()
+    assert old in text
+    path = tmp_path / "bad.toml"
+    path.write_text(text.replace(old, new, 1))
+    with pytest.raises(ConfigError) as exc:
+        load_config(path)
+    assert str(exc.value).startswith(key + ":")
+    assert "\n" not in str(exc.value)
+
+
+def test_cli_reports_a_bad_config_in_one_line_without_traceback(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text(DEMO_CONFIG.read_text().replace("port = 5060", "port = 99999"))
+    proc = subprocess.run([FRONTDESK, "serve", "--config", str(path)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "frontdesk: config error: sip.port: expected a value between 0 and 65535, got 99999"]
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[clinic\nname=")
+    proc = subprocess.run([FRONTDESK, "serve", "--config", str(broken)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "not valid TOML" in proc.stderr and "Traceback" not in proc.stderr

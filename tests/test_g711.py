@@ -1,0 +1,34 @@
+import warnings
+
+import numpy as np
+
+from media import g711
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import audioop
+
+ALL_PCM = np.arange(-32768, 32768, dtype="<i2").tobytes()
+ALL_CODES = bytes(range(256))
+
+
+def test_ulaw_encode_bit_exact_on_all_65536_inputs():
+    assert g711.ulaw_encode(ALL_PCM) == audioop.lin2ulaw(ALL_PCM, 2)
+
+
+def test_alaw_encode_bit_exact_on_all_65536_inputs():
+    assert g711.alaw_encode(ALL_PCM) == audioop.lin2alaw(ALL_PCM, 2)
+
+
+def test_ulaw_decode_bit_exact_on_all_256_codes():
+    assert g711.ulaw_decode(ALL_CODES).astype("<i2").tobytes() == audioop.ulaw2lin(ALL_CODES, 2)
+
+
+def test_alaw_decode_bit_exact_on_all_256_codes():
+    assert g711.alaw_decode(ALL_CODES).astype("<i2").tobytes() == audioop.alaw2lin(ALL_CODES, 2)
+
+
+def test_array_and_bytes_inputs_agree_and_codec_lookup():
+    pcm = (np.sin(np.arange(160) / 5) * 12000).astype(np.int16)
+    assert g711.encoder("pcmu")(pcm) == g711.ulaw_encode(pcm.tobytes())
+    assert g711.decoder("PCMA")(g711.alaw_encode(pcm)).shape == (160,)

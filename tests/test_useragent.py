@@ -1,0 +1,176 @@
+from pathlib import Path
+
+import pytest
+
+from media.sip.message import Response, parse, parse_name_addr
+from media.sip.useragent import (
+    T1, CallConfirmed, CallEnded, IncomingCall, MessageRejected, UserAgent,
+)
+
+from .conftest import SHARED
+from .sipmsgs import SDP_PCMU, request
+
+PEER = ("127.0.0.1", 5099)
+
+
+def responses(ua: UserAgent) -> list[Response]:
+    return [parse(o.data) for o in ua.take_outgoing()]
+
+
+def new_call(ua: UserAgent, now: float = 0.0) -> IncomingCall:
+    ua.receive(request("INVITE", body=SDP_PCMU), PEER, now)
+    out = responses(ua)
+    assert [r.status for r in out] == [100]
+    (ev,) = ua.take_events()
+    assert isinstance(ev, IncomingCall)
+    return ev
+
+
+def to_tag(resp: Response) -> str:
+    return parse_name_addr(resp.headers.get("To")).tag
+
+
+def test_answer_retransmits_200_until_ack():
+    ua = UserAgent("127.0.0.1", 5060)
+    ev = new_call(ua)
+    assert ev.offer.startswith(b"v=0") and ev.caller_uri == "sip:caller@127.0.0.1" and ev.caller_name == "Test Caller"
+    ua.ringing(ev.call_id, now=0.0)
+    ua.answer(ev.call_id, b"v=0\r\n", now=0.0)
+    r180, r200 = responses(ua)
+    assert (r180.status, r200.status) == (180, 200)
+    assert to_tag(r180) == to_tag(r200)
+    assert r200.headers.get("Contact") and r200.body == b"v=0\r\n"
+    assert "rport=5099" in r200.headers.get("Via")
+    # retransmissions at T1, 2*T1, 4*T1 ...
+    times = []
+    now = 0.0
+    while len(times) < 3:
+        now = ua.next_timer()
+        ua.handle_timers(now)
+        if [r.status for r in responses(ua)] == [200]:
+            times.append(round(now, 3))
+    assert times == [T1, 3 * T1, 7 * T1]
+    ua.receive(request("ACK", branch="z9hG4bK-ack", to_tag=to_tag(r200)), PEER, now)
+    assert isinstance(ua.take_events()[0], CallConfirmed)
+    assert ua.next_timer() is None or ua.next_timer() > now + 10
+
+
+def test_retransmitted_invite_is_absorbed():
+    ua = UserAgent("127.0.0.1", 5060)
+    ev = new_call(ua)
+    ua.receive(request("INVITE", body=SDP_PCMU), PEER, 0.1)
+    assert [r.status for r in responses(ua)] == [100]
+    assert ua.take_events() == []
+    ua.answer(ev.call_id, b"v=0\r\n", now=0.2)
+    responses(ua)
+    ua.receive(request("INVITE", body=SDP_PCMU), PEER, 0.3)
+    assert [r.status for r in responses(ua)] == [200]
+
+
+def test_no_ack_ends_the_call_with_bye():
+    ua = UserAgent("127.0.0.1", 5060)
+    ev = new_call(ua)
+    ua.answer(ev.call_id, b"v=0\r\n", now=0.0)
+    ua.take_outgoing()
+    ua.handle_timers(64 * T1)
+    sent = [parse(o.data) for o in ua.take_outgoing()]
+    assert any(getattr(m, "method", "") == "BYE" for m in sent)
+
+
+def test_cancel_before_answer_gives_487():
+    ua = UserAgent("127.0.0.1", 5060)
+    ev = new_call(ua)
+    ua.receive(request("CANCEL"), PEER, 1.0)
+    statuses = sorted((r.status, r.cseq[1]) for r in responses(ua))
+    assert statuses == [(200, "CANCEL"), (487, "INVITE")]
+    ended = ua.take_events()
+    assert isinstance(ended[0], CallEnded) and ended[0].reason == "CANCEL" and ended[0].call_id == ev.call_id
+    ua.receive(request("ACK"), PEER, 1.1)  # ACK for the 487 stops its retransmission
+    ua.handle_timers(1.1 + T1)
+    assert responses(ua) == []
+
+
+def test_bye_from_caller_and_481_for_unknown_dialog():
+    ua = UserAgent("127.0.0.1", 5060)
+    ev = new_call(ua)
+    ua.answer(ev.call_id, b"v=0\r\n", now=0.0)
+    tag = to_tag(responses(ua)[0])
+    ua.receive(request("ACK", branch="z9hG4bK-ack", to_tag=tag), PEER, 0.1)
+    ua.take_events()
+    ua.receive(request("BYE", branch="z9hG4bK-bye", cseq=2, to_tag="nope"), PEER, 1.0)
+    assert [r.status for r in responses(ua)] == [481]
+    ua.receive(request("BYE", branch="z9hG4bK-bye2", cseq=2, to_tag=tag), PEER, 1.0)
+    assert [r.status for r in responses(ua)] == [200]
+    events = [e for e in ua.take_events() if isinstance(e, CallEnded)]
+    assert events and events[0].by == "remote"
+    # a retransmitted BYE gets the same 200 again
+    ua.receive(request("BYE", branch="z9hG4bK-bye2", cseq=2, to_tag=tag), PEER, 1.5)
+    assert [r.status for r in responses(ua)] == [200]
+
+
+def test_agent_hangup_sends_bye_and_reports_its_final_status():
+    ua = UserAgent("127.0.0.1", 5060)
+    ev = new_call(ua)
+    ua.answer(ev.call_id, b"v=0\r\n", now=0.0)
+    tag = to_tag(responses(ua)[0])
+    ua.receive(request("ACK", branch="z9hG4bK-ack", to_tag=tag), PEER, 0.1)
+    ua.take_events()
+    ua.hangup(ev.call_id, now=5.0, reason="goodbye")
+    (out,) = ua.take_outgoing()
+    bye = parse(out.data)
+    assert bye.method == "BYE" and out.addr == PEER and bye.uri == "sip:caller@127.0.0.1:5099"
+    assert parse_name_addr(bye.headers.get("From")).tag == tag
+    # retransmitted until answered
+    ua.handle_timers(5.0 + T1)
+    assert len(ua.take_outgoing()) == 1
+    ok = (f"SIP/2.0 200 OK\r\nVia: {bye.headers.get('Via')}\r\nFrom: {bye.headers.get('From')}\r\n"
+          f"To: {bye.headers.get('To')}\r\nCall-ID: {bye.call_id}\r\nCSeq: {bye.headers.get('CSeq')}\r\n"
+          "Content-Length: 0\r\n\r\n").encode()
+    ua.receive(ok, PEER, 5.6)
+    (ended,) = ua.take_events()
+    assert isinstance(ended, CallEnded) and ended.by == "local" and ended.status == 200
+    assert ua.active_calls == 0
+
+
+@pytest.mark.parametrize("method,status", [("OPTIONS", 200), ("FOO", 501), ("REGISTER", 405), ("BYE", 481), ("INFO", 481)])
+def test_out_of_dialog_requests(method, status):
+    ua = UserAgent("127.0.0.1", 5060)
+    ua.receive(request(method), PEER, 0.0)
+    (resp,) = responses(ua)
+    assert resp.status == status
+    if status in (200, 405, 501):
+        assert "INVITE" in resp.headers.get("Allow")
+    assert resp.headers.get("Server").startswith("frontdesk")
+
+
+def test_unknown_uri_scheme_and_unknown_require():
+    ua = UserAgent("127.0.0.1", 5060)
+    ua.receive(request("OPTIONS", uri="mailto:x@example.com"), PEER, 0.0)
+    assert responses(ua)[0].status == 416
+    ua.receive(request("OPTIONS", branch="z9hG4bK-2", extra="Require: foo-ext\r\n"), PEER, 0.0)
+    r = responses(ua)[0]
+    assert r.status == 420 and r.headers.get("Unsupported") == "foo-ext"
+
+
+def test_malformed_request_gets_400_and_garbage_is_dropped():
+    ua = UserAgent("127.0.0.1", 5060)
+    ua.receive(request("INVITE").replace(b"CSeq: 1 INVITE", b"CSeq: one INVITE"), PEER, 0.0)
+    (out,) = ua.take_outgoing()
+    assert out.data.startswith(b"SIP/2.0 400 Bad Request (bad CSeq") and out.addr == PEER
+    ua.receive(b"\x00\xff garbage \r\n\r\n", PEER, 0.0)
+    assert responses(ua) == []
+    assert any(isinstance(e, MessageRejected) for e in ua.take_events())
+
+
+def test_rfc4475_torture_messages_never_crash_the_core():
+    folder = SHARED / "sip-torture" / "rfc4475"
+    if not folder.exists():
+        pytest.skip("../shared/sip-torture is not beside this checkout")
+    files = sorted(folder.glob("*.dat"))
+    assert len(files) >= 40
+    for path in files:
+        ua = UserAgent("127.0.0.1", 5060)
+        ua.receive(path.read_bytes(), PEER, 0.0)
+        for out in ua.take_outgoing():
+            assert out.addr == PEER  # always answer to the source, never to a Via/Contact host
+        ua.handle_timers(100.0)
