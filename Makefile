@@ -1,0 +1,43 @@
+# frontdesk: two commands.
+#   make run    set up .venv, install and verify the models, serve calls (demo clinic)
+#   make test   the same setup plus the Debian test peers (sipp), then the whole suite
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# llama-cpp-python builds from its sdist; portable x86-64 code, not tuned to this CPU.
+CMAKE_ARGS ?= -DGGML_NATIVE=OFF
+DEBS := sip-tester iproute2 util-linux
+
+.PHONY: run test venv models sysdeps clean
+
+run: models
+	$(BIN)/frontdesk serve $(if $(CONFIG),--config $(CONFIG))
+
+test: models sysdeps
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "frontdesk needs Python 3.11")'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	@echo "Installing frontdesk and its dependencies (llama-cpp-python compiles: about 8 minutes the first time)"
+	CMAKE_ARGS="$(CMAKE_ARGS)" $(BIN)/python -m pip install --quiet --progress-bar off -e '.[test]'
+	touch $@
+
+models: venv
+	$(BIN)/frontdesk models install
+
+sysdeps:
+	@missing=""; for c in sipp ip unshare; do command -v $$c >/dev/null || missing=1; done; \
+	if [ -n "$$missing" ]; then \
+		echo "Installing Debian packages: $(DEBS)"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(DEBS); \
+	fi
+
+clean:
+	rm -rf $(VENV) var build *.egg-info
