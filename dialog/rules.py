@@ -40,3 +40,44 @@ def match_service(text: str, services) -> str | None:
                 if best is None or len(p) > best[0]:
                     best = (len(p), service.name)
     return best[1] if best else None
+
+
+_BILLING = re.compile(r"\b(bill|billing|billed|invoice|charge[ds]?|overcharged|refund|payment|complain\w*|dispute|"
+                      r"insurance claim|statement|balance|collections?)\b", re.I)
+_ADVICE = re.compile(r"\b(should i (take|stop|use)|what (medicine|medication|antibiotic|painkiller)|is it (safe|normal|serious)|"
+                     r"can i (take|drink|eat)|diagnos\w*|prescri\w*|dosage|legal advice|lawyer|sue|financial advice)\b", re.I)
+_CANCEL = re.compile(r"\b(cancel|call off)\b", re.I)
+_RESCHEDULE = re.compile(r"\b(reschedul\w*|move (my|the) appointment|change (my|the) appointment|different (time|day) for my)\b", re.I)
+_BOOK = re.compile(r"\b(book|schedule|make an? appointment|set up an? appointment|an appointment|come in|get in|see (the|a) (dentist|doctor))\b", re.I)
+_FAQ = {
+    "hours": re.compile(r"\b(hours|open|opening|close|closing|closed)\b", re.I),
+    "parking": re.compile(r"\b(park|parking)\b", re.I),
+    "address": re.compile(r"\b(address|where are you|located|location|directions|find you|get there)\b", re.I),
+    "insurance": re.compile(r"\b(insurance|insurances|accept .*(plan|coverage)|in network|medicaid|medicare|delta|aetna|cigna|metlife)\b", re.I),
+}
+
+
+def is_billing(text: str) -> bool:
+    return bool(_BILLING.search(text))
+
+
+def wants_advice(text: str) -> bool:
+    return bool(_ADVICE.search(text))
+
+
+def request_kind(text: str) -> str | None:
+    """book / cancel / reschedule when the words say so."""
+    if _RESCHEDULE.search(text):
+        return "reschedule"
+    if _CANCEL.search(text):
+        return "cancel"
+    if _BOOK.search(text):
+        return "book"
+    return None
+
+
+def faq_topic(text: str) -> str | None:
+    for topic, rx in _FAQ.items():
+        if rx.search(text):
+            return topic
+    return None

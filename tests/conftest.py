@@ -101,3 +101,74 @@ def caller_voice():
     from tts.hibari import HibariTTS
 
     return HibariTTS(sample_rate=8000)
+
+
+class Radicale:
+    """A real Radicale CalDAV server on loopback."""
+
+    def __init__(self, tmp: Path):
+        self.port = free_port(socket.SOCK_STREAM)
+        self.tmp = tmp
+        self.proc = None
+        self.start()
+        self.url = f"http://127.0.0.1:{self.port}/clinic/"
+
+    def start(self) -> None:
+        self.log = open(self.tmp / "radicale.log", "a")
+        (self.tmp / "radicale-users").write_text("clinic:secret\n")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "radicale", f"--storage-filesystem-folder={self.tmp}/collections",
+             f"--server-hosts=127.0.0.1:{self.port}", "--auth-type=htpasswd", "--auth-htpasswd-encryption=plain",
+             f"--auth-htpasswd-filename={self.tmp}/radicale-users", "--rights-type=owner_only",
+             "--logging-level=warning"], stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("radicale did not start")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+        self.log.close()
+
+
+class Smtp:
+    """A real SMTP server (aiosmtpd) on loopback that keeps what it receives."""
+
+    def __init__(self):
+        from aiosmtpd.controller import Controller
+
+        self.messages: list = []
+        outer = self
+
+        class Handler:
+            async def handle_DATA(self, server, session, envelope):
+                import email
+                outer.messages.append(email.message_from_bytes(envelope.content))
+                return "250 OK"
+
+        self.port = free_port(socket.SOCK_STREAM)
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    def stop(self) -> None:
+        self.controller.stop()
+
+
+@pytest.fixture
+def radicale(tmp_path):
+    srv = Radicale(tmp_path)
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def smtp():
+    srv = Smtp()
+    yield srv
+    srv.stop()

@@ -1,0 +1,137 @@
+"""The calendar tools against a real SQLite database (WAL), including a 50-way race."""
+
+import threading
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+
+import pytest
+
+from tools.calendar import Calendar, CallerInfo, HoldExpired, SlotTaken
+from tools.db import make_engine
+
+
+@dataclass
+class Svc:
+    name: str
+    duration_min: int
+    buffer_min: int = 0
+    aliases: list = field(default_factory=list)
+
+
+@dataclass
+class Prov:
+    name: str
+    services: list
+    hours: dict
+
+
+WEEK = {d: ("09:00", "12:00") for d in ["mon", "tue", "wed", "thu", "fri"]} | {"sat": None, "sun": None}
+NOW = datetime(2026, 11, 23, 12, 0)  # Monday, UTC
+
+
+def make_cal(tmp_path, tz="America/New_York", now=NOW) -> Calendar:
+    cal = Calendar(make_engine(f"sqlite:///{tmp_path}/cal.db"), tz, clock=lambda: now)
+    cal.seed([Svc("cleaning", 45, 15), Svc("checkup", 30)],
+             [Prov("Dr. Patel", ["cleaning", "checkup"], WEEK), Prov("Dr. Kim", ["checkup"], WEEK)])
+    return cal
+
+
+def caller(n=0):
+    return CallerInfo(name=f"Pat Doe{n}", phone=f"+1202555{n:04d}")
+
+
+def test_slots_honour_hours_duration_buffer_and_step(tmp_path):
+    cal = make_cal(tmp_path)
+    tue = date(2026, 11, 24)
+    slots = cal.find_slots("cleaning", tue)
+    assert [s.local_start.strftime("%H:%M") for s in slots] == ["09:00", "09:15", "09:30", "09:45", "10:00", "10:15", "10:30", "10:45", "11:00", "11:15"]
+    assert all(s.provider == "Dr. Patel" for s in slots)
+    assert len(cal.find_slots("checkup", tue)) == 2 * 11
+    assert cal.find_slots("cleaning", date(2026, 11, 28)) == []  # Saturday
+    # afternoon-only filter
+    assert cal.find_slots("cleaning", tue, after_local=time(12)) == []
+
+
+def test_hold_blocks_others_and_booking_keeps_it_blocked(tmp_path):
+    cal = make_cal(tmp_path)
+    tue = date(2026, 11, 24)
+    slot = cal.find_slots("cleaning", tue)[0]
+    hold = cal.hold(slot, "call-1")
+    with pytest.raises(SlotTaken):
+        cal.hold(slot, "call-2")
+    # 09:00 + 45 min + 15 min buffer: nothing before 10:00 for Dr. Patel
+    starts = [s.local_start.strftime("%H:%M") for s in cal.find_slots("cleaning", tue)]
+    assert starts[0] == "10:00"
+    booking = cal.book(hold.id, caller(), "call-1")
+    assert booking.status == "booked" and booking.start.isoformat() == "2026-11-24T09:00:00-05:00"
+    with pytest.raises(HoldExpired):
+        cal.book(hold.id, caller(), "call-1")
+    cal.cancel(booking.id)
+    assert cal.find_slots("cleaning", tue)[0].local_start.strftime("%H:%M") == "09:00"
+
+
+def test_holds_expire_and_are_released_on_hangup(tmp_path):
+    clock = {"now": NOW}
+    cal = make_cal(tmp_path)
+    cal.clock = lambda: clock["now"]
+    slot = cal.find_slots("cleaning", date(2026, 11, 24))[0]
+    hold = cal.hold(slot, "call-1", ttl_s=120)
+    clock["now"] = NOW + timedelta(seconds=121)
+    with pytest.raises(HoldExpired):
+        cal.book(hold.id, caller(), "call-1")
+    cal.hold(slot, "call-2")  # free again
+    assert cal.release_holds("call-2") == 1
+    cal.hold(slot, "call-3")
+
+
+def test_dst_gap_and_overlap_days(tmp_path):
+    # 2027-03-14 02:00 does not exist in New York; 2026-11-01 01:00-02:00 happens twice
+    hours = {d: ("00:00", "04:00") for d in ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]}
+    cal = Calendar(make_engine(f"sqlite:///{tmp_path}/dst.db"), "America/New_York", clock=lambda: datetime(2026, 1, 1))
+    cal.seed([Svc("checkup", 30)], [Prov("Dr. Kim", ["checkup"], hours)])
+    spring = cal.find_slots("checkup", date(2027, 3, 14))
+    assert not any(s.local_start.hour == 2 for s in spring)
+    assert len({s.start for s in spring}) == len(spring)
+    fall = cal.find_slots("checkup", date(2026, 11, 1))
+    utc = [s.start for s in fall]
+    assert utc == sorted(utc) and len(set(utc)) == len(utc)
+
+
+def test_fifty_concurrent_attempts_on_one_slot_give_one_booking(tmp_path):
+    cal = make_cal(tmp_path)
+    slot = cal.find_slots("cleaning", date(2026, 11, 24))[3]
+    results = []
+    barrier = threading.Barrier(50)
+
+    def attempt(i):
+        barrier.wait()
+        try:
+            results.append(cal.book_slot(slot, caller(i), f"call-{i}"))
+        except SlotTaken:
+            results.append(None)
+
+    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(50)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 50
+    assert sum(1 for r in results if r is not None) == 1
+    assert len(cal.bookings(status="booked")) == 1
+
+
+def test_overlapping_different_starts_cannot_both_book(tmp_path):
+    cal = make_cal(tmp_path)
+    slots = {s.local_start.strftime("%H:%M"): s for s in cal.find_slots("cleaning", date(2026, 11, 24))}
+    cal.book_slot(slots["09:30"], caller(1))
+    with pytest.raises(SlotTaken):
+        cal.book_slot(slots["09:15"], caller(2))  # would overlap 09:30-10:30
+
+
+def test_find_bookings_by_phone_and_name(tmp_path):
+    cal = make_cal(tmp_path)
+    slot = cal.find_slots("checkup", date(2026, 11, 25))[0]
+    b = cal.book_slot(slot, CallerInfo(name="Maria Gonzalez", phone="+12025550143"))
+    assert [x.id for x in cal.bookings(phone="+12025550143", name="maria")] == [b.id]
+    assert cal.bookings(phone="+12025550143", name="john") == []
+    assert b.as_json()["start"].endswith("-05:00")

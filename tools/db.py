@@ -1,0 +1,70 @@
+"""Database engine (SQLite in WAL mode by default, PostgreSQL by URL) and versioned migrations."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, SQLModel, create_engine, select
+
+from . import schema  # noqa: F401  (registers the tables)
+from .schema import SchemaVersion
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+        Path(url[len("sqlite:///"):]).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn, _record):  # pragma: no cover - exercised by every test
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+    else:
+        engine = create_engine(url, pool_pre_ping=True)
+    migrate(engine)
+    return engine
+
+
+def _v1(engine: Engine) -> None:
+    SQLModel.metadata.create_all(engine)
+
+
+# Append new migrations; never edit an applied one.
+MIGRATIONS: list[tuple[int, Callable[[Engine], None]]] = [(1, _v1)]
+
+
+def schema_version(engine: Engine) -> int:
+    SchemaVersion.__table__.create(engine, checkfirst=True)
+    with Session(engine) as s:
+        versions = s.exec(select(SchemaVersion.version)).all()
+    return max(versions, default=0)
+
+
+def migrate(engine: Engine) -> int:
+    current = schema_version(engine)
+    for version, step in MIGRATIONS:
+        if version > current:
+            step(engine)
+            with Session(engine) as s:
+                s.add(SchemaVersion(version=version, applied_at=utcnow()))
+                s.commit()
+            current = version
+    return current
+
+
+def ping(engine: Engine) -> None:
+    with engine.connect() as conn:
+        conn.execute(text("SELECT 1"))

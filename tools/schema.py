@@ -1,0 +1,150 @@
+"""The clinic's data: providers, services, hours, appointments, holds, callbacks, outbox.
+
+Times are stored in UTC (naive datetimes meaning UTC); the clinic's time zone is applied when
+slots are computed and when anything is spoken or exported.
+
+No double booking is enforced by the database: every appointment and live hold claims the
+5-minute granules it covers (plus buffer) in ``claim``, whose primary key is
+(provider_id, granule). Two overlapping claims cannot both commit, on SQLite or PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from pydantic import NaiveDatetime
+from sqlmodel import Field, SQLModel
+
+GRANULE_MIN = 5
+
+
+class SchemaVersion(SQLModel, table=True):
+    __tablename__ = "schema_version"
+    version: int = Field(primary_key=True)
+    applied_at: NaiveDatetime
+
+
+class Provider(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(index=True, unique=True)
+    calendar: str = ""  # CalDAV calendar path or name
+    active: bool = True
+
+
+class Service(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(index=True, unique=True)
+    duration_min: int
+    buffer_min: int = 0
+    aliases: str = ""  # comma-separated
+
+
+class ProviderService(SQLModel, table=True):
+    __tablename__ = "provider_service"
+    provider_id: int = Field(foreign_key="provider.id", primary_key=True)
+    service_id: int = Field(foreign_key="service.id", primary_key=True)
+
+
+class ProviderHours(SQLModel, table=True):
+    __tablename__ = "provider_hours"
+    id: int | None = Field(default=None, primary_key=True)
+    provider_id: int = Field(foreign_key="provider.id", index=True)
+    weekday: int  # 0 = Monday
+    start: str  # HH:MM local
+    end: str
+
+
+class Closure(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    provider_id: int | None = Field(default=None, foreign_key="provider.id")  # None: whole clinic
+    day: str = Field(index=True)  # YYYY-MM-DD local
+    reason: str = ""
+
+
+class Caller(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(index=True)
+    phone: str = Field(index=True)  # E.164
+    email: str = ""
+    dob: str = ""
+    new_patient: bool | None = None
+    email_opt_out: bool = False
+    sms_opt_out: bool = False
+
+
+class Appointment(SQLModel, table=True):
+    id: str = Field(primary_key=True)
+    uid: str = Field(index=True, unique=True)  # stable iCalendar UID
+    provider_id: int = Field(foreign_key="provider.id", index=True)
+    service_id: int = Field(foreign_key="service.id")
+    start: NaiveDatetime = Field(index=True)
+    end: NaiveDatetime
+    caller_id: int | None = Field(default=None, foreign_key="caller.id")
+    caller_name: str = ""
+    phone: str = ""
+    email: str = ""
+    reason: str = ""
+    status: str = "booked"  # booked | cancelled
+    call_id: str = ""
+    created_at: NaiveDatetime
+    updated_at: NaiveDatetime
+    sequence: int = 0  # iCalendar SEQUENCE
+
+
+class Hold(SQLModel, table=True):
+    id: str = Field(primary_key=True)
+    provider_id: int = Field(foreign_key="provider.id")
+    service_id: int = Field(foreign_key="service.id")
+    start: NaiveDatetime
+    end: NaiveDatetime
+    call_id: str = Field(index=True)
+    expires_at: NaiveDatetime = Field(index=True)
+
+
+class Claim(SQLModel, table=True):
+    provider_id: int = Field(primary_key=True)
+    granule: int = Field(primary_key=True)  # minutes since the epoch // GRANULE_MIN
+    owner: str = Field(index=True)  # "hold:<id>" or "appt:<id>"
+
+
+class ExternalEvent(SQLModel, table=True):
+    """Busy time that staff put in the CalDAV calendar (not created by frontdesk)."""
+
+    __tablename__ = "external_event"
+    href: str = Field(primary_key=True)
+    uid: str = Field(index=True)
+    provider_id: int = Field(foreign_key="provider.id", index=True)
+    start: NaiveDatetime
+    end: NaiveDatetime
+    etag: str = ""
+    summary: str = ""
+
+
+class CallbackTask(SQLModel, table=True):
+    __tablename__ = "callback_task"
+    id: int | None = Field(default=None, primary_key=True)
+    created_at: NaiveDatetime
+    call_id: str = Field(index=True)
+    reason: str
+    caller_name: str = ""
+    phone: str = ""
+    details: str = "{}"  # JSON: every field collected on the call
+    urgency: str = "normal"
+    status: str = "open"  # open | done
+    assigned_to: str = ""
+    notes: str = ""
+
+
+class Outbox(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(index=True)  # caldav_put | caldav_delete | email | sms
+    payload: str  # JSON
+    created_at: NaiveDatetime
+    attempts: int = 0
+    next_attempt_at: NaiveDatetime = Field(index=True)
+    last_error: str = ""
+    done_at: NaiveDatetime | None = Field(default=None, index=True)
+
+
+class SyncState(SQLModel, table=True):
+    __tablename__ = "sync_state"
+    key: str = Field(primary_key=True)
+    value: str = ""
