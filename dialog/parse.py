@@ -120,9 +120,16 @@ _NOT_NAME = {"calling", "looking", "trying", "wondering", "hoping", "interested"
              "sorry", "fine", "good", "new", "an", "existing", "sure", "yes", "no", "okay", "ok"}
 
 
+_QUESTION = re.compile(r"^(do|does|did|can|could|would|will|what|where|when|how|why|is|are|who|which)\b", re.I)
+
+
 def parse_name(text: str) -> str | None:
+    if "?" in text or _QUESTION.match(text.strip()):
+        return None
     raw = re.sub(r"[^A-Za-z' \-]", " ", text).strip()
     m = _NAME_INTRO.search(raw)
+    if not m and len(raw.split()) > 4:
+        return None
     candidate = m.group(1) if m else raw
     words = [w for w in candidate.split() if w.lower() not in ("and", "uh", "um", "er")]
     # spelled names: "M A R I A"
@@ -222,8 +229,10 @@ def parse_when(text: str, today: date) -> When:
     m = re.search(r"\b(this|next|coming)?\s*(monday|tuesday|wednesday|thursday|friday|saturday|sunday)s?\b", t)
     if w.day_from is None and m:
         target = WEEKDAYS.index(m.group(2))
-        delta = (target - today.weekday()) % 7 or 7
-        w.day_from = today + timedelta(days=delta)
+        if m.group(1) == "next":  # that day in next week (Monday to Sunday)
+            w.day_from = today + timedelta(days=7 - today.weekday() + target)
+        else:  # the coming one
+            w.day_from = today + timedelta(days=(target - today.weekday()) % 7 or 7)
     if w.day_from is None:
         m = re.search(r"\bnext week\b", t)
         if m:

@@ -27,6 +27,9 @@ class CallRecord:
     dtmf: list[str] = field(default_factory=list)
     latency: list[dict] = field(default_factory=list)
     requests: list[dict] = field(default_factory=list)
+    qualification: dict = field(default_factory=dict)
+    tool_calls: list[dict] = field(default_factory=list)
+    booking: dict | None = None
     rtp: dict = field(default_factory=dict)
 
     def add_turn(self, speaker: str, text: str, **extra) -> None:

@@ -26,6 +26,20 @@ class Service:
 
 
 @dataclass
+class Provider:
+    name: str
+    services: list[str]
+    hours: dict[str, tuple[str, str] | None]
+    calendar: str = ""
+
+
+@dataclass
+class ClosureDay:
+    day: str
+    reason: str = ""
+
+
+@dataclass
 class Clinic:
     name: str
     timezone: str
@@ -34,6 +48,45 @@ class Clinic:
     disclosure: str
     services: list[Service]
     hours: dict[str, tuple[str, str] | None]
+    providers: list[Provider] = field(default_factory=list)
+    closures: list[ClosureDay] = field(default_factory=list)
+    parking: str = ""
+    insurance: list[str] = field(default_factory=list)
+    emergency_number: str = "911"
+
+
+@dataclass
+class BookingConfig:
+    database_url: str
+    required_fields: list[str]
+    hold_ttl_s: float
+    slot_step_min: int
+    lead_min: int
+    horizon_days: int
+    confirm_by: list[str]
+
+
+@dataclass
+class HandoffConfig:
+    front_desk_uri: str
+
+
+@dataclass
+class ConfirmationsConfig:
+    smtp_host: str
+    smtp_port: int
+    sender: str
+    smtp_username: str
+    smtp_password: str
+    smtp_starttls: bool
+
+
+@dataclass
+class CalDavConfig:
+    url: str
+    username: str
+    password: str
+    sync_interval_s: float
 
 
 @dataclass
@@ -69,6 +122,14 @@ class Config:
     dialog: DialogConfig
     data_dir: Path
     source: Path
+    booking: BookingConfig
+    handoff: HandoffConfig
+    confirmations: ConfirmationsConfig
+    caldav: CalDavConfig
+
+    @property
+    def database_url(self) -> str:
+        return self.booking.database_url or f"sqlite:///{(self.data_dir / 'frontdesk.db').resolve()}"
 
 
 def _get(table: dict, key: str, path: str, kind, default=None, required: bool = False):
@@ -85,7 +146,8 @@ def _get(table: dict, key: str, path: str, kind, default=None, required: bool = 
 
 
 def _kind_name(kind) -> str:
-    return {str: "a string", int: "an integer", float: "a number", list: "a list", dict: "a table"}.get(kind, str(kind))
+    return {str: "a string", int: "an integer", float: "a number", list: "a list", dict: "a table",
+            bool: "true or false"}.get(kind, str(kind))
 
 
 def _range(value: int | float, lo, hi, key: str):
@@ -127,28 +189,39 @@ def load_config(path: str | Path | None = None) -> Config:
         services.append(Service(sname, dur, aliases))
     if not services:
         raise ConfigError("clinic.services: expected at least one service")
-    hours_table = _get(c, "hours", "clinic", dict, {})
-    hours: dict[str, tuple[str, str] | None] = {}
-    for day, value in hours_table.items():
-        if day not in DAYS:
-            raise ConfigError(f"clinic.hours.{day}: unknown day (expected one of {', '.join(DAYS)})")
-        if not isinstance(value, str):
-            raise ConfigError(f"clinic.hours.{day}: expected 'HH:MM-HH:MM' or 'closed', got {value!r}")
-        if value.strip().lower() == "closed":
-            hours[day] = None
-            continue
-        m = _HOURS_RE.match(value.strip())
-        if not m or value.strip()[:5] >= value.strip()[6:]:
-            raise ConfigError(f"clinic.hours.{day}: expected 'HH:MM-HH:MM' (opening before closing) or 'closed', got {value!r}")
-        hours[day] = (value.strip()[:5], value.strip()[6:])
-    for day in DAYS:
-        hours.setdefault(day, None)
+    hours = _hours(_get(c, "hours", "clinic", dict, {}), "clinic.hours")
+    service_names = {s.name for s in services}
+    providers = []
+    for i, p in enumerate(_get(c, "providers", "clinic", list, [])):
+        key = f"clinic.providers[{i}]"
+        if not isinstance(p, dict):
+            raise ConfigError(f"{key}: expected a table with name and services")
+        pname = _get(p, "name", key, str, required=True)
+        psvcs = _get(p, "services", key, list, [s.name for s in services])
+        for sname in psvcs:
+            if sname not in service_names:
+                raise ConfigError(f"{key}.services: {sname!r} is not one of clinic.services ({', '.join(sorted(service_names))})")
+        phours = _hours(_get(p, "hours", key, dict), f"{key}.hours") if "hours" in p else dict(hours)
+        providers.append(Provider(pname, list(psvcs), phours, _get(p, "calendar", key, str, "")))
+    if not providers:
+        providers = [Provider("our team", [s.name for s in services], dict(hours))]
+    closures = []
+    for i, cl in enumerate(_get(c, "closures", "clinic", list, [])):
+        key = f"clinic.closures[{i}]"
+        if not isinstance(cl, dict) or not re.match(r"^\d{4}-\d{2}-\d{2}$", str(cl.get("day", ""))):
+            raise ConfigError(f"{key}: expected {{ day = \"YYYY-MM-DD\", reason = \"...\" }}")
+        closures.append(ClosureDay(str(cl["day"]), str(cl.get("reason", ""))))
+    insurance = _get(c, "insurance", "clinic", list, [])
+    if not all(isinstance(x, str) for x in insurance):
+        raise ConfigError("clinic.insurance: expected a list of strings")
     clinic = Clinic(
         name=name, timezone=tz, address=_get(c, "address", "clinic", str, ""),
         phone=_get(c, "phone", "clinic", str, ""),
         disclosure=_get(c, "disclosure", "clinic", str,
                         "I'm the clinic's automated assistant, so you're speaking with a computer."),
-        services=services, hours=hours,
+        services=services, hours=hours, providers=providers, closures=closures,
+        parking=_get(c, "parking", "clinic", str, ""), insurance=list(insurance),
+        emergency_number=_get(c, "emergency_number", "clinic", str, "911"),
     )
 
     s = _get(data, "sip", "", dict, {})
@@ -200,4 +273,66 @@ def load_config(path: str | Path | None = None) -> Config:
     )
     st = _get(data, "storage", "", dict, {})
     data_dir = Path(_get(st, "data_dir", "storage", str, "var")).expanduser()
-    return Config(clinic, sip, models, dialog, data_dir, src)
+
+    b = _get(data, "booking", "", dict, {})
+    required = _get(b, "required_fields", "booking", list, ["name", "phone"])
+    allowed_fields = ("name", "phone", "email", "reason", "new_patient")
+    for f in required:
+        if f not in allowed_fields:
+            raise ConfigError(f"booking.required_fields: {f!r} is not one of {', '.join(allowed_fields)}")
+    confirm_by = _get(b, "confirm_by", "booking", list, ["sms"])
+    for ch in confirm_by:
+        if ch not in ("sms", "email"):
+            raise ConfigError(f"booking.confirm_by: expected 'sms' and/or 'email', got {ch!r}")
+    db_url = _get(b, "database_url", "booking", str, "")
+    if db_url and not re.match(r"^(sqlite|postgresql)(\+\w+)?://", db_url):
+        raise ConfigError(f"booking.database_url: expected sqlite:///PATH or postgresql://..., got {db_url!r}")
+    booking = BookingConfig(
+        database_url=db_url, required_fields=list(required),
+        hold_ttl_s=_range(_get(b, "hold_ttl_s", "booking", float, 300.0), 30.0, 3600.0, "booking.hold_ttl_s"),
+        slot_step_min=_range(_get(b, "slot_step_min", "booking", int, 15), 5, 120, "booking.slot_step_min"),
+        lead_min=_range(_get(b, "lead_min", "booking", int, 60), 0, 10080, "booking.lead_min"),
+        horizon_days=_range(_get(b, "horizon_days", "booking", int, 21), 1, 365, "booking.horizon_days"),
+        confirm_by=list(confirm_by),
+    )
+    h = _get(data, "handoff", "", dict, {})
+    front = _get(h, "front_desk_uri", "handoff", str, "")
+    if front and not re.match(r"^sips?:\S+@?\S*$|^tel:\+?[\d\-]+$", front):
+        raise ConfigError(f"handoff.front_desk_uri: expected a sip:, sips: or tel: URI, got {front!r}")
+    cf = _get(data, "confirmations", "", dict, {})
+    confirmations = ConfirmationsConfig(
+        smtp_host=_get(cf, "smtp_host", "confirmations", str, ""),
+        smtp_port=_range(_get(cf, "smtp_port", "confirmations", int, 25), 1, 65535, "confirmations.smtp_port"),
+        sender=_get(cf, "sender", "confirmations", str, ""),
+        smtp_username=_get(cf, "smtp_username", "confirmations", str, ""),
+        smtp_password=_get(cf, "smtp_password", "confirmations", str, ""),
+        smtp_starttls=_get(cf, "smtp_starttls", "confirmations", bool, False),
+    )
+    if "email" in confirm_by and not confirmations.smtp_host:
+        raise ConfigError("confirmations.smtp_host: required when booking.confirm_by includes 'email'")
+    cd = _get(data, "caldav", "", dict, {})
+    caldav_url = _get(cd, "url", "caldav", str, "")
+    if caldav_url and not re.match(r"^https?://", caldav_url):
+        raise ConfigError(f"caldav.url: expected an http:// or https:// URL, got {caldav_url!r}")
+    caldav = CalDavConfig(caldav_url, _get(cd, "username", "caldav", str, ""), _get(cd, "password", "caldav", str, ""),
+                          _range(_get(cd, "sync_interval_s", "caldav", float, 60.0), 5.0, 86400.0, "caldav.sync_interval_s"))
+    return Config(clinic, sip, models, dialog, data_dir, src, booking, HandoffConfig(front), confirmations, caldav)
+
+
+def _hours(table: dict, key: str) -> dict[str, tuple[str, str] | None]:
+    hours: dict[str, tuple[str, str] | None] = {}
+    for day, value in table.items():
+        if day not in DAYS:
+            raise ConfigError(f"{key}.{day}: unknown day (expected one of {', '.join(DAYS)})")
+        if not isinstance(value, str):
+            raise ConfigError(f"{key}.{day}: expected 'HH:MM-HH:MM' or 'closed', got {value!r}")
+        if value.strip().lower() == "closed":
+            hours[day] = None
+            continue
+        m = _HOURS_RE.match(value.strip())
+        if not m or value.strip()[:5] >= value.strip()[6:]:
+            raise ConfigError(f"{key}.{day}: expected 'HH:MM-HH:MM' (opening before closing) or 'closed', got {value!r}")
+        hours[day] = (value.strip()[:5], value.strip()[6:])
+    for day in DAYS:
+        hours.setdefault(day, None)
+    return hours

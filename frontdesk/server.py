@@ -15,6 +15,10 @@ from media.sip.transport import SipServer
 from media.sip.useragent import CallConfirmed, CallEnded, DtmfReceived, IncomingCall, MessageRejected, UserAgent
 
 from . import __version__
+from dialog.parse import caller_id_phone
+from media.sip.message import parse_uri
+
+from .backoffice import Backoffice
 from .calllog import CallLog, CallRecord
 from .config import Config
 from .engines import Engines
@@ -24,9 +28,10 @@ log = logging.getLogger("frontdesk.server")
 
 
 class FrontdeskServer:
-    def __init__(self, cfg: Config, engines: Engines):
+    def __init__(self, cfg: Config, engines: Engines, backoffice: Backoffice):
         self.cfg = cfg
         self.engines = engines
+        self.backoffice = backoffice
         self.calllog = CallLog(cfg.data_dir)
         self.ports = PortAllocator(cfg.sip.rtp_port_min, cfg.sip.rtp_port_max)
         self.sessions: dict[str, CallSession] = {}
@@ -95,7 +100,13 @@ class FrontdeskServer:
             log.warning("call %s: %s; 488", ev.call_id, exc)
             self.sip.act(self.ua.reject, ev.call_id, 488, extra=[("Warning", f'304 frontdesk "{exc}"')])
             return
-        session = CallSession(record, self.engines, Conversation(self.cfg.clinic, self.engines.complete_json_blocking),
+        try:
+            caller_user = parse_uri(ev.caller_uri).user
+        except Exception:
+            caller_user = ""
+        conversation = Conversation(self.cfg.clinic, self.engines.complete_json_blocking, self.backoffice.calendar,
+                                    self.backoffice.policy(), call_id=ev.call_id, caller_id=caller_id_phone(caller_user))
+        session = CallSession(record, self.engines, conversation,
                               self.cfg.dialog.silence_timeout_s, self.cfg.dialog.end_silence_ms,
                               hangup=lambda reason, cid=ev.call_id: self.hangup(cid, reason))
         try:
@@ -147,8 +158,14 @@ class FrontdeskServer:
             rec.end_reason = ev.reason
         if ev.by == "local":
             rec.bye_status = ev.status
-        rec.requests = session.conversation.requests
-        rec.outcome = "callback" if rec.requests else ("abandoned" if len(rec.turns) <= 1 else "faq_only")
+        conv = session.conversation
+        conv.on_hangup()
+        summary = conv.summary()
+        rec.requests = summary["requests"]
+        rec.outcome = summary["outcome"]
+        rec.qualification = summary["qualification"]
+        rec.tool_calls = summary["tool_calls"]
+        rec.booking = summary["booking"]
         if session.rtp:
             rec.rtp = {"packets_in": session.rtp.packets_in, "packets_out": session.rtp.packets_out,
                        "bad_packets": session.rtp.bad_packets, "lost": session.rtp._jitter.lost}
@@ -169,9 +186,11 @@ class FrontdeskServer:
 async def serve(cfg: Config, ready_file: str | None = None) -> None:
     loop = asyncio.get_running_loop()
     engines = await loop.run_in_executor(None, Engines, cfg)
+    backoffice = await loop.run_in_executor(None, Backoffice, cfg)
+    backoffice.start()
     conv = Conversation(cfg.clinic, None)
     await loop.run_in_executor(None, engines.warm, conv.prompt_messages("Hello, I'd like to book an appointment."))
-    server = FrontdeskServer(cfg, engines)
+    server = FrontdeskServer(cfg, engines, backoffice)
     await server.start()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -187,3 +206,4 @@ async def serve(cfg: Config, ready_file: str | None = None) -> None:
     await stop.wait()
     log.info("shutting down")
     await server.drain()
+    backoffice.stop()

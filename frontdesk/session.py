@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Callable
+from typing import Awaitable, Callable
 
 import numpy as np
 
@@ -21,13 +21,16 @@ log = logging.getLogger("frontdesk.call")
 
 class CallSession:
     def __init__(self, record: CallRecord, engines: Engines, conversation: Conversation,
-                 silence_timeout_s: float, end_silence_ms: int, hangup: Callable[[str], None]):
+                 silence_timeout_s: float, end_silence_ms: int, hangup: Callable[[str], None],
+                 transfer: Callable[[str], Awaitable[bool]] | None = None):
         self.record = record
         self.engines = engines
         self.conversation = conversation
         self.silence_timeout_s = silence_timeout_s
         self.endpointer = Endpointer(end_silence_ms=end_silence_ms)
         self.hangup = hangup
+        self.transfer = transfer
+        self._digits = ""
         self.rtp: RtpSession | None = None
         self.inbox: asyncio.Queue[Utterance | str] = asyncio.Queue()
         self.asr_prompt = f"{conversation.clinic.name}. " + ", ".join(s.name for s in conversation.clinic.services) + "."
@@ -60,8 +63,14 @@ class CallSession:
                     await self.say(self.conversation.on_silence())
                     break
                 if isinstance(item, str):
-                    continue  # DTMF is recorded; the booking flow will use it
-                turn = await self.handle_utterance(item)
+                    turn = await self.handle_dtmf(item)
+                else:
+                    turn = await self.handle_utterance(item)
+                if turn is not None and turn.transfer_to:
+                    if self.transfer is not None and await self.transfer(turn.transfer_to):
+                        return  # the caller is with a person now; the transfer ended our leg
+                    await self.say(self.conversation.transfer_failed())
+                    continue
                 if turn is not None and turn.hangup:
                     break
             self.hangup("agent ended the call")
@@ -71,6 +80,21 @@ class CallSession:
             log.exception("call %s: internal error; ending the call", self.record.call_id)
             self.record.end_reason = "internal error"
             self.hangup("internal error")
+
+    async def handle_dtmf(self, digit: str) -> AgentTurn | None:
+        """Keypad input: digits collect until # (or ten digits) while a number is asked for."""
+        if self.conversation.state == "phone" or self._digits:
+            self._digits += digit
+            if digit != "#" and len(self._digits.rstrip("#")) < 10:
+                return None
+            digits, self._digits = self._digits, ""
+        else:
+            digits = digit
+        self.record.add_turn("caller", f"[DTMF {digits}]")
+        turn = await self.engines.run_llm(self.conversation.on_dtmf, digits)
+        if turn is not None:
+            await self.say(turn)
+        return turn
 
     async def handle_utterance(self, utt: Utterance) -> AgentTurn | None:
         speech_end = self._utterance_wall.pop(id(utt), time.monotonic())
@@ -84,7 +108,7 @@ class CallSession:
         if not transcript.text.strip():
             turn = self.conversation.on_unclear()
         else:
-            turn = await self.engines.run_llm(self.conversation.on_caller, transcript.text)
+            turn = await self.engines.run_llm(self.conversation.on_caller, transcript.text, transcript.confidence)
         t_llm = time.monotonic()
         first_audio = await self.say(turn)
         self.record.latency.append({

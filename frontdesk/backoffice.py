@@ -1,0 +1,84 @@
+"""The clinic's back office for the running server: calendar, outbox worker, CalDAV sync."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from sqlalchemy import delete
+from sqlmodel import Session
+
+from dialog.conversation import BookingPolicy
+from tools.caldav_sync import CalDavSettings, CalDavSync
+from tools.calendar import Calendar
+from tools.db import make_engine
+from tools.notify import LogSmsGateway, Notifier, SmtpSettings
+from tools.outbox import OutboxWorker
+from tools.schema import Claim, Hold
+
+from .config import Config
+
+log = logging.getLogger("frontdesk.backoffice")
+
+
+class Backoffice:
+    def __init__(self, cfg: Config):
+        self.cfg = cfg
+        self.engine = make_engine(cfg.database_url)
+        self.calendar = Calendar(self.engine, cfg.clinic.timezone, step_min=cfg.booking.slot_step_min,
+                                 lead_min=cfg.booking.lead_min)
+        self.calendar.seed(cfg.clinic.services, cfg.clinic.providers, cfg.clinic.closures)
+        self._release_orphaned_holds()
+        c = cfg.confirmations
+        self.notifier = Notifier(self.calendar, cfg.clinic.name, cfg.clinic.address,
+                                 SmtpSettings(c.smtp_host, c.smtp_port, c.sender, c.smtp_username, c.smtp_password,
+                                              c.smtp_starttls),
+                                 LogSmsGateway(cfg.data_dir / "sms.jsonl"))
+        self.sync = CalDavSync(self.calendar, CalDavSettings(cfg.caldav.url, cfg.caldav.username, cfg.caldav.password),
+                               cfg.clinic.name, cfg.clinic.address) if cfg.caldav.url else None
+        push = self.sync.push if self.sync else (lambda payload: None)
+        self.worker = OutboxWorker(self.engine, {"sms": self.notifier.handle_sms, "email": self.notifier.handle_email,
+                                                 "caldav_put": push, "caldav_delete": push})
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _release_orphaned_holds(self) -> None:
+        """No call survives a restart, so no hold does either."""
+        with Session(self.engine) as s:
+            s.exec(delete(Claim).where(Claim.owner.like("hold:%")))
+            s.exec(delete(Hold))
+            s.commit()
+
+    def policy(self) -> BookingPolicy:
+        return BookingPolicy(
+            required_fields=tuple(self.cfg.booking.required_fields), hold_ttl_s=self.cfg.booking.hold_ttl_s,
+            horizon_days=self.cfg.booking.horizon_days, front_desk_uri=self.cfg.handoff.front_desk_uri,
+            emergency_number=self.cfg.clinic.emergency_number, confirm_by=tuple(self.cfg.booking.confirm_by),
+            parking=self.cfg.clinic.parking, insurance=tuple(self.cfg.clinic.insurance))
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="backoffice", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        next_pull = 0.0
+        while not self._stop.is_set():
+            try:
+                self.worker.run_once()
+            except Exception:
+                log.exception("outbox run failed")
+            if self.sync and time.monotonic() >= next_pull:
+                next_pull = time.monotonic() + self.cfg.caldav.sync_interval_s
+                try:
+                    stats = self.sync.pull()
+                    if any(stats.values()):
+                        log.info("CalDAV sync: %s", stats)
+                except Exception as exc:
+                    log.warning("CalDAV pull failed (will retry): %s", exc)
+            self._stop.wait(1.0)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(5)

@@ -1,0 +1,172 @@
+"""The booking policy, turn by turn, against a real calendar database (text in, text out)."""
+
+from datetime import date, datetime, timezone
+
+import pytest
+
+from dialog.conversation import BookingPolicy, Conversation
+from frontdesk.config import load_config
+from tools.calendar import Calendar, CallerInfo
+from tools.db import make_engine
+
+CFG = load_config()
+NOW = datetime(2026, 11, 23, 15, 0, tzinfo=timezone.utc)  # Monday 10:00 in New York
+
+
+@pytest.fixture
+def cal(tmp_path):
+    c = Calendar(make_engine(f"sqlite:///{tmp_path}/fd.db"), CFG.clinic.timezone, clock=lambda: NOW.replace(tzinfo=None))
+    c.seed(CFG.clinic.services, CFG.clinic.providers, CFG.clinic.closures)
+    return c
+
+
+def conv(cal, model=None, **policy) -> Conversation:
+    policy = {"parking": CFG.clinic.parking, "insurance": tuple(CFG.clinic.insurance), **policy}
+    c = Conversation(CFG.clinic, model, cal, BookingPolicy(**policy), call_id="call-1", caller_id="+12025550143",
+                     clock=lambda: NOW)
+    c.greeting()
+    return c
+
+
+def talk(c: Conversation, *lines: str):
+    return [c.on_caller(line) for line in lines]
+
+
+def test_book_a_cleaning_next_tuesday_afternoon(cal):
+    c = conv(cal)
+    t1, t2, t3 = talk(c, "Hi, I'd like to book a cleaning next Tuesday afternoon.", "My name is Maria Gonzalez.", "Yes.")
+    assert "name" in t1.text.lower()
+    assert "calling from" in t2.text and "2 0 2" in t2.text
+    assert t3.intent == "offer" and "Tuesday, December 1st" in t3.text
+    offered = list(c.offered)
+    assert 1 <= len(offered) <= 3 and all(s.local_start.hour >= 12 for s in offered)
+    t4 = c.on_caller("The first one.")
+    assert t4.intent == "read_back" and "Shall I go ahead" in t4.text and "120 Maple Street" in t4.text
+    assert cal.bookings() == []  # nothing booked before the yes
+    t5 = c.on_caller("Yes, please.")
+    assert t5.intent == "booked"
+    (b,) = cal.bookings()
+    assert b.caller_name == "Maria Gonzalez" and b.phone == "+12025550143" and b.service == "cleaning"
+    assert b.start == offered[0].local_start
+    assert c.summary()["outcome"] == "booked" and c.q.qualified == "yes"
+    bye = c.on_caller("No, that's all. Bye.")
+    assert bye.hangup
+
+
+def test_caller_changes_their_mind_and_holds_are_released(cal):
+    c = conv(cal)
+    talk(c, "I need a checkup on Wednesday morning", "It's John Smith", "yes")
+    first = c.offered[0]
+    c.on_caller("the first one")
+    t = c.on_caller("No, actually, make it Thursday afternoon instead.")
+    assert t.intent == "offer" and "Thursday" in t.text
+    assert cal.find_slots("checkup", first.local_start.date())[0].start <= first.start  # hold released
+    c.on_caller("the second one")
+    c.on_caller("yes")
+    (b,) = cal.bookings()
+    assert b.start.strftime("%A") == "Thursday" and b.start.hour >= 12
+
+
+def test_slot_taken_during_the_hold_by_another_caller(cal):
+    c = conv(cal)
+    talk(c, "Book a cleaning on Tuesday at 2 pm", "My name is Ann Lee", "yes")
+    target = c.offered[0]
+    other = conv(cal)
+    other.call_id = "call-2"
+    cal.book_slot(target, CallerInfo("Someone Else", "+12025550199"), "call-2")
+    t = c.on_caller("the first one")
+    assert "just taken" in t.text and t.intent == "offer"
+    assert all(s.id != target.id for s in c.offered)
+
+
+def test_no_booking_without_an_explicit_yes_even_if_the_model_says_yes(cal):
+    c = conv(cal, model=lambda messages, schema: {"action": "yes", "service": "none", "slot": "none"})
+    talk(c, "Book a cleaning Friday", "My name is Ann Lee", "yes", "the first one")
+    assert c.state == "confirm"
+    c.on_caller("hmm let me think about it")
+    assert cal.bookings() == []
+
+
+def test_model_slot_choices_are_validated_against_offers(cal):
+    proposals = iter([{"action": "choose_slot", "service": "none", "slot": "9-20991231T0900"}])
+    c = conv(cal, model=lambda m, s: next(proposals, {"action": "other", "service": "none", "slot": "none"}))
+    talk(c, "Book a cleaning Friday", "My name is Ann Lee", "yes")
+    t = c.on_caller("blah the thing")  # the model invents a slot id: refused
+    assert c.hold is None and t.intent == "reprompt"
+
+
+def test_ask_for_a_person_and_press_zero(cal):
+    c = conv(cal, front_desk_uri="sip:desk@127.0.0.1")
+    t = c.on_caller("Can I speak to a real person?")
+    assert t.transfer_to == "sip:desk@127.0.0.1" and c.outcome == "transferred"
+    c2 = conv(cal)
+    t2 = c2.on_dtmf("0")
+    assert "call you back" in t2.text and c2.outcome == "callback"
+    (task,) = cal.callbacks()
+    assert task.reason == "caller pressed 0 for a person" and task.phone == "+12025550143"
+
+
+def test_chest_pain_says_the_emergency_number_first(cal):
+    c = conv(cal)
+    t = c.on_caller("My husband has chest pain and his jaw hurts")
+    assert t.text.startswith("If this is a medical emergency, please hang up and dial 911")
+    assert c.q.urgency == "emergency" and cal.callbacks()[0].urgency == "urgent"
+
+
+def test_billing_and_advice_go_to_a_person(cal):
+    c = conv(cal)
+    c.on_caller("I was overcharged on my last bill and I want a refund")
+    assert c.q.handoff_reason == "billing, refund or complaint"
+    c2 = conv(cal)
+    c2.on_caller("Should I take ibuprofen for my tooth?")
+    assert c2.q.handoff_reason.startswith("request for medical")
+
+
+def test_two_failed_understandings_in_a_row_hand_off(cal):
+    c = conv(cal, )
+    t1 = c.on_caller("blorp fizzle wump")
+    assert t1.intent == "reprompt"
+    t2 = c.on_caller("zibber zabber")
+    assert t2.intent == "handoff_not_understood" and c.q.handoff_reason == "two failed understandings in a row"
+
+
+def test_cancel_and_reschedule(cal):
+    slot = [s for s in cal.find_slots("cleaning", date(2026, 12, 2)) if s.provider == "Dr. Patel"][0]
+    b = cal.book_slot(slot, CallerInfo("Maria Gonzalez", "+12025550143"))
+    c = conv(cal)
+    t = talk(c, "I need to cancel my appointment", "Maria Gonzalez", "yes")[-1]
+    assert "Shall I cancel it" in t.text and "Wednesday, December 2nd" in t.text
+    assert c.on_caller("Yes, cancel it.").intent == "cancelled"
+    assert cal.get_booking(b.id).status == "cancelled"
+
+    b2 = cal.book_slot(slot, CallerInfo("Maria Gonzalez", "+12025550143"))
+    c = conv(cal)
+    t = talk(c, "I need to reschedule my appointment", "It's Maria Gonzalez", "yes")[-1]
+    assert "What day and time would you like instead" in t.text
+    c.on_caller("Friday morning")
+    c.on_caller("the first one")
+    assert c.on_caller("yes").intent == "booked"
+    assert cal.get_booking(b2.id).status == "cancelled"
+    (new,) = cal.bookings(status="booked")
+    assert new.start.strftime("%A") == "Friday" and new.start.hour < 12 and c.outcome == "rescheduled"
+
+
+def test_faq_answers_come_from_configured_facts_and_the_question_is_repeated(cal):
+    c = conv(cal)
+    talk(c, "I want to book a filling")
+    t = c.on_caller("Do you take Aetna insurance?")
+    assert "Aetna" in t.text and "name" in t.text.lower()
+    t = c.on_caller("Where do I park?")
+    assert "Oak Lane" in t.text
+
+
+def test_phone_number_by_voice_and_by_keypad(cal):
+    c = conv(cal)
+    talk(c, "book a checkup", "my name is Ann Lee", "no")
+    assert c.state == "phone"
+    c.on_caller("two zero two, five five five, zero one nine nine")
+    assert c.q.phone_number == "+12025550199"
+    c2 = conv(cal)
+    talk(c2, "book a checkup", "my name is Ann Lee", "no")
+    c2.on_dtmf("2025550177#")
+    assert c2.q.phone_number == "+12025550177"
