@@ -126,19 +126,39 @@ class Conversation:
             "faq_insurance; human = wants a person; billing = bills, refunds, complaints; advice = medical, legal "
             "or money advice; emergency; goodbye; yes; no; choose_slot = picks one of the offered times; "
             "give_info = gives a name, number, date or time; other.\n"
-            "Use \"none\" for service or slot when not named."
+            "Use \"none\" for service or slot when not named.\n"
+            "Examples:\n"
+            "Caller: I'd like to come in for a checkup -> book, checkup\n"
+            "Caller: please take my appointment off the books -> cancel\n"
+            "Caller: can we move my visit to another day -> reschedule\n"
+            "Caller: let me talk to somebody at the desk -> human\n"
+            "Caller: I think I was charged twice -> billing\n"
+            "Caller: what time do you close -> faq_hours\n"
+            "Caller: the later one works for me -> choose_slot\n"
+            "Caller: that's all, thanks -> goodbye"
         )
 
     def schema(self) -> dict:
         return {
             "type": "object",
             "properties": {
-                "action": {"type": "string", "enum": list(ACTIONS)},
+                "action": {"type": "string", "enum": self.allowed_actions()},
                 "service": {"type": "string", "enum": [s.name for s in self.clinic.services] + ["none"]},
                 "slot": {"type": "string", "enum": [s.id for s in self.offered] + ["none"]},
             },
             "required": ["action", "service", "slot"],
         }
+
+    def allowed_actions(self) -> list[str]:
+        """The actions that make sense in this state: the grammar offers only these."""
+        out = [a for a in ACTIONS if a not in ("yes", "no", "choose_slot", "give_info")]
+        if self.state in ("confirm", "cancel_confirm", "phone_confirm", "anything_else", "offer"):
+            out += ["yes", "no"]
+        if self.state == "offer" and self.offered:
+            out.append("choose_slot")
+        if self.state in ("name", "phone", "when", "email", "reason", "service", "new_patient"):
+            out.append("give_info")
+        return out
 
     def prompt_messages(self, caller_text: str) -> list[dict]:
         context = f"Agent asked: {self.last_question}\n" if self.last_question else ""
@@ -576,7 +596,7 @@ class Conversation:
         self.q.qualified = "yes"
         self.outcome = "rescheduled" if replaces else "booked"
         self._confirmations(self.booking)
-        sent = self._confirmation_words()
+        sent = self._confirmation_words(self.booking.email)
         done = "Your appointment is moved." if replaces else "You're all set."
         return self._ask(f"{done} {sent}Is there anything else I can help with, or would you like to speak with a staff member?",
                          "booked", state="anything_else")
@@ -594,8 +614,8 @@ class Conversation:
             except Exception as exc:  # the booking stands; staff see the failure in the outbox
                 log.warning("confirmation could not be queued: %s", exc)
 
-    def _confirmation_words(self) -> str:
-        channels = [c for c in self.policy.confirm_by if c != "email" or self.q.email]
+    def _confirmation_words(self, email: str) -> str:
+        channels = [c for c in self.policy.confirm_by if c != "email" or email]
         if "email" in channels and "sms" in channels:
             return "I'll send a confirmation by text and email. "
         if "email" in channels:

@@ -43,16 +43,19 @@ def match_service(text: str, services) -> str | None:
 
 
 _BILLING = re.compile(r"\b(bill|billing|billed|invoice|charge[ds]?|overcharged|refund|payment|complain\w*|dispute|"
-                      r"insurance claim|statement|balance|collections?)\b", re.I)
+                      r"insurance claim|statement|balance|collections?|not happy|unhappy|rude|terrible service)\b", re.I)
 _ADVICE = re.compile(r"\b(should i (take|stop|use)|what (medicine|medication|antibiotic|painkiller)|is it (safe|normal|serious)|"
-                     r"can i (take|drink|eat)|diagnos\w*|prescri\w*|dosage|legal advice|lawyer|sue|financial advice)\b", re.I)
+                     r"can i (take|drink|eat)|is it (ok|okay|alright) to (take|eat|drink)|diagnos\w*|prescri\w*|dosage|legal advice|lawyer|sue|"
+                     r"financial advice)\b", re.I)
 _CANCEL = re.compile(r"\b(cancel|call off)\b", re.I)
-_RESCHEDULE = re.compile(r"\b(reschedul\w*|move (my|the) appointment|change (my|the) appointment|different (time|day) for my)\b", re.I)
+_RESCHEDULE = re.compile(r"\b(reschedul\w*|(move|switch|change|push|shift) (my|the|our) (appointment|visit|booking|cleaning|checkup)|"
+                         r"change the (day|time|date) of my|different (time|day) for my)\b", re.I)
 _BOOK = re.compile(r"\b(book|schedule|make an? appointment|set up an? appointment|an appointment|come in|get in|see (the|a) (dentist|doctor))\b", re.I)
 _FAQ = {
     "hours": re.compile(r"\b(hours|open|opening|close|closing|closed)\b", re.I),
     "parking": re.compile(r"\b(park|parking)\b", re.I),
-    "address": re.compile(r"\b(address|where are you|located|location|directions|find you|get there)\b", re.I),
+    "address": re.compile(r"\b(address|where are you|where is the (office|clinic)|where's the (office|clinic)|located|location|"
+                          r"directions|find you|get there)\b", re.I),
     "insurance": re.compile(r"\b(insurance|insurances|accept .*(plan|coverage)|in network|medicaid|medicare|delta|aetna|cigna|metlife)\b", re.I),
 }
 

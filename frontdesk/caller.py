@@ -118,7 +118,7 @@ def _agent_segments(audio: np.ndarray, start_frame: int = 0) -> list[tuple[int, 
 
 def place_call(uri: str, says: list[str], dtmf: str = "", transport: str = "udp",
                answer_timeout: float = 30.0, reply_timeout: float = 45.0, transcribe: bool = True,
-               debug_log: list[str] | None = None) -> CallResult:
+               debug_log: list[str] | None = None, caller_id: str = "caller") -> CallResult:
     import pjsua2 as pj
 
     from tts.hibari import HibariTTS
@@ -220,7 +220,7 @@ def place_call(uri: str, says: list[str], dtmf: str = "", transport: str = "udp"
 
     acc = pj.Account()
     acfg = pj.AccountConfig()
-    acfg.idUri = "sip:caller@127.0.0.1"
+    acfg.idUri = f"sip:{caller_id}@127.0.0.1"
     acfg.mediaConfig.transportConfig.port = 41000  # its own RTP range, away from the server's
     acfg.mediaConfig.transportConfig.portRange = 2000
     acc.create(acfg)

@@ -32,10 +32,18 @@ def _cmd_call(args) -> int:
     from .caller import place_call, print_transcript, write_result
 
     result = place_call(args.uri, args.say or [], dtmf=args.dtmf or "", transport=args.transport,
-                        answer_timeout=args.timeout, transcribe=not args.no_transcribe)
+                        answer_timeout=args.timeout, transcribe=not args.no_transcribe, caller_id=args.caller_id)
     write_result(result, args.json)
     print_transcript(result)
     return 0 if result.ok else 1
+
+
+def _cmd_calendar(args) -> int:
+    from .calendar_cli import run
+
+    if args.what in ("import", "export") and not args.file:
+        raise ConfigError(f"calendar {args.what}: expected a FILE.ics argument")
+    return run(args)
 
 
 def _cmd_models(args) -> int:
@@ -94,7 +102,19 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--json", help="write the call result as JSON here")
     c.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for an answer")
     c.add_argument("--no-transcribe", action="store_true", help="skip transcribing the agent")
+    c.add_argument("--caller-id", default="caller", help="the caller's number, sent as the From user (e.g. +12025550143)")
     c.set_defaults(func=_cmd_call)
+
+    k = sub.add_parser("calendar", help="the clinic calendar: services, providers, slots, bookings, import/export")
+    k.add_argument("what", choices=["services", "providers", "slots", "bookings", "callbacks", "import", "export"])
+    k.add_argument("file", nargs="?", help="the .ics file for import/export")
+    k.add_argument("--config")
+    k.add_argument("--data-dir")
+    k.add_argument("--date", help="YYYY-MM-DD (slots)")
+    k.add_argument("--service", help="only this service (slots)")
+    k.add_argument("--provider", help="whose busy time an import is (import)")
+    k.add_argument("--json", action="store_true", help="JSON output (bookings)")
+    k.set_defaults(func=_cmd_calendar)
 
     m = sub.add_parser("models", help="install, verify or list the local models")
     m.add_argument("action", choices=["install", "verify", "list"])
@@ -103,6 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import signal
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `frontdesk calendar slots | head` ends quietly
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)

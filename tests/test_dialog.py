@@ -29,29 +29,42 @@ def test_rule_turns_need_no_model():
     assert "Maple Street Dental" in greet.text and CLINIC.disclosure in greet.text
     bye = conv.on_caller("Thanks, bye!")
     assert bye.hangup and bye.intent == "goodbye"
-    emergency = conv.on_caller("I can't breathe")
+    emergency = Conversation(CLINIC, model=None).on_caller("I can't breathe")
     assert "911" in emergency.text and not emergency.hangup
-    assert conv.on_caller("   ").intent == "unclear"
-    # with no model, a named service still routes to booking
-    assert conv.on_caller("I need a filling").intent == "book"
+    assert conv.on_caller("   ").intent == "reprompt"
+    # with no model, a named service still starts a booking
+    conv = Conversation(CLINIC, model=None)
+    conv.greeting()
+    assert conv.on_caller("I need a filling").intent == "name" and conv.q.appointment_type == "filling"
 
 
 def test_model_failure_falls_back_gracefully():
     def broken(messages, schema):
         raise RuntimeError("model crashed")
     conv = Conversation(CLINIC, model=broken)
+    conv.greeting()
     turn = conv.on_caller("blorp fizzle wump")
-    assert turn.source == "fallback" and turn.intent == "other" and not turn.hangup
+    assert turn.source == "fallback" and turn.intent == "reprompt" and not turn.hangup
 
 
-@pytest.mark.parametrize("text,intent", [
-    ("What time do you open on Thursday?", "hours"),
-    ("I need to cancel my appointment for tomorrow.", "cancel"),
-    ("Where are you located?", "location"),
-    ("I'd like to make an appointment for a checkup.", "book"),
+def test_rules_catch_what_the_small_model_misses():
+    assert rules.request_kind("Can you move my visit to a later date?") == "reschedule"
+    assert rules.request_kind("Could I switch my appointment to a different day?") == "reschedule"
+    assert rules.is_billing("I'm not happy with the service I got.")
+    assert rules.wants_advice("Is it okay to take aspirin before a filling?")
+    assert rules.faq_topic("Where is the office?") == "address"
+    assert rules.faq_topic("Do you have parking?") == "parking"
+
+
+# What the 0.5B model gets right on its own (bench/intents.py measures the rest).
+@pytest.mark.parametrize("text,action", [
+    ("I'd like to come in for my teeth to be looked at sometime.", "book"),
+    ("I can't make it to my appointment so please take it off the calendar.", "cancel"),
+    ("I want to talk to somebody at the front desk.", "human"),
+    ("I think I was charged twice.", "billing"),
 ])
-def test_real_model_proposes_the_intent(llm, text, intent):
+def test_real_model_proposes_the_action(llm, text, action):
     conv = Conversation(CLINIC, model=llm.complete_json)
-    turn = conv.on_caller(text)
-    assert turn.source == "llm"
-    assert turn.intent == intent, turn
+    proposal = llm.complete_json(conv.prompt_messages(text), conv.schema())
+    assert proposal["action"] == action, proposal
+    assert set(proposal) == {"action", "service", "slot"}

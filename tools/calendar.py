@@ -257,8 +257,17 @@ class Calendar:
             s.commit()
             return len(holds)
 
+    def add_caller(self, info: CallerInfo) -> None:
+        """Register (or update) a known patient, e.g. with the email address on file."""
+        with Session(self.engine, expire_on_commit=False) as s:
+            self._upsert_caller(s, info)
+            s.commit()
+
     def _upsert_caller(self, s: Session, info: CallerInfo) -> Caller:
         row = s.exec(select(Caller).where(Caller.phone == info.phone, Caller.name == info.name)).first()
+        if row is None:  # same number, a name heard slightly differently: match on any shared word
+            row = next((c for c in s.exec(select(Caller).where(Caller.phone == info.phone)).all()
+                        if _name_match(c.name, info.name)), None)
         if row is None:
             row = Caller(name=info.name, phone=info.phone)
         row.email = info.email or row.email
@@ -280,10 +289,11 @@ class Calendar:
                 raise HoldExpired("the held slot expired or was released")
             appt_id = uuid.uuid4().hex[:12]
             caller_row = self._upsert_caller(s, caller)
+            email = caller.email or caller_row.email  # a known patient's address on file
             appt = Appointment(
                 id=appt_id, uid=f"{uuid.uuid4()}@frontdesk", provider_id=hold.provider_id,
                 service_id=hold.service_id, start=hold.start, end=hold.end, caller_id=caller_row.id,
-                caller_name=caller.name, phone=caller.phone, email=caller.email, reason=caller.reason,
+                caller_name=caller.name, phone=caller.phone, email=email, reason=caller.reason,
                 call_id=call_id, created_at=now, updated_at=now)
             s.add(appt)
             claims = s.exec(select(Claim).where(Claim.owner == f"hold:{hold_id}")).all()

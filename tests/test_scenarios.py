@@ -1,0 +1,151 @@
+"""Scripted callers over SIP: `frontdesk call` (pjsua2) against `frontdesk serve` with the real models,
+a real Radicale CalDAV server and a real SMTP server. Each scenario in tests/scenarios/*.yaml checks
+the outcome in the database, in Radicale and in the SMTP server, not only the words."""
+
+import json
+import subprocess
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import caldav
+import pytest
+import yaml
+
+from dialog.parse import parse_when
+from frontdesk.config import DEMO_CONFIG
+from tools.calendar import Calendar, CallerInfo
+from tools.db import make_engine
+from tools.ics import parse_events
+
+from .conftest import FRONTDESK, Radicale, Server, Smtp
+
+pytestmark = pytest.mark.e2e
+SCENARIOS = sorted((Path(__file__).parent / "scenarios").glob("*.yaml"))
+TZ = "America/New_York"
+
+
+@pytest.fixture(scope="module")
+def clinic(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("clinic")
+    radicale = Radicale(tmp)
+    smtp = Smtp()
+    text = DEMO_CONFIG.read_text()
+    text = text.replace('confirm_by = ["sms"]', 'confirm_by = ["sms", "email"]')
+    text = text.replace('smtp_host = ""', 'smtp_host = "127.0.0.1"').replace("smtp_port = 25", f"smtp_port = {smtp.port}")
+    text = text.replace('[caldav]\n# url = "http://127.0.0.1:5232/clinic/"   # one calendar per provider under this collection\nurl = ""\nusername = ""\npassword = ""\nsync_interval_s = 60',
+                        f'[caldav]\nurl = "{radicale.url}"\nusername = "clinic"\npassword = "secret"\nsync_interval_s = 5')
+    assert radicale.url in text and f"smtp_port = {smtp.port}" in text
+    cfg = tmp / "clinic.toml"
+    cfg.write_text(text)
+    server = Server(tmp, config=str(cfg))
+    cal = Calendar(make_engine(f"sqlite:///{(server.data / 'frontdesk.db').resolve()}"), TZ)
+    yield {"server": server, "radicale": radicale, "smtp": smtp, "calendar": cal, "tmp": tmp}
+    server.stop()
+    smtp.stop()
+    radicale.stop()
+
+
+def radicale_uids(radicale) -> set[str]:
+    client = caldav.DAVClient(url=radicale.url, username="clinic", password="secret")
+    uids = set()
+    for slug in ("dr-patel", "dr-kim"):
+        try:
+            for obj in client.calendar(url=radicale.url + slug + "/").events():
+                uids.update(e["uid"] for e in parse_events(obj.data))
+        except Exception:
+            pass
+    return uids
+
+
+def wait_for(predicate, timeout: float, step: float = 0.5) -> bool:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    return predicate()
+
+
+def setup_scenario(sc: dict, cal: Calendar) -> list:
+    made = []
+    for c in sc.get("setup", {}).get("callers", []):
+        cal.add_caller(CallerInfo(name=c["name"], phone=c["phone"], email=c.get("email", "")))
+    for b in sc.get("setup", {}).get("bookings", []):
+        today = datetime.now(timezone.utc).astimezone(cal.tz).date()
+        w = parse_when(b["when"], today)
+        slots = cal.find_slots(b["service"], w.day_from, w.day_to, after_local=w.after, before_local=w.before)
+        made.append(cal.book_slot(slots[0], CallerInfo(b["name"], b["phone"]), "setup"))
+    return made
+
+
+@pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
+def test_scenario(path, clinic, tmp_path):
+    sc = yaml.safe_load(path.read_text())
+    server, cal, smtp, radicale = clinic["server"], clinic["calendar"], clinic["smtp"], clinic["radicale"]
+    phone = sc["caller_id"]
+    made = setup_scenario(sc, cal)
+    if made and "caldav_removed" in sc["expect"]:
+        assert wait_for(lambda: made[0].uid in radicale_uids(radicale), 30), "setup booking never reached Radicale"
+    booked_before = len(cal.bookings(phone=phone, status="booked"))
+    callbacks_before = len(cal.callbacks())
+    emails_before = len(smtp.messages)
+    calls_before = len(server.calls())
+    if sc.get("caldav_down"):
+        radicale.stop()
+    out = tmp_path / "call.json"
+    cmd = [FRONTDESK, "call", server.uri, "--caller-id", phone, "--json", str(out)]
+    for line in sc["say"]:
+        cmd += ["--say", line]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    calls = server.wait_calls(calls_before + 1, timeout=30)
+    record = calls[-1]
+    transcript = "\n".join(f"{t['speaker']}: {t['text']}" for t in record["turns"])
+    context = f"\n--- server transcript ---\n{transcript}\n--- caller ---\n{proc.stdout[-3000:]}{proc.stderr[-1500:]}"
+    assert proc.returncode == 0, context
+    exp = sc["expect"]
+    assert record["outcome"] == exp["outcome"], context
+    if "ended_by" in exp:
+        assert json.loads(out.read_text())["ended_by"] == exp["ended_by"], context
+    now_booked = cal.bookings(phone=phone, status="booked")
+    new = [b for b in now_booked if b.id not in {m.id for m in made}]
+    if "booked" in exp:  # new bookings for this caller on this call
+        assert len(new) - booked_before == exp["booked"], context
+    if new:
+        b = new[0]
+        if "service" in exp:
+            assert b.service == exp["service"], context
+        if "weekday" in exp:
+            assert b.start.strftime("%A") == exp["weekday"], context
+        if exp.get("afternoon"):
+            assert b.start.hour >= 12, context
+        if exp.get("morning"):
+            assert b.start.hour < 12, context
+        assert record["booking"]["id"] == b.id
+        if exp.get("caldav"):
+            if sc.get("caldav_down"):
+                from tools.outbox import OutboxWorker
+                pending = [p for p in OutboxWorker(cal.engine, {}).pending() if p.kind == "caldav_put"]
+                assert pending, "the booking should wait in the outbox while CalDAV is down"
+                radicale.start()
+            assert wait_for(lambda: b.uid in radicale_uids(radicale), 90), "booking never reached Radicale" + context
+    if "email" in exp:
+        assert wait_for(lambda: len(smtp.messages) - emails_before >= exp["email"], 30), context
+        msg = smtp.messages[-1]
+        assert msg["To"] == "maria@example.com" and "Confirmed" in msg["Subject"]
+        assert any(p.get_content_type() == "text/calendar" for p in msg.walk())
+    if "sms" in exp:
+        sms = server.data / "sms.jsonl"
+        assert wait_for(lambda: sms.exists() and phone in sms.read_text(), 30), context
+    if "callbacks" in exp:
+        assert len(cal.callbacks()) - callbacks_before == exp["callbacks"], context
+    if "handoff_reason" in exp:
+        assert record["qualification"]["handoff_reason"] == exp["handoff_reason"], context
+    if "urgency" in exp:
+        assert record["qualification"]["urgency"] == exp["urgency"], context
+    for words in exp.get("agent_says", []):
+        assert any(words in t["text"] for t in record["turns"] if t["speaker"] == "agent"), context
+    if exp.get("setup_booking"):
+        assert cal.get_booking(made[0].id).status == exp["setup_booking"], context
+    if exp.get("caldav_removed"):
+        assert wait_for(lambda: made[0].uid not in radicale_uids(radicale), 60), context
