@@ -24,6 +24,7 @@ log = logging.getLogger("frontdesk.dialog")
 ACTIONS = ("book", "cancel", "reschedule", "faq_hours", "faq_address", "faq_parking", "faq_insurance", "human",
            "billing", "advice", "emergency", "goodbye", "yes", "no", "choose_slot", "give_info", "other")
 JsonModel = Callable[[list[dict], dict], dict]
+MIN_CONFIDENCE = 0.6  # below this the model's proposal counts as not understood
 
 
 class ClinicFacts(Protocol):
@@ -176,7 +177,9 @@ class Conversation:
             log.warning("model failed: %s", exc)
             return None
         self.tool_calls.append({"tool": "llm.propose", "args": {"text": text}, "result": proposal})
-        if proposal.get("action") not in ACTIONS:
+        if proposal.get("action") not in self.allowed_actions():
+            return None
+        if proposal.get("_confidence", 1.0) < MIN_CONFIDENCE:  # a guess is not understanding
             return None
         return proposal
 

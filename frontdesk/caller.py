@@ -88,6 +88,9 @@ class _Audio:
             return np.concatenate(self.rx) if self.rx else np.zeros(0, np.int16)
 
 
+_KEEP: list = []  # pjsua2 objects kept alive until the process exits (see place_call)
+
+
 @contextlib.contextmanager
 def _quiet_stdout():
     sys.stdout.flush()
@@ -118,7 +121,8 @@ def _agent_segments(audio: np.ndarray, start_frame: int = 0) -> list[tuple[int, 
 
 def place_call(uri: str, says: list[str], dtmf: str = "", transport: str = "udp",
                answer_timeout: float = 30.0, reply_timeout: float = 45.0, transcribe: bool = True,
-               debug_log: list[str] | None = None, caller_id: str = "caller") -> CallResult:
+               debug_log: list[str] | None = None, caller_id: str = "caller",
+               refuse_transfer: bool = False, teardown: bool = True) -> CallResult:
     import pjsua2 as pj
 
     from tts.hibari import HibariTTS
@@ -216,7 +220,7 @@ def place_call(uri: str, says: list[str], dtmf: str = "", transport: str = "udp"
 
         def onCallTransferRequest(self, prm):
             result.transfer = prm.dstUri
-            prm.statusCode = 202
+            prm.statusCode = 603 if refuse_transfer else 202
 
     acc = pj.Account()
     acfg = pj.AccountConfig()
@@ -285,16 +289,19 @@ def place_call(uri: str, says: list[str], dtmf: str = "", transport: str = "udp"
     finally:
         result.duration_ms = int((time.monotonic() - t_start) * 1000)
         received = audio.rx_audio()
-        try:
-            port.stopTransmit  # ports and calls go before libDestroy, or pjmedia aborts
+        ep.hangupAllCalls()
+        pump(0.3)
+        if teardown:
+            # calls and ports go before libDestroy, or pjmedia aborts in pjmedia_conf_remove_port
             del call
             del port
             acc.shutdown()
             del acc
-        except Exception:  # pragma: no cover
-            pass
-        ep.libDestroy()
-        del ep
+            ep.libDestroy()
+        else:
+            # The CLI exits with os._exit right after printing: pjsua2's destructors racing its
+            # media clock thread have crashed (SIGSEGV) at teardown, after the call was over.
+            _KEEP.extend([ep, acc, call, port, writer])
 
     agent_turns = [{"speaker": "agent", "text": "", "start_ms": a * FRAME_MS, "end_ms": b * FRAME_MS, "_audio": (a, b)}
                    for a, b in _agent_segments(received)]

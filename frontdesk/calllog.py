@@ -30,6 +30,7 @@ class CallRecord:
     qualification: dict = field(default_factory=dict)
     tool_calls: list[dict] = field(default_factory=list)
     booking: dict | None = None
+    transfer: dict | None = None
     rtp: dict = field(default_factory=dict)
 
     def add_turn(self, speaker: str, text: str, **extra) -> None:

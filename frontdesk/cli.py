@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 
 from .config import ConfigError, load_config
@@ -32,10 +33,13 @@ def _cmd_call(args) -> int:
     from .caller import place_call, print_transcript, write_result
 
     result = place_call(args.uri, args.say or [], dtmf=args.dtmf or "", transport=args.transport,
-                        answer_timeout=args.timeout, transcribe=not args.no_transcribe, caller_id=args.caller_id)
+                        answer_timeout=args.timeout, transcribe=not args.no_transcribe, caller_id=args.caller_id,
+                        refuse_transfer=args.refuse_transfer, teardown=False)
     write_result(result, args.json)
     print_transcript(result)
-    return 0 if result.ok else 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0 if result.ok else 1)  # skip pjsua2's teardown (see caller.place_call)
 
 
 def _cmd_calendar(args) -> int:
@@ -102,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--json", help="write the call result as JSON here")
     c.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for an answer")
     c.add_argument("--no-transcribe", action="store_true", help="skip transcribing the agent")
+    c.add_argument("--refuse-transfer", action="store_true", help="answer the agent's REFER with 603 (test the fallback)")
     c.add_argument("--caller-id", default="caller", help="the caller's number, sent as the From user (e.g. +12025550143)")
     c.set_defaults(func=_cmd_call)
 

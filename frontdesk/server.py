@@ -12,7 +12,9 @@ from dialog.conversation import Conversation
 from media.rtp_session import PortAllocator, RtpSession
 from media.sdp import SdpError, negotiate, parse_sdp
 from media.sip.transport import SipServer
-from media.sip.useragent import CallConfirmed, CallEnded, DtmfReceived, IncomingCall, MessageRejected, UserAgent
+from media.sip.useragent import (
+    CallConfirmed, CallEnded, DtmfReceived, IncomingCall, MessageRejected, TransferProgress, UserAgent,
+)
 
 from . import __version__
 from dialog.parse import caller_id_phone
@@ -37,6 +39,7 @@ class FrontdeskServer:
         self.sessions: dict[str, CallSession] = {}
         self.tasks: dict[str, asyncio.Task] = {}
         self.sip: SipServer | None = None
+        self._transfers: dict[str, asyncio.Queue] = {}
         self.ua: UserAgent | None = None
         self.bound_port = 0
 
@@ -75,6 +78,10 @@ class FrontdeskServer:
             session = self.sessions.get(event.call_id)
             if session:
                 session.on_dtmf(event.digit)
+        elif isinstance(event, TransferProgress):
+            queue = self._transfers.get(event.call_id)
+            if queue is not None:
+                queue.put_nowait(event)
         elif isinstance(event, MessageRejected):
             log.info("SIP from %s:%s rejected%s: %s", *event.remote_addr,
                      f" with {event.status}" if event.status else "", event.reason)
@@ -108,7 +115,8 @@ class FrontdeskServer:
                                     self.backoffice.policy(), call_id=ev.call_id, caller_id=caller_id_phone(caller_user))
         session = CallSession(record, self.engines, conversation,
                               self.cfg.dialog.silence_timeout_s, self.cfg.dialog.end_silence_ms,
-                              hangup=lambda reason, cid=ev.call_id: self.hangup(cid, reason))
+                              hangup=lambda reason, cid=ev.call_id: self.hangup(cid, reason),
+                              transfer=lambda target, cid=ev.call_id: self.transfer(cid, target))
         try:
             rtp = await RtpSession.open(
                 self.ports, self.cfg.sip.listen, codec=probe.codec, payload_type=probe.payload_type,
@@ -135,6 +143,35 @@ class FrontdeskServer:
         if session is None or call_id in self.tasks:
             return
         self.tasks[call_id] = asyncio.get_running_loop().create_task(session.run())
+
+    async def transfer(self, call_id: str, target: str, timeout_s: float = 20.0) -> bool:
+        """Blind transfer by REFER; True once the caller's side reports the new call answered."""
+        assert self.sip and self.ua
+        session = self.sessions.get(call_id)
+        queue: asyncio.Queue = asyncio.Queue()
+        self._transfers[call_id] = queue
+        log.info("call %s: transferring to %s", call_id, target)
+        self.sip.act(self.ua.refer, call_id, target)
+        ok, status = False, None
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        try:
+            while True:
+                remaining = deadline - asyncio.get_running_loop().time()
+                event = await asyncio.wait_for(queue.get(), timeout=max(remaining, 0.01))
+                status = event.status
+                if event.final or not event.ok:
+                    ok = event.ok
+                    break
+        except asyncio.TimeoutError:
+            ok = False
+        finally:
+            self._transfers.pop(call_id, None)
+        if session:
+            session.record.transfer = {"target": target, "ok": ok, "status": status}
+        log.info("call %s: transfer to %s %s (%s)", call_id, target, "succeeded" if ok else "failed", status)
+        if ok:
+            self.hangup(call_id, "transferred")
+        return ok
 
     def hangup(self, call_id: str, reason: str) -> None:
         if self.sip and self.ua:

@@ -10,6 +10,8 @@ import json
 import logging
 from typing import Any
 
+import numpy as np
+
 log = logging.getLogger("frontdesk.llm")
 
 
@@ -29,10 +31,22 @@ class LlamaLLM:
             self._grammars[key] = LlamaGrammar.from_json_schema(key, verbose=False)
         return self._grammars[key]
 
-    def complete_json(self, messages: list[dict], schema: dict, *, max_tokens: int = 96) -> dict:
-        """One grammar-constrained completion; returns the parsed object (or raises ValueError)."""
+    def complete_json(self, messages: list[dict], schema: dict, *, max_tokens: int = 96,
+                      confidence_field: str | None = "action") -> dict:
+        """One grammar-constrained completion; returns the parsed object (or raises ValueError).
+
+        When the schema has an enum-valued ``confidence_field``, the result carries
+        ``_confidence``: the model's probability for the value it chose, renormalised over the
+        first tokens of the allowed values at the step where the value begins. Clear requests
+        score 0.75 and more; nonsense spreads the mass and scores well under 0.5.
+        """
+        probe = self._confidence_probe(schema, confidence_field)
+        kwargs = {}
+        if probe is not None:
+            from llama_cpp import LogitsProcessorList
+            kwargs["logits_processor"] = LogitsProcessorList([probe])
         out = self.llm.create_chat_completion(
-            messages=messages, grammar=self._grammar(schema), temperature=0.0, max_tokens=max_tokens,
+            messages=messages, grammar=self._grammar(schema), temperature=0.0, max_tokens=max_tokens, **kwargs,
         )
         text = out["choices"][0]["message"]["content"] or ""
         try:
@@ -41,7 +55,40 @@ class LlamaLLM:
             raise ValueError(f"model output is not JSON: {text[:120]!r}") from exc
         if not isinstance(value, dict):
             raise ValueError("model output is not a JSON object")
+        if probe is not None and probe.probs is not None and isinstance(value.get(confidence_field), str):
+            first = self._first_token(value[confidence_field])
+            value["_confidence"] = float(probe.probs.get(first, 0.0))
         return value
+
+    def _first_token(self, text: str) -> int:
+        return self.llm.tokenize(text.encode(), add_bos=False, special=False)[0]
+
+    def _confidence_probe(self, schema: dict, field: str | None):
+        values = (schema.get("properties", {}).get(field or "", {}) or {}).get("enum")
+        if not field or not values:
+            return None
+        firsts = sorted({self._first_token(v) for v in values})
+        llm = self.llm
+        marker = f'"{field}":"'
+
+        class Probe:
+            def __init__(self):
+                self.prompt_len: int | None = None
+                self.probs: dict[int, float] | None = None
+
+            def __call__(self, input_ids, scores):
+                if self.prompt_len is None:
+                    self.prompt_len = len(input_ids)
+                if self.probs is None:
+                    generated = llm.detokenize(list(input_ids[self.prompt_len:])).decode("utf-8", "replace")
+                    if generated.replace(" ", "").endswith(marker):
+                        logits = np.array([scores[i] for i in firsts], dtype=np.float64)
+                        p = np.exp(logits - logits.max())
+                        p /= p.sum()
+                        self.probs = dict(zip(firsts, p.tolist()))
+                return scores
+
+        return Probe()
 
     def warm(self, messages: list[dict]) -> None:
         """Evaluate a prompt once so that its prefix is cached for the first call."""

@@ -67,4 +67,21 @@ def test_real_model_proposes_the_action(llm, text, action):
     conv = Conversation(CLINIC, model=llm.complete_json)
     proposal = llm.complete_json(conv.prompt_messages(text), conv.schema())
     assert proposal["action"] == action, proposal
-    assert set(proposal) == {"action", "service", "slot"}
+    assert set(proposal) == {"action", "service", "slot", "_confidence"}
+    assert proposal["_confidence"] >= 0.6
+
+
+@pytest.mark.parametrize("text", ["Blurks is a lump quandary.", "Zipper Zabber-Flim-Flam.", "Hmm, purple monkey dishwasher."])
+def test_nonsense_gets_low_model_confidence_and_is_not_acted_on(llm, text):
+    conv = Conversation(CLINIC, model=llm.complete_json)
+    conv.greeting()
+    proposal = llm.complete_json(conv.prompt_messages(text), conv.schema())
+    assert proposal["_confidence"] < 0.6, proposal
+    assert conv.on_caller(text).intent == "reprompt"
+
+
+def test_clear_requests_get_high_model_confidence(llm):
+    conv = Conversation(CLINIC, model=llm.complete_json)
+    conv.greeting()
+    proposal = llm.complete_json(conv.prompt_messages("I want to talk to somebody at the front desk."), conv.schema())
+    assert proposal["action"] == "human" and proposal["_confidence"] > 0.75

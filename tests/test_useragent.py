@@ -174,3 +174,50 @@ def test_rfc4475_torture_messages_never_crash_the_core():
         for out in ua.take_outgoing():
             assert out.addr == PEER  # always answer to the source, never to a Via/Contact host
         ua.handle_timers(100.0)
+
+
+def confirmed_call(ua: UserAgent) -> tuple[IncomingCall, str]:
+    ev = new_call(ua)
+    ua.answer(ev.call_id, b"v=0\r\n", now=0.0)
+    tag = to_tag(responses(ua)[0])
+    ua.receive(request("ACK", branch="z9hG4bK-ack", to_tag=tag), PEER, 0.1)
+    ua.take_events()
+    return ev, tag
+
+
+def answer_to(req, status: int) -> bytes:
+    return (f"SIP/2.0 {status} X\r\nVia: {req.headers.get('Via')}\r\nFrom: {req.headers.get('From')}\r\n"
+            f"To: {req.headers.get('To')}\r\nCall-ID: {req.call_id}\r\nCSeq: {req.headers.get('CSeq')}\r\n"
+            "Content-Length: 0\r\n\r\n").encode()
+
+
+def test_blind_transfer_with_refer_and_notify_sipfrag():
+    from media.sip.useragent import TransferProgress
+    ua = UserAgent("127.0.0.1", 5060)
+    ev, tag = confirmed_call(ua)
+    ua.refer(ev.call_id, "sip:desk@127.0.0.1:5070", now=1.0)
+    (out,) = ua.take_outgoing()
+    refer = parse(out.data)
+    assert refer.method == "REFER" and refer.headers.get("Refer-To") == "<sip:desk@127.0.0.1:5070>"
+    assert refer.headers.get("Referred-By") == "<sip:frontdesk@127.0.0.1>"
+    ua.receive(answer_to(refer, 202), PEER, 1.1)
+    assert ua.take_events() == [TransferProgress(ev.call_id, 202, False, True)]
+    notify = request("NOTIFY", branch="z9hG4bK-n1", cseq=2, to_tag=tag, extra="Event: refer\r\nSubscription-State: terminated\r\nContent-Type: message/sipfrag\r\n",
+                     body="SIP/2.0 200 OK\r\n")
+    ua.receive(notify, PEER, 2.0)
+    assert [r.status for r in responses(ua)] == [200]
+    assert ua.take_events() == [TransferProgress(ev.call_id, 200, True, True)]
+
+
+def test_refer_rejected_or_unanswered_reports_failure():
+    from media.sip.useragent import TransferProgress
+    ua = UserAgent("127.0.0.1", 5060)
+    ev, tag = confirmed_call(ua)
+    ua.refer(ev.call_id, "sip:desk@127.0.0.1", now=1.0)
+    refer = parse(ua.take_outgoing()[0].data)
+    ua.receive(answer_to(refer, 603), PEER, 1.1)
+    assert ua.take_events() == [TransferProgress(ev.call_id, 603, True, False)]
+    ua.refer(ev.call_id, "sip:desk@127.0.0.1", now=2.0)
+    ua.take_outgoing()
+    ua.handle_timers(2.0 + 64 * T1)
+    assert ua.take_events() == [TransferProgress(ev.call_id, 408, True, False)]

@@ -17,9 +17,9 @@ from .message import (
 )
 
 T1, T2, T4 = 0.5, 4.0, 5.0
-ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE"
+ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, NOTIFY"
 SUPPORTED_EXTENSIONS = frozenset({"timer", "replaces"})
-KNOWN_METHODS_NOT_ALLOWED = frozenset({"REGISTER", "SUBSCRIBE", "NOTIFY", "PUBLISH", "MESSAGE", "REFER", "PRACK"})
+KNOWN_METHODS_NOT_ALLOWED = frozenset({"REGISTER", "SUBSCRIBE", "PUBLISH", "MESSAGE", "REFER", "PRACK"})
 MAGIC_COOKIE = "z9hG4bK"
 
 REASONS = {
@@ -67,13 +67,24 @@ class DtmfReceived:
 
 
 @dataclass
+class TransferProgress:
+    """How a blind transfer (REFER) is going: ``status`` is the REFER's response or the
+    status line of the NOTIFY sipfrag; ``final`` says whether the outcome is known."""
+
+    call_id: str
+    status: int
+    final: bool
+    ok: bool
+
+
+@dataclass
 class MessageRejected:
     remote_addr: Addr
     status: int | None
     reason: str
 
 
-Event = IncomingCall | CallConfirmed | CallEnded | DtmfReceived | MessageRejected
+Event = IncomingCall | CallConfirmed | CallEnded | DtmfReceived | TransferProgress | MessageRejected
 
 
 @dataclass
@@ -118,6 +129,9 @@ class _Call:
     retransmit: _Retransmit | None = None  # 2xx or non-2xx final until ACK
     bye: _Retransmit | None = None
     bye_branch: str | None = None
+    refer: _Retransmit | None = None
+    refer_branch: str | None = None
+    refer_accepted: bool = False
     end_reason: str = ""
 
 
@@ -188,7 +202,7 @@ class UserAgent:
     def next_timer(self) -> float | None:
         deadlines = [tx.expires_at for tx in self._server_tx.values()]
         for call in self._calls.values():
-            for rt in (call.retransmit, call.bye):
+            for rt in (call.retransmit, call.bye, call.refer):
                 if rt is not None:
                     deadlines.append(min(rt.next_at, rt.give_up_at))
         return min(deadlines) if deadlines else None
@@ -209,6 +223,15 @@ class UserAgent:
                     self._outgoing.append(Outgoing(rt.data, rt.addr, rt.transport))
                     rt.interval = min(rt.interval * 2, rt.cap)
                     rt.next_at = now + rt.interval
+            ref = call.refer
+            if ref is not None:
+                if now >= ref.give_up_at:
+                    call.refer = None
+                    self._events.append(TransferProgress(call.call_id, 408, True, False))
+                elif now >= ref.next_at:
+                    self._outgoing.append(Outgoing(ref.data, ref.addr, ref.transport))
+                    ref.interval = min(ref.interval * 2, ref.cap)
+                    ref.next_at = now + ref.interval
             bye = call.bye
             if bye is not None:
                 if now >= bye.give_up_at:
@@ -252,6 +275,21 @@ class UserAgent:
         elif call.state in ("answered", "confirmed"):
             call.retransmit = None
             self._send_bye(call, now, reason)
+
+    def refer(self, call_id: str, target: str, *, now: float) -> None:
+        """Blind transfer (RFC 3515): ask the caller's side to call ``target``. Progress and the
+        outcome arrive as TransferProgress events (from the REFER's response and the NOTIFYs)."""
+        call = self._calls.get(call_id)
+        if call is None or call.state != "confirmed":
+            self._events.append(TransferProgress(call_id, 481, True, False))
+            return
+        local = parse_name_addr(call.local_uri).uri
+        data, branch, dest = self._in_dialog_request(call, "REFER", [("Refer-To", f"<{target}>"), ("Referred-By", f"<{local}>")])
+        call.refer_branch = branch
+        call.refer_accepted = False
+        self._outgoing.append(Outgoing(data, dest, call.transport))
+        first = T1 if call.transport == "UDP" else 64 * T1
+        call.refer = _Retransmit(data, dest, call.transport, first, now + first, now + 64 * T1)
 
     # -- requests ----------------------------------------------------------------------
 
@@ -318,6 +356,15 @@ class UserAgent:
             self._reply(req, 200, addr, transport, now, key)
             call.retransmit = None
             self._finish(call, "remote", "BYE")
+        elif method == "NOTIFY":
+            if not in_dialog:
+                self._reply(req, 481, addr, transport, now, key)
+                return
+            self._check_cseq(call, req)
+            self._reply(req, 200, addr, transport, now, key)
+            status = _sipfrag_status(req.body)
+            if status is not None and (req.headers.get("Event") or "").lower().startswith("refer"):
+                self._events.append(TransferProgress(call.call_id, status, status >= 200, 200 <= status < 300))
         elif method in ("INFO", "UPDATE"):
             if not in_dialog:
                 self._reply(req, 481, addr, transport, now, key)
@@ -410,6 +457,15 @@ class UserAgent:
         except (SipParseError, IndexError):
             return
         for call in self._calls.values():
+            if call.refer is not None and call.refer_branch == via.branch:
+                if resp.status >= 200:
+                    call.refer = None
+                    if resp.status < 300:
+                        call.refer_accepted = True
+                        self._events.append(TransferProgress(call.call_id, resp.status, False, True))
+                    else:
+                        self._events.append(TransferProgress(call.call_id, resp.status, True, False))
+                return
             if call.bye is not None and call.bye_branch == via.branch:
                 if resp.status >= 200:
                     call.bye = None
@@ -495,12 +551,9 @@ class UserAgent:
 
     # -- dialog teardown ---------------------------------------------------------------
 
-    def _send_bye(self, call: _Call, now: float, reason: str) -> None:
-        call.state = "ending"
-        call.end_reason = reason
+    def _in_dialog_request(self, call: _Call, method: str, extra: list[tuple[str, str]]) -> tuple[bytes, str, Addr]:
         call.local_cseq += 1
         branch = _branch()
-        call.bye_branch = branch
         headers = Headers()
         host = f"[{self.host}]" if ":" in self.host else self.host
         headers.add("Via", f"SIP/2.0/{call.transport} {host}:{self.port};branch={branch};rport")
@@ -510,11 +563,20 @@ class UserAgent:
         headers.add("From", _with_tag(call.local_uri, call.local_tag))
         headers.add("To", call.remote_uri)
         headers.add("Call-ID", call.call_id)
-        headers.add("CSeq", f"{call.local_cseq} BYE")
+        headers.add("CSeq", f"{call.local_cseq} {method}")
+        headers.add("Contact", self._contact(call.transport))
         headers.add("User-Agent", self.server_name)
-        headers.add("Reason", f'SIP;cause=200;text="{reason}"')
-        data = Request(headers=headers, method="BYE", uri=call.remote_target).serialize()
-        dest = self._destination(call)
+        for name, value in extra:
+            headers.add(name, value)
+        data = Request(headers=headers, method=method, uri=call.remote_target).serialize()
+        return data, branch, self._destination(call)
+
+    def _send_bye(self, call: _Call, now: float, reason: str) -> None:
+        call.state = "ending"
+        call.end_reason = reason
+        call.refer = None
+        data, branch, dest = self._in_dialog_request(call, "BYE", [("Reason", f'SIP;cause=200;text="{reason}"')])
+        call.bye_branch = branch
         self._outgoing.append(Outgoing(data, dest, call.transport))
         if call.transport == "UDP":
             call.bye = _Retransmit(data, dest, call.transport, T1, now + T1, now + 64 * T1)
@@ -551,6 +613,7 @@ class UserAgent:
     def _forget(self, call: _Call) -> None:
         """Drop a call once nothing is left to retransmit."""
         if call.retransmit is None and call.bye is None:
+            call.refer = None
             self._calls.pop(call.call_id, None)
             for key in [k for k, v in self._invite_tx.items() if v == call.call_id]:
                 del self._invite_tx[key]
@@ -567,6 +630,15 @@ def _is_ip(host: str) -> bool:
         return True
     except ValueError:
         return False
+
+
+def _sipfrag_status(body: bytes) -> int | None:
+    """The status code of a message/sipfrag body ("SIP/2.0 200 OK")."""
+    first = body.decode("utf-8", "replace").strip().split("\n", 1)[0].strip()
+    parts = first.split(" ", 2)
+    if len(parts) >= 2 and parts[0].upper().startswith("SIP/") and parts[1].isdigit() and len(parts[1]) == 3:
+        return int(parts[1])
+    return None
 
 
 def _dtmf_from_info(req: Request) -> str | None:
