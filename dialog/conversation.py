@@ -88,6 +88,7 @@ class Conversation:
     tool_calls: list[dict] = field(default_factory=list)
     misunderstandings: int = 0
     failed_in_a_row: int = 0
+    sms_opt_out: bool = False
     outcome: str = ""
     q: Qualification = field(default_factory=Qualification)
     state: str = "open"
@@ -237,6 +238,10 @@ class Conversation:
         if rules.wants_advice(text):
             return self._handoff("request for medical, legal or financial advice", "advice",
                                  preface="I'm not able to give medical advice over the phone.")
+        opted_out = rules.no_texts(text)
+        if opted_out:
+            self.sms_opt_out = True
+            self.policy.confirm_by = tuple(c for c in self.policy.confirm_by if c != "sms")
         if rules.is_goodbye(text) and self.state not in ("confirm", "cancel_confirm", "phone_confirm"):
             return self._goodbye()
         # 2. the answer to the question that was asked
@@ -258,6 +263,8 @@ class Conversation:
                 turn.source = "llm"
                 self.failed_in_a_row = 0
                 return turn
+        if opted_out:
+            return self._say(AgentTurn(f"Okay, I won't send you text messages. {self.last_question}", intent="sms_opt_out"))
         return self._not_understood("not understood", low_confidence=confidence < 0.4)
 
     # -- validation of model proposals ---------------------------------------------------
@@ -291,6 +298,10 @@ class Conversation:
         if self.state == "service" and service:
             self.q.appointment_type = service
             return self._next()
+        if action == "other" and self.state in ("open", "anything_else"):
+            # the model is confident this is something we do not handle
+            return self._handoff("unsupported request", "unsupported",
+                                 preface="I'm not able to help with that over the phone.")
         # "yes" from the model alone never confirms a booking: the rules must hear it too
         return None
 
@@ -582,7 +593,7 @@ class Conversation:
         if self.hold is None or self.chosen is None:
             return self._next()
         info = CallerInfo(name=self.q.caller_name or "Unknown caller", phone=self.q.phone_number, email=self.q.email,
-                          reason=self.q.reason, new_patient=self.q.new_patient)
+                          reason=self.q.reason, new_patient=self.q.new_patient, sms_opt_out=self.sms_opt_out)
         replaces = self.target_booking.id if self.task == "reschedule" and self.target_booking else None
         try:
             self.booking = self.calendar.book(self.hold.id, info, self.call_id, replaces=replaces)

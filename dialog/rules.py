@@ -84,3 +84,11 @@ def faq_topic(text: str) -> str | None:
         if rx.search(text):
             return topic
     return None
+
+
+_NO_TEXTS = re.compile(r"\b(don'?t|do not|no|stop) (text|texting|send (me )?(a )?text)|no (text messages|texts|sms)\b", re.I)
+
+
+def no_texts(text: str) -> bool:
+    """The caller opts out of text messages."""
+    return bool(_NO_TEXTS.search(text))

@@ -219,7 +219,7 @@ def place_call(uri: str, says: list[str], dtmf: str = "", transport: str = "udp"
                     state["media"] = True
 
         def onCallTransferRequest(self, prm):
-            result.transfer = prm.dstUri
+            result.transfer = prm.dstUri.strip().lstrip("<").split(">")[0]
             prm.statusCode = 603 if refuse_transfer else 202
 
     acc = pj.Account()

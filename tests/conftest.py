@@ -172,3 +172,31 @@ def smtp():
     srv = Smtp()
     yield srv
     srv.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_url(tmp_path_factory):
+    """A private PostgreSQL server (Debian's postgresql package) on a free loopback port."""
+    import glob
+    import pwd
+    bindirs = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
+    if not bindirs:
+        pytest.fail("PostgreSQL is not installed (make test installs the Debian package postgresql)")
+    import shutil
+    import tempfile
+    bindir = Path(bindirs[-1])
+    tmp = Path(tempfile.mkdtemp(prefix="frontdesk-pg-"))  # outside pytest's root-only tmp tree
+    runas: list[str] = []
+    if os.geteuid() == 0:  # postgres refuses to run as root
+        runas = ["runuser", "-u", "postgres", "--"]
+        pw = pwd.getpwnam("postgres")
+        os.chown(tmp, pw.pw_uid, pw.pw_gid)
+    data, port = tmp / "data", free_port(socket.SOCK_STREAM)
+    subprocess.run(runas + [str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "frontdesk"],
+                   check=True, capture_output=True)
+    subprocess.run(runas + [str(bindir / "pg_ctl"), "-D", str(data), "-l", str(tmp / "pg.log"), "-w", "-o",
+                            f"-p {port} -k {tmp} -c listen_addresses=127.0.0.1 -c max_connections=200", "start"],
+                   check=True, capture_output=True)
+    yield f"postgresql+psycopg://frontdesk@127.0.0.1:{port}/postgres"
+    subprocess.run(runas + [str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"], capture_output=True)
+    shutil.rmtree(tmp, ignore_errors=True)

@@ -170,3 +170,38 @@ def test_phone_number_by_voice_and_by_keypad(cal):
     talk(c2, "book a checkup", "my name is Ann Lee", "no")
     c2.on_dtmf("2025550177#")
     assert c2.q.phone_number == "+12025550177"
+
+
+class BrokenCalendar:
+    def __getattr__(self, name):
+        def fail(*args, **kwargs):
+            raise RuntimeError("database is locked")
+        return fail
+
+
+def test_calendar_tool_failure_hands_off_with_a_callback(cal):
+    c = Conversation(CFG.clinic, None, BrokenCalendar(), BookingPolicy(), call_id="c", caller_id="+12025550143", clock=lambda: NOW)
+    c.greeting()
+    talk(c, "book a cleaning on Friday", "my name is Ann Lee")
+    t = c.on_caller("yes")
+    assert t.intent == "handoff_calendar" and c.q.handoff_reason.startswith("calendar tool failure")
+    assert c.outcome == "callback"
+
+
+def test_confident_unsupported_request_is_handed_off(cal):
+    c = conv(cal, model=lambda m, s: {"action": "other", "service": "none", "slot": "none", "_confidence": 0.9})
+    t = c.on_caller("Can you refill my prescription for me")
+    assert c.q.handoff_reason in ("unsupported request", "request for medical, legal or financial advice")
+    assert "call you back" in t.text
+
+
+def test_sms_opt_out_is_honoured(cal, tmp_path):
+    from tools.notify import LogSmsGateway, Notifier, SmtpSettings
+    from tools.outbox import OutboxWorker
+    c = conv(cal, confirm_by=("sms",))
+    talk(c, "Book a cleaning Friday morning, and please don't text me.", "My name is Ann Lee", "yes", "the first one", "yes")
+    assert c.booking is not None
+    notifier = Notifier(cal, "Maple", "", SmtpSettings(), LogSmsGateway(tmp_path / "sms.jsonl"))
+    cal.enqueue_confirmation(c.booking.id, "sms")  # even if something queues a text, the opt-out wins
+    OutboxWorker(cal.engine, {"sms": notifier.handle_sms, "caldav_put": lambda p: None}).run_once()
+    assert not (tmp_path / "sms.jsonl").exists()

@@ -29,8 +29,8 @@ WEEK = {d: ("09:00", "12:00") for d in ["mon", "tue", "wed", "thu", "fri"]} | {"
 NOW = datetime(2026, 11, 23, 12, 0)  # Monday, UTC
 
 
-def make_cal(tmp_path, tz="America/New_York", now=NOW) -> Calendar:
-    cal = Calendar(make_engine(f"sqlite:///{tmp_path}/cal.db"), tz, clock=lambda: now)
+def make_cal(tmp_path, tz="America/New_York", now=NOW, url=None) -> Calendar:
+    cal = Calendar(make_engine(url or f"sqlite:///{tmp_path}/cal.db"), tz, clock=lambda: now)
     cal.seed([Svc("cleaning", 45, 15), Svc("checkup", 30)],
              [Prov("Dr. Patel", ["cleaning", "checkup"], WEEK), Prov("Dr. Kim", ["checkup"], WEEK)])
     return cal
@@ -135,3 +135,32 @@ def test_find_bookings_by_phone_and_name(tmp_path):
     assert [x.id for x in cal.bookings(phone="+12025550143", name="maria")] == [b.id]
     assert cal.bookings(phone="+12025550143", name="john") == []
     assert b.as_json()["start"].endswith("-05:00")
+
+
+def test_postgresql_runs_the_same_code_and_keeps_the_race_to_one_booking(tmp_path, postgres_url):
+    from sqlalchemy import text
+    cal = make_cal(tmp_path, url=postgres_url)
+    with cal.engine.begin() as conn:  # a clean slate for this test
+        for table in ("claim", "hold", "outbox", "appointment", "callback_task"):
+            conn.execute(text(f"DELETE FROM {table}"))
+    slot = cal.find_slots("cleaning", date(2026, 11, 24))[2]
+    results = []
+    barrier = threading.Barrier(50)
+
+    def attempt(i):
+        barrier.wait()
+        try:
+            results.append(cal.book_slot(slot, caller(i), f"call-{i}"))
+        except SlotTaken:
+            results.append(None)
+
+    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(50)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(1 for r in results if r is not None) == 1 and len(results) == 50
+    (b,) = cal.bookings(status="booked")
+    assert b.start == slot.local_start
+    cal.cancel(b.id)
+    assert cal.find_slots("cleaning", date(2026, 11, 24))[2] == slot

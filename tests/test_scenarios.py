@@ -149,3 +149,29 @@ def test_scenario(path, clinic, tmp_path):
         assert cal.get_booking(made[0].id).status == exp["setup_booking"], context
     if exp.get("caldav_removed"):
         assert wait_for(lambda: made[0].uid not in radicale_uids(radicale), 60), context
+
+
+def test_five_parallel_calls_race_for_one_slot(clinic, tmp_path):
+    """Five callers ask for the same time at once; exactly one gets it, nobody double-books."""
+    server, cal = clinic["server"], clinic["calendar"]
+    today = datetime.now(timezone.utc).astimezone(cal.tz).date()
+    w = parse_when("next Monday at 11 am", today)
+    contested = [s for s in cal.find_slots("checkup", w.day_from) if s.local_start.hour == 11 and s.local_start.minute == 0]
+    assert contested, "the contested slot must be free before the race"
+    phones = [f"+1202555{n:04d}" for n in range(170, 175)]
+    procs = []
+    for i, phone in enumerate(phones):
+        cmd = [FRONTDESK, "call", server.uri, "--caller-id", phone, "--json", str(tmp_path / f"c{i}.json"),
+               "--say", "I'd like a checkup next Monday at 11 am.", "--say", "My name is John Smith.",
+               "--say", "Yes.", "--say", "The first one.", "--say", "Yes.", "--say", "No thanks, goodbye."]
+        procs.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    outputs = [p.communicate(timeout=900)[0] for p in procs]
+    booked = [b for phone in phones for b in cal.bookings(phone=phone, status="booked")]
+    at_contested = [b for b in booked if b.start == contested[0].local_start and b.provider == contested[0].provider]
+    assert len(at_contested) == 1, "\n".join(o[-1500:] for o in outputs)
+    # no two booked appointments of one provider overlap, anywhere
+    everything = cal.bookings(status="booked")
+    for a in everything:
+        for b in everything:
+            if a.id < b.id and a.provider == b.provider:
+                assert a.end <= b.start or b.end <= a.start, (a, b)

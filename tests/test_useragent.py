@@ -204,7 +204,12 @@ def test_blind_transfer_with_refer_and_notify_sipfrag():
     assert ua.take_events() == [TransferProgress(ev.call_id, 202, False, True)]
     notify = request("NOTIFY", branch="z9hG4bK-n1", cseq=2, to_tag=tag, extra="Event: refer\r\nSubscription-State: terminated\r\nContent-Type: message/sipfrag\r\n",
                      body="SIP/2.0 200 OK\r\n")
-    ua.receive(notify, PEER, 2.0)
+    trying = request("NOTIFY", branch="z9hG4bK-n0", cseq=2, to_tag=tag, extra="Event: refer\r\nContent-Type: message/sipfrag\r\n",
+                     body="SIP/2.0 100 Trying\r\n")
+    ua.receive(trying, PEER, 1.5)
+    assert [r.status for r in responses(ua)] == [200]
+    assert ua.take_events() == [TransferProgress(ev.call_id, 100, False, True)]
+    ua.receive(notify.replace(b"CSeq: 2 NOTIFY", b"CSeq: 3 NOTIFY"), PEER, 2.0)
     assert [r.status for r in responses(ua)] == [200]
     assert ua.take_events() == [TransferProgress(ev.call_id, 200, True, True)]
 

@@ -364,7 +364,7 @@ class UserAgent:
             self._reply(req, 200, addr, transport, now, key)
             status = _sipfrag_status(req.body)
             if status is not None and (req.headers.get("Event") or "").lower().startswith("refer"):
-                self._events.append(TransferProgress(call.call_id, status, status >= 200, 200 <= status < 300))
+                self._events.append(TransferProgress(call.call_id, status, status >= 200, status < 300))
         elif method in ("INFO", "UPDATE"):
             if not in_dialog:
                 self._reply(req, 481, addr, transport, now, key)
