@@ -69,6 +69,7 @@ class Qualification:
     appointment_type: str = ""
     reason: str = ""
     new_patient: bool | None = None
+    dob: str = ""
     urgency: str = "unknown"  # normal | urgent | emergency | unknown
     qualified: str = "no"  # yes | no | needs human review
     handoff_reason: str = ""
@@ -390,6 +391,13 @@ class Conversation:
             return None
         return self._next()
 
+    def _in_dob(self, text: str) -> AgentTurn | None:
+        dob = parse.parse_birth_date(text, self.now_local().date())
+        if dob is None:
+            return None
+        self.q.dob = dob.isoformat()
+        return self._next()
+
     def _in_email(self, text: str) -> AgentTurn | None:
         t = text.lower().replace(" at ", "@").replace(" dot ", ".").replace(" ", "")
         if "@" in t and "." in t.split("@")[-1]:
@@ -465,7 +473,8 @@ class Conversation:
         if self.task == "book" and not self.q.appointment_type:
             names = ", ".join(s.name for s in self.clinic.services[:-1]) + f", or {self.clinic.services[-1].name}"
             return self._ask(f"What kind of appointment do you need? For example a {names}.", "service", state="service")
-        for fld in self.policy.required_fields if self.task == "book" else ("name", "phone"):
+        identify = ("name", "phone") + (("dob",) if "dob" in self.policy.required_fields else ())
+        for fld in self.policy.required_fields if self.task == "book" else identify:
             if fld == "name" and not self.q.caller_name:
                 return self._ask("Can I have your first and last name, please?", "name", state="name", expect="name")
             if fld == "phone" and not self.q.phone_number:
@@ -476,6 +485,8 @@ class Conversation:
                                  "phone", state="phone", expect="number")
             if fld == "email" and not self.q.email and "email" in self.policy.confirm_by and self.state != "email":
                 return self._ask("What email address should I send the confirmation to?", "email", state="email")
+            if fld == "dob" and not self.q.dob and self.state != "dob":
+                return self._ask("What's your date of birth?", "dob", state="dob")
             if fld == "reason" and not self.q.reason and self.state != "reason":
                 return self._ask("Briefly, what's the reason for the visit?", "reason", state="reason")
             if fld == "new_patient" and self.q.new_patient is None and self.state != "new_patient":
@@ -593,7 +604,8 @@ class Conversation:
         if self.hold is None or self.chosen is None:
             return self._next()
         info = CallerInfo(name=self.q.caller_name or "Unknown caller", phone=self.q.phone_number, email=self.q.email,
-                          reason=self.q.reason, new_patient=self.q.new_patient, sms_opt_out=self.sms_opt_out)
+                          reason=self.q.reason, new_patient=self.q.new_patient, sms_opt_out=self.sms_opt_out,
+                          dob=self.q.dob)
         replaces = self.target_booking.id if self.task == "reschedule" and self.target_booking else None
         try:
             self.booking = self.calendar.book(self.hold.id, info, self.call_id, replaces=replaces)
@@ -642,7 +654,7 @@ class Conversation:
 
     def _lookup(self) -> AgentTurn:
         try:
-            found = self.calendar.bookings(phone=self.q.phone_number, name=self.q.caller_name,
+            found = self.calendar.bookings(phone=self.q.phone_number, name=self.q.caller_name, dob=self.q.dob or None,
                                            upcoming_only=True, status="booked")
         except Exception as exc:
             return self._handoff(f"calendar tool failure: {exc}", "calendar")

@@ -19,7 +19,7 @@ _NO = re.compile(r"\b(no|nope|nah|not really|don'?t|do not|wrong|incorrect|neith
 UNITS = {"zero": 0, "oh": 0, "o": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
          "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14,
          "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19}
-TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50}
+TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90}
 ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7, "eighth": 8,
             "ninth": 9, "tenth": 10, "eleventh": 11, "twelfth": 12, "thirteenth": 13, "fourteenth": 14,
             "fifteenth": 15, "sixteenth": 16, "seventeenth": 17, "eighteenth": 18, "nineteenth": 19,
@@ -300,3 +300,37 @@ def parse_ordinal_choice(text: str, n: int) -> int | None:
     if re.search(r"\b(last|latter|later|latest)\b", t):
         return n - 1
     return None
+
+
+def parse_birth_date(text: str, today: date) -> date | None:
+    """A date of birth: '3/14/1985', 'March 14th 1985', 'the fourteenth of March, nineteen eighty-five'."""
+    t = clean(text).replace("-", " ")
+    m = re.search(r"\b(nineteen|twenty|two thousand(?: and)?)\s+(\w+)(?:\s+(\w+))?", t)
+    if m:
+        base = 1900 if m.group(1) == "nineteen" else 2000
+        tokens = [w for w in (m.group(2), m.group(3)) if w]
+        val, used = _number_word(tokens, 0)
+        if val is not None and val < 100:
+            t = t.replace(" ".join([m.group(1)] + tokens[:used]), str(base + val), 1)
+    for word, val in sorted(ORDINALS.items(), key=lambda kv: -len(kv[0])):
+        t = re.sub(rf"\b(twenty |thirty )?{word}\b",
+                   lambda mm, v=val: str(v + (20 if mm.group(1) == "twenty " else 30 if mm.group(1) == "thirty " else 0)), t)
+    month_rx = "|".join(MONTHS)
+    y = mo = d = None
+    if m := re.search(r"\b(\d{1,2})[/.-](\d{1,2})[/.-](\d{4}|\d{2})\b", text):
+        mo, d, y = int(m.group(1)), int(m.group(2)), int(m.group(3))
+        if y < 100:
+            y += 1900 if y > today.year % 100 else 2000
+    elif m := re.search(rf"\b({month_rx})\s+(\d{{1,2}})(?:st|nd|rd|th)?\s+(\d{{4}})\b", t):
+        mo, d, y = MONTHS.index(m.group(1)) + 1, int(m.group(2)), int(m.group(3))
+    elif m := re.search(rf"\b(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?({month_rx})\s+(\d{{4}})\b", t):
+        d, mo, y = int(m.group(1)), MONTHS.index(m.group(2)) + 1, int(m.group(3))
+    if y is None:
+        return None
+    try:
+        found = date(y, mo, d)
+    except ValueError:
+        return None
+    if not (today.year - 120 <= found.year) or found > today:
+        return None
+    return found

@@ -82,7 +82,7 @@ def _import(cal, path: str, provider: str | None) -> int:
         events = parse_events(open(path, "rb").read())
     except (OSError, ValueError) as exc:
         raise ConfigError(f"{path}: cannot read iCalendar file ({exc})") from None
-    with Session(cal.engine) as s:
+    with Session(cal.engine, expire_on_commit=False) as s:
         provs = s.exec(select(Provider).where(Provider.active == True)).all()  # noqa: E712
         target = next((p for p in provs if p.name == provider), None) if provider else (provs[0] if len(provs) == 1 else None)
         if target is None:

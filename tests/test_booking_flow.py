@@ -205,3 +205,32 @@ def test_sms_opt_out_is_honoured(cal, tmp_path):
     cal.enqueue_confirmation(c.booking.id, "sms")  # even if something queues a text, the opt-out wins
     OutboxWorker(cal.engine, {"sms": notifier.handle_sms, "caldav_put": lambda p: None}).run_once()
     assert not (tmp_path / "sms.jsonl").exists()
+
+
+def test_date_of_birth_identifies_the_caller_when_configured(cal):
+    slot = cal.find_slots("checkup", date(2026, 12, 2))[0]
+    cal.book_slot(slot, CallerInfo("Maria Gonzalez", "+12025550143", dob="1985-03-14"))
+    c = conv(cal, required_fields=("name", "phone", "dob"))
+    t = talk(c, "I need to cancel my appointment", "Maria Gonzalez", "yes")[-1]
+    assert t.intent == "dob"
+    wrong = c.on_caller("It's July 4th, 1990.")
+    assert "couldn't find" in wrong.text  # a different date of birth finds nothing
+    c = conv(cal, required_fields=("name", "phone", "dob"))
+    talk(c, "I need to cancel my appointment", "Maria Gonzalez", "yes")
+    assert "Shall I cancel it" in c.on_caller("the fourteenth of March nineteen eighty five").text
+
+
+def test_spoken_dates_times_and_numbers():
+    from dialog.parse import parse_birth_date, parse_phone, parse_time, parse_when
+    today = date(2026, 11, 24)  # a Tuesday
+    assert parse_when("next Tuesday afternoon", today).day_from == date(2026, 12, 1)
+    assert parse_when("this Thursday", today).day_from == date(2026, 11, 26)
+    assert parse_when("the 3rd", today).day_from == date(2026, 12, 3)
+    w = parse_when("tomorrow at 2", today)
+    assert w.day_from == date(2026, 11, 25) and w.at.hour == 14
+    assert parse_time("at ten thirty") .strftime("%H:%M") == "10:30"
+    assert parse_time("3:30 p.m.").strftime("%H:%M") == "15:30"
+    assert parse_phone("two zero two, five five five, zero one four three") == "+12025550143"
+    assert parse_phone("five five five") is None
+    assert parse_birth_date("3/14/1985", today) == date(1985, 3, 14)
+    assert parse_birth_date("yesterday", today) is None

@@ -49,3 +49,29 @@ def test_cli_reports_a_bad_config_in_one_line_without_traceback(tmp_path):
     broken.write_text("[clinic\nname=")
     proc = subprocess.run([FRONTDESK, "serve", "--config", str(broken)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "not valid TOML" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_calendar_cli_slots_bookings_export_and_import(tmp_path):
+    import json
+    data = str(tmp_path / "var")
+    run = lambda *a: subprocess.run([FRONTDESK, "calendar", *a, "--data-dir", data], capture_output=True, text=True, timeout=60)
+    services = run("services")
+    assert services.returncode == 0 and "cleaning" in services.stdout and "45 min" in services.stdout
+    assert "Dr. Kim" in run("providers").stdout
+    slots = run("slots", "--date", "2030-01-07", "--service", "checkup")  # a Monday
+    lines = slots.stdout.splitlines()
+    assert lines[0].startswith("2030-01-07T08:00:00-05:00") and "Dr. Patel" in lines[0]
+    assert run("bookings", "--json").stdout.strip() == "[]"
+    ics = tmp_path / "staff.ics"
+    ics.write_text("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//t//EN\r\nBEGIN:VEVENT\r\nUID:meeting-1\r\n"
+                   "DTSTART:20300107T130000Z\r\nDTEND:20300107T150000Z\r\nSUMMARY:Staff meeting\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
+    imported = run("import", str(ics), "--provider", "Dr. Patel")
+    assert imported.returncode == 0, imported.stderr
+    after = [line for line in run("slots", "--date", "2030-01-07", "--service", "checkup").stdout.splitlines() if "Dr. Patel" in line]
+    assert not any(line.startswith(("2030-01-07T08:", "2030-01-07T09:")) for line in after)
+    assert any(line.startswith("2030-01-07T10:00") for line in after)
+    out = tmp_path / "out.ics"
+    assert run("export", str(out)).returncode == 0 and "BEGIN:VCALENDAR" in out.read_text()
+    bad = run("slots", "--date", "someday")
+    assert bad.returncode == 2 and "--date: expected YYYY-MM-DD" in bad.stderr and "Traceback" not in bad.stderr
+    assert json.loads(run("bookings", "--json").stdout) == []

@@ -4,6 +4,7 @@ the outcome in the database, in Radicale and in the SMTP server, not only the wo
 
 import json
 import subprocess
+import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -67,6 +68,31 @@ def wait_for(predicate, timeout: float, step: float = 0.5) -> bool:
     return predicate()
 
 
+class SlotTaker(threading.Thread):
+    """Plays another caller: once the server has transcribed line N of this call (and so offered
+    slots), it books the first slot matching `take` through the tools API."""
+
+    def __init__(self, server, cal: Calendar, take: dict, after_line: int):
+        super().__init__(daemon=True)
+        self.server, self.cal, self.take, self.after_line = server, cal, take, after_line
+        self.start_count = server.output().count("caller said")
+        self.taken = None
+
+    def run(self):
+        deadline = time.time() + 240
+        while time.time() < deadline:
+            if self.server.output().count("caller said") - self.start_count >= self.after_line:
+                break
+            time.sleep(0.1)
+        time.sleep(1.5)  # the offer is made right after the transcription
+        today = datetime.now(timezone.utc).astimezone(self.cal.tz).date()
+        w = parse_when(self.take["when"], today)
+        slots = [s for s in self.cal.find_slots(self.take["service"], w.day_from, w.day_to)
+                 if w.at is None or s.local_start.time().replace(tzinfo=None) == w.at]
+        self.taken = slots[0]
+        self.cal.book_slot(slots[0], CallerInfo("Other Caller", "+12025550999"), "other-call")
+
+
 def setup_scenario(sc: dict, cal: Calendar) -> list:
     made = []
     for c in sc.get("setup", {}).get("callers", []):
@@ -97,7 +123,13 @@ def test_scenario(path, clinic, tmp_path):
     cmd = [FRONTDESK, "call", server.uri, "--caller-id", phone, "--json", str(out)]
     for line in sc["say"]:
         cmd += ["--say", line]
+    taker = None
+    if "take_offered_slot_after_line" in sc:
+        taker = SlotTaker(server, cal, sc["take"], sc["take_offered_slot_after_line"])
+        taker.start()
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    if taker:
+        taker.join(5)
     calls = server.wait_calls(calls_before + 1, timeout=30)
     record = calls[-1]
     transcript = "\n".join(f"{t['speaker']}: {t['text']}" for t in record["turns"])
@@ -147,6 +179,11 @@ def test_scenario(path, clinic, tmp_path):
         assert any(words in t["text"] for t in record["turns"] if t["speaker"] == "agent"), context
     if exp.get("setup_booking"):
         assert cal.get_booking(made[0].id).status == exp["setup_booking"], context
+    if exp.get("not_the_taken_slot"):
+        assert taker.taken is not None, "the other caller never took the slot" + context
+        assert all(b.start != taker.taken.local_start or b.provider != taker.taken.provider for b in new), context
+        assert len([b for b in cal.bookings(status="booked") if b.start == taker.taken.local_start
+                    and b.provider == taker.taken.provider]) == 1
     if exp.get("caldav_removed"):
         assert wait_for(lambda: made[0].uid not in radicale_uids(radicale), 60), context
 

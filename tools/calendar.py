@@ -350,9 +350,11 @@ class Calendar:
             return self._booking(s, appt) if appt else None
 
     def bookings(self, *, phone: str | None = None, name: str | None = None, upcoming_only: bool = False,
-                 status: str | None = None) -> list[Booking]:
+                 status: str | None = None, dob: str | None = None) -> list[Booking]:
         with Session(self.engine, expire_on_commit=False) as s:
             q = select(Appointment)
+            if dob:  # identify the caller by date of birth as well
+                q = q.join(Caller, Caller.id == Appointment.caller_id).where(Caller.dob == dob)
             if phone:
                 q = q.where(Appointment.phone == phone)
             if status:
