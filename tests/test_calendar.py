@@ -36,6 +36,26 @@ def make_cal(tmp_path, tz="America/New_York", now=NOW, url=None) -> Calendar:
     return cal
 
 
+def race(cal: Calendar, slot, n: int) -> list:
+    """n threads try to book one slot at the same moment; returns their bookings (None: refused)."""
+    results = []
+    barrier = threading.Barrier(n)
+
+    def attempt(i):
+        barrier.wait()
+        try:
+            results.append(cal.book_slot(slot, caller(i), f"call-{i}"))
+        except SlotTaken:
+            results.append(None)
+
+    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
 def caller(n=0):
     return CallerInfo(name=f"Pat Doe{n}", phone=f"+1202555{n:04d}")
 
@@ -100,21 +120,7 @@ def test_dst_gap_and_overlap_days(tmp_path):
 def test_fifty_concurrent_attempts_on_one_slot_give_one_booking(tmp_path):
     cal = make_cal(tmp_path)
     slot = cal.find_slots("cleaning", date(2026, 11, 24))[3]
-    results = []
-    barrier = threading.Barrier(50)
-
-    def attempt(i):
-        barrier.wait()
-        try:
-            results.append(cal.book_slot(slot, caller(i), f"call-{i}"))
-        except SlotTaken:
-            results.append(None)
-
-    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(50)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = race(cal, slot, 50)
     assert len(results) == 50
     assert sum(1 for r in results if r is not None) == 1
     assert len(cal.bookings(status="booked")) == 1
@@ -144,21 +150,7 @@ def test_postgresql_runs_the_same_code_and_keeps_the_race_to_one_booking(tmp_pat
         for table in ("claim", "hold", "outbox", "appointment", "callback_task"):
             conn.execute(text(f"DELETE FROM {table}"))
     slot = cal.find_slots("cleaning", date(2026, 11, 24))[2]
-    results = []
-    barrier = threading.Barrier(50)
-
-    def attempt(i):
-        barrier.wait()
-        try:
-            results.append(cal.book_slot(slot, caller(i), f"call-{i}"))
-        except SlotTaken:
-            results.append(None)
-
-    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(50)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = race(cal, slot, 50)
     assert sum(1 for r in results if r is not None) == 1 and len(results) == 50
     (b,) = cal.bookings(status="booked")
     assert b.start == slot.local_start

@@ -26,6 +26,15 @@ def new_call(ua: UserAgent, now: float = 0.0) -> IncomingCall:
     return ev
 
 
+def confirmed_call(ua: UserAgent) -> tuple[IncomingCall, str]:
+    ev = new_call(ua)
+    ua.answer(ev.call_id, b"v=0\r\n", now=0.0)
+    tag = to_tag(responses(ua)[0])
+    ua.receive(request("ACK", branch="z9hG4bK-ack", to_tag=tag), PEER, 0.1)
+    ua.take_events()
+    return ev, tag
+
+
 def to_tag(resp: Response) -> str:
     return parse_name_addr(resp.headers.get("To")).tag
 
@@ -92,11 +101,7 @@ def test_cancel_before_answer_gives_487():
 
 def test_bye_from_caller_and_481_for_unknown_dialog():
     ua = UserAgent("127.0.0.1", 5060)
-    ev = new_call(ua)
-    ua.answer(ev.call_id, b"v=0\r\n", now=0.0)
-    tag = to_tag(responses(ua)[0])
-    ua.receive(request("ACK", branch="z9hG4bK-ack", to_tag=tag), PEER, 0.1)
-    ua.take_events()
+    ev, tag = confirmed_call(ua)
     ua.receive(request("BYE", branch="z9hG4bK-bye", cseq=2, to_tag="nope"), PEER, 1.0)
     assert [r.status for r in responses(ua)] == [481]
     ua.receive(request("BYE", branch="z9hG4bK-bye2", cseq=2, to_tag=tag), PEER, 1.0)
@@ -110,11 +115,7 @@ def test_bye_from_caller_and_481_for_unknown_dialog():
 
 def test_agent_hangup_sends_bye_and_reports_its_final_status():
     ua = UserAgent("127.0.0.1", 5060)
-    ev = new_call(ua)
-    ua.answer(ev.call_id, b"v=0\r\n", now=0.0)
-    tag = to_tag(responses(ua)[0])
-    ua.receive(request("ACK", branch="z9hG4bK-ack", to_tag=tag), PEER, 0.1)
-    ua.take_events()
+    ev, tag = confirmed_call(ua)
     ua.hangup(ev.call_id, now=5.0, reason="goodbye")
     (out,) = ua.take_outgoing()
     bye = parse(out.data)
@@ -174,15 +175,6 @@ def test_rfc4475_torture_messages_never_crash_the_core():
         for out in ua.take_outgoing():
             assert out.addr == PEER  # always answer to the source, never to a Via/Contact host
         ua.handle_timers(100.0)
-
-
-def confirmed_call(ua: UserAgent) -> tuple[IncomingCall, str]:
-    ev = new_call(ua)
-    ua.answer(ev.call_id, b"v=0\r\n", now=0.0)
-    tag = to_tag(responses(ua)[0])
-    ua.receive(request("ACK", branch="z9hG4bK-ack", to_tag=tag), PEER, 0.1)
-    ua.take_events()
-    return ev, tag
 
 
 def answer_to(req, status: int) -> bytes:
