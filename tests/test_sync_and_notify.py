@@ -42,7 +42,10 @@ def test_booking_appears_in_caldav_with_stable_uid_and_cancel_removes_it(tmp_pat
 
 def test_staff_events_block_time_and_deleting_them_frees_it(tmp_path, radicale):
     cal, sync, worker = setup(tmp_path, radicale.url)
-    sync.pull()  # creates the calendars
+    sync.pull()  # creates the calendars; a full listing, then sync tokens (RFC 6578)
+    from tools.schema import Provider
+    patel = next(p for p in cal.providers() if p.name == "Dr. Patel")
+    assert sync._state(f"caldav-sync:{sync.calendar_url(patel)}").startswith("http")
     client = caldav.DAVClient(url=radicale.url, username="clinic", password="secret")
     remote = client.calendar(url=radicale.url + "dr-patel/")
     start = datetime(2026, 11, 24, 14, 0, tzinfo=timezone.utc)  # 09:00 New York

@@ -24,7 +24,7 @@ from sqlmodel import Session, select
 
 from .calendar import Calendar, granules
 from .ics import appointment_event, parse_events, to_ics
-from .schema import Appointment, Claim, ExternalEvent, Outbox, Provider, Service
+from .schema import Appointment, Claim, ExternalEvent, Outbox, Provider, Service, SyncState
 
 log = logging.getLogger("frontdesk.caldav")
 
@@ -110,13 +110,25 @@ class CalDavSync:
     # -- pull ----------------------------------------------------------------------------
 
     def pull(self) -> dict:
-        """Read every provider calendar; update external busy time and apply staff changes."""
+        """Read what changed in every provider calendar (RFC 6578 sync-token; a full listing the
+        first time or when the server has no token) and apply it here."""
         stats = {"external": 0, "freed": 0, "cancelled": 0, "moved": 0, "conflicts": 0}
         for prov in self.calendar.providers():
             cal = self.ensure_calendar(prov)
+            key = f"caldav-sync:{self.calendar_url(prov)}"
+            token = self._state(key)
+            try:
+                coll = cal.get_objects_by_sync_token(sync_token=token or None, load_objects=True)
+            except Exception as exc:  # an expired or unknown token: start over with a full listing
+                log.info("CalDAV sync token for %s refused (%s); listing everything", prov.name, exc)
+                token = ""
+                coll = cal.get_objects_by_sync_token(sync_token=None, load_objects=True)
+            deleted = {str(u) for u in (coll.deleted_urls or ())}
             seen: set[str] = set()
-            for obj in cal.events():
-                href = str(obj.url)
+            for obj in coll.objects:
+                href = str(obj.url.canonical())
+                if href in deleted or not obj.data:
+                    continue
                 try:
                     events = parse_events(obj.data)
                 except Exception as exc:
@@ -127,8 +139,40 @@ class CalDavSync:
                         continue
                     seen.add(ev["uid"])
                     self._apply_remote(prov, href, ev, stats)
-            self._apply_deletions(prov, seen, stats)
+            for href in deleted:
+                self._remote_deleted(prov, href, stats)
+            if not token:  # a full listing: whatever is not there any more was deleted
+                self._apply_deletions(prov, seen, stats)
+            self._set_state(key, str(coll.sync_token or ""))
         return stats
+
+    def _state(self, key: str) -> str:
+        with Session(self.calendar.engine, expire_on_commit=False) as s:
+            row = s.get(SyncState, key)
+            return row.value if row else ""
+
+    def _set_state(self, key: str, value: str) -> None:
+        with Session(self.calendar.engine, expire_on_commit=False) as s:
+            row = s.get(SyncState, key) or SyncState(key=key)
+            row.value = value
+            s.add(row)
+            s.commit()
+
+    def _remote_deleted(self, prov: Provider, href: str, stats: dict) -> None:
+        with Session(self.calendar.engine, expire_on_commit=False) as s:
+            row = s.get(ExternalEvent, href)
+            if row is not None:
+                s.delete(row)
+                s.commit()
+                stats["freed"] += 1
+                return
+            name = href.rstrip("/").rsplit("/", 1)[-1].removesuffix(".ics")
+            appt = next((a for a in s.exec(select(Appointment).where(Appointment.provider_id == prov.id,
+                                                                     Appointment.status == "booked")).all()
+                         if a.uid.split("@")[0] == name), None)
+        if appt is not None and self._was_published(appt.id):
+            self.calendar.cancel(appt.id)
+            stats["cancelled"] += 1
 
     def _apply_remote(self, prov: Provider, href: str, ev: dict, stats: dict) -> None:
         start = ev["start"].replace(tzinfo=None)
