@@ -70,6 +70,7 @@ class Qualification:
     reason: str = ""
     new_patient: bool | None = None
     dob: str = ""
+    insurance: str = ""
     urgency: str = "unknown"  # normal | urgent | emergency | unknown
     qualified: str = "no"  # yes | no | needs human review
     handoff_reason: str = ""
@@ -391,6 +392,14 @@ class Conversation:
             return None
         return self._next()
 
+    def _in_insurance(self, text: str) -> AgentTurn | None:
+        t = rules.normalize(text)
+        plan = next((p for p in self.policy.insurance if rules.normalize(p) in t), None)
+        if plan is None and (parse.is_no(text) or "none" in t or "self pay" in t or "no insurance" in t):
+            plan = "none"
+        self.q.insurance = plan or text[:80]
+        return self._next()
+
     def _in_dob(self, text: str) -> AgentTurn | None:
         dob = parse.parse_birth_date(text, self.now_local().date())
         if dob is None:
@@ -487,6 +496,8 @@ class Conversation:
                 return self._ask("What email address should I send the confirmation to?", "email", state="email")
             if fld == "dob" and not self.q.dob and self.state != "dob":
                 return self._ask("What's your date of birth?", "dob", state="dob")
+            if fld == "insurance" and not self.q.insurance and self.state != "insurance":
+                return self._ask("Which dental insurance do you have, if any?", "insurance", state="insurance")
             if fld == "reason" and not self.q.reason and self.state != "reason":
                 return self._ask("Briefly, what's the reason for the visit?", "reason", state="reason")
             if fld == "new_patient" and self.q.new_patient is None and self.state != "new_patient":

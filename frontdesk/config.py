@@ -276,7 +276,7 @@ def load_config(path: str | Path | None = None) -> Config:
 
     b = _get(data, "booking", "", dict, {})
     required = _get(b, "required_fields", "booking", list, ["name", "phone"])
-    allowed_fields = ("name", "phone", "email", "reason", "new_patient")
+    allowed_fields = ("name", "phone", "email", "reason", "new_patient", "insurance", "dob")
     for f in required:
         if f not in allowed_fields:
             raise ConfigError(f"booking.required_fields: {f!r} is not one of {', '.join(allowed_fields)}")

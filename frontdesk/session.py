@@ -27,6 +27,7 @@ class CallSession:
         self.engines = engines
         self.conversation = conversation
         self.silence_timeout_s = silence_timeout_s
+        self.end_silence_ms = end_silence_ms
         self.endpointer = Endpointer(end_silence_ms=end_silence_ms)
         self.hangup = hangup
         self.transfer = transfer
@@ -131,4 +132,12 @@ class CallSession:
                 first = time.monotonic()
             self.rtp.play(chunk)
         await self.rtp.wait_played()
+        # how long a pause ends the caller's answer depends on what was asked
+        self.endpointer.set_end_silence(self.end_silence_for(turn.expect))
         return first
+
+    def end_silence_for(self, expect: str) -> int:
+        """Short after a yes/no or pick-one question, longer mid-number or mid-name."""
+        base = self.end_silence_ms
+        return {"yes_no": max(400, base - 200), "choice": max(450, base - 150),
+                "name": base + 200, "number": base + 500}.get(expect, base)

@@ -234,3 +234,11 @@ def test_spoken_dates_times_and_numbers():
     assert parse_phone("five five five") is None
     assert parse_birth_date("3/14/1985", today) == date(1985, 3, 14)
     assert parse_birth_date("yesterday", today) is None
+
+
+def test_clinic_configured_fields_are_collected(cal):
+    c = conv(cal, required_fields=("name", "phone", "new_patient", "insurance", "reason"))
+    turns = talk(c, "Book a checkup on Friday", "My name is Ann Lee", "yes", "I'm a new patient", "Delta Dental",
+                 "My gums bleed when I brush")
+    assert [t.intent for t in turns] == ["name", "phone_confirm", "new_patient", "insurance", "reason", "offer"]
+    assert c.q.new_patient is True and c.q.insurance == "Delta Dental" and "gums" in c.q.reason
