@@ -171,6 +171,10 @@ class Conversation:
         return [{"role": "system", "content": self.system_prompt()},
                 {"role": "user", "content": f"{context}Caller: {caller_text}"}]
 
+    def _tool(self, tool: str, args: dict, result) -> None:
+        """Log a tool call (with when it happened) for the call record."""
+        self.tool_calls.append({"tool": tool, "args": args, "result": result, "at": self.clock().timestamp()})
+
     def _propose(self, text: str) -> dict | None:
         if self.model is None:
             return None
@@ -179,7 +183,7 @@ class Conversation:
         except Exception as exc:  # a model failure never ends the call
             log.warning("model failed: %s", exc)
             return None
-        self.tool_calls.append({"tool": "llm.propose", "args": {"text": text}, "result": proposal})
+        self._tool("llm.propose", {"text": text}, proposal)
         if proposal.get("action") not in self.allowed_actions():
             return None
         if proposal.get("_confidence", 1.0) < MIN_CONFIDENCE:  # a guess is not understanding
@@ -526,9 +530,8 @@ class Conversation:
         day_to = max(w.day_to or (day_from + timedelta(days=self.policy.horizon_days)), day_from)
         service = self.q.appointment_type or (self.target_booking.service if self.target_booking else "")
         slots = cal.find_slots(service, day_from, day_to, after_local=w.after, before_local=w.before)
-        self.tool_calls.append({"tool": "find_slots", "args": {"service": service, "from": str(day_from), "to": str(day_to),
-                                                               "after": str(w.after), "before": str(w.before)},
-                                "result": len(slots)})
+        self._tool("find_slots", {"service": service, "from": str(day_from), "to": str(day_to),
+                                  "after": str(w.after), "before": str(w.before)}, len(slots))
         if after_start is not None:
             slots = [s for s in slots if s.start > after_start]
         return slots
@@ -577,6 +580,8 @@ class Conversation:
 
     def _present(self, offers: list, prefix: str = "I have") -> AgentTurn:
         self.offered = offers
+        self._tool("offer", {}, [{"id": s.id, "provider": s.provider, "start": s.start.isoformat(),
+                                  "end": s.end.isoformat()} for s in offers])
         self.seen_slot_ids.update(s.id for s in offers)
         words = [self._slot_words(s) for s in offers]
         options = words[0] if len(words) == 1 else ", or ".join(words)
@@ -593,10 +598,10 @@ class Conversation:
         self._release()
         try:
             self.hold = self.calendar.hold(slot, self.call_id, ttl_s=self.policy.hold_ttl_s)
-            self.tool_calls.append({"tool": "hold", "args": {"slot": slot.id}, "result": self.hold.id})
+            self._tool("hold", {"slot": slot.id}, self.hold.id)
         except Exception as exc:
             from tools.calendar import SlotTaken
-            self.tool_calls.append({"tool": "hold", "args": {"slot": slot.id}, "result": f"error: {exc}"})
+            self._tool("hold", {"slot": slot.id}, f"error: {exc}")
             if isinstance(exc, SlotTaken):
                 self.offered = [s for s in self.offered if s.id != slot.id]
                 turn = self._offer(after_start=None)
@@ -620,8 +625,7 @@ class Conversation:
         replaces = self.target_booking.id if self.task == "reschedule" and self.target_booking else None
         try:
             self.booking = self.calendar.book(self.hold.id, info, self.call_id, replaces=replaces)
-            self.tool_calls.append({"tool": "create_booking", "args": {"hold": self.hold.id, "replaces": replaces},
-                                    "result": self.booking.id})
+            self._tool("create_booking", {"hold": self.hold.id, "replaces": replaces}, self.booking.id)
         except HoldExpired:
             self.hold = None
             turn = self._offer()
@@ -647,7 +651,7 @@ class Conversation:
                 continue
             try:
                 enqueue(booking.id, channel)
-                self.tool_calls.append({"tool": "send_confirmation", "args": {"channel": channel}, "result": "queued"})
+                self._tool("send_confirmation", {"channel": channel}, "queued")
             except Exception as exc:  # the booking stands; staff see the failure in the outbox
                 log.warning("confirmation could not be queued: %s", exc)
 
@@ -669,8 +673,7 @@ class Conversation:
                                            upcoming_only=True, status="booked")
         except Exception as exc:
             return self._handoff(f"calendar tool failure: {exc}", "calendar")
-        self.tool_calls.append({"tool": "find_bookings", "args": {"phone": self.q.phone_number,
-                                                                  "name": self.q.caller_name}, "result": len(found)})
+        self._tool("find_bookings", {"phone": self.q.phone_number, "name": self.q.caller_name}, len(found))
         if not found:
             return self._handoff("no booking found for this caller", "not_found",
                                  preface="I couldn't find an upcoming appointment under that name and number.")
@@ -690,7 +693,7 @@ class Conversation:
     def _do_cancel(self) -> AgentTurn:
         try:
             self.calendar.cancel(self.target_booking.id)
-            self.tool_calls.append({"tool": "cancel_booking", "args": {"id": self.target_booking.id}, "result": "cancelled"})
+            self._tool("cancel_booking", {"id": self.target_booking.id}, "cancelled")
         except Exception as exc:
             return self._handoff(f"calendar tool failure: {exc}", "calendar")
         self.outcome = "cancelled"
@@ -753,7 +756,7 @@ class Conversation:
             task = self.calendar.add_callback(self.call_id, reason, self.q.caller_name, self.q.phone_number or self.caller_id or "",
                                               details={"qualification": asdict(self.q), "transcript": self.history[-12:]},
                                               urgency="urgent" if self.q.urgency in ("urgent", "emergency") else "normal")
-            self.tool_calls.append({"tool": "create_callback", "args": {"reason": reason}, "result": task.id})
+            self._tool("create_callback", {"reason": reason}, task.id)
         except Exception as exc:  # the call log still holds everything
             log.error("could not create a callback task: %s", exc)
         self.requests.append({"type": "callback", "reason": reason})

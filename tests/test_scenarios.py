@@ -3,6 +3,7 @@ a real Radicale CalDAV server and a real SMTP server. Each scenario in tests/sce
 the outcome in the database, in Radicale and in the SMTP server, not only the words."""
 
 import json
+import os
 import subprocess
 import threading
 import time
@@ -93,6 +94,42 @@ class SlotTaker(threading.Thread):
         self.cal.book_slot(slots[0], CallerInfo("Other Caller", "+12025550999"), "other-call")
 
 
+def invariants(record: dict, cal: Calendar) -> dict:
+    """The two things that must never happen: a booking the caller did not confirm (a yes to the
+    read-back in their latest turn), and an offered slot that was not free when it was offered."""
+    from sqlmodel import Session, select
+
+    from dialog.parse import is_yes
+    from tools.schema import Appointment
+
+    base = record["answered_at"] or record["started_at"]
+    turns = record["turns"]
+    unconfirmed = 0
+    for tc in record["tool_calls"]:
+        if tc["tool"] != "create_booking":
+            continue
+        at_ms = (tc["at"] - base) * 1000
+        callers = [t for t in turns if t["speaker"] == "caller" and t["t_ms"] <= at_ms + 50]
+        asked = [t for t in turns if t["speaker"] == "agent" and callers and t["t_ms"] <= callers[-1]["t_ms"]]
+        confirmed = bool(callers) and is_yes(callers[-1]["text"]) and bool(asked) and (
+            asked[-1].get("intent") == "read_back" or "Shall I go ahead" in asked[-1]["text"])
+        unconfirmed += not confirmed
+    not_free = 0
+    with Session(cal.engine) as s:
+        appts = s.exec(select(Appointment)).all()
+        for tc in record["tool_calls"]:
+            if tc["tool"] != "offer":
+                continue
+            offered_at = datetime.fromtimestamp(tc["at"], timezone.utc).replace(tzinfo=None)
+            for slot in tc["result"]:
+                start, end = datetime.fromisoformat(slot["start"]), datetime.fromisoformat(slot["end"])
+                for a in appts:
+                    live = a.created_at < offered_at and (a.status == "booked" or a.updated_at > offered_at)
+                    if live and a.provider_id == int(slot["id"].split("-")[0]) and a.start < end and a.end > start:
+                        not_free += 1
+    return {"unconfirmed_bookings": unconfirmed, "offered_not_free": not_free}
+
+
 def setup_scenario(sc: dict, cal: Calendar) -> list:
     made = []
     for c in sc.get("setup", {}).get("callers", []):
@@ -134,6 +171,11 @@ def test_scenario(path, clinic, tmp_path):
     record = calls[-1]
     transcript = "\n".join(f"{t['speaker']}: {t['text']}" for t in record["turns"])
     context = f"\n--- server transcript ---\n{transcript}\n--- caller ---\n{proc.stdout[-3000:]}{proc.stderr[-1500:]}"
+    checks = invariants(record, cal)
+    if os.environ.get("FRONTDESK_BENCH_OUT"):
+        with open(os.environ["FRONTDESK_BENCH_OUT"], "a") as f:
+            f.write(json.dumps({"scenario": path.stem, **checks}) + "\n")
+    assert checks == {"unconfirmed_bookings": 0, "offered_not_free": 0}, context
     assert proc.returncode == 0, context
     exp = sc["expect"]
     assert record["outcome"] == exp["outcome"], context
