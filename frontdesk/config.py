@@ -156,8 +156,14 @@ def _range(value: int | float, lo, hi, key: str):
     return value
 
 
+def default_config_path() -> Path:
+    """./frontdesk.toml when there is one, else the demo clinic shipped with frontdesk."""
+    local = Path("frontdesk.toml")
+    return local if local.is_file() else DEMO_CONFIG
+
+
 def load_config(path: str | Path | None = None) -> Config:
-    src = Path(path) if path else DEMO_CONFIG
+    src = Path(path) if path else default_config_path()
     try:
         data = tomllib.loads(src.read_text())
     except FileNotFoundError:

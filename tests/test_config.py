@@ -75,3 +75,9 @@ def test_calendar_cli_slots_bookings_export_and_import(tmp_path):
     bad = run("slots", "--date", "someday")
     assert bad.returncode == 2 and "--date: expected YYYY-MM-DD" in bad.stderr and "Traceback" not in bad.stderr
     assert json.loads(run("bookings", "--json").stdout) == []
+
+
+def test_frontdesk_toml_in_the_working_directory_is_the_default(tmp_path, monkeypatch):
+    (tmp_path / "frontdesk.toml").write_text(DEMO_CONFIG.read_text().replace('name = "Maple Street Dental"', 'name = "Oak Clinic"'))
+    monkeypatch.chdir(tmp_path)
+    assert load_config().clinic.name == "Oak Clinic"
