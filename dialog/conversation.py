@@ -226,6 +226,13 @@ class Conversation:
                              "phone", state="phone", expect="number")
         return None
 
+    def interrupted(self, heard: str) -> None:
+        """The caller barged in: the history keeps only what they heard of the last agent turn."""
+        for i in range(len(self.history) - 1, -1, -1):
+            if self.history[i][0] == "agent":
+                self.history[i] = ("agent", heard + " —" if heard else "—")
+                break
+
     def on_unclear(self) -> AgentTurn:
         return self._not_understood("unclear")
 

@@ -39,6 +39,7 @@ class CallResult:
     turns: list[dict] = field(default_factory=list)
     latency_ms: list[int | None] = field(default_factory=list)
     duration_ms: int = 0
+    barge_in: dict | None = None
     error: str | None = None
 
     @property
@@ -55,6 +56,8 @@ class _Audio:
         self.rx: list[np.ndarray] = []
         self.tx = np.zeros(0, np.int16)
         self.tx_pos = 0
+        self.echo_gain = 0.0
+        self.echo_frames = 0
 
     def received(self, pcm: np.ndarray) -> None:
         with self.lock:
@@ -64,8 +67,11 @@ class _Audio:
         with self.lock:
             chunk = self.tx[self.tx_pos:self.tx_pos + FRAME]
             self.tx_pos += chunk.size
+            back = self.rx[-1 - self.echo_frames] if self.echo_gain and len(self.rx) > self.echo_frames else None
         if chunk.size < FRAME:
             chunk = np.concatenate([chunk, np.zeros(FRAME - chunk.size, np.int16)])
+        if back is not None and back.size == FRAME:  # a line echo of what the agent said
+            chunk = np.clip(chunk.astype(np.int32) + (back * self.echo_gain).astype(np.int32), -32768, 32767)
         return chunk.astype("<i2").tobytes()
 
     def speak(self, pcm: np.ndarray) -> None:
@@ -122,7 +128,8 @@ def _agent_segments(audio: np.ndarray, start_frame: int = 0) -> list[tuple[int, 
 def place_call(uri: str, says: list[str], dtmf: str = "", transport: str = "udp",
                answer_timeout: float = 30.0, reply_timeout: float = 45.0, transcribe: bool = True,
                debug_log: list[str] | None = None, caller_id: str = "caller",
-               refuse_transfer: bool = False, teardown: bool = True) -> CallResult:
+               refuse_transfer: bool = False, teardown: bool = True, barge_in_ms: int | None = None,
+               echo_db: float | None = None, echo_delay_ms: int = 100) -> CallResult:
     import pjsua2 as pj
 
     from tts.hibari import HibariTTS
@@ -173,6 +180,9 @@ def place_call(uri: str, says: list[str], dtmf: str = "", transport: str = "udp"
         ep.codecSetPriority(codec.codecId, prio)
 
     audio = _Audio()
+    if echo_db is not None:
+        audio.echo_gain = 10 ** (echo_db / 20)
+        audio.echo_frames = max(0, echo_delay_ms // FRAME_MS)
     state = {"confirmed": False, "disconnected": False, "media": False, "local_hangup": False}
 
     class Port(pj.AudioMediaPort):
@@ -260,12 +270,19 @@ def place_call(uri: str, says: list[str], dtmf: str = "", transport: str = "udp"
         pump(answer_timeout, lambda: state["confirmed"] or state["disconnected"])
         if state["confirmed"]:
             pump(5.0, lambda: state["media"] or state["disconnected"])
-            wait_agent(0, reply_timeout)  # the greeting
-            for text, pcm in lines:
+            if barge_in_ms is None:
+                wait_agent(0, reply_timeout)  # the greeting
+            else:  # talk over the greeting, barge_in_ms after it starts
+                pump(reply_timeout, lambda: bool(_agent_segments(audio.rx_audio())) or state["disconnected"])
+                greeting_start = _agent_segments(audio.rx_audio())[0][0] * FRAME_MS if _agent_segments(audio.rx_audio()) else 0
+                pump(max(0.0, (greeting_start + barge_in_ms - rx_ms()) / 1000))
+            for index, (text, pcm) in enumerate(lines):
                 if state["disconnected"]:
                     break
                 start = rx_ms()
                 audio.speak(pcm)
+                if index == 0 and barge_in_ms is not None:
+                    result.barge_in = {"caller_start_ms": start}
                 pump(pcm.size / 8000 + 5.0, lambda: not audio.speaking or state["disconnected"])
                 voiced = _agent_segments(pcm.copy())
                 speech_end = start + (voiced[-1][1] * FRAME_MS if voiced else pcm.size // 8)
@@ -303,6 +320,16 @@ def place_call(uri: str, says: list[str], dtmf: str = "", transport: str = "udp"
             # media clock thread have crashed (SIGSEGV) at teardown, after the call was over.
             _KEEP.extend([ep, acc, call, port, writer])
 
+    if result.barge_in is not None:
+        # when the agent's audio stopped after the caller began: the first 200 ms of silence
+        start = result.barge_in["caller_start_ms"] // FRAME_MS
+        quiet = 0
+        for i in range(start, received.size // FRAME):
+            quiet = quiet + 1 if frame_energy_db(received[i * FRAME:(i + 1) * FRAME]) <= VOICED_DB else 0
+            if quiet == 10:
+                result.barge_in["agent_stopped_ms"] = (i - 9) * FRAME_MS
+                result.barge_in["stop_after_ms"] = (i - 9 - start) * FRAME_MS
+                break
     agent_turns = [{"speaker": "agent", "text": "", "start_ms": a * FRAME_MS, "end_ms": b * FRAME_MS, "_audio": (a, b)}
                    for a, b in _agent_segments(received)]
     if transcribe and agent_turns:

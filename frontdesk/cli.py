@@ -34,7 +34,8 @@ def _cmd_call(args) -> int:
 
     result = place_call(args.uri, args.say or [], dtmf=args.dtmf or "", transport=args.transport,
                         answer_timeout=args.timeout, transcribe=not args.no_transcribe, caller_id=args.caller_id,
-                        refuse_transfer=args.refuse_transfer, teardown=False)
+                        refuse_transfer=args.refuse_transfer, teardown=False, barge_in_ms=args.barge_in_ms,
+                        echo_db=args.echo_db, echo_delay_ms=args.echo_delay_ms)
     write_result(result, args.json)
     print_transcript(result)
     sys.stdout.flush()
@@ -106,6 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--json", help="write the call result as JSON here")
     c.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for an answer")
     c.add_argument("--no-transcribe", action="store_true", help="skip transcribing the agent")
+    c.add_argument("--barge-in-ms", type=int, help="speak the first --say line this long after the greeting starts")
+    c.add_argument("--echo-db", type=float, help="send the agent's audio back as a line echo at this level (e.g. -10)")
+    c.add_argument("--echo-delay-ms", type=int, default=100, help="delay of the line echo (default 100)")
     c.add_argument("--refuse-transfer", action="store_true", help="answer the agent's REFER with 603 (test the fallback)")
     c.add_argument("--caller-id", default="caller", help="the caller's number, sent as the From user (e.g. +12025550143)")
     c.set_defaults(func=_cmd_call)

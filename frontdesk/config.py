@@ -112,6 +112,7 @@ class ModelsConfig:
 class DialogConfig:
     silence_timeout_s: float
     end_silence_ms: int
+    barge_in_ms: int = 400
 
 
 @dataclass
@@ -276,6 +277,7 @@ def load_config(path: str | Path | None = None) -> Config:
     dialog = DialogConfig(
         silence_timeout_s=_range(_get(d, "silence_timeout_s", "dialog", float, 15.0), 3.0, 600.0, "dialog.silence_timeout_s"),
         end_silence_ms=_range(_get(d, "end_silence_ms", "dialog", int, 700), 200, 5000, "dialog.end_silence_ms"),
+        barge_in_ms=_range(_get(d, "barge_in_ms", "dialog", int, 400), 0, 5000, "dialog.barge_in_ms"),
     )
     st = _get(data, "storage", "", dict, {})
     data_dir = Path(_get(st, "data_dir", "storage", str, "var")).expanduser()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -60,14 +61,17 @@ class Engines:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._llm_pool, fn, *args)
 
-    async def synthesize(self, text: str) -> AsyncIterator[np.ndarray]:
-        """Yield 8 kHz int16 audio sentence by sentence, as soon as each is ready."""
+    async def synthesize(self, text: str, cancel: threading.Event | None = None) -> AsyncIterator[np.ndarray]:
+        """Yield 8 kHz int16 audio sentence by sentence, as soon as each is ready; ``cancel``
+        stops the synthesis between sentences (barge-in)."""
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue = asyncio.Queue()
 
         def work() -> None:
             try:
                 for chunk in self.tts.synthesize(text):
+                    if cancel is not None and cancel.is_set():
+                        break
                     loop.call_soon_threadsafe(queue.put_nowait, chunk)
             except Exception as exc:  # delivered to the consumer
                 loop.call_soon_threadsafe(queue.put_nowait, exc)

@@ -116,7 +116,8 @@ class FrontdeskServer:
         session = CallSession(record, self.engines, conversation,
                               self.cfg.dialog.silence_timeout_s, self.cfg.dialog.end_silence_ms,
                               hangup=lambda reason, cid=ev.call_id: self.hangup(cid, reason),
-                              transfer=lambda target, cid=ev.call_id: self.transfer(cid, target))
+                              transfer=lambda target, cid=ev.call_id: self.transfer(cid, target),
+                              barge_in_ms=self.cfg.dialog.barge_in_ms)
         try:
             rtp = await RtpSession.open(
                 self.ports, self.cfg.sip.listen, codec=probe.codec, payload_type=probe.payload_type,
@@ -127,7 +128,7 @@ class FrontdeskServer:
             self.sip.act(self.ua.reject, ev.call_id, 503)
             return
         answer = negotiate(offer, self.cfg.sip.public_address, rtp.port)
-        session.rtp = rtp
+        session.attach(rtp)
         record.codec = answer.codec
         self.sessions[ev.call_id] = session
         log.info("call %s from %s (%s) via %s: answering with %s", ev.call_id, ev.caller_uri, host, ev.transport, answer.codec)

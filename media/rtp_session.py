@@ -93,6 +93,8 @@ class RtpSession(asyncio.DatagramProtocol):
         self.played_samples = 0
         self.last_packet_at = time.monotonic()
         self.first_audio_out_at: float | None = None  # monotonic time the current playback began
+        self.last_audio_out_at = 0.0  # monotonic time the last agent audio frame went out
+        self.on_sent: Callable[[np.ndarray | None], None] | None = None  # each 20 ms sent (None: silence)
 
     @classmethod
     async def open(cls, allocator: PortAllocator, host: str, **kwargs) -> "RtpSession":
@@ -198,6 +200,7 @@ class RtpSession(asyncio.DatagramProtocol):
                 self._talking = True
                 if self.first_audio_out_at is None:
                     self.first_audio_out_at = time.monotonic()
+                self.last_audio_out_at = time.monotonic()
                 self.played_samples += FRAME_SAMPLES
                 if self._queued_samples <= 0:
                     self._queued_samples = 0
@@ -205,6 +208,8 @@ class RtpSession(asyncio.DatagramProtocol):
             else:
                 payload, marker = self._silence, False
                 self._talking = False
+            if self.on_sent is not None:
+                self.on_sent(frame)
             self._send(payload, marker)
             next_at += FRAME_S
             delay = next_at - loop.time()

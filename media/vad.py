@@ -60,6 +60,7 @@ class Endpointer:
         self._position_ms = 0
         self._speech_start_ms = 0
         self._last_voiced_ms = 0
+        self.last_voiced = False
 
     @property
     def in_speech(self) -> bool:
@@ -91,6 +92,7 @@ class Endpointer:
         """Feed one 20 ms frame (int16); returns speech-start and utterance events."""
         events: list[Utterance | SpeechStarted] = []
         voiced = self.is_speech(frame)
+        self.last_voiced = voiced
         self._position_ms += FRAME_MS
         if not self._in_speech:
             self._preroll.append(frame)
