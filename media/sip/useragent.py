@@ -21,6 +21,7 @@ ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, NOTIFY"
 SUPPORTED_EXTENSIONS = frozenset({"timer", "replaces"})
 KNOWN_METHODS_NOT_ALLOWED = frozenset({"REGISTER", "SUBSCRIBE", "PUBLISH", "MESSAGE", "REFER", "PRACK"})
 MAGIC_COOKIE = "z9hG4bK"
+DIALOG_METHODS = frozenset({"BYE", "NOTIFY", "INFO", "UPDATE"})  # only valid inside a dialog: else 481
 
 REASONS = {
     100: "Trying", 180: "Ringing", 200: "OK", 400: "Bad Request", 403: "Forbidden",
@@ -348,27 +349,20 @@ class UserAgent:
         elif method == "OPTIONS":
             self._reply(req, 200, addr, transport, now, key,
                         extra=[("Allow", ALLOW), ("Accept", "application/sdp"), ("Supported", ", ".join(sorted(SUPPORTED_EXTENSIONS)))])
+        elif method in DIALOG_METHODS and not in_dialog:
+            self._reply(req, 481, addr, transport, now, key)
         elif method == "BYE":
-            if not in_dialog:
-                self._reply(req, 481, addr, transport, now, key)
-                return
             self._check_cseq(call, req)
             self._reply(req, 200, addr, transport, now, key)
             call.retransmit = None
             self._finish(call, "remote", "BYE")
         elif method == "NOTIFY":
-            if not in_dialog:
-                self._reply(req, 481, addr, transport, now, key)
-                return
             self._check_cseq(call, req)
             self._reply(req, 200, addr, transport, now, key)
             status = _sipfrag_status(req.body)
             if status is not None and (req.headers.get("Event") or "").lower().startswith("refer"):
                 self._events.append(TransferProgress(call.call_id, status, status >= 200, status < 300))
         elif method in ("INFO", "UPDATE"):
-            if not in_dialog:
-                self._reply(req, 481, addr, transport, now, key)
-                return
             self._check_cseq(call, req)
             body = call.local_sdp if (method == "UPDATE" and req.body) else b""
             extra = [("Content-Type", "application/sdp")] if body else None
