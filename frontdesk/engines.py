@@ -49,11 +49,8 @@ class Engines:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._asr_pool, self.asr.transcribe, audio, 8000, prompt)
 
-    async def complete_json(self, messages: list[dict], schema: dict) -> dict:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._llm_pool, self.llm.complete_json, messages, schema)
-
     def complete_json_blocking(self, messages: list[dict], schema: dict) -> dict:
+        """For code already on the LLM worker thread (the dialog runs there via run_llm)."""
         return self.llm.complete_json(messages, schema)
 
     async def run_llm(self, fn, *args):
