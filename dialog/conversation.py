@@ -25,6 +25,21 @@ ACTIONS = ("book", "cancel", "reschedule", "faq_hours", "faq_address", "faq_park
            "billing", "advice", "emergency", "goodbye", "yes", "no", "choose_slot", "give_info", "other")
 JsonModel = Callable[[list[dict], dict], dict]
 MIN_CONFIDENCE = 0.6  # below this the model's proposal counts as not understood
+PROMPTS = {
+    "name": "Can I have your first and last name, please?",
+    "phone": "What's the best number to reach you? You can say it, or key it in and press pound.",
+    "email": "What email address should I send the confirmation to?",
+    "dob": "What's your date of birth?",
+    "insurance": "Which dental insurance do you have, if any?",
+    "reason": "Briefly, what's the reason for the visit?",
+    "new_patient": "Are you a new patient, or have you been here before?",
+    "when": "What day and time would work best for you?",
+    "anything_else": "Is there anything else I can help with?",
+}
+FILLER = "One moment, please."
+_UNFINISHED = {"and", "or", "but", "so", "because", "the", "a", "an", "to", "for", "at", "on", "in", "with", "my", "your",
+               "um", "uh", "er", "like", "is", "it's", "i'm", "i", "of", "about", "maybe", "then", "next"}
+SORRY = "Sorry, I didn't catch that."
 
 
 class ClinicFacts(Protocol):
@@ -192,14 +207,40 @@ class Conversation:
 
     # -- entry points ----------------------------------------------------------------------
 
-    def greeting(self) -> AgentTurn:
+    def greeting_text(self) -> str:
         parts = [f"Thank you for calling {self.clinic.name}."]
         if self.clinic.disclosure:
             parts.append(self.clinic.disclosure)
         if self.policy.recording_notice:
             parts.append(self.policy.recording_notice)
         parts.append("How can I help you today?")
-        return self._ask(" ".join(parts), "greeting", state="open")
+        return " ".join(parts)
+
+    def greeting(self) -> AgentTurn:
+        return self._ask(self.greeting_text(), "greeting", state="open")
+
+    def fixed_phrases(self) -> list[str]:
+        """What this clinic's agent says word for word on many calls (speech is cached)."""
+        names = ", ".join(s.name for s in self.clinic.services[:-1]) + f", or {self.clinic.services[-1].name}"
+        return [self.greeting_text(), *PROMPTS.values(), FILLER, SORRY, f"Thank you for calling {self.clinic.name}. Goodbye.",
+                f"What kind of appointment do you need? For example a {names}.", "Sure, what else can I help you with?"]
+
+    def wait_for_more(self, partial: str) -> int:
+        """From a transcript of the caller's speech so far: how long (ms) to wait for more when
+        they pause mid-answer: inside a phone number, or after "and", "the", "um"... 0: done."""
+        if self.state == "phone":
+            digits = parse.spoken_digits(partial)
+            if 0 < len(digits) < 10 and not parse.is_no(partial):
+                return 2000
+        words = rules.normalize(partial).split()
+        if words and (words[-1] in _UNFINISHED or partial.rstrip().endswith((",", "-", "..."))):
+            return 1200
+        return 0
+
+    def overloaded(self) -> AgentTurn:
+        """No reply could be produced in time: take a callback rather than keep the caller waiting."""
+        return self._handoff("the assistant was overloaded", "overload",
+                             preface="I'm sorry, I'm having trouble keeping up right now.")
 
     def on_silence(self) -> AgentTurn:
         self._release()
@@ -265,7 +306,7 @@ class Conversation:
             return turn
         # 3. FAQ from configured facts
         topic = rules.faq_topic(text)
-        if topic and not (topic == "hours" and self.state in ("when", "offer")):
+        if topic:  # after the state's own parser: "are you open Tuesday" was a date there
             self.failed_in_a_row = 0
             return self._faq(topic)
         # 4. the model proposes; we validate
@@ -496,30 +537,30 @@ class Conversation:
         identify = ("name", "phone") + (("dob",) if "dob" in self.policy.required_fields else ())
         for fld in self.policy.required_fields if self.task == "book" else identify:
             if fld == "name" and not self.q.caller_name:
-                return self._ask("Can I have your first and last name, please?", "name", state="name", expect="name")
+                return self._ask(PROMPTS["name"], "name", state="name", expect="name")
             if fld == "phone" and not self.q.phone_number:
                 if self.caller_id and self.state != "phone":
                     return self._ask(f"Is the number you're calling from, {parse.speak_phone(self.caller_id)}, the best number to reach you?",
                                      "phone_confirm", state="phone_confirm", expect="yes_no")
-                return self._ask("What's the best number to reach you? You can say it, or key it in and press pound.",
+                return self._ask(PROMPTS["phone"],
                                  "phone", state="phone", expect="number")
             if fld == "email" and not self.q.email and "email" in self.policy.confirm_by and self.state != "email":
-                return self._ask("What email address should I send the confirmation to?", "email", state="email")
+                return self._ask(PROMPTS["email"], "email", state="email")
             if fld == "dob" and not self.q.dob and self.state != "dob":
-                return self._ask("What's your date of birth?", "dob", state="dob")
+                return self._ask(PROMPTS["dob"], "dob", state="dob")
             if fld == "insurance" and not self.q.insurance and self.state != "insurance":
-                return self._ask("Which dental insurance do you have, if any?", "insurance", state="insurance")
+                return self._ask(PROMPTS["insurance"], "insurance", state="insurance")
             if fld == "reason" and not self.q.reason and self.state != "reason":
-                return self._ask("Briefly, what's the reason for the visit?", "reason", state="reason")
+                return self._ask(PROMPTS["reason"], "reason", state="reason")
             if fld == "new_patient" and self.q.new_patient is None and self.state != "new_patient":
-                return self._ask("Are you a new patient, or have you been here before?", "new_patient", state="new_patient")
+                return self._ask(PROMPTS["new_patient"], "new_patient", state="new_patient")
         if self.task in ("cancel", "reschedule") and self.target_booking is None:
             return self._lookup()
         if self.task in ("book", "reschedule"):
             if self.when.empty and self.state != "when":
-                return self._ask("What day and time would work best for you?", "when", state="when")
+                return self._ask(PROMPTS["when"], "when", state="when")
             return self._offer()
-        return self._ask("Is there anything else I can help with?", "anything_else", state="anything_else")
+        return self._ask(PROMPTS["anything_else"], "anything_else", state="anything_else")
 
     def _capture_name(self, text: str) -> None:
         if "name is" in text.lower() or "this is" in text.lower():
@@ -789,7 +830,7 @@ class Conversation:
             return self._handoff("two failed understandings in a row", "not_understood",
                                  preface="I'm sorry, I'm having trouble understanding.")
         again = self.last_question or "How can I help you today?"
-        return self._say(AgentTurn(f"Sorry, I didn't catch that. {again}", intent="reprompt", source="fallback",
+        return self._say(AgentTurn(f"{SORRY} {again}", intent="reprompt", source="fallback",
                                    expect="open"))
 
     def _release(self) -> None:

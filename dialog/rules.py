@@ -13,6 +13,27 @@ _EMERGENCY = re.compile(
 _HUMAN = re.compile(r"\b(real person|human|receptionist|operator|someone (real|at the (front )?desk)|speak to (a|the) (person|staff|doctor|dentist))\b", re.I)
 
 
+_BACKCHANNEL = {"uh huh", "uh-huh", "mm hm", "mm-hm", "mhm", "mm", "hmm", "hm", "uh", "um", "ok", "okay", "right",
+                "yeah", "yep", "sure", "alright", "all right", "i see", "got it", "oh", "ah", "mm hmm", "uh huh okay",
+                "ic", "i c", "mmhmm", "mhmm", "uhhuh", "yup", "gotcha", "okay okay", "yes yes"}
+
+
+def is_backchannel(text: str) -> bool:
+    """A listener's "uh-huh" or "okay": not a request to take the turn."""
+    words = normalize(text.replace("-", " "))
+    return not words or words in _BACKCHANNEL or all(w in {"uh", "huh", "mm", "hm", "okay", "ok", "yeah", "right", "mhm"}
+                                                    for w in words.split())
+
+
+_TAKE_TURN = {"no", "nope", "stop", "wait", "sorry", "hold", "hang", "excuse", "actually", "hello", "hey", "cancel",
+              "hi", "what", "pardon", "repeat", "operator", "person", "human", "emergency", "help"}
+
+
+def takes_turn(words: list[str]) -> bool:
+    """A word that, said over the agent, asks it to stop ("no", "wait", "sorry")."""
+    return any(w in _TAKE_TURN for w in words)
+
+
 def normalize(text: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"[^a-z0-9' ]", " ", text.lower())).strip()
 

@@ -125,6 +125,18 @@ def _agent_segments(audio: np.ndarray, start_frame: int = 0) -> list[tuple[int, 
     return [(a, b) for a, b in segs if b - a >= 5]  # ignore clicks under 100 ms
 
 
+def _speech(voice, text: str) -> np.ndarray:
+    """The caller's line in its voice; "[pause 1400]" inside it is that many ms of silence."""
+    parts = re.split(r"\[pause (\d+)\]", text)
+    out = []
+    for i, part in enumerate(parts):
+        if i % 2:
+            out.append(np.zeros(int(part) * 8, np.int16))
+        elif part.strip():
+            out.append(voice.synthesize_all(part.strip()))
+    return np.concatenate(out) if out else np.zeros(0, np.int16)
+
+
 def place_call(uri: str, says: list[str], dtmf: str = "", transport: str = "udp",
                answer_timeout: float = 30.0, reply_timeout: float = 45.0, transcribe: bool = True,
                debug_log: list[str] | None = None, caller_id: str = "caller",
@@ -136,7 +148,7 @@ def place_call(uri: str, says: list[str], dtmf: str = "", transport: str = "udp"
 
     result = CallResult(uri=uri)
     voice = HibariTTS(sample_rate=8000)
-    lines = [(text, voice.synthesize_all(text)) for text in says]
+    lines = [(re.sub(r"\s*\[pause \d+\]\s*", " ", text).strip(), _speech(voice, text)) for text in says]
 
     ep = pj.Endpoint()
     with _quiet_stdout():  # pjlib prints its start-up banner before logging is configured
@@ -281,8 +293,9 @@ def place_call(uri: str, says: list[str], dtmf: str = "", transport: str = "udp"
                     break
                 start = rx_ms()
                 audio.speak(pcm)
-                if index == 0 and barge_in_ms is not None:
-                    result.barge_in = {"caller_start_ms": start}
+                if index == 0 and barge_in_ms is not None:  # from the caller's first sound
+                    onset = _agent_segments(pcm.copy())
+                    result.barge_in = {"caller_start_ms": start + (onset[0][0] * FRAME_MS if onset else 0)}
                 pump(pcm.size / 8000 + 5.0, lambda: not audio.speaking or state["disconnected"])
                 voiced = _agent_segments(pcm.copy())
                 speech_end = start + (voiced[-1][1] * FRAME_MS if voiced else pcm.size // 8)
@@ -321,14 +334,15 @@ def place_call(uri: str, says: list[str], dtmf: str = "", transport: str = "udp"
             _KEEP.extend([ep, acc, call, port, writer])
 
     if result.barge_in is not None:
-        # when the agent's audio stopped after the caller began: the first 200 ms of silence
+        # when the agent's audio stopped after the caller began: the start of the first 500 ms
+        # of silence (longer than the pauses inside its speech)
         start = result.barge_in["caller_start_ms"] // FRAME_MS
         quiet = 0
         for i in range(start, received.size // FRAME):
             quiet = quiet + 1 if frame_energy_db(received[i * FRAME:(i + 1) * FRAME]) <= VOICED_DB else 0
-            if quiet == 10:
-                result.barge_in["agent_stopped_ms"] = (i - 9) * FRAME_MS
-                result.barge_in["stop_after_ms"] = (i - 9 - start) * FRAME_MS
+            if quiet == 25:
+                result.barge_in["agent_stopped_ms"] = (i - 24) * FRAME_MS
+                result.barge_in["stop_after_ms"] = (i - 24 - start) * FRAME_MS
                 break
     agent_turns = [{"speaker": "agent", "text": "", "start_ms": a * FRAME_MS, "end_ms": b * FRAME_MS, "_audio": (a, b)}
                    for a, b in _agent_segments(received)]

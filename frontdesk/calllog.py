@@ -32,6 +32,7 @@ class CallRecord:
     booking: dict | None = None
     transfer: dict | None = None
     rtp: dict = field(default_factory=dict)
+    barge_in: dict = field(default_factory=dict)
 
     def add_turn(self, speaker: str, text: str, **extra) -> None:
         t = time.time()

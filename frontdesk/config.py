@@ -112,7 +112,10 @@ class ModelsConfig:
 class DialogConfig:
     silence_timeout_s: float
     end_silence_ms: int
-    barge_in_ms: int = 400
+    barge_in_ms: int = 600  # caller speech that ends the agent's turn (0: no barge-in)
+    barge_in_pause_ms: int = 60  # caller speech that pauses the agent's audio
+    backchannels_interrupt: bool = False  # "uh-huh", "okay" over the agent stop it too
+    filler_after_s: float = 2.0  # say "One moment, please." when a reply takes longer
 
 
 @dataclass
@@ -276,8 +279,11 @@ def load_config(path: str | Path | None = None) -> Config:
     d = _get(data, "dialog", "", dict, {})
     dialog = DialogConfig(
         silence_timeout_s=_range(_get(d, "silence_timeout_s", "dialog", float, 15.0), 3.0, 600.0, "dialog.silence_timeout_s"),
-        end_silence_ms=_range(_get(d, "end_silence_ms", "dialog", int, 700), 200, 5000, "dialog.end_silence_ms"),
-        barge_in_ms=_range(_get(d, "barge_in_ms", "dialog", int, 400), 0, 5000, "dialog.barge_in_ms"),
+        end_silence_ms=_range(_get(d, "end_silence_ms", "dialog", int, 550), 200, 5000, "dialog.end_silence_ms"),
+        barge_in_ms=_range(_get(d, "barge_in_ms", "dialog", int, 600), 0, 5000, "dialog.barge_in_ms"),
+        barge_in_pause_ms=_range(_get(d, "barge_in_pause_ms", "dialog", int, 60), 20, 1000, "dialog.barge_in_pause_ms"),
+        backchannels_interrupt=_get(d, "backchannels_interrupt", "dialog", bool, False),
+        filler_after_s=_range(_get(d, "filler_after_s", "dialog", float, 2.0), 0.5, 30.0, "dialog.filler_after_s"),
     )
     st = _get(data, "storage", "", dict, {})
     data_dir = Path(_get(st, "data_dir", "storage", str, "var")).expanduser()

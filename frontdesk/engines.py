@@ -6,7 +6,7 @@ import asyncio
 import logging
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
 from pathlib import Path
 from typing import AsyncIterator
 
@@ -14,7 +14,10 @@ import numpy as np
 
 from models.store import default_models_dir, model_for_role
 
+from tts.phrases import PhraseCache, split_pieces
+
 from .config import Config, ConfigError
+from .workers import FIRST_AUDIO, LATER, SPECULATIVE, TURN, PriorityWorker
 
 log = logging.getLogger("frontdesk.engines")
 
@@ -30,6 +33,8 @@ def model_path(cfg: Config, role: str) -> Path:
 
 
 class Engines:
+    """The three models, loaded once and shared by every call through prioritised workers."""
+
     def __init__(self, cfg: Config):
         from asr.whisper import WhisperASR
         from llm.llama import LlamaLLM
@@ -41,13 +46,22 @@ class Engines:
         self.tts = PiperTTS(str(paths["tts"]), sample_rate=8000)
         self.llm = LlamaLLM(str(paths["llm"]), n_threads=cfg.models.threads)
         log.info("models loaded in %.1f s", time.monotonic() - t)
-        self._asr_pool = ThreadPoolExecutor(1, thread_name_prefix="asr")
-        self._tts_pool = ThreadPoolExecutor(1, thread_name_prefix="tts")
-        self._llm_pool = ThreadPoolExecutor(1, thread_name_prefix="llm")
+        voice = paths["tts"]
+        voice_id = f"{voice.stem}-{voice.stat().st_size}-{self.tts.sample_rate}"
+        self.phrases = PhraseCache(voice_id, cfg.data_dir / "tts-cache")
+        self.asr_worker = PriorityWorker("asr")
+        self.llm_worker = PriorityWorker("llm")
+        self.tts_worker = PriorityWorker("tts")
 
-    async def transcribe(self, audio: np.ndarray, prompt: str | None = None):
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._asr_pool, self.asr.transcribe, audio, 8000, prompt)
+    def workers(self) -> list[PriorityWorker]:
+        return [self.asr_worker, self.llm_worker, self.tts_worker]
+
+    async def transcribe(self, audio: np.ndarray, prompt: str | None = None, *, priority: int = TURN):
+        return await asyncio.wrap_future(self.asr_worker.submit(priority, self.asr.transcribe, audio, 8000, prompt))
+
+    def transcribe_later(self, audio: np.ndarray, prompt: str | None = None) -> Future:
+        """Speculative recognition: runs when nothing more urgent waits; cancel() if not needed."""
+        return self.asr_worker.submit(SPECULATIVE, self.asr.transcribe, audio, 8000, prompt)
 
     def complete_json_blocking(self, messages: list[dict], schema: dict) -> dict:
         """For code already on the LLM worker thread (the dialog runs there via run_llm)."""
@@ -55,38 +69,53 @@ class Engines:
 
     async def run_llm(self, fn, *args):
         """Run a blocking function that uses the language model on its worker thread."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._llm_pool, fn, *args)
+        return await asyncio.wrap_future(self.llm_worker.submit(TURN, fn, *args))
 
-    async def synthesize(self, text: str, cancel: threading.Event | None = None) -> AsyncIterator[np.ndarray]:
-        """Yield 8 kHz int16 audio sentence by sentence, as soon as each is ready; ``cancel``
-        stops the synthesis between sentences (barge-in)."""
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue = asyncio.Queue()
+    def _synthesize_piece(self, text: str) -> np.ndarray:
+        chunks = list(self.tts.synthesize(text))
+        return np.concatenate(chunks) if chunks else np.zeros(0, np.int16)
 
-        def work() -> None:
-            try:
-                for chunk in self.tts.synthesize(text):
-                    if cancel is not None and cancel.is_set():
-                        break
-                    loop.call_soon_threadsafe(queue.put_nowait, chunk)
-            except Exception as exc:  # delivered to the consumer
-                loop.call_soon_threadsafe(queue.put_nowait, exc)
-            finally:
-                loop.call_soon_threadsafe(queue.put_nowait, None)
-
-        future = loop.run_in_executor(self._tts_pool, work)
+    async def synthesize(self, text: str, cancel: threading.Event | None = None) -> AsyncIterator[tuple[str, np.ndarray]]:
+        """Yield (piece, 8 kHz int16 audio) clause by clause, each as soon as it is ready. Cached
+        fixed phrases cost nothing; the first piece to synthesize goes ahead of other calls' work.
+        Setting ``cancel`` (barge-in) drops the pieces not yet synthesized."""
+        pieces = split_pieces(text)
+        futures: list[Future | None] = []
+        first = True
+        for piece in pieces:
+            if self.phrases.get(piece) is not None:
+                futures.append(None)
+                continue
+            futures.append(self.tts_worker.submit(FIRST_AUDIO if first else LATER, self._synthesize_piece, piece))
+            first = False
         try:
-            while (item := await queue.get()) is not None:
-                if isinstance(item, Exception):
-                    raise item
-                yield item
+            for piece, future in zip(pieces, futures):
+                if cancel is not None and cancel.is_set():
+                    break
+                pcm = self.phrases.get(piece) if future is None else await asyncio.wrap_future(future)
+                if cancel is not None and cancel.is_set():
+                    break
+                yield piece, pcm
         finally:
-            await asyncio.shield(future)
+            for future in futures:
+                if future is not None:
+                    future.cancel()
+
+    def prepare_phrases(self, phrases: list[str]) -> None:
+        """Synthesize fixed phrases once (disk-cached across restarts); blocking, at start-up."""
+        t = time.monotonic()
+        pieces = dict.fromkeys(p for text in phrases for p in split_pieces(text))
+        for piece in pieces:
+            self.phrases.load_or_make(piece, self._synthesize_piece)
+        log.info("%d fixed phrases ready in %.1f s", len(pieces), time.monotonic() - t)
 
     def warm(self, messages: list[dict]) -> None:
         t = time.monotonic()
-        self.llm.warm(messages)
-        list(self.tts.synthesize("Hello."))
-        self.asr.transcribe(np.zeros(8000, np.int16), 8000)
+        self.llm_worker.call(self.llm.warm, messages)
+        self.tts_worker.call(self._synthesize_piece, "Hello.")
+        self.asr_worker.call(self.asr.transcribe, np.zeros(8000, np.int16), 8000)
         log.info("models warmed in %.1f s", time.monotonic() - t)
+
+    def close(self) -> None:
+        for worker in self.workers():
+            worker.close()

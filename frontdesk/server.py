@@ -117,7 +117,9 @@ class FrontdeskServer:
                               self.cfg.dialog.silence_timeout_s, self.cfg.dialog.end_silence_ms,
                               hangup=lambda reason, cid=ev.call_id: self.hangup(cid, reason),
                               transfer=lambda target, cid=ev.call_id: self.transfer(cid, target),
-                              barge_in_ms=self.cfg.dialog.barge_in_ms)
+                              barge_in_ms=self.cfg.dialog.barge_in_ms, barge_in_pause_ms=self.cfg.dialog.barge_in_pause_ms,
+                              backchannels_interrupt=self.cfg.dialog.backchannels_interrupt,
+                              filler_after_s=self.cfg.dialog.filler_after_s)
         try:
             rtp = await RtpSession.open(
                 self.ports, self.cfg.sip.listen, codec=probe.codec, payload_type=probe.payload_type,
@@ -206,7 +208,9 @@ class FrontdeskServer:
         rec.booking = summary["booking"]
         if session.rtp:
             rec.rtp = {"packets_in": session.rtp.packets_in, "packets_out": session.rtp.packets_out,
-                       "bad_packets": session.rtp.bad_packets, "lost": session.rtp._jitter.lost}
+                       "bad_packets": session.rtp.bad_packets, "lost": session.rtp._jitter.lost,
+                       "send_pacing": session.rtp.pacing_stats()}
+            rec.barge_in = {"pauses": session.pauses, "resumes": session.resumes}
             session.rtp.close()
             self.ports.release(session.rtp.port)
         log.info("call %s ended by %s (%s)%s", ev.call_id, rec.ended_by, ev.reason,
@@ -228,6 +232,7 @@ async def serve(cfg: Config, ready_file: str | None = None) -> None:
     backoffice.start()
     conv = Conversation(cfg.clinic, None)
     await loop.run_in_executor(None, engines.warm, conv.prompt_messages("Hello, I'd like to book an appointment."))
+    await loop.run_in_executor(None, engines.prepare_phrases, conv.fixed_phrases())
     server = FrontdeskServer(cfg, engines, backoffice)
     await server.start()
     stop = asyncio.Event()

@@ -1,50 +1,87 @@
-"""One call: media → endpointing → ASR → dialog (LLM) → TTS → media, off the event loop."""
+"""One call: media → endpointing → ASR → dialog (LLM) → TTS → media, off the event loop.
+
+Where the time goes, and what overlaps:
+* recognition starts when the caller goes quiet (SpeechPaused), during the end-of-turn silence,
+  so that the transcript is usually ready when the turn ends;
+* the reply is spoken clause by clause; fixed phrases come from the phrase cache;
+* caller speech over the agent pauses its audio at once; it resumes after a backchannel and is
+  dropped after a real interruption.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import threading
 import time
+from concurrent.futures import Future
+from dataclasses import dataclass
 from typing import Awaitable, Callable
 
 import numpy as np
 
-from dialog.conversation import AgentTurn, Conversation
-from media.bargein import BargeInDetector
+from dialog import parse, rules
+from dialog.conversation import FILLER, AgentTurn, Conversation
+from media.bargein import BargeIn, BargeInDetector
 from media.rtp_session import RtpSession
-from media.vad import Endpointer, SpeechStarted, Utterance
+from media.vad import Endpointer, SpeechPaused, SpeechStarted, Utterance, frame_energy_db
 
 from .calllog import CallRecord
 from .engines import Engines
+from .workers import Overloaded
 
 log = logging.getLogger("frontdesk.call")
-ECHO_TAIL_S = 0.35
+ECHO_TAIL_MS = 350
+
+
+@dataclass
+class Heard:
+    """An utterance already transcribed (a short one over the agent that turned out to be words)."""
+    utterance: Utterance
+    transcript: object
+
+
+@dataclass
+class _Speculation:
+    end_ms: int
+    future: Future
 
 
 class CallSession:
     def __init__(self, record: CallRecord, engines: Engines, conversation: Conversation,
                  silence_timeout_s: float, end_silence_ms: int, hangup: Callable[[str], None],
-                 transfer: Callable[[str], Awaitable[bool]] | None = None, barge_in_ms: int = 400):
+                 transfer: Callable[[str], Awaitable[bool]] | None = None, barge_in_ms: int = 600,
+                 barge_in_pause_ms: int = 60, backchannels_interrupt: bool = False, filler_after_s: float = 2.0):
         self.record = record
         self.engines = engines
         self.conversation = conversation
         self.silence_timeout_s = silence_timeout_s
         self.end_silence_ms = end_silence_ms
+        self.filler_after_s = filler_after_s
         self.endpointer = Endpointer(end_silence_ms=end_silence_ms)
         self.hangup = hangup
         self.transfer = transfer
         self._digits = ""
         self.rtp: RtpSession | None = None
-        self.inbox: asyncio.Queue[Utterance | str] = asyncio.Queue()
+        self.inbox: asyncio.Queue[Utterance | Heard | str] = asyncio.Queue()
         self.asr_prompt = f"{conversation.clinic.name}. " + ", ".join(s.name for s in conversation.clinic.services) + "."
         self._utterance_wall: dict[int, float] = {}
-        self.barge = BargeInDetector(min_speech_ms=barge_in_ms) if barge_in_ms > 0 else None
+        self.barge = (BargeInDetector(min_speech_ms=barge_in_ms, pause_ms=barge_in_pause_ms)
+                      if barge_in_ms > 0 else None)
+        self.backchannels_interrupt = backchannels_interrupt
         self._interrupted = False
         self._cancel_tts: threading.Event | None = None
-        self._started_over_agent = False  # the current utterance began while the agent spoke
+        self._overlap: str | None = None  # the current utterance began while the agent played, or in its echo tail
         self._barged = False  # ... and interrupted it
+        self._caller_heard = False  # ... and the caller's own voice (not echo) was in it
+        self._speculation: _Speculation | None = None
+        self._quiet_frames = 1000  # frames since the agent last had audio to play
+        self._overlap_clean: list[np.ndarray] = []
+        self._overlap_caller: list[bool] = []
+        self._speaking = ""  # the text of the agent turn being spoken
+        self._expect = "open"  # what that turn asked for
+        self.pauses = 0  # agent audio paused for caller speech
+        self.resumes = 0  # ... and resumed (a backchannel or a noise)
 
     def attach(self, rtp: RtpSession) -> None:
         self.rtp = rtp
@@ -56,25 +93,135 @@ class CallSession:
     def on_frame(self, frame: np.ndarray) -> None:
         playing = self.rtp is not None and self.rtp.playing
         # the agent's echo can arrive up to ~300 ms after its audio ends
-        echo_tail = self.rtp is not None and time.monotonic() - self.rtp.last_audio_out_at < ECHO_TAIL_S
+        self._quiet_frames = 0 if playing else self._quiet_frames + 1
+        echo_tail = self._quiet_frames * 20 < ECHO_TAIL_MS
         events = self.endpointer.feed(frame)
         for event in events:
             if isinstance(event, SpeechStarted):
-                self._started_over_agent = playing or echo_tail
-                self._barged = False
-        if self.barge is not None and self.barge.on_received(frame, self.endpointer.last_voiced, playing):
-            self._barge_in()
+                self._overlap = "playing" if playing else ("tail" if echo_tail else None)
+                self._barged = self._caller_heard = False
+                self._overlap_clean, self._overlap_caller = [], []
+        if self.barge is not None:
+            if self._overlap == "tail" and not self._caller_heard and self.endpointer.in_speech:
+                self._caller_heard = self.barge.caller_like(frame, self.endpointer.last_voiced)
+            decision = self.barge.on_received(frame, self.endpointer.last_voiced, playing)
+            if decision is BargeIn.PAUSE:
+                self._pause()
+            elif decision is BargeIn.RESUME:
+                self._resume()
+            elif decision is BargeIn.INTERRUPT:
+                self._barge_in()
+            if self._overlap == "playing" and self.endpointer.in_speech:
+                # keep the caller's side of the overlap (the agent's echo taken out) for Whisper
+                self._overlap_clean.append(self.barge.residual(frame))
+                self._overlap_caller.append(self.barge.last_caller_like)
         for event in events:
-            if isinstance(event, Utterance):
-                if self._started_over_agent and not self._barged:
-                    # a backchannel, a cough, or the agent's own echo: not a turn
-                    log.info("call %s: ignored %d ms of audio over the agent (no barge-in)",
-                             self.record.call_id, event.end_ms - event.start_ms)
-                    continue
-                # wall-clock time the caller stopped speaking: now minus the trailing silence
-                event_wall = time.monotonic() - (event.detected_ms - event.end_ms) / 1000
-                self._utterance_wall[id(event)] = event_wall
-                self.inbox.put_nowait(event)
+            if isinstance(event, SpeechPaused):
+                self._speculate(event)
+            elif isinstance(event, Utterance):
+                self._utterance(event)
+
+    def _learn_level(self, audio: np.ndarray) -> None:
+        """Follow the caller's speech level, so that barge-in ignores quieter voices nearby."""
+        if self.barge is None:
+            return
+        levels = [frame_energy_db(audio[i:i + 160]) for i in range(0, audio.size - 159, 160)]
+        voiced = [x for x in levels if x > -50.0]
+        if len(voiced) >= 10:
+            self.barge.set_caller_level(float(np.median(voiced)))
+
+    def _utterance(self, event: Utterance) -> None:
+        # wall-clock time the caller stopped speaking: now minus the trailing silence
+        self._utterance_wall[id(event)] = time.monotonic() - (event.detected_ms - event.end_ms) / 1000
+        if self._overlap and not self._barged:
+            if self.barge is None or not self._caller_heard:  # the agent's own echo or noise: never a turn
+                log.info("call %s: ignored %d ms of audio over the agent", self.record.call_id, event.end_ms - event.start_ms)
+                self._utterance_wall.pop(id(event), None)
+                return
+            if self._overlap == "playing":
+                # short speech that paused the agent: words ("no", "stop") take the turn, "uh-huh" does not
+                caller_ms = 20 * sum(self._overlap_caller)
+                asyncio.get_running_loop().create_task(self._check_short_overlap(event, self._caller_side(), caller_ms))
+                return
+        self._learn_level(event.audio)
+        self.inbox.put_nowait(event)
+
+    def _caller_side(self) -> np.ndarray | None:
+        """The overlap's audio with the agent's echo removed, around the caller's own speech."""
+        marks = [i for i, c in enumerate(self._overlap_caller) if c]
+        if not marks:
+            return None
+        a, b = max(0, marks[0] - 10), min(len(self._overlap_clean), marks[-1] + 15)
+        return np.clip(np.concatenate(self._overlap_clean[a:b]), -32768, 32767).astype(np.int16)
+
+    async def _check_short_overlap(self, utt: Utterance, audio: np.ndarray | None, caller_ms: int) -> None:
+        try:
+            transcript = await self.engines.transcribe(utt.audio if audio is None else audio, self.asr_prompt)
+        except Overloaded:
+            return
+        # what is left of the agent's own words in it is echo, not the caller
+        own = set(rules.normalize(self._speaking).split())
+        words = [w for w in rules.normalize(transcript.text).split() if w not in own]
+        # A short burst is a word or two at most, and Whisper makes things up from a murmur
+        # ("uh-huh" came back as "It has."): only a word that takes the turn counts.
+        short = caller_ms < 600
+        backchannel = rules.is_backchannel(" ".join(words)) or (short and (transcript.confidence < 0.45
+                                                                          or not rules.takes_turn(words)))
+        if self.backchannels_interrupt and words:
+            backchannel = False
+        finished = self.rtp is None or not self.rtp.playing
+        if backchannel and finished and self._expect == "yes_no" and (parse.is_yes(transcript.text) or parse.is_no(transcript.text)):
+            backchannel = False  # an early "yes" to the question the agent just finished asking
+        if backchannel:
+            log.info("call %s: backchannel %r (%.2f) over the agent; it goes on", self.record.call_id,
+                     transcript.text, transcript.confidence)
+            self._utterance_wall.pop(id(utt), None)
+            return
+        log.info("call %s: %r (%.2f) over the agent takes the turn", self.record.call_id, transcript.text,
+                 transcript.confidence)
+        if self.rtp is not None and self.rtp.playing:
+            self._barge_in()
+        self.inbox.put_nowait(Heard(utt, transcript))
+
+    def _speculate(self, event: SpeechPaused) -> None:
+        """The caller paused: start recognising now, during the end-of-turn silence."""
+        if self._overlap == "playing" and not self._barged:
+            return
+        if self._speculation is not None:
+            self._speculation.future.cancel()
+        try:
+            future = self.engines.transcribe_later(event.audio, self.asr_prompt)
+        except Overloaded:
+            self._speculation = None
+            return
+        self._speculation = _Speculation(event.end_ms, future)
+        loop = asyncio.get_running_loop()
+
+        def done(fut: Future) -> None:
+            if not fut.cancelled() and fut.exception() is None:
+                loop.call_soon_threadsafe(self._partial, event.end_ms, fut.result().text)
+
+        future.add_done_callback(done)
+
+    def _partial(self, end_ms: int, text: str) -> None:
+        """A transcript of the caller's speech so far: mid-number or mid-sentence, keep listening."""
+        if not self.endpointer.in_speech:
+            return
+        wait = self.conversation.wait_for_more(text)
+        if wait:
+            self.endpointer.hold_open(wait)
+            log.info("call %s: %r sounds unfinished; waiting up to %d ms", self.record.call_id, text, wait)
+
+    def _pause(self) -> None:
+        assert self.rtp is not None
+        self._caller_heard = True
+        self.pauses += 1
+        self.rtp.hold()
+
+    def _resume(self) -> None:
+        assert self.rtp is not None
+        self.resumes += 1
+        self.rtp.resume()
 
     def _barge_in(self) -> None:
         """The caller talks over the agent: stop the audio now and the speech that was coming."""
@@ -120,6 +267,9 @@ class CallSession:
             log.exception("call %s: internal error; ending the call", self.record.call_id)
             self.record.end_reason = "internal error"
             self.hangup("internal error")
+        finally:
+            if self._speculation is not None:
+                self._speculation.future.cancel()
 
     async def handle_dtmf(self, digit: str) -> AgentTurn | None:
         """Keypad input: digits collect until # (or ten digits) while a number is asked for."""
@@ -131,87 +281,128 @@ class CallSession:
         else:
             digits = digit
         self.record.add_turn("caller", f"[DTMF {digits}]")
-        turn = await self.engines.run_llm(self.conversation.on_dtmf, digits)
+        try:
+            turn = await self.engines.run_llm(self.conversation.on_dtmf, digits)
+        except Overloaded:
+            turn = await asyncio.to_thread(self.conversation.overloaded)
         if turn is not None:
             await self.say(turn)
         return turn
 
-    async def handle_utterance(self, utt: Utterance) -> AgentTurn | None:
-        speech_end = self._utterance_wall.pop(id(utt), time.monotonic())
+    async def _recognise(self, utt: Utterance):
+        """The final transcript: the speculative one when the speech has not changed since."""
+        spec, self._speculation = self._speculation, None
+        if spec is not None and spec.end_ms == utt.end_ms and not spec.future.cancelled():
+            try:
+                return await asyncio.wrap_future(spec.future), True
+            except asyncio.CancelledError:
+                pass
+        elif spec is not None:
+            spec.future.cancel()
+        return await self.engines.transcribe(utt.audio, self.asr_prompt), False
+
+    async def _reply(self, item: Utterance | Heard, timing: dict) -> AgentTurn:
         t0 = time.monotonic()
-        transcript = await self.engines.transcribe(utt.audio, self.asr_prompt)
+        if isinstance(item, Heard):
+            transcript, reused = item.transcript, True
+        else:
+            transcript, reused = await self._recognise(item)
+        utt = item.utterance if isinstance(item, Heard) else item
         t_asr = time.monotonic()
-        log.info("call %s: caller said %r (confidence %.2f, asr %.0f ms)", self.record.call_id,
-                 transcript.text, transcript.confidence, (t_asr - t0) * 1000)
+        timing.update(asr_ms=int((t_asr - t0) * 1000), asr_early=reused)
+        log.info("call %s: caller said %r (confidence %.2f)", self.record.call_id, transcript.text, transcript.confidence)
         self.record.add_turn("caller", transcript.text, confidence=round(transcript.confidence, 3),
                              audio_ms=int(utt.audio.size / 8))
         if not transcript.text.strip():
             turn = self.conversation.on_unclear()
         else:
             turn = await self.engines.run_llm(self.conversation.on_caller, transcript.text, transcript.confidence)
-        t_llm = time.monotonic()
-        first_audio = await self.say(turn)
-        self.record.latency.append({
-            "asr_ms": int((t_asr - t0) * 1000),
-            "dialog_ms": int((t_llm - t_asr) * 1000),
-            "tts_first_ms": int(((first_audio or t_llm) - t_llm) * 1000),
-            "endpoint_ms": int((t0 - speech_end) * 1000),
-            "total_ms": int(((first_audio or t_llm) - speech_end) * 1000),
-            "intent": turn.intent, "source": turn.source,
-        })
+        timing["dialog_ms"] = int((time.monotonic() - t_asr) * 1000)
         return turn
 
-    async def say(self, turn: AgentTurn) -> float | None:
+    async def handle_utterance(self, item: Utterance | Heard) -> AgentTurn | None:
+        utt = item.utterance if isinstance(item, Heard) else item
+        speech_end = self._utterance_wall.pop(id(utt), time.monotonic())
+        t0 = time.monotonic()
+        timing: dict = {"endpoint_ms": int((t0 - speech_end) * 1000)}
+        work = asyncio.ensure_future(self._reply(item, timing))
+        filler = False
+        try:
+            done, _ = await asyncio.wait({work}, timeout=max(0.0, self.filler_after_s - (t0 - speech_end)))
+            if not done:  # slow: let the caller know we're on it
+                filler = True
+                await self.say(AgentTurn(FILLER, intent="filler"), record_history=False)
+            turn = await work
+        except Overloaded as exc:
+            log.warning("call %s: %s; offering a callback", self.record.call_id, exc)
+            turn = await asyncio.to_thread(self.conversation.overloaded)
+        t_reply = time.monotonic()
+        first_audio = await self.say(turn)
+        end = first_audio or t_reply
+        timing.update(tts_first_ms=int((end - t_reply) * 1000), total_ms=int((end - speech_end) * 1000),
+                      filler=filler, intent=turn.intent, source=turn.source)
+        self.record.latency.append(timing)
+        log.info("call %s: turn timing: endpoint %d ms, asr %d ms%s, dialog %d ms, first audio %d ms, total %d ms",
+                 self.record.call_id, timing["endpoint_ms"], timing.get("asr_ms", 0),
+                 " (started early)" if timing.get("asr_early") else "", timing.get("dialog_ms", 0),
+                 timing["tts_first_ms"], timing["total_ms"])
+        return turn
+
+    async def say(self, turn: AgentTurn, record_history: bool = True) -> float | None:
         """Speak a turn; returns the monotonic time its first audio was queued. A barge-in stops
         it; the record and the dialog then keep only what the caller heard."""
         assert self.rtp is not None
-        self.record.add_turn("agent", turn.text, intent=turn.intent)
-        entry = self.record.turns[-1]
+        if record_history:
+            self.record.add_turn("agent", turn.text, intent=turn.intent)
+        entry = self.record.turns[-1] if record_history else {}
         self._interrupted = False
+        self._speaking = turn.text
+        if record_history:
+            self._expect = turn.expect
         cancel = threading.Event()
         self._cancel_tts = cancel
         start_played = self.rtp.played_samples
-        sizes: list[int] = []
+        pieces: list[tuple[str, int]] = []
         first: float | None = None
-        async for chunk in self.engines.synthesize(turn.text, cancel):
-            if self._interrupted:
-                break
-            if first is None:
-                first = time.monotonic()
-            sizes.append(chunk.size)
-            self.rtp.play(chunk)
+        try:
+            async for piece, pcm in self.engines.synthesize(turn.text, cancel):
+                if self._interrupted:
+                    break
+                if first is None:
+                    first = time.monotonic()
+                pieces.append((piece, pcm.size))
+                self.rtp.play(pcm)
+        except Overloaded as exc:
+            log.error("call %s: cannot speak (%s)", self.record.call_id, exc)
         if not self._interrupted:
             await self.rtp.wait_played()
         self._cancel_tts = None
-        if self._interrupted:
-            heard = heard_text(turn.text, sizes, self.rtp.played_samples - start_played)
+        if self._interrupted and record_history:
+            heard = heard_text(pieces, self.rtp.played_samples - start_played)
             entry.update(interrupted=True, heard=heard)
             self.conversation.interrupted(heard)
-        # how long a pause ends the caller's answer depends on what was asked
-        self.endpointer.set_end_silence(self.end_silence_for(turn.expect))
+        if record_history:
+            # how long a pause ends the caller's answer depends on what was asked
+            self.endpointer.set_end_silence(self.end_silence_for(turn.expect))
         return first
 
     def end_silence_for(self, expect: str) -> int:
         """Short after a yes/no or pick-one question, longer mid-number or mid-name."""
         base = self.end_silence_ms
-        return {"yes_no": max(400, base - 200), "choice": max(450, base - 150),
-                "name": base + 200, "number": base + 500}.get(expect, base)
+        return {"yes_no": max(300, base - 200), "choice": max(350, base - 150),
+                "name": base + 200, "number": base + 300}.get(expect, base)
 
 
-def heard_text(text: str, sentence_samples: list[int], played: int) -> str:
-    """The part of an agent turn the caller heard, from how many samples of each sentence played."""
-    sentences = [x for x in re.split(r"(?<=[.!?])\s+", text.strip()) if x]
-    if len(sentences) != len(sentence_samples):  # unknown mapping: share the words out evenly
-        words = text.split()
-        total = sum(sentence_samples) or 1
-        return " ".join(words[:round(len(words) * min(played, total) / total)])
+def heard_text(pieces: list[tuple[str, int]], played: int) -> str:
+    """The part of an agent turn the caller heard: the pieces that played in full, and the share
+    of the words of the one that was playing."""
     out: list[str] = []
-    for sentence, size in zip(sentences, sentence_samples):
+    for text, size in pieces:
         if played >= size:
-            out.append(sentence)
+            out.append(text)
             played -= size
             continue
-        words = sentence.split()
+        words = text.split()
         part = words[:round(len(words) * played / size)] if size else []
         if part:
             out.append(" ".join(part))

@@ -86,6 +86,8 @@ class RtpSession(asyncio.DatagramProtocol):
         self._ts = random.randint(0, 0xFFFFFFFF)
         self._ssrc = random.randint(1, 0xFFFFFFFF)
         self._talking = False
+        self.held = False  # barge-in pause: queued audio waits, silence goes out
+        self.send_lateness_ms: deque[float] = deque(maxlen=3000)  # last minute of pacing error
         self._remote_ssrc: int | None = None
         self.packets_in = 0
         self.packets_out = 0
@@ -162,8 +164,25 @@ class RtpSession(asyncio.DatagramProtocol):
         dropped = self._queued_samples
         self._queue.clear()
         self._queued_samples = 0
+        self.held = False
         self._drained.set()
         return dropped
+
+    def hold(self) -> None:
+        """Send silence from the next packet on, keeping the queued audio for ``resume``."""
+        self.held = True
+
+    def resume(self) -> None:
+        self.held = False
+
+    def pacing_stats(self) -> dict:
+        """How late packets left against the 20 ms schedule (ms): median, p99 and worst."""
+        values = sorted(self.send_lateness_ms)
+        if not values:
+            return {}
+        return {"n": len(values), "p50_ms": round(values[len(values) // 2], 2),
+                "p99_ms": round(values[min(len(values) - 1, int(len(values) * 0.99))], 2),
+                "max_ms": round(values[-1], 2)}
 
     @property
     def playing(self) -> bool:
@@ -173,7 +192,7 @@ class RtpSession(asyncio.DatagramProtocol):
         await self._drained.wait()
 
     def _next_frame(self) -> np.ndarray | None:
-        if not self._queue:
+        if not self._queue or self.held:
             return None
         out = np.zeros(FRAME_SAMPLES, np.int16)
         filled = 0
@@ -193,6 +212,7 @@ class RtpSession(asyncio.DatagramProtocol):
         loop = asyncio.get_running_loop()
         next_at = loop.time()
         while True:
+            self.send_lateness_ms.append(max(0.0, (loop.time() - next_at) * 1000))
             frame = self._next_frame()
             if frame is not None:
                 payload = self._encode(frame)

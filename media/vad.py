@@ -3,7 +3,9 @@
 Each frame is judged speech by webrtcvad (when installed) and an energy gate above a tracked
 noise floor. An utterance starts after ``start_ms`` of speech within a short window, keeps
 ``preroll_ms`` of audio from before its start, and ends after ``end_silence_ms`` of silence
-(or at ``max_utterance_ms``).
+(or at ``max_utterance_ms``). After ``speculate_ms`` of that silence a SpeechPaused event
+carries the audio so far, so that recognition can start before the turn is over; the listener
+may then ``hold_open`` the utterance (the caller is mid-number, say).
 """
 
 from __future__ import annotations
@@ -42,16 +44,28 @@ class SpeechStarted:
     start_ms: int
 
 
+@dataclass
+class SpeechPaused:
+    """The caller has been quiet ``speculate_ms`` inside an utterance: a transcript of ``audio``
+    started now is usually the final one, ready by the time the turn ends."""
+    audio: np.ndarray
+    start_ms: int
+    end_ms: int  # the last voiced frame; an Utterance with the same end_ms has the same speech
+
+
 class Endpointer:
     def __init__(self, *, aggressiveness: int = 2, start_ms: int = 100, end_silence_ms: int = 700,
                  preroll_ms: int = 200, max_utterance_ms: int = 20000, min_snr_db: float = 9.0,
-                 floor_db: float = -55.0):
+                 floor_db: float = -55.0, speculate_ms: int = 100):
         self._vad = webrtcvad.Vad(aggressiveness) if webrtcvad is not None else None
         self.start_frames = max(1, start_ms // FRAME_MS)
         self.end_silence_ms = end_silence_ms
+        self.speculate_ms = speculate_ms
+        self._hold_ms = 0  # a longer end silence for the current utterance only
         self.max_frames = max_utterance_ms // FRAME_MS
         self.min_snr_db = min_snr_db
         self.noise_floor_db = floor_db
+        self._recent: deque[float] = deque(maxlen=150)
         self._preroll: deque[np.ndarray] = deque(maxlen=max(1, preroll_ms // FRAME_MS))
         self._window: deque[bool] = deque(maxlen=self.start_frames + 2)
         self._frames: list[np.ndarray] = []
@@ -68,7 +82,11 @@ class Endpointer:
 
     def is_speech(self, frame: np.ndarray) -> bool:
         energy = frame_energy_db(frame)
-        loud = energy > self.noise_floor_db + self.min_snr_db and energy > -50.0
+        self._recent.append(energy)
+        # the floor is also the quietest frame of the last 3 s: speech always has quiet gaps
+        # between words, steady sound (music, a fan) does not, so it cannot pass for speech
+        floor = max(self.noise_floor_db, min(self._recent))
+        loud = energy > floor + self.min_snr_db and energy > -50.0
         if not loud:
             # track the noise floor: fast down, slow up
             rate = 0.3 if energy < self.noise_floor_db else 0.02
@@ -81,16 +99,22 @@ class Endpointer:
     def set_end_silence(self, ms: int) -> None:
         self.end_silence_ms = ms
 
+    def hold_open(self, ms: int) -> None:
+        """Wait at least ``ms`` of silence before ending the current utterance."""
+        if self._in_speech:
+            self._hold_ms = max(self._hold_ms, ms)
+
     def reset(self) -> None:
         self._frames = []
         self._in_speech = False
         self._silence_frames = 0
+        self._hold_ms = 0
         self._window.clear()
         self._preroll.clear()
 
-    def feed(self, frame: np.ndarray) -> list[Utterance | SpeechStarted]:
+    def feed(self, frame: np.ndarray) -> list[Utterance | SpeechStarted | SpeechPaused]:
         """Feed one 20 ms frame (int16); returns speech-start and utterance events."""
-        events: list[Utterance | SpeechStarted] = []
+        events: list[Utterance | SpeechStarted | SpeechPaused] = []
         voiced = self.is_speech(frame)
         self.last_voiced = voiced
         self._position_ms += FRAME_MS
@@ -113,10 +137,15 @@ class Endpointer:
             self._last_voiced_ms = self._position_ms
         else:
             self._silence_frames += 1
-        if self._silence_frames * FRAME_MS >= self.end_silence_ms or len(self._frames) >= self.max_frames:
+        silence_ms = self._silence_frames * FRAME_MS
+        end_silence = max(self.end_silence_ms, self._hold_ms)
+        if silence_ms >= end_silence or len(self._frames) >= self.max_frames:
             audio = np.concatenate(self._frames) if self._frames else np.zeros(0, np.int16)
             events.append(Utterance(audio, self._speech_start_ms, self._last_voiced_ms, self._position_ms))
             self._frames = []
             self._in_speech = False
             self._silence_frames = 0
+            self._hold_ms = 0
+        elif silence_ms == self.speculate_ms and self.speculate_ms < end_silence:
+            events.append(SpeechPaused(np.concatenate(self._frames), self._speech_start_ms, self._last_voiced_ms))
         return events

@@ -1,7 +1,7 @@
 import numpy as np
 
 from frontdesk.session import heard_text
-from media.bargein import BargeInDetector
+from media.bargein import BargeIn, BargeInDetector
 
 
 def tone(db: float, n: int = 160) -> np.ndarray:
@@ -17,15 +17,33 @@ def speech_like(seconds: float, seed: int) -> np.ndarray:
     return (carrier * envelope * 2500).astype(np.int16)
 
 
-def test_sustained_caller_speech_interrupts_after_the_minimum():
-    det = BargeInDetector(min_speech_ms=400)
-    agent, caller = speech_like(1.0, 1), speech_like(1.0, 3)
-    fired_at = None
-    for n, i in enumerate(range(0, 8000 - 160, 160)):
+def run(det, agent, line, delay=0):
+    """Feed the detector what the agent sent and what came back; the decisions by frame."""
+    out = []
+    for n, i in enumerate(range(0, agent.size - 160, 160)):
         det.on_sent(agent[i:i + 160])
-        if det.on_received(caller[i:i + 160], voiced=True, playing=True) and fired_at is None:
-            fired_at = n
-    assert 19 <= fired_at <= 21  # 400 ms of speech, give or take a quiet frame
+        decision = det.on_received(line[i:i + 160], voiced=bool(np.any(line[i:i + 160])), playing=True)
+        if decision is not None:
+            out.append((n, decision))
+    return out
+
+
+def test_sustained_caller_speech_pauses_at_once_and_interrupts_after_the_minimum():
+    det = BargeInDetector(pause_ms=60, min_speech_ms=600)
+    decisions = run(det, speech_like(1.5, 1), speech_like(1.5, 3))
+    assert decisions[0] == (2, BargeIn.PAUSE)  # 60 ms: the agent goes quiet now
+    assert decisions[1][1] is BargeIn.INTERRUPT and 28 <= decisions[1][0] <= 36  # ~600 ms: its turn is over
+    assert len(decisions) == 2
+
+
+def test_a_short_burst_pauses_then_resumes():
+    det = BargeInDetector(pause_ms=60, min_speech_ms=600, resume_gap_ms=160)
+    line = np.zeros(8000 * 2, np.int16)
+    line[1600:1600 + 2800] = speech_like(0.35, 4)  # a 350 ms "uh-huh" 200 ms in
+    decisions = run(det, speech_like(2.0, 1), line)
+    kinds = [d for _, d in decisions]
+    assert kinds == [BargeIn.PAUSE, BargeIn.RESUME], decisions
+    assert decisions[1][0] * 20 - 550 <= 200  # it plays on within 200 ms of the burst's end
 
 
 def test_echo_of_the_agent_at_minus_10_db_does_not_interrupt_but_double_talk_does():
@@ -33,39 +51,27 @@ def test_echo_of_the_agent_at_minus_10_db_does_not_interrupt_but_double_talk_doe
     agent = speech_like(3.0, 1)
     caller = (speech_like(3.0, 2) * 0.4).astype(np.int16)  # the caller is 8 dB quieter than the agent
     for delay_ms in (0, 100, 300):
-        det = BargeInDetector(min_speech_ms=400)
         d = delay_ms * 8
-        fired = False
-        for i in range(0, agent.size - 160, 160):
-            det.on_sent(agent[i:i + 160])
-            j = i - d
-            echo = agent[j:j + 160] * 10 ** (-10 / 20) if j >= 0 else np.zeros(160)
-            line = g711.ulaw_decode(g711.ulaw_encode(echo.astype(np.int16)))  # through the codec
-            fired |= det.on_received(line, voiced=True, playing=True)
-        assert not fired, delay_ms
-        det = BargeInDetector(min_speech_ms=400)
-        at = None
-        for n, i in enumerate(range(0, agent.size - 160, 160)):
-            det.on_sent(agent[i:i + 160])
-            j = i - d
-            echo = agent[j:j + 160] * 10 ** (-10 / 20) if j >= 0 else np.zeros(160)
-            mixed = np.clip(echo + caller[i:i + 160], -32768, 32767).astype(np.int16)
-            if det.on_received(g711.ulaw_decode(g711.ulaw_encode(mixed)), voiced=True, playing=True) and at is None:
-                at = n
-        assert at is not None and at * 20 <= 600, (delay_ms, at)
+        echo = np.concatenate([np.zeros(d), agent[:agent.size - d]]) * 10 ** (-10 / 20)
+        line = g711.ulaw_decode(g711.ulaw_encode(echo.astype(np.int16)))  # through the codec
+        assert run(BargeInDetector(), agent, line) == [], delay_ms
+        mixed = np.clip(echo + caller, -32768, 32767).astype(np.int16)
+        decisions = run(BargeInDetector(), agent, g711.ulaw_decode(g711.ulaw_encode(mixed)))
+        assert decisions and decisions[0][1] is BargeIn.PAUSE and decisions[0][0] * 20 <= 200, (delay_ms, decisions)
+        assert decisions[-1][1] is BargeIn.INTERRUPT and decisions[-1][0] * 20 <= 1000, (delay_ms, decisions)
 
 
-def test_backchannels_and_silence_do_not_interrupt():
-    det = BargeInDetector(min_speech_ms=400)
+def test_clicks_and_silence_do_not_pause():
+    det = BargeInDetector()
     for i in range(100):
         det.on_sent(tone(-20))
-        talking = (i % 25) < 15  # 300 ms "uh-huh" bursts with pauses
-        assert not det.on_received(tone(-15) if talking else np.zeros(160, np.int16), voiced=talking, playing=True)
-    assert not det.on_received(tone(-15), voiced=True, playing=False)
+        click = i % 10 == 0  # a 20 ms click every 200 ms
+        assert det.on_received(tone(-15) if click else np.zeros(160, np.int16), voiced=click, playing=True) is None
+    assert det.on_received(tone(-15), voiced=True, playing=False) is None
 
 
 def test_heard_text_keeps_what_played():
-    text = "Thank you for calling. I can help with that. How can I help?"
-    assert heard_text(text, [800, 800, 800], 800 + 400) == "Thank you for calling. I can"
-    assert heard_text(text, [800, 800, 800], 10_000) == text
-    assert heard_text(text, [1000], 500).split()[:3] == ["Thank", "you", "for"]
+    pieces = [("Thank you for calling.", 800), ("I can help with that.", 800), ("How can I help?", 800)]
+    assert heard_text(pieces, 800 + 400) == "Thank you for calling. I can"
+    assert heard_text(pieces, 10_000) == "Thank you for calling. I can help with that. How can I help?"
+    assert heard_text(pieces[:1], 400).split() == ["Thank", "you"]

@@ -32,3 +32,29 @@ def test_silence_and_noise_only_give_nothing():
     ep = Endpointer()
     assert feed_all(ep, np.zeros(80000, np.int16)) == []
     assert feed_all(ep, rng.normal(0, 80, 80000).astype(np.int16)) == []
+
+
+def test_a_pause_starts_recognition_early_and_can_be_held_open(caller_voice):
+    """SpeechPaused comes 120 ms into the silence with the speech so far; a listener that finds
+    the answer unfinished (half a phone number) holds the utterance open across a longer pause."""
+    from media.vad import SpeechPaused
+
+    part1 = caller_voice.synthesize_all("two zero two, five five five.")
+    part2 = caller_voice.synthesize_all("zero one four three.")
+    gap = np.zeros(8 * 1000, np.int16)  # a pause mid-number (1.8 s with the voice's own silences)
+    audio = np.concatenate([np.zeros(4000, np.int16), part1, gap, part2, np.zeros(16000, np.int16)])
+    plain = feed_all(Endpointer(end_silence_ms=1200), audio)
+    assert len([e for e in plain if isinstance(e, Utterance)]) == 2  # without help the pause splits it
+
+    ep = Endpointer(end_silence_ms=1200)
+    events = []
+    for i in range(0, audio.size - FRAME_SAMPLES + 1, FRAME_SAMPLES):
+        for e in ep.feed(audio[i:i + FRAME_SAMPLES]):
+            events.append(e)
+            if isinstance(e, SpeechPaused) and part1.size * 0.7 <= e.audio.size <= part1.size + gap.size:
+                ep.hold_open(2000)  # "two zero two five five five" is not a whole number
+    utts = [e for e in events if isinstance(e, Utterance)]
+    paused = [e for e in events if isinstance(e, SpeechPaused)]
+    assert len(utts) == 1 and len(paused) >= 2
+    assert paused[-1].end_ms == utts[0].end_ms  # the last early transcript is the final one
+    assert utts[0].audio.size >= part1.size + part2.size

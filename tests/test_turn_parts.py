@@ -1,0 +1,66 @@
+"""The pieces of fast turn-taking that need no model: speech pieces, the phrase cache, the
+priority workers, backchannels, and held playback."""
+
+import threading
+import time
+
+import numpy as np
+
+from dialog.rules import is_backchannel
+from frontdesk.workers import FIRST_AUDIO, LATER, SPECULATIVE, TURN, Overloaded, PriorityWorker
+from tts.phrases import PhraseCache, split_pieces
+
+
+def test_a_long_first_sentence_is_split_at_its_first_clause():
+    text = "Thank you for calling Riverside Dental, this is the virtual receptionist. How can I help you today?"
+    assert split_pieces(text) == ["Thank you for calling Riverside Dental,", "this is the virtual receptionist.",
+                                  "How can I help you today?"]
+    assert split_pieces("Sorry, I didn't catch that. What's your name?") == ["Sorry, I didn't catch that.", "What's your name?"]
+    assert split_pieces("  ") == []
+
+
+def test_fixed_phrases_are_made_once_and_kept_on_disk(tmp_path):
+    made = []
+
+    def make(text):
+        made.append(text)
+        return np.full(800, len(text), np.int16)
+
+    cache = PhraseCache("voice-1", tmp_path)
+    assert cache.get("Hello.") is None
+    a = cache.load_or_make("Hello.", make)
+    assert cache.get("Hello.") is a and made == ["Hello."]
+    again = PhraseCache("voice-1", tmp_path)  # a restart: read back from disk, not synthesized
+    assert np.array_equal(again.load_or_make("Hello.", make), a) and made == ["Hello."]
+    other = PhraseCache("voice-2", tmp_path)  # another voice never gets this voice's audio
+    other.load_or_make("Hello.", make)
+    assert made == ["Hello.", "Hello."]
+
+
+def test_workers_run_the_most_urgent_job_first_and_refuse_when_full():
+    worker = PriorityWorker("test", max_pending=4)
+    gate = threading.Event()
+    order = []
+    blocker = worker.submit(TURN, gate.wait)
+    time.sleep(0.05)  # the blocker is running; the rest queue behind it
+    jobs = [worker.submit(p, order.append, name) for p, name in
+            [(SPECULATIVE, "speculative"), (LATER, "later"), (FIRST_AUDIO, "first"), (TURN, "turn")]]
+    try:
+        worker.submit(TURN, order.append, "one too many")
+        raise AssertionError("a full queue must refuse work")
+    except Overloaded:
+        pass
+    jobs[0].cancel()  # the caller spoke again: the speculative transcript is not needed
+    gate.set()
+    for job in jobs[1:]:
+        job.result(timeout=5)
+    blocker.result(timeout=5)
+    assert order == ["first", "turn", "later"]
+    worker.close()
+
+
+def test_backchannels():
+    for text in ("Uh-huh.", "Okay.", "Mm-hm.", "yeah", "Right.", ""):
+        assert is_backchannel(text), text
+    for text in ("No.", "Stop.", "Wait, that's wrong.", "Tuesday", "yes please"):
+        assert not is_backchannel(text), text
