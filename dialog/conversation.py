@@ -231,7 +231,7 @@ class Conversation:
         if self.state == "phone":
             digits = parse.spoken_digits(partial)
             if 0 < len(digits) < 10 and not parse.is_no(partial):
-                return 2000
+                return 2500
         words = rules.normalize(partial).split()
         if words and (words[-1] in _UNFINISHED or partial.rstrip().endswith((",", "-", "..."))):
             return 1200

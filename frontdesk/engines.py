@@ -17,7 +17,7 @@ from models.store import default_models_dir, model_for_role
 from tts.phrases import PhraseCache, split_pieces
 
 from .config import Config, ConfigError
-from .workers import FIRST_AUDIO, LATER, SPECULATIVE, TURN, PriorityWorker
+from .workers import FIRST_AUDIO, LATER, SPECULATIVE, TURN, PriorityWorker, lower_thread_priority
 
 log = logging.getLogger("frontdesk.engines")
 
@@ -41,6 +41,7 @@ class Engines:
         from tts.piper import PiperTTS
 
         paths = {role: model_path(cfg, role) for role in ("asr", "tts", "llm")}
+        lower_thread_priority()  # the models' thread pools start here and inherit it
         t = time.monotonic()
         self.asr = WhisperASR(str(paths["asr"]), cpu_threads=cfg.models.threads)
         self.tts = PiperTTS(str(paths["tts"]), sample_rate=8000)

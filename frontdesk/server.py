@@ -6,6 +6,7 @@ import asyncio
 import ipaddress
 import logging
 import signal
+import sys
 import time
 
 from dialog.conversation import Conversation
@@ -226,6 +227,9 @@ class FrontdeskServer:
 
 
 async def serve(cfg: Config, ready_file: str | None = None) -> None:
+    # Model workers hold the GIL in their Python parts; hand it over every 1 ms rather than 5 ms,
+    # so that the media loop sends each RTP packet on time.
+    sys.setswitchinterval(0.001)
     loop = asyncio.get_running_loop()
     engines = await loop.run_in_executor(None, Engines, cfg)
     backoffice = await loop.run_in_executor(None, Backoffice, cfg)

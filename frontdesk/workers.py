@@ -10,6 +10,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
+import os
 import threading
 import time
 from concurrent.futures import Future
@@ -23,8 +24,23 @@ LATER = 2  # the rest of a reply's speech
 SPECULATIVE = 3  # recognition started before the turn is known to be over
 
 
+MODEL_NICENESS = 5  # model threads yield the CPU to the media loop (RTP pacing)
+
+
 class Overloaded(RuntimeError):
     pass
+
+
+def lower_thread_priority(niceness: int = MODEL_NICENESS) -> None:
+    """Make the calling thread (and the threads it starts later: the models' own pools) nicer.
+    Linux applies nice values per thread; raising one needs no privileges."""
+    try:
+        tid = threading.get_native_id()
+        current = os.getpriority(os.PRIO_PROCESS, tid)
+        if current < niceness:
+            os.setpriority(os.PRIO_PROCESS, tid, niceness)
+    except (AttributeError, OSError) as exc:  # not Linux, or not allowed: pacing is then best effort
+        log.debug("cannot lower thread priority: %s", exc)
 
 
 class PriorityWorker:
@@ -60,6 +76,7 @@ class PriorityWorker:
         return self.submit(TURN, fn, *args).result()
 
     def _run(self) -> None:
+        lower_thread_priority()
         while True:
             with self._cond:
                 while not self._heap and not self._closed:

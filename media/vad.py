@@ -100,7 +100,7 @@ class Endpointer:
         self.end_silence_ms = ms
 
     def hold_open(self, ms: int) -> None:
-        """Wait at least ``ms`` of silence before ending the current utterance."""
+        """Wait at least ``ms`` of silence before ending the current utterance (this pause only)."""
         if self._in_speech:
             self._hold_ms = max(self._hold_ms, ms)
 
@@ -133,6 +133,8 @@ class Endpointer:
             return events
         self._frames.append(frame)
         if voiced:
+            if self._silence_frames:
+                self._hold_ms = 0  # speech again: the next pause is judged afresh
             self._silence_frames = 0
             self._last_voiced_ms = self._position_ms
         else:
