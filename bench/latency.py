@@ -109,7 +109,8 @@ def main() -> int:
         single_records = server.records()
         stops: list[float] = []
         for i in range(args.barge_ins):
-            r = place(server.uri, tmp / f"barge{i}.json", 100 + i, [INTERRUPTION], "--barge-in-ms", "1500")
+            # at different points of the greeting, mostly mid-word
+            r = place(server.uri, tmp / f"barge{i}.json", 100 + i, [INTERRUPTION], "--barge-in-ms", str(2200 + 370 * i))
             if (r.get("barge_in") or {}).get("stop_after_ms") is not None:
                 stops.append(r["barge_in"]["stop_after_ms"])
         result["single"] = {"heard_at_caller_ms": summary(heard),

@@ -22,6 +22,7 @@ class LlamaLLM:
         self.llm = Llama(model_path=str(model_path), n_ctx=n_ctx, n_threads=n_threads,
                          n_threads_batch=n_threads, n_batch=512, verbose=False)
         self._grammars: dict[str, Any] = {}
+        self.last_stats: dict = {}
 
     def _grammar(self, schema: dict):
         from llama_cpp import LlamaGrammar
@@ -45,9 +46,19 @@ class LlamaLLM:
         if probe is not None:
             from llama_cpp import LogitsProcessorList
             kwargs["logits_processor"] = LogitsProcessorList([probe])
+        cached = list(self.llm.input_ids[:self.llm.n_tokens])
         out = self.llm.create_chat_completion(
             messages=messages, grammar=self._grammar(schema), temperature=0.0, max_tokens=max_tokens, **kwargs,
         )
+        prompt_tokens = int(out.get("usage", {}).get("prompt_tokens", 0))
+        reused = 0
+        for a, b in zip(cached, self.llm.input_ids[:prompt_tokens]):
+            if a != b:
+                break
+            reused += 1
+        # the system prompt and clinic facts come from the KV cache; only the turn is evaluated
+        self.last_stats = {"prompt_tokens": prompt_tokens, "reused_tokens": reused,
+                           "output_tokens": int(out.get("usage", {}).get("completion_tokens", 0))}
         text = out["choices"][0]["message"]["content"] or ""
         try:
             value = json.loads(text)
@@ -58,6 +69,7 @@ class LlamaLLM:
         if probe is not None and probe.probs is not None and isinstance(value.get(confidence_field), str):
             first = self._first_token(value[confidence_field])
             value["_confidence"] = float(probe.probs.get(first, 0.0))
+        value["_tokens"] = dict(self.last_stats)
         return value
 
     def _first_token(self, text: str) -> int:
