@@ -40,6 +40,7 @@ class CallResult:
     latency_ms: list[int | None] = field(default_factory=list)
     duration_ms: int = 0
     barge_in: dict | None = None
+    holds: list[dict] = field(default_factory=list)
     error: str | None = None
 
     @property
@@ -141,7 +142,8 @@ def place_call(uri: str, says: list[str], dtmf: str = "", transport: str = "udp"
                answer_timeout: float = 30.0, reply_timeout: float = 45.0, transcribe: bool = True,
                debug_log: list[str] | None = None, caller_id: str = "caller",
                refuse_transfer: bool = False, teardown: bool = True, barge_in_ms: int | None = None,
-               echo_db: float | None = None, echo_delay_ms: int = 100) -> CallResult:
+               echo_db: float | None = None, echo_delay_ms: int = 100, hold_after: int | None = None,
+               hold_s: float = 3.0) -> CallResult:
     import pjsua2 as pj
 
     from tts.hibari import HibariTTS
@@ -302,6 +304,15 @@ def place_call(uri: str, says: list[str], dtmf: str = "", transport: str = "udp"
                 caller_turns.append({"speaker": "caller", "text": text, "start_ms": start, "end_ms": speech_end})
                 seg = wait_agent(speech_end // FRAME_MS, reply_timeout)
                 result.latency_ms.append(seg[0] * FRAME_MS - speech_end if seg else None)
+                if hold_after is not None and index + 1 == hold_after and not state["disconnected"]:
+                    # hold (re-INVITE a=sendonly), wait, resume (re-INVITE a=sendrecv)
+                    call.setHold(pj.CallOpParam(True))
+                    pump(hold_s)
+                    prm = pj.CallOpParam(True)
+                    prm.opt.flag = pj.PJSUA_CALL_UNHOLD
+                    call.reinvite(prm)
+                    pump(1.0)
+                    result.holds.append({"held_s": hold_s})
             if dtmf and not state["disconnected"]:
                 start = rx_ms()
                 call.dialDtmf(dtmf)

@@ -33,6 +33,7 @@ class CallRecord:
     transfer: dict | None = None
     rtp: dict = field(default_factory=dict)
     barge_in: dict = field(default_factory=dict)
+    holds: list[dict] = field(default_factory=list)
 
     def add_turn(self, speaker: str, text: str, **extra) -> None:
         t = time.time()

@@ -35,7 +35,8 @@ def _cmd_call(args) -> int:
     result = place_call(args.uri, args.say or [], dtmf=args.dtmf or "", transport=args.transport,
                         answer_timeout=args.timeout, transcribe=not args.no_transcribe, caller_id=args.caller_id,
                         refuse_transfer=args.refuse_transfer, teardown=False, barge_in_ms=args.barge_in_ms,
-                        echo_db=args.echo_db, echo_delay_ms=args.echo_delay_ms)
+                        echo_db=args.echo_db, echo_delay_ms=args.echo_delay_ms, hold_after=args.hold_after,
+                        hold_s=args.hold_s)
     write_result(result, args.json)
     print_transcript(result)
     sys.stdout.flush()
@@ -110,6 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--barge-in-ms", type=int, help="speak the first --say line this long after the greeting starts")
     c.add_argument("--echo-db", type=float, help="send the agent's audio back as a line echo at this level (e.g. -10)")
     c.add_argument("--echo-delay-ms", type=int, default=100, help="delay of the line echo (default 100)")
+    c.add_argument("--hold-after", type=int, help="after the agent answers this --say line, hold the call (re-INVITE)")
+    c.add_argument("--hold-s", type=float, default=3.0, help="how long to hold before resuming (default 3)")
     c.add_argument("--refuse-transfer", action="store_true", help="answer the agent's REFER with 603 (test the fallback)")
     c.add_argument("--caller-id", default="caller", help="the caller's number, sent as the From user (e.g. +12025550143)")
     c.set_defaults(func=_cmd_call)

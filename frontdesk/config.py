@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from media.sip.message import SipParseError, parse_uri
+
 DEMO_CONFIG = Path(__file__).with_name("demo_clinic.toml")
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _HOURS_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
@@ -90,6 +92,15 @@ class CalDavConfig:
 
 
 @dataclass
+class RegisterConfig:
+    registrar: str  # sip:10.0.0.5:5060 (an IP address: registration does not use DNS)
+    username: str
+    password: str
+    aor: str
+    expires: int
+
+
+@dataclass
 class SipConfig:
     listen: str
     port: int
@@ -98,6 +109,9 @@ class SipConfig:
     allowed_networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network]
     rtp_port_min: int
     rtp_port_max: int
+    rtp_timeout_s: float = 30.0  # no RTP this long (not on hold) ends the call
+    session_expires_min_s: int = 90  # Min-SE: the shortest session-timer interval accepted
+    register: RegisterConfig | None = None  # keep a registration at a PBX or registrar
 
 
 @dataclass
@@ -147,6 +161,22 @@ def _get(table: dict, key: str, path: str, kind, default=None, required: bool = 
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         raise ConfigError(f"{path}.{key}: expected {_kind_name(kind)}, got {value!r}")
     return value
+
+
+def _register_config(r: dict | None) -> RegisterConfig | None:
+    if r is None:
+        return None
+    registrar = _get(r, "registrar", "sip.register", str, required=True)
+    try:
+        uri = parse_uri(registrar)
+        ipaddress.ip_address(uri.host)
+    except (SipParseError, ValueError):
+        raise ConfigError(f"sip.register.registrar: expected a SIP URI with an IP address such as "
+                          f"sip:10.0.0.5:5060, got {registrar!r}") from None
+    username = _get(r, "username", "sip.register", str, "")
+    aor = _get(r, "aor", "sip.register", str, f"sip:{username or 'frontdesk'}@{uri.host}")
+    return RegisterConfig(registrar, username, _get(r, "password", "sip.register", str, ""), aor,
+                          _range(_get(r, "expires", "sip.register", int, 3600), 60, 86400, "sip.register.expires"))
 
 
 def _kind_name(kind) -> str:
@@ -263,7 +293,10 @@ def load_config(path: str | Path | None = None) -> Config:
     rmax = _range(_get(s, "rtp_port_max", "sip", int, 20999), 1025, 65535, "sip.rtp_port_max")
     if rmax <= rmin:
         raise ConfigError(f"sip.rtp_port_max: expected more than sip.rtp_port_min ({rmin}), got {rmax}")
-    sip = SipConfig(listen, port, transports, public or listen, nets, rmin, rmax)
+    rtp_timeout = _range(_get(s, "rtp_timeout_s", "sip", float, 30.0), 2.0, 3600.0, "sip.rtp_timeout_s")
+    min_se = _range(_get(s, "session_expires_min_s", "sip", int, 90), 1, 86400, "sip.session_expires_min_s")
+    sip = SipConfig(listen, port, transports, public or listen, nets, rmin, rmax, rtp_timeout, min_se,
+                    _register_config(_get(s, "register", "sip", dict, None)))
 
     m = _get(data, "models", "", dict, {})
     models = ModelsConfig(

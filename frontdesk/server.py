@@ -12,9 +12,11 @@ import time
 from dialog.conversation import Conversation
 from media.rtp_session import PortAllocator, RtpSession
 from media.sdp import SdpError, negotiate, parse_sdp
+from media.sip.register import Registered, Registration, RegistrationFailed
 from media.sip.transport import SipServer
 from media.sip.useragent import (
-    CallConfirmed, CallEnded, DtmfReceived, IncomingCall, MessageRejected, TransferProgress, UserAgent,
+    CallConfirmed, CallEnded, DtmfReceived, IncomingCall, MessageRejected, SessionOffer, TransferProgress,
+    UserAgent,
 )
 
 from . import __version__
@@ -46,7 +48,8 @@ class FrontdeskServer:
 
     async def start(self) -> None:
         self.ua = UserAgent(self.cfg.sip.public_address, self.cfg.sip.port,
-                            server_name=f"frontdesk/{__version__}")
+                            server_name=f"frontdesk/{__version__}",
+                            min_session_expires=self.cfg.sip.session_expires_min_s)
         self.sip = SipServer(self.ua, self.on_event)
         port = self.cfg.sip.port
         for transport in self.cfg.sip.transports:
@@ -56,6 +59,15 @@ class FrontdeskServer:
                 port = await self.sip.listen_tcp(self.cfg.sip.listen, port)
         self.bound_port = port
         self.ua.port = port
+        asyncio.get_running_loop().call_later(1.0, self._watch_media)
+        reg = self.cfg.sip.register
+        if reg is not None:
+            user = parse_uri(reg.aor).user or "frontdesk"
+            self.ua.add_registration(Registration(
+                reg.registrar, reg.aor, f"<sip:{user}@{self.cfg.sip.public_address}:{port}>", username=reg.username,
+                password=reg.password, expires=reg.expires, local_host=self.cfg.sip.public_address, local_port=port,
+                user_agent=f"frontdesk/{__version__}"))
+            self.sip.flush()  # starts the registration
 
     def allowed(self, host: str) -> bool:
         try:
@@ -83,6 +95,12 @@ class FrontdeskServer:
             queue = self._transfers.get(event.call_id)
             if queue is not None:
                 queue.put_nowait(event)
+        elif isinstance(event, Registered):
+            log.info("registered with %s for %d s", event.registrar, event.expires)
+        elif isinstance(event, RegistrationFailed):
+            log.error("registration with %s failed: %s; retrying in %.0f s", event.registrar, event.reason, event.retry_in)
+        elif isinstance(event, SessionOffer):
+            self._session_offer(event)
         elif isinstance(event, MessageRejected):
             log.info("SIP from %s:%s rejected%s: %s", *event.remote_addr,
                      f" with {event.status}" if event.status else "", event.reason)
@@ -131,6 +149,9 @@ class FrontdeskServer:
             self.sip.act(self.ua.reject, ev.call_id, 503)
             return
         answer = negotiate(offer, self.cfg.sip.public_address, rtp.port)
+        session.sdp_session_id, session.sdp_version = answer.session_id, 1
+        rtp.update(codec=answer.codec, payload_type=answer.payload_type, dtmf_payload_type=answer.dtmf_payload_type,
+                   remote=rtp.remote, may_send=answer.we_may_send)  # an offer that starts on hold
         session.attach(rtp)
         record.codec = answer.codec
         self.sessions[ev.call_id] = session
@@ -141,6 +162,45 @@ class FrontdeskServer:
         rtp.start()
         # Start talking on ACK; if the ACK is lost, start anyway shortly after.
         asyncio.get_running_loop().call_later(1.0, self._start_session, ev.call_id)
+
+    def _session_offer(self, ev: SessionOffer) -> None:
+        """re-INVITE or UPDATE with SDP: hold, resume, a codec change, a new RTP address."""
+        assert self.sip and self.ua
+        session = self.sessions.get(ev.call_id)
+        if session is None or session.rtp is None:
+            self.sip.act(self.ua.reject_offer, ev.call_id, 481)
+            return
+        rtp = session.rtp
+        try:
+            neg = negotiate(parse_sdp(ev.offer), self.cfg.sip.public_address, rtp.port,
+                            session_id=session.sdp_session_id, version=session.sdp_version + 1)
+        except SdpError as exc:
+            log.warning("call %s: new offer refused (%s); the session stays as it was", ev.call_id, exc)
+            self.sip.act(self.ua.reject_offer, ev.call_id, 488, warning=str(exc))
+            return
+        session.sdp_version += 1
+        was_on_hold = rtp.on_hold
+        rtp.update(codec=neg.codec, payload_type=neg.payload_type, dtmf_payload_type=neg.dtmf_payload_type,
+                   remote=(neg.remote_host, neg.remote_port), may_send=neg.we_may_send)
+        session.record.codec = neg.codec
+        if rtp.on_hold != was_on_hold:
+            session.record.holds.append({"t": round(time.time() - (session.record.answered_at or time.time()), 1),
+                                         "hold": rtp.on_hold})
+            log.info("call %s: %s by the caller's side", ev.call_id, "on hold" if rtp.on_hold else "resumed")
+        self.sip.act(self.ua.accept_offer, ev.call_id, neg.answer.encode())
+
+    def _watch_media(self) -> None:
+        """Once a second: a call whose RTP stopped (and is not on hold) is ended with BYE."""
+        now = time.monotonic()
+        for call_id, session in list(self.sessions.items()):
+            rtp = session.rtp
+            if rtp is None or rtp.on_hold or call_id not in self.tasks:
+                continue
+            if now - rtp.last_packet_at > self.cfg.sip.rtp_timeout_s:
+                log.warning("call %s: no RTP for %.0f s; ending it", call_id, now - rtp.last_packet_at)
+                session.record.end_reason = f"no RTP for {self.cfg.sip.rtp_timeout_s:.0f} s"
+                self.hangup(call_id, session.record.end_reason)
+        asyncio.get_running_loop().call_later(1.0, self._watch_media)
 
     def _start_session(self, call_id: str) -> None:
         session = self.sessions.get(call_id)
@@ -209,7 +269,8 @@ class FrontdeskServer:
         rec.booking = summary["booking"]
         if session.rtp:
             rec.rtp = {"packets_in": session.rtp.packets_in, "packets_out": session.rtp.packets_out,
-                       "bad_packets": session.rtp.bad_packets, "lost": session.rtp._jitter.lost,
+                       "bad_packets": session.rtp.bad_packets, "lost": session.rtp.lost,
+                       "ssrc_changes": session.rtp.ssrc_changes,
                        "send_pacing": session.rtp.pacing_stats()}
             rec.barge_in = {"pauses": session.pauses, "resumes": session.resumes}
             session.rtp.close()

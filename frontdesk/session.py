@@ -79,6 +79,8 @@ class CallSession:
         self._overlap_clean: list[np.ndarray] = []
         self._overlap_caller: list[bool] = []
         self._speaking = ""  # the text of the agent turn being spoken
+        self.sdp_session_id = 0
+        self.sdp_version = 1
         self._expect = "open"  # what that turn asked for
         self.pauses = 0  # agent audio paused for caller speech
         self.resumes = 0  # ... and resumed (a backchannel or a noise)
@@ -247,6 +249,8 @@ class CallSession:
                 try:
                     item = await asyncio.wait_for(self.inbox.get(), timeout=self.silence_timeout_s)
                 except asyncio.TimeoutError:
+                    if self.rtp is not None and (self.rtp.on_hold or self.rtp.playing):
+                        continue  # on hold (or still talking): silence is expected
                     await self.say(self.conversation.on_silence())
                     break
                 if isinstance(item, str):

@@ -87,6 +87,9 @@ class RtpSession(asyncio.DatagramProtocol):
         self._ssrc = random.randint(1, 0xFFFFFFFF)
         self._talking = False
         self.held = False  # barge-in pause: queued audio waits, silence goes out
+        self.on_hold = False  # the peer put the call on hold: nothing is sent, the queue waits
+        self.ssrc_changes = 0
+        self._lost_before = 0
         self.send_lateness_ms: deque[float] = deque(maxlen=3000)  # last minute of pacing error
         self._remote_ssrc: int | None = None
         self.packets_in = 0
@@ -127,6 +130,13 @@ class RtpSession(asyncio.DatagramProtocol):
             self._remote_ssrc = pkt.ssrc
             # symmetric RTP: answer where the media actually comes from (NAT)
             self.remote = (addr[0], addr[1])
+        elif pkt.ssrc != self._remote_ssrc:
+            # a new source (the PBX bridged us elsewhere, or the sender restarted): start afresh
+            self._remote_ssrc = pkt.ssrc
+            self.ssrc_changes += 1
+            self._lost_before += self._jitter.lost
+            self._jitter = JitterBuffer(depth=self._jitter.depth)
+            self._dtmf = DtmfDetector()
         if self.dtmf_payload_type is not None and pkt.payload_type == self.dtmf_payload_type:
             digit = self._dtmf.feed(pkt.timestamp, pkt.payload)
             if digit:
@@ -168,6 +178,28 @@ class RtpSession(asyncio.DatagramProtocol):
         self._drained.set()
         return dropped
 
+    def update(self, *, codec: str, payload_type: int, dtmf_payload_type: int | None,
+               remote: tuple[str, int], may_send: bool) -> None:
+        """A renegotiated session (re-INVITE/UPDATE): codec, address, or hold."""
+        if codec != self.codec:
+            self.codec = codec
+            self._encode = g711.encoder(codec)
+            self._decode = g711.decoder(codec)
+            self._silence = self._encode(np.zeros(FRAME_SAMPLES, np.int16))
+        self.payload_type = payload_type
+        self.dtmf_payload_type = dtmf_payload_type
+        if remote != self.remote and remote[0] not in ("0.0.0.0", "::"):
+            self.remote = remote
+            self._remote_ssrc = None  # latch again to wherever the new stream comes from
+        was_on_hold = self.on_hold
+        self.on_hold = not may_send
+        if was_on_hold and not self.on_hold:
+            self.last_packet_at = time.monotonic()  # the RTP timeout starts again on resume
+
+    @property
+    def lost(self) -> int:
+        return self._lost_before + self._jitter.lost
+
     def hold(self) -> None:
         """Send silence from the next packet on, keeping the queued audio for ``resume``."""
         self.held = True
@@ -192,7 +224,7 @@ class RtpSession(asyncio.DatagramProtocol):
         await self._drained.wait()
 
     def _next_frame(self) -> np.ndarray | None:
-        if not self._queue or self.held:
+        if not self._queue or self.held or self.on_hold:
             return None
         out = np.zeros(FRAME_SAMPLES, np.int16)
         filled = 0
@@ -230,13 +262,21 @@ class RtpSession(asyncio.DatagramProtocol):
                 self._talking = False
             if self.on_sent is not None:
                 self.on_sent(frame)
-            self._send(payload, marker)
+            if self.on_hold:
+                self._advance()  # recvonly/inactive: send nothing, but the clock runs on
+            else:
+                self._send(payload, marker)
             next_at += FRAME_S
             delay = next_at - loop.time()
             if delay < -0.2:  # we fell far behind (suspended process): resynchronise
                 next_at = loop.time()
                 delay = 0
             await asyncio.sleep(max(delay, 0))
+
+    def _advance(self) -> None:
+        """Time passes without a packet: the timestamp moves on, the sequence number does not."""
+        self._ts = (self._ts + FRAME_SAMPLES) & 0xFFFFFFFF
+        self._talking = False
 
     def _send(self, payload: bytes, marker: bool) -> None:
         pkt = RtpPacket(self.payload_type, self._seq, self._ts, self._ssrc, payload, marker)

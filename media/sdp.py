@@ -108,8 +108,13 @@ class NegotiatedAudio:
     dtmf_payload_type: int | None
     remote_host: str
     remote_port: int
-    direction: str
+    direction: str  # of our answer: recvonly or inactive means the peer put us on hold
     answer: str
+    session_id: int = 0
+
+    @property
+    def we_may_send(self) -> bool:
+        return self.direction in ("sendrecv", "sendonly")
 
 
 def _encoding(md: MediaDescription, pt: int) -> tuple[str, int] | None:
@@ -120,7 +125,8 @@ def _encoding(md: MediaDescription, pt: int) -> tuple[str, int] | None:
 
 
 def negotiate(offer: SessionDescription, local_host: str, local_port: int,
-              codecs: tuple[str, ...] = SUPPORTED_CODECS, session_id: int | None = None) -> NegotiatedAudio:
+              codecs: tuple[str, ...] = SUPPORTED_CODECS, session_id: int | None = None,
+              version: int = 1) -> NegotiatedAudio:
     """Pick the first offered codec we support (the offerer's preference order)."""
     audio = [m for m in offer.media if m.media == "audio" and m.port != 0]
     if not audio:
@@ -150,8 +156,10 @@ def negotiate(offer: SessionDescription, local_host: str, local_port: int,
     direction = _ANSWER_DIRECTION[md.direction or offer.direction or "sendrecv"]
     pt, name = chosen
     sid = session_id if session_id is not None else random.randint(1, 2**31)
-    answer = build_sdp(local_host, local_port, [(pt, name)], dtmf, direction, sid)
-    return NegotiatedAudio(name, pt, dtmf, host, md.port, direction, answer)
+    if host in ("0.0.0.0", "::"):  # RFC 2543 style hold: "don't send to me"
+        direction = "inactive" if direction in ("recvonly", "inactive") else "recvonly"
+    answer = build_sdp(local_host, local_port, [(pt, name)], dtmf, direction, sid, version)
+    return NegotiatedAudio(name, pt, dtmf, host, md.port, direction, answer, sid)
 
 
 def build_sdp(host: str, port: int, codecs: list[tuple[int, str]], dtmf_pt: int | None,

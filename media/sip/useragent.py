@@ -23,7 +23,10 @@ KNOWN_METHODS_NOT_ALLOWED = frozenset({"REGISTER", "SUBSCRIBE", "PUBLISH", "MESS
 MAGIC_COOKIE = "z9hG4bK"
 DIALOG_METHODS = frozenset({"BYE", "NOTIFY", "INFO", "UPDATE"})  # only valid inside a dialog: else 481
 
+MIN_SE = 90  # RFC 4028's floor for Session-Expires
+
 REASONS = {
+    422: "Session Interval Too Small", 491: "Request Pending",
     100: "Trying", 180: "Ringing", 200: "OK", 400: "Bad Request", 403: "Forbidden",
     404: "Not Found", 405: "Method Not Allowed", 408: "Request Timeout", 416: "Unsupported URI Scheme",
     420: "Bad Extension", 481: "Call/Transaction Does Not Exist", 486: "Busy Here",
@@ -76,6 +79,15 @@ class TransferProgress:
     status: int
     final: bool
     ok: bool
+
+
+@dataclass
+class SessionOffer:
+    """A new SDP offer inside the call (re-INVITE or UPDATE): hold, resume, a codec or address
+    change. The application answers with accept_offer() or reject_offer()."""
+    call_id: str
+    offer: bytes
+    method: str
 
 
 @dataclass
@@ -134,6 +146,17 @@ class _Call:
     refer_branch: str | None = None
     refer_accepted: bool = False
     end_reason: str = ""
+    pending_offer: tuple | None = None  # (request, tx key, addr, transport) awaiting the app's answer
+    sdp_version: int = 1
+    # session timer (RFC 4028)
+    session_expires: int | None = None
+    we_refresh: bool = False
+    peer_timer: bool = False  # the peer said Supported/Require: timer
+    peer_allows_update: bool = False
+    timer_at: float | None = None  # when we refresh (we_refresh) or give up waiting for a refresh
+    refresh: _Retransmit | None = None
+    refresh_branch: str | None = None
+    refresh_cseq: int = 0
 
 
 @dataclass
@@ -155,9 +178,11 @@ def _tag() -> str:
 class UserAgent:
     """A SIP UAS core that accepts calls for the application."""
 
-    def __init__(self, host: str, port: int, *, user: str = "frontdesk", server_name: str = "frontdesk"):
+    def __init__(self, host: str, port: int, *, user: str = "frontdesk", server_name: str = "frontdesk",
+                 min_session_expires: int = MIN_SE):
         self.host = host
         self.port = port
+        self.min_se = min_session_expires
         self.user = user
         self.server_name = server_name
         self._outgoing: list[Outgoing] = []
@@ -165,6 +190,7 @@ class UserAgent:
         self._calls: dict[str, _Call] = {}
         self._invite_tx: dict[tuple, str] = {}
         self._server_tx: dict[tuple, _ServerTx] = {}
+        self._registrations: list = []  # register.Registration
 
     # -- I/O ---------------------------------------------------------------------------
 
@@ -200,17 +226,28 @@ class UserAgent:
             return
         self._on_request(msg, top_via, addr, now, transport)
 
+    def add_registration(self, reg) -> None:
+        """Keep a binding at a registrar (a register.Registration); it starts at the next timer."""
+        self._registrations.append(reg)
+
     def next_timer(self) -> float | None:
         deadlines = [tx.expires_at for tx in self._server_tx.values()]
+        deadlines += [t for t in (r.next_timer() for r in self._registrations) if t is not None]
         for call in self._calls.values():
-            for rt in (call.retransmit, call.bye, call.refer):
+            for rt in (call.retransmit, call.bye, call.refer, call.refresh):
                 if rt is not None:
                     deadlines.append(min(rt.next_at, rt.give_up_at))
+            if call.timer_at is not None and call.state == "confirmed":
+                deadlines.append(call.timer_at)
         return min(deadlines) if deadlines else None
 
     def handle_timers(self, now: float) -> None:
         for key in [k for k, tx in self._server_tx.items() if tx.expires_at <= now]:
             del self._server_tx[key]
+        for reg in self._registrations:
+            data, events = reg.handle_timers(now)
+            self._outgoing += [Outgoing(d, reg.destination, reg.transport) for d in data]
+            self._events += events
         for call in list(self._calls.values()):
             rt = call.retransmit
             if rt is not None:
@@ -233,6 +270,16 @@ class UserAgent:
                     self._outgoing.append(Outgoing(ref.data, ref.addr, ref.transport))
                     ref.interval = min(ref.interval * 2, ref.cap)
                     ref.next_at = now + ref.interval
+            rf = call.refresh
+            if rf is not None:
+                if now >= rf.give_up_at:
+                    call.refresh = None
+                    self._send_bye(call, now, "session refresh timed out")
+                elif now >= rf.next_at:
+                    self._outgoing.append(Outgoing(rf.data, rf.addr, rf.transport))
+                    rf.interval = min(rf.interval * 2, rf.cap)
+                    rf.next_at = now + rf.interval
+            self._session_timer(call, now)
             bye = call.bye
             if bye is not None:
                 if now >= bye.give_up_at:
@@ -256,7 +303,8 @@ class UserAgent:
             return
         call.local_sdp = sdp
         call.state = "answered"
-        self._respond_call(call, 200, now, body=sdp)
+        self._respond_call(call, 200, now, body=sdp, extra=self._timer_headers(call, for_peer_request=False))
+        self._restart_session_timer(call, now)
 
     def reject(self, call_id: str, status: int, *, now: float, reason: str | None = None,
                extra: list[tuple[str, str]] | None = None) -> None:
@@ -311,7 +359,9 @@ class UserAgent:
         if method == "INVITE" and key in self._invite_tx:
             call = self._calls.get(self._invite_tx[key])
             if call is not None:  # retransmission: repeat the last response
-                if call.last_final:
+                if call.pending_offer is not None and call.pending_offer[1] == key:
+                    self._outgoing.append(Outgoing(self._build_response(req, 100, addr, transport).serialize(), addr, transport))
+                elif call.last_final:
                     self._outgoing.append(Outgoing(call.last_final, addr, transport))
                 else:
                     self._outgoing.append(Outgoing(self._build_response(req, 100, addr, transport).serialize(), addr, transport))
@@ -362,15 +412,23 @@ class UserAgent:
             status = _sipfrag_status(req.body)
             if status is not None and (req.headers.get("Event") or "").lower().startswith("refer"):
                 self._events.append(TransferProgress(call.call_id, status, status >= 200, status < 300))
-        elif method in ("INFO", "UPDATE"):
+        elif method == "UPDATE":
             self._check_cseq(call, req)
-            body = call.local_sdp if (method == "UPDATE" and req.body) else b""
-            extra = [("Content-Type", "application/sdp")] if body else None
-            self._reply(req, 200, addr, transport, now, key, body=body, extra=extra)
-            if method == "INFO":
-                digit = _dtmf_from_info(req)
-                if digit:
-                    self._events.append(DtmfReceived(call.call_id, digit))
+            if call.pending_offer is not None or call.refresh is not None:
+                self._reply(req, 491, addr, transport, now, key, extra=[("Retry-After", "1")])
+                return
+            self._update_timer_from(call, req, now)
+            if req.body:
+                call.pending_offer = (req, key, addr, transport)
+                self._events.append(SessionOffer(call.call_id, req.body, "UPDATE"))
+            else:
+                self._reply(req, 200, addr, transport, now, key, extra=self._timer_headers(call, for_peer_request=True))
+        elif method == "INFO":
+            self._check_cseq(call, req)
+            self._reply(req, 200, addr, transport, now, key)
+            digit = _dtmf_from_info(req)
+            if digit:
+                self._events.append(DtmfReceived(call.call_id, digit))
         elif method in KNOWN_METHODS_NOT_ALLOWED:
             self._reply(req, 405, addr, transport, now, key, extra=[("Allow", ALLOW)])
         else:
@@ -390,12 +448,22 @@ class UserAgent:
             target = parse_name_addr(contacts[0]).uri if contacts else frm.uri
         except SipParseError:
             target = frm.uri
+        timer = _timer_request(req)
+        if timer.expires is not None and timer.expires < self.min_se:
+            self._reply(req, 422, addr, transport, now, key, extra=[("Min-SE", str(self.min_se))])
+            return
         call = _Call(
             call_id=req.call_id, invite=req, invite_key=key, remote_addr=addr, transport=transport,
             local_tag=_tag(), remote_tag=frm.tag, local_uri=req.headers.get("To") or "",
             remote_uri=req.headers.get("From") or "", remote_target=target,
             route_set=req.headers.get_all("Record-Route"), remote_cseq=req.cseq[0],
         )
+        call.peer_timer = timer.supported
+        call.peer_allows_update = "UPDATE" in (req.headers.get("Allow") or "").upper()
+        if timer.expires is not None:
+            call.session_expires = max(timer.expires, timer.min_se or 0, self.min_se)
+            # the caller asked for a refresher, or supports timers (then it refreshes), else we do
+            call.we_refresh = timer.refresher == "uas" or (timer.refresher is None and not timer.supported)
         self._calls[req.call_id] = call
         self._invite_tx[key] = req.call_id
         self._outgoing.append(Outgoing(self._build_response(req, 100, addr, transport).serialize(), addr, transport))
@@ -405,15 +473,138 @@ class UserAgent:
         ))
 
     def _reinvite(self, call: _Call, req: Request, addr: Addr, now: float, transport: str, key: tuple) -> None:
-        # Keep the session as it is: answer with our current SDP (hold/resume come later).
+        """A re-INVITE: a session refresh, or a new offer (hold, resume, codec or address change)."""
         self._check_cseq(call, req)
-        resp = self._build_response(req, 200, addr, transport, to_tag=call.local_tag, body=call.local_sdp)
-        data = resp.serialize()
+        if call.pending_offer is not None or call.refresh is not None:
+            self._reply(req, 491, addr, transport, now, key, extra=[("Retry-After", "1")])
+            return
         self._invite_tx[key] = call.call_id
+        self._update_timer_from(call, req, now)
+        if req.body:
+            call.pending_offer = (req, key, addr, transport)
+            self._outgoing.append(Outgoing(self._build_response(req, 100, addr, transport).serialize(), addr, transport))
+            self._events.append(SessionOffer(call.call_id, req.body, "INVITE"))
+            return
+        # no offer: ours is the current session, offered again in the 200 (the answer comes in the ACK)
+        self._final_to_reinvite(call, req, 200, addr, transport, now, call.local_sdp)
+
+    def _final_to_reinvite(self, call: _Call, req: Request, status: int, addr: Addr, transport: str, now: float,
+                           body: bytes = b"") -> None:
+        extra = self._timer_headers(call, for_peer_request=True) if status < 300 else []
+        data = self._build_response(req, status, addr, transport, to_tag=call.local_tag, body=body, extra=extra).serialize()
         call.last_final = data
         if transport == "UDP":
             call.retransmit = _Retransmit(data, addr, transport, T1, now + T1, now + 64 * T1)
         self._outgoing.append(Outgoing(data, addr, transport))
+
+    def accept_offer(self, call_id: str, sdp: bytes, *, now: float) -> None:
+        """Answer the pending in-call offer (SessionOffer) with ``sdp``."""
+        call = self._calls.get(call_id)
+        if call is None or call.pending_offer is None:
+            return
+        req, key, addr, transport = call.pending_offer
+        call.pending_offer = None
+        call.local_sdp = sdp
+        if req.method.upper() == "INVITE":
+            self._final_to_reinvite(call, req, 200, addr, transport, now, sdp)
+        else:
+            self._reply(req, 200, addr, transport, now, key, body=sdp,
+                        extra=self._timer_headers(call, for_peer_request=True))
+
+    def reject_offer(self, call_id: str, status: int = 488, *, now: float, warning: str | None = None) -> None:
+        """Refuse the pending in-call offer; the session stays as it was."""
+        call = self._calls.get(call_id)
+        if call is None or call.pending_offer is None:
+            return
+        req, key, addr, transport = call.pending_offer
+        call.pending_offer = None
+        extra = [("Warning", f'304 frontdesk "{warning}"')] if warning else None
+        if req.method.upper() == "INVITE":
+            self._final_to_reinvite(call, req, status, addr, transport, now)
+        else:
+            self._reply(req, status, addr, transport, now, key, extra=extra)
+
+    # -- session timers (RFC 4028) -----------------------------------------------------
+
+    def _timer_headers(self, call: _Call, *, for_peer_request: bool) -> list[tuple[str, str]]:
+        """Session-Expires for a 2xx: to the INVITE that set up the call, or to a peer's refresh."""
+        if call.session_expires is None:
+            return []
+        if for_peer_request:  # perspective of the peer's request: it is the uac of it
+            refresher = "uas" if call.we_refresh else "uac"
+        else:
+            refresher = "uas" if call.we_refresh else "uac"
+        headers = [("Session-Expires", f"{call.session_expires};refresher={refresher}")]
+        if call.peer_timer:
+            headers.append(("Require", "timer"))
+        return headers
+
+    def _restart_session_timer(self, call: _Call, now: float) -> None:
+        if call.session_expires is None:
+            call.timer_at = None
+        elif call.we_refresh:
+            call.timer_at = now + call.session_expires / 2
+        else:  # RFC 4028 §10: BYE if no refresh by expiry minus min(32 s, a third)
+            call.timer_at = now + call.session_expires - min(32, call.session_expires / 3)
+
+    def _update_timer_from(self, call: _Call, req: Request, now: float) -> None:
+        """A re-INVITE or UPDATE from the peer refreshes the session (and may renegotiate it)."""
+        timer = _timer_request(req)
+        if timer.expires is not None:
+            call.session_expires = max(timer.expires, self.min_se)
+            # in the peer's request, refresher=uac means the peer refreshes
+            call.we_refresh = timer.refresher == "uas"
+            call.peer_timer = call.peer_timer or timer.supported
+        self._restart_session_timer(call, now)
+
+    def _session_timer(self, call: _Call, now: float) -> None:
+        if call.timer_at is None or now < call.timer_at or call.state != "confirmed":
+            return
+        call.timer_at = None
+        if not call.we_refresh:
+            self._send_bye(call, now, "session timer expired")
+            return
+        self._send_refresh(call, now)
+
+    def _send_refresh(self, call: _Call, now: float) -> None:
+        method = "UPDATE" if call.peer_allows_update else "INVITE"
+        extra = [("Session-Expires", f"{call.session_expires};refresher=uac"), ("Supported", "timer")]
+        body = b""
+        if method == "INVITE":  # a re-INVITE must carry an offer: the session as it is
+            extra.append(("Content-Type", "application/sdp"))
+            body = call.local_sdp
+        data, branch, dest = self._in_dialog_request(call, method, extra, body=body)
+        call.refresh_branch = branch
+        call.refresh_cseq = call.local_cseq
+        self._outgoing.append(Outgoing(data, dest, call.transport))
+        first = T1 if call.transport == "UDP" else 64 * T1
+        call.refresh = _Retransmit(data, dest, call.transport, first, now + first, now + 64 * T1)
+
+    def _on_refresh_response(self, call: _Call, resp: Response, now: float) -> None:
+        method = resp.headers.get("CSeq", "").split()[-1].upper() if resp.headers.get("CSeq") else ""
+        if resp.status < 200:
+            if method == "INVITE" and call.refresh is not None:
+                call.refresh.next_at = call.refresh.give_up_at  # provisional: stop retransmitting, wait
+            return
+        call.refresh = None
+        if method == "INVITE":  # every final response to our INVITE gets its ACK (2xx: a new transaction)
+            ack, _branch_unused, dest = self._in_dialog_request(call, "ACK", [], cseq=call.refresh_cseq)
+            self._outgoing.append(Outgoing(ack, dest, call.transport))
+        if resp.status < 300:
+            timer = _timer_request(resp)
+            if timer.expires is not None:
+                call.session_expires = max(timer.expires, self.min_se)
+                call.we_refresh = timer.refresher in (None, "uac")
+            self._restart_session_timer(call, now)
+        elif resp.status == 422:
+            min_se = resp.headers.get("Min-SE", "").split(";")[0].strip()
+            if min_se.isdigit():
+                call.session_expires = max(call.session_expires or 0, int(min_se))
+            self._send_refresh(call, now)
+        elif resp.status == 491:
+            call.timer_at = now + 2.0  # glare: try again shortly
+        else:  # 481, 408 and the rest: the session is gone (RFC 4028 §10)
+            self._send_bye(call, now, f"session refresh failed ({resp.status})")
 
     def _on_ack(self, req: Request, key: tuple) -> None:
         call = self._calls.get(req.call_id)
@@ -446,11 +637,21 @@ class UserAgent:
     # -- responses ---------------------------------------------------------------------
 
     def _on_response(self, resp: Response, now: float) -> None:
+        for reg in self._registrations:
+            if reg.matches(resp):
+                data, events = reg.on_response(resp, now)
+                self._outgoing += [Outgoing(d, reg.destination, reg.transport) for d in data]
+                self._events += events
+                return
         try:
             via = parse_via(resp.headers.get_all("Via")[0])
         except (SipParseError, IndexError):
             return
-        for call in self._calls.values():
+        for call in list(self._calls.values()):
+            if call.refresh_branch == via.branch and call.refresh_branch is not None:
+                if call.refresh is not None or resp.status >= 200:
+                    self._on_refresh_response(call, resp, now)
+                return
             if call.refer is not None and call.refer_branch == via.branch:
                 if resp.status >= 200:
                     call.refer = None
@@ -545,8 +746,11 @@ class UserAgent:
 
     # -- dialog teardown ---------------------------------------------------------------
 
-    def _in_dialog_request(self, call: _Call, method: str, extra: list[tuple[str, str]]) -> tuple[bytes, str, Addr]:
-        call.local_cseq += 1
+    def _in_dialog_request(self, call: _Call, method: str, extra: list[tuple[str, str]], *, body: bytes = b"",
+                           cseq: int | None = None) -> tuple[bytes, str, Addr]:
+        if cseq is None:
+            call.local_cseq += 1
+            cseq = call.local_cseq
         branch = _branch()
         headers = Headers()
         host = f"[{self.host}]" if ":" in self.host else self.host
@@ -557,12 +761,12 @@ class UserAgent:
         headers.add("From", _with_tag(call.local_uri, call.local_tag))
         headers.add("To", call.remote_uri)
         headers.add("Call-ID", call.call_id)
-        headers.add("CSeq", f"{call.local_cseq} {method}")
+        headers.add("CSeq", f"{cseq} {method}")
         headers.add("Contact", self._contact(call.transport))
         headers.add("User-Agent", self.server_name)
         for name, value in extra:
             headers.add(name, value)
-        data = Request(headers=headers, method=method, uri=call.remote_target).serialize()
+        data = Request(headers=headers, method=method, uri=call.remote_target, body=body).serialize()
         return data, branch, self._destination(call)
 
     def _send_bye(self, call: _Call, now: float, reason: str) -> None:
@@ -611,6 +815,30 @@ class UserAgent:
             self._calls.pop(call.call_id, None)
             for key in [k for k, v in self._invite_tx.items() if v == call.call_id]:
                 del self._invite_tx[key]
+
+
+@dataclass
+class _TimerRequest:
+    expires: int | None
+    refresher: str | None
+    min_se: int | None
+    supported: bool
+
+
+def _timer_request(msg) -> _TimerRequest:
+    """Session-Expires (compact: x), Min-SE and timer support in a request or response."""
+    value = msg.headers.get("Session-Expires") or ""
+    parts = [p.strip() for p in value.split(";")]
+    expires = int(parts[0]) if parts and parts[0].isdigit() else None
+    refresher = None
+    for p in parts[1:]:
+        name, _, arg = p.partition("=")
+        if name.strip().lower() == "refresher" and arg.strip().lower() in ("uac", "uas"):
+            refresher = arg.strip().lower()
+    min_se_raw = (msg.headers.get("Min-SE") or "").split(";")[0].strip()
+    options = ",".join(msg.headers.get_all("Supported") + msg.headers.get_all("Require"))
+    supported = "timer" in [o.strip().lower() for o in options.split(",")]
+    return _TimerRequest(expires, refresher, int(min_se_raw) if min_se_raw.isdigit() else None, supported)
 
 
 def _with_tag(value: str, tag: str) -> str:

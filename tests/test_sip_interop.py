@@ -1,0 +1,96 @@
+"""SIP against independent stacks: in-call offers (hold, resume, codec change) from sipp and from
+pjsua2, session timers in both roles, and the RTP timeout."""
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from frontdesk.config import DEMO_CONFIG
+
+from .conftest import FRONTDESK, Server
+
+pytestmark = pytest.mark.e2e
+SCENARIOS = Path(__file__).parent / "sipp"
+
+
+def sipp(scenario: str, port: int, tmp_path, timeout: float = 90) -> subprocess.CompletedProcess:
+    exe = shutil.which("sipp")
+    assert exe, "sipp (Debian sip-tester) must be installed: make test installs it"
+    return subprocess.run([exe, "-sf", str(SCENARIOS / scenario), "-m", "1", "-timeout", str(int(timeout)), "-nostdin",
+                           "-i", "127.0.0.1", "-p", "0", "-mp", "42000", "-trace_err", f"127.0.0.1:{port}"],
+                          capture_output=True, text=True, timeout=timeout + 30, cwd=tmp_path)
+
+
+def passed(proc: subprocess.CompletedProcess) -> bool:
+    return proc.returncode == 0 and bool(re.search(r"Successful call\s+\|\s+\d+\s+\|\s+1", proc.stdout))
+
+
+def details(proc, tmp_path, server) -> str:
+    errors = "".join(p.read_text()[-3000:] for p in tmp_path.glob("*_errors.log"))
+    return proc.stdout[-2500:] + errors + server.output()[-3000:]
+
+
+@pytest.fixture(scope="module")
+def timer_server(tmp_path_factory):
+    """The demo clinic with a short minimum session interval and RTP timeout, for quick tests."""
+    tmp = tmp_path_factory.mktemp("timers")
+    text = DEMO_CONFIG.read_text()
+    text = re.sub(r"^session_expires_min_s = \d+$", "session_expires_min_s = 4", text, flags=re.M)
+    text = re.sub(r"^rtp_timeout_s = \d+$", "rtp_timeout_s = 12", text, flags=re.M)
+    assert "session_expires_min_s = 4" in text and "rtp_timeout_s = 12" in text
+    cfg = tmp / "clinic.toml"
+    cfg.write_text(text)
+    server = Server(tmp, config=str(cfg))
+    yield server
+    server.stop()
+
+
+def test_sipp_hold_resume_and_codec_change_by_reinvite(server, tmp_path):
+    before = len(server.calls())
+    proc = sipp("reinvite_hold.xml", server.port, tmp_path)
+    assert passed(proc), details(proc, tmp_path, server)
+    record = server.wait_calls(before + 1)[-1]
+    assert [h["hold"] for h in record["holds"]] == [True, False], record
+    assert record["codec"] == "PCMA", record  # the resume offered only A-law
+
+
+def test_pjsua_hold_and_resume(server, tmp_path):
+    before = len(server.calls())
+    out = tmp_path / "call.json"
+    proc = subprocess.run([FRONTDESK, "call", server.uri, "--json", str(out), "--hold-after", "1", "--hold-s", "3",
+                           "--say", "Hi, I'd like to book a cleaning.", "--say", "My name is John Smith."],
+                          capture_output=True, text=True, timeout=300)
+    record = server.wait_calls(before + 1)[-1]
+    context = proc.stdout + proc.stderr + json.dumps(record["turns"], indent=1) + json.dumps(record["holds"])
+    assert proc.returncode == 0, context
+    assert [h["hold"] for h in record["holds"]] == [True, False], context
+    # the conversation went on after the resume: the name was taken
+    assert record["qualification"]["caller_name"] == "John Smith", context
+
+
+def test_session_timer_caller_refreshes_then_stops(timer_server, tmp_path):
+    before = len(timer_server.calls())
+    proc = sipp("session_timer_uac.xml", timer_server.port, tmp_path)
+    assert passed(proc), details(proc, tmp_path, timer_server)
+    record = timer_server.wait_calls(before + 1)[-1]
+    assert record["ended_by"] == "agent" and record["end_reason"] == "session timer expired", record
+
+
+def test_session_timer_frontdesk_refreshes(timer_server, tmp_path):
+    before = len(timer_server.calls())
+    proc = sipp("session_timer_uas.xml", timer_server.port, tmp_path)
+    assert passed(proc), details(proc, tmp_path, timer_server)
+    record = timer_server.wait_calls(before + 1)[-1]
+    assert record["ended_by"] == "caller", record
+
+
+def test_a_call_without_rtp_is_ended(timer_server, tmp_path):
+    before = len(timer_server.calls())
+    proc = sipp("no_rtp.xml", timer_server.port, tmp_path)
+    assert passed(proc), details(proc, tmp_path, timer_server)
+    record = timer_server.wait_calls(before + 1)[-1]
+    assert record["end_reason"] == "no RTP for 12 s", record
