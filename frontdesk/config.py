@@ -112,6 +112,9 @@ class SipConfig:
     rtp_timeout_s: float = 30.0  # no RTP this long (not on hold) ends the call
     session_expires_min_s: int = 90  # Min-SE: the shortest session-timer interval accepted
     register: RegisterConfig | None = None  # keep a registration at a PBX or registrar
+    tls_port: int = 5061
+    tls_certificate: str = ""
+    tls_private_key: str = ""
 
 
 @dataclass
@@ -273,8 +276,17 @@ def load_config(path: str | Path | None = None) -> Config:
     port = _range(_get(s, "port", "sip", int, 5060), 0, 65535, "sip.port")
     transport_value = _get(s, "transport", "sip", str, "udp")
     transports = [t.strip().upper() for t in transport_value.split(",") if t.strip()]
-    if not transports or any(t not in ("UDP", "TCP") for t in transports):
-        raise ConfigError(f"sip.transport: expected 'udp', 'tcp' or 'udp,tcp', got {transport_value!r}")
+    if not transports or any(t not in ("UDP", "TCP", "TLS") for t in transports):
+        raise ConfigError(f"sip.transport: expected a list of udp, tcp and tls such as 'udp,tcp', got {transport_value!r}")
+    tls_port = _range(_get(s, "tls_port", "sip", int, 5061), 0, 65535, "sip.tls_port")
+    tls_cert = _get(s, "tls_certificate", "sip", str, "")
+    tls_key = _get(s, "tls_private_key", "sip", str, "")
+    if "TLS" in transports:
+        for key, value in (("tls_certificate", tls_cert), ("tls_private_key", tls_key)):
+            if not value:
+                raise ConfigError(f"sip.{key}: required for transport tls (a PEM file)")
+            if not Path(value).expanduser().is_file():
+                raise ConfigError(f"sip.{key}: expected an existing PEM file, {value!r} does not exist")
     public = _get(s, "public_address", "sip", str, "")
     if public:
         try:
@@ -296,7 +308,7 @@ def load_config(path: str | Path | None = None) -> Config:
     rtp_timeout = _range(_get(s, "rtp_timeout_s", "sip", float, 30.0), 2.0, 3600.0, "sip.rtp_timeout_s")
     min_se = _range(_get(s, "session_expires_min_s", "sip", int, 90), 1, 86400, "sip.session_expires_min_s")
     sip = SipConfig(listen, port, transports, public or listen, nets, rmin, rmax, rtp_timeout, min_se,
-                    _register_config(_get(s, "register", "sip", dict, None)))
+                    _register_config(_get(s, "register", "sip", dict, None)), tls_port, tls_cert, tls_key)
 
     m = _get(data, "models", "", dict, {})
     models = ModelsConfig(

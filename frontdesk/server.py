@@ -8,6 +8,7 @@ import logging
 import signal
 import sys
 import time
+from pathlib import Path
 
 from dialog.conversation import Conversation
 from media.rtp_session import PortAllocator, RtpSession
@@ -45,6 +46,7 @@ class FrontdeskServer:
         self._transfers: dict[str, asyncio.Queue] = {}
         self.ua: UserAgent | None = None
         self.bound_port = 0
+        self.tls_port = 0
 
     async def start(self) -> None:
         self.ua = UserAgent(self.cfg.sip.public_address, self.cfg.sip.port,
@@ -55,8 +57,12 @@ class FrontdeskServer:
         for transport in self.cfg.sip.transports:
             if transport == "UDP":
                 port = await self.sip.listen_udp(self.cfg.sip.listen, port)
-            else:
+            elif transport == "TCP":
                 port = await self.sip.listen_tcp(self.cfg.sip.listen, port)
+        if "TLS" in self.cfg.sip.transports:
+            sip = self.cfg.sip
+            self.tls_port = await self.sip.listen_tls(sip.listen, sip.tls_port, str(Path(sip.tls_certificate).expanduser()),
+                                                      str(Path(sip.tls_private_key).expanduser()))
         self.bound_port = port
         self.ua.port = port
         asyncio.get_running_loop().call_later(1.0, self._watch_media)
@@ -306,6 +312,8 @@ async def serve(cfg: Config, ready_file: str | None = None) -> None:
     host = cfg.sip.public_address
     uri = f"sip:frontdesk@{host}:{server.bound_port}"
     transports = "/".join(t.lower() for t in cfg.sip.transports)
+    if server.tls_port:
+        transports += f"; tls on port {server.tls_port}"
     print(f"frontdesk ready: {cfg.clinic.name} answers {uri} ({transports}); "
           f"call it with: .venv/bin/frontdesk call {uri} --say \"Hi, I'd like to book a cleaning.\"", flush=True)
     if ready_file:

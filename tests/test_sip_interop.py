@@ -3,6 +3,7 @@ pjsua2, session timers in both roles, and the RTP timeout."""
 
 import json
 import re
+import socket
 import shutil
 import subprocess
 from pathlib import Path
@@ -11,7 +12,7 @@ import pytest
 
 from frontdesk.config import DEMO_CONFIG
 
-from .conftest import FRONTDESK, Server
+from .conftest import FRONTDESK, Server, free_port
 
 pytestmark = pytest.mark.e2e
 SCENARIOS = Path(__file__).parent / "sipp"
@@ -36,15 +37,23 @@ def details(proc, tmp_path, server) -> str:
 
 @pytest.fixture(scope="module")
 def timer_server(tmp_path_factory):
-    """The demo clinic with a short minimum session interval and RTP timeout, for quick tests."""
+    """The demo clinic with a short minimum session interval and RTP timeout, for quick tests,
+    and SIP over TLS with a self-signed certificate made here."""
     tmp = tmp_path_factory.mktemp("timers")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(tmp / "key.pem"), "-out", str(tmp / "cert.pem")],
+                   check=True, capture_output=True)
+    tls_port = free_port(socket.SOCK_STREAM)
     text = DEMO_CONFIG.read_text()
+    text = text.replace('transport = "udp"', f'transport = "udp,tls"\ntls_port = {tls_port}\n'
+                        f'tls_certificate = "{tmp / "cert.pem"}"\ntls_private_key = "{tmp / "key.pem"}"', 1)
     text = re.sub(r"^session_expires_min_s = \d+$", "session_expires_min_s = 4", text, flags=re.M)
     text = re.sub(r"^rtp_timeout_s = \d+$", "rtp_timeout_s = 12", text, flags=re.M)
     assert "session_expires_min_s = 4" in text and "rtp_timeout_s = 12" in text
     cfg = tmp / "clinic.toml"
     cfg.write_text(text)
     server = Server(tmp, config=str(cfg))
+    server.tls_port = tls_port
     yield server
     server.stop()
 
@@ -94,3 +103,16 @@ def test_a_call_without_rtp_is_ended(timer_server, tmp_path):
     assert passed(proc), details(proc, tmp_path, timer_server)
     record = timer_server.wait_calls(before + 1)[-1]
     assert record["end_reason"] == "no RTP for 12 s", record
+
+
+def test_call_over_tls(timer_server, tmp_path):
+    before = len(timer_server.calls())
+    out = tmp_path / "call.json"
+    uri = f"sip:frontdesk@127.0.0.1:{timer_server.tls_port};transport=tls"
+    proc = subprocess.run([FRONTDESK, "call", uri, "--transport", "tls", "--json", str(out), "--no-transcribe",
+                           "--say", "What are your hours?", "--say", "Goodbye."], capture_output=True, text=True, timeout=300)
+    record = timer_server.wait_calls(before + 1)[-1]
+    context = proc.stdout + proc.stderr + timer_server.output()[-2000:]
+    assert proc.returncode == 0, context
+    assert record["transport"] == "TLS" and record["ended_by"] == "agent" and record["bye_status"] == 200, context
+    assert [t["intent"] for t in record["turns"] if t["speaker"] == "agent"][-1] == "goodbye", context

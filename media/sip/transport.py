@@ -30,8 +30,9 @@ class _Udp(asyncio.DatagramProtocol):
 class _TcpConnection(asyncio.Protocol):
     """Frames SIP messages on a stream by Content-Length; closes on framing errors."""
 
-    def __init__(self, server: "SipServer"):
+    def __init__(self, server: "SipServer", name: str = "TCP"):
         self.server = server
+        self.name = name  # TCP or TLS
         self.buffer = b""
         self.transport: asyncio.Transport | None = None
         self.peer: Addr = ("", 0)
@@ -73,10 +74,10 @@ class _TcpConnection(asyncio.Protocol):
             if len(self.buffer) < total:
                 return
             msg, self.buffer = self.buffer[:total], self.buffer[total:]
-            self.server.feed(msg, self.peer, "TCP")
+            self.server.feed(msg, self.peer, self.name)
 
     def _abort(self, why: str) -> None:
-        log.warning("closing SIP TCP connection from %s:%s: %s", self.peer[0], self.peer[1], why)
+        log.warning("closing SIP %s connection from %s:%s: %s", self.name, self.peer[0], self.peer[1], why)
         if self.transport:
             self.transport.close()
 
@@ -91,6 +92,7 @@ class SipServer:
         self._udp: _Udp | None = None
         self._tcp: dict[Addr, _TcpConnection] = {}
         self._tcp_server: asyncio.base_events.Server | None = None
+        self._tls_server: asyncio.base_events.Server | None = None
         self._timer: asyncio.TimerHandle | None = None
 
     async def listen_udp(self, host: str, port: int) -> int:
@@ -101,6 +103,16 @@ class SipServer:
     async def listen_tcp(self, host: str, port: int) -> int:
         self._tcp_server = await self.loop.create_server(lambda: _TcpConnection(self), host, port)
         return self._tcp_server.sockets[0].getsockname()[1]
+
+    async def listen_tls(self, host: str, port: int, certfile: str, keyfile: str) -> int:
+        """SIP over TLS (RFC 3261 §26.2) with the configured certificate; framing as for TCP."""
+        import ssl
+
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        ctx.load_cert_chain(certfile, keyfile)
+        self._tls_server = await self.loop.create_server(lambda: _TcpConnection(self, "TLS"), host, port, ssl=ctx)
+        return self._tls_server.sockets[0].getsockname()[1]
 
     def now(self) -> float:
         return self.loop.time()
@@ -153,8 +165,9 @@ class SipServer:
             self._timer.cancel()
         if self._udp and self._udp.transport:
             self._udp.transport.close()
-        if self._tcp_server:
-            self._tcp_server.close()
+        for server in (self._tcp_server, self._tls_server):
+            if server:
+                server.close()
         for conn in list(self._tcp.values()):
             if conn.transport:
                 conn.transport.close()

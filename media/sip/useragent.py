@@ -784,6 +784,8 @@ class UserAgent:
     def _destination(self, call: _Call) -> Addr:
         """Where in-dialog requests go: the first loose route, else the remote target,
         falling back to the address the INVITE came from when a name would need DNS."""
+        if call.transport != "UDP":
+            return call.remote_addr  # reuse the caller's connection (we cannot open one to a NATed client)
         target = call.remote_target
         if call.route_set:
             try:
