@@ -40,6 +40,8 @@ FILLER = "One moment, please."
 _UNFINISHED = {"and", "or", "but", "so", "because", "the", "a", "an", "to", "for", "at", "on", "in", "with", "my", "your",
                "um", "uh", "er", "like", "is", "it's", "i'm", "i", "of", "about", "maybe", "then", "next"}
 SORRY = "Sorry, I didn't catch that."
+UNCLEAR_LINE = "Sorry, the line was unclear."
+MIN_ASR_CONFIDENCE = 0.3  # a transcript this unsure is not guessed at by the model
 
 
 class ClinicFacts(Protocol):
@@ -222,7 +224,7 @@ class Conversation:
     def fixed_phrases(self) -> list[str]:
         """What this clinic's agent says word for word on many calls (speech is cached)."""
         names = ", ".join(s.name for s in self.clinic.services[:-1]) + f", or {self.clinic.services[-1].name}"
-        return [self.greeting_text(), *PROMPTS.values(), FILLER, SORRY, f"Thank you for calling {self.clinic.name}. Goodbye.",
+        return [self.greeting_text(), *PROMPTS.values(), FILLER, SORRY, UNCLEAR_LINE, f"Thank you for calling {self.clinic.name}. Goodbye.",
                 f"What kind of appointment do you need? For example a {names}.", "Sure, what else can I help you with?"]
 
     def wait_for_more(self, partial: str) -> int:
@@ -309,8 +311,8 @@ class Conversation:
         if topic:  # after the state's own parser: "are you open Tuesday" was a date there
             self.failed_in_a_row = 0
             return self._faq(topic)
-        # 4. the model proposes; we validate
-        proposal = self._propose(text)
+        # 4. the model proposes; we validate (not on a transcript the recogniser itself doubts)
+        proposal = self._propose(text) if confidence >= MIN_ASR_CONFIDENCE else None
         if proposal is not None:
             turn = self._apply(proposal, text)
             if turn is not None:
@@ -830,7 +832,8 @@ class Conversation:
             return self._handoff("two failed understandings in a row", "not_understood",
                                  preface="I'm sorry, I'm having trouble understanding.")
         again = self.last_question or "How can I help you today?"
-        return self._say(AgentTurn(f"{SORRY} {again}", intent="reprompt", source="fallback",
+        sorry = UNCLEAR_LINE if low_confidence else SORRY  # the recogniser was unsure: say so
+        return self._say(AgentTurn(f"{sorry} {again}", intent="reprompt", source="fallback",
                                    expect="open"))
 
     def _release(self) -> None:

@@ -51,7 +51,7 @@ class FrontdeskServer:
     async def start(self) -> None:
         self.ua = UserAgent(self.cfg.sip.public_address, self.cfg.sip.port,
                             server_name=f"frontdesk/{__version__}",
-                            min_session_expires=self.cfg.sip.session_expires_min_s)
+                            min_session_expires=self.cfg.sip.session_expires_min_s, allowed=self.allowed)
         self.sip = SipServer(self.ua, self.on_event)
         port = self.cfg.sip.port
         for transport in self.cfg.sip.transports:
@@ -115,10 +115,6 @@ class FrontdeskServer:
         assert self.sip and self.ua
         host = ev.remote_addr[0]
         record = CallRecord(ev.call_id, ev.caller_uri, ev.called_uri, f"{host}:{ev.remote_addr[1]}", ev.transport)
-        if not self.allowed(host):
-            log.warning("call %s from %s rejected: source not in sip.allowed_networks", ev.call_id, host)
-            self.sip.act(self.ua.reject, ev.call_id, 403)
-            return
         try:
             offer = parse_sdp(ev.offer)
         except SdpError as exc:
@@ -163,6 +159,10 @@ class FrontdeskServer:
         self.sessions[ev.call_id] = session
         log.info("call %s from %s (%s) via %s: answering with %s", ev.call_id, ev.caller_uri, host, ev.transport, answer.codec)
         self.sip.act(self.ua.ringing, ev.call_id)
+        if self.cfg.sip.answer_delay_ms:  # let it ring, as a front desk would
+            await asyncio.sleep(self.cfg.sip.answer_delay_ms / 1000)
+            if self.sessions.get(ev.call_id) is not session:
+                return  # the caller gave up (CANCEL) while it rang
         record.answered_at = time.time()
         self.sip.act(self.ua.answer, ev.call_id, answer.answer.encode())
         rtp.start()

@@ -64,7 +64,10 @@ class CallSession:
         self._digits = ""
         self.rtp: RtpSession | None = None
         self.inbox: asyncio.Queue[Utterance | Heard | str] = asyncio.Queue()
-        self.asr_prompt = f"{conversation.clinic.name}. " + ", ".join(s.name for s in conversation.clinic.services) + "."
+        clinic = conversation.clinic
+        # Whisper's domain prompt: the words this line hears that a general model would miss
+        self.asr_prompt = (f"{clinic.name}. " + ", ".join(s.name for s in clinic.services) + ". "
+                           + ", ".join(p.name for p in getattr(clinic, "providers", [])) + ".")
         self._utterance_wall: dict[int, float] = {}
         self.barge = (BargeInDetector(min_speech_ms=barge_in_ms, pause_ms=barge_in_pause_ms)
                       if barge_in_ms > 0 else None)

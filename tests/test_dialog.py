@@ -96,3 +96,13 @@ def test_clear_requests_get_high_model_confidence(llm):
     conv.greeting()
     proposal = llm.complete_json(conv.prompt_messages("I want to talk to somebody at the front desk."), conv.schema())
     assert proposal["action"] == "human" and proposal["_confidence"] > 0.75
+
+
+def test_a_transcript_the_recogniser_doubts_is_not_guessed_at():
+    def must_not_be_asked(messages, schema):
+        raise AssertionError("the model was asked to guess at a low-confidence transcript")
+
+    conv = Conversation(CLINIC, model=must_not_be_asked)
+    conv.greeting()
+    turn = conv.on_caller("Blurks lump quandary.", confidence=0.2)
+    assert turn.intent == "reprompt" and turn.text.startswith("Sorry, the line was unclear.")

@@ -49,6 +49,7 @@ def timer_server(tmp_path_factory):
                         f'tls_certificate = "{tmp / "cert.pem"}"\ntls_private_key = "{tmp / "key.pem"}"', 1)
     text = re.sub(r"^session_expires_min_s = \d+$", "session_expires_min_s = 4", text, flags=re.M)
     text = re.sub(r"^rtp_timeout_s = \d+$", "rtp_timeout_s = 12", text, flags=re.M)
+    text = re.sub(r"^answer_delay_ms = \d+$", "answer_delay_ms = 1500", text, flags=re.M)
     assert "session_expires_min_s = 4" in text and "rtp_timeout_s = 12" in text
     cfg = tmp / "clinic.toml"
     cfg.write_text(text)
@@ -116,3 +117,26 @@ def test_call_over_tls(timer_server, tmp_path):
     assert proc.returncode == 0, context
     assert record["transport"] == "TLS" and record["ended_by"] == "agent" and record["bye_status"] == 200, context
     assert [t["intent"] for t in record["turns"] if t["speaker"] == "agent"][-1] == "goodbye", context
+
+
+def test_cancel_while_it_rings(timer_server, tmp_path):
+    before = len(timer_server.calls())
+    proc = sipp("cancel.xml", timer_server.port, tmp_path)
+    assert passed(proc), details(proc, tmp_path, timer_server)
+    assert len(timer_server.calls()) == before  # never answered: no call record, the RTP port freed
+
+
+def test_options_ping(server, tmp_path):
+    proc = sipp("options.xml", server.port, tmp_path)
+    assert passed(proc), details(proc, tmp_path, server)
+
+
+def test_a_caller_that_never_acks_gets_a_bye(server, tmp_path):
+    before = len(server.calls())
+    proc = sipp("no_ack.xml", server.port, tmp_path)
+    assert passed(proc), details(proc, tmp_path, server)
+    record = server.wait_calls(before + 1)[-1]
+    # sipp ignored the 200 and its retransmissions and got a BYE: from the no-ACK timer (64*T1) or
+    # from the agent giving up on a silent caller first, whichever came first on this machine
+    assert record["ended_by"] == "agent", record
+    assert record["end_reason"] in ("no ACK for 200 OK", "agent ended the call"), record

@@ -218,3 +218,15 @@ def test_refer_rejected_or_unanswered_reports_failure():
     ua.take_outgoing()
     ua.handle_timers(2.0 + 64 * T1)
     assert ua.take_events() == [TransferProgress(ev.call_id, 408, True, False)]
+
+
+def test_sources_outside_the_allowed_networks_get_403_and_no_state():
+    ua = UserAgent("127.0.0.1", 5060, allowed=lambda host: host.startswith("10."))
+    for method in ("INVITE", "OPTIONS", "REGISTER"):
+        ua.receive(request(method, branch=f"z9hG4bK-{method}", body=SDP_PCMU if method == "INVITE" else ""), PEER, 0.0)
+        (r,) = responses(ua)
+        assert r.status == 403, method
+    assert ua.active_calls == 0
+    assert all(isinstance(e, MessageRejected) and e.status == 403 for e in ua.take_events())
+    ua.receive(request("INVITE", body=SDP_PCMU), ("10.1.2.3", 5060), 0.1)  # an allowed PBX
+    assert [r.status for r in responses(ua)] == [100]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
+from typing import Callable
 
 from .message import (
     Headers, Request, Response, SipParseError, Via, parse, parse_cseq, parse_name_addr,
@@ -179,9 +180,10 @@ class UserAgent:
     """A SIP UAS core that accepts calls for the application."""
 
     def __init__(self, host: str, port: int, *, user: str = "frontdesk", server_name: str = "frontdesk",
-                 min_session_expires: int = MIN_SE):
+                 min_session_expires: int = MIN_SE, allowed: Callable[[str], bool] | None = None):
         self.host = host
         self.port = port
+        self.allowed = allowed  # source access control: False gets 403 before any dialog state
         self.min_se = min_session_expires
         self.user = user
         self.server_name = server_name
@@ -370,6 +372,10 @@ class UserAgent:
             tx = self._server_tx[key]
             if tx.response:
                 self._outgoing.append(Outgoing(tx.response, addr, transport))
+            return
+        if self.allowed is not None and not self.allowed(addr[0]):
+            if method != "ACK":
+                self._reply(req, 403, addr, transport, now, key, reason="Forbidden (source not allowed)")
             return
         try:
             scheme = parse_uri(req.uri).scheme
