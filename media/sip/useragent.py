@@ -305,7 +305,7 @@ class UserAgent:
             return
         call.local_sdp = sdp
         call.state = "answered"
-        self._respond_call(call, 200, now, body=sdp, extra=self._timer_headers(call, for_peer_request=False))
+        self._respond_call(call, 200, now, body=sdp, extra=self._timer_headers(call))
         self._restart_session_timer(call, now)
 
     def reject(self, call_id: str, status: int, *, now: float, reason: str | None = None,
@@ -428,7 +428,7 @@ class UserAgent:
                 call.pending_offer = (req, key, addr, transport)
                 self._events.append(SessionOffer(call.call_id, req.body, "UPDATE"))
             else:
-                self._reply(req, 200, addr, transport, now, key, extra=self._timer_headers(call, for_peer_request=True))
+                self._reply(req, 200, addr, transport, now, key, extra=self._timer_headers(call))
         elif method == "INFO":
             self._check_cseq(call, req)
             self._reply(req, 200, addr, transport, now, key)
@@ -496,7 +496,7 @@ class UserAgent:
 
     def _final_to_reinvite(self, call: _Call, req: Request, status: int, addr: Addr, transport: str, now: float,
                            body: bytes = b"") -> None:
-        extra = self._timer_headers(call, for_peer_request=True) if status < 300 else []
+        extra = self._timer_headers(call) if status < 300 else []
         data = self._build_response(req, status, addr, transport, to_tag=call.local_tag, body=body, extra=extra).serialize()
         call.last_final = data
         if transport == "UDP":
@@ -515,7 +515,7 @@ class UserAgent:
             self._final_to_reinvite(call, req, 200, addr, transport, now, sdp)
         else:
             self._reply(req, 200, addr, transport, now, key, body=sdp,
-                        extra=self._timer_headers(call, for_peer_request=True))
+                        extra=self._timer_headers(call))
 
     def reject_offer(self, call_id: str, status: int = 488, *, now: float, warning: str | None = None) -> None:
         """Refuse the pending in-call offer; the session stays as it was."""
@@ -532,14 +532,12 @@ class UserAgent:
 
     # -- session timers (RFC 4028) -----------------------------------------------------
 
-    def _timer_headers(self, call: _Call, *, for_peer_request: bool) -> list[tuple[str, str]]:
-        """Session-Expires for a 2xx: to the INVITE that set up the call, or to a peer's refresh."""
+    def _timer_headers(self, call: _Call) -> list[tuple[str, str]]:
+        """Session-Expires for a 2xx to a request from the peer (the INVITE that set up the call, or
+        a refresh): the peer sent it, so "uac" names the peer and "uas" names us."""
         if call.session_expires is None:
             return []
-        if for_peer_request:  # perspective of the peer's request: it is the uac of it
-            refresher = "uas" if call.we_refresh else "uac"
-        else:
-            refresher = "uas" if call.we_refresh else "uac"
+        refresher = "uas" if call.we_refresh else "uac"
         headers = [("Session-Expires", f"{call.session_expires};refresher={refresher}")]
         if call.peer_timer:
             headers.append(("Require", "timer"))
