@@ -274,10 +274,7 @@ class FrontdeskServer:
         rec.tool_calls = summary["tool_calls"]
         rec.booking = summary["booking"]
         if session.rtp:
-            rec.rtp = {"packets_in": session.rtp.packets_in, "packets_out": session.rtp.packets_out,
-                       "bad_packets": session.rtp.bad_packets, "lost": session.rtp.lost,
-                       "ssrc_changes": session.rtp.ssrc_changes,
-                       "send_pacing": session.rtp.pacing_stats()}
+            rec.rtp = session.rtp.stats()
             rec.barge_in = {"pauses": session.pauses, "resumes": session.resumes}
             session.rtp.close()
             self.ports.release(session.rtp.port)

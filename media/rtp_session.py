@@ -6,6 +6,7 @@ import asyncio
 import logging
 import random
 import socket
+import struct
 import time
 from collections import deque
 from typing import Callable
@@ -15,12 +16,14 @@ import numpy as np
 from . import g711
 from .dtmf import DtmfDetector
 from .jitter import JitterBuffer
+from .rtcp import RTCP_SR, RtcpError, ReceiverStats, build_report, parse_reports, round_trip_ms
 from .rtp import RtpError, RtpPacket, parse_rtp
 
 log = logging.getLogger("frontdesk.rtp")
 
 FRAME_SAMPLES = 160  # 20 ms at 8 kHz
 FRAME_S = 0.020
+RTCP_INTERVAL_FRAMES = 250  # a report every 5 s (RFC 3550's minimum interval)
 
 
 class PortAllocator:
@@ -54,6 +57,17 @@ class PortAllocator:
 
     def release(self, port: int) -> None:
         self.in_use.discard(port)
+
+
+class _Rtcp(asyncio.DatagramProtocol):
+    def __init__(self, session: "RtpSession"):
+        self.session = session
+
+    def datagram_received(self, data: bytes, addr) -> None:  # type: ignore[override]
+        self.session.rtcp_received(data, addr)
+
+    def error_received(self, exc: Exception) -> None:
+        log.debug("RTCP socket error: %s", exc)
 
 
 class RtpSession(asyncio.DatagramProtocol):
@@ -90,6 +104,14 @@ class RtpSession(asyncio.DatagramProtocol):
         self.on_hold = False  # the peer put the call on hold: nothing is sent, the queue waits
         self.ssrc_changes = 0
         self._lost_before = 0
+        self.rx_stats = ReceiverStats()
+        self._rtcp: asyncio.DatagramTransport | None = None
+        self._rtcp_remote: tuple[str, int] | None = None
+        self.octets_out = 0
+        self.rtcp_in = 0
+        self.rtcp_out = 0
+        self.peer_report: dict = {}  # what the peer's RTCP says about our stream, with the RTT
+        self._frames_to_report = RTCP_INTERVAL_FRAMES // 2
         self.send_lateness_ms: deque[float] = deque(maxlen=3000)  # last minute of pacing error
         self._remote_ssrc: int | None = None
         self.packets_in = 0
@@ -108,6 +130,14 @@ class RtpSession(asyncio.DatagramProtocol):
         loop = asyncio.get_running_loop()
         session = cls(sock, port, **kwargs)
         await loop.create_datagram_endpoint(lambda: session, sock=sock)
+        try:  # RTCP on the odd port above (RFC 3550 §11)
+            rtcp_sock = socket.socket(sock.family, socket.SOCK_DGRAM)
+            rtcp_sock.bind((host, port + 1))
+            rtcp_sock.setblocking(False)
+            transport, _ = await loop.create_datagram_endpoint(lambda: _Rtcp(session), sock=rtcp_sock)
+            session._rtcp = transport
+        except OSError as exc:
+            log.warning("RTCP port %d unavailable (%s); this call has no RTCP", port + 1, exc)
         return session
 
     # -- asyncio protocol ----------------------------------------------------------------
@@ -137,6 +167,7 @@ class RtpSession(asyncio.DatagramProtocol):
             self._lost_before += self._jitter.lost
             self._jitter = JitterBuffer(depth=self._jitter.depth)
             self._dtmf = DtmfDetector()
+            self.rx_stats.reset()
         if self.dtmf_payload_type is not None and pkt.payload_type == self.dtmf_payload_type:
             digit = self._dtmf.feed(pkt.timestamp, pkt.payload)
             if digit:
@@ -145,6 +176,7 @@ class RtpSession(asyncio.DatagramProtocol):
         if pkt.payload_type != self.payload_type:
             self.bad_packets += 1
             return
+        self.rx_stats.on_packet(pkt.sequence, pkt.timestamp, time.time())
         for payload in self._jitter.push(pkt.sequence, pkt.payload):
             if payload is None:
                 frame = np.zeros(FRAME_SAMPLES, np.int16)
@@ -266,12 +298,58 @@ class RtpSession(asyncio.DatagramProtocol):
                 self._advance()  # recvonly/inactive: send nothing, but the clock runs on
             else:
                 self._send(payload, marker)
+            self._frames_to_report -= 1
+            if self._frames_to_report <= 0:
+                self._frames_to_report = RTCP_INTERVAL_FRAMES
+                self._send_rtcp()
             next_at += FRAME_S
             delay = next_at - loop.time()
             if delay < -0.2:  # we fell far behind (suspended process): resynchronise
                 next_at = loop.time()
                 delay = 0
             await asyncio.sleep(max(delay, 0))
+
+    # -- RTCP ----------------------------------------------------------------------------
+
+    def _send_rtcp(self, bye: bool = False) -> None:
+        if self._rtcp is None:
+            return
+        block = self.rx_stats.block(self._remote_ssrc, time.time()) if self._remote_ssrc is not None else None
+        data = build_report(self._ssrc, time.time(), rtp_timestamp=self._ts, packets_sent=self.packets_out,
+                            octets_sent=self.octets_out, block=block)
+        if bye:  # RFC 3550 §6.6: the stream ends
+            data += struct.pack("!BBHI", 0x81, 203, 1, self._ssrc)
+        self._rtcp.sendto(data, self._rtcp_remote or (self.remote[0], self.remote[1] + 1))
+        self.rtcp_out += 1
+
+    def rtcp_received(self, data: bytes, addr) -> None:
+        try:
+            reports = parse_reports(data)
+        except RtcpError:
+            self.bad_packets += 1
+            return
+        self.rtcp_in += 1
+        self._rtcp_remote = (addr[0], addr[1])  # symmetric RTCP
+        now = time.time()
+        for report in reports:
+            if report.kind == RTCP_SR:
+                self.rx_stats.on_sender_report(report, now)
+            for block in report.blocks:
+                if block.ssrc == self._ssrc:
+                    rtt = round_trip_ms(block, now)
+                    self.peer_report = {"fraction_lost": round(block.fraction_lost / 256, 4),
+                                        "cumulative_lost": block.cumulative_lost,
+                                        "jitter_ms": round(block.jitter / 8, 1),
+                                        "rtt_ms": round(rtt, 1) if rtt is not None else self.peer_report.get("rtt_ms")}
+
+    def stats(self) -> dict:
+        """The call's media statistics for the call record."""
+        rx = self.rx_stats
+        return {"packets_in": self.packets_in, "packets_out": self.packets_out, "bad_packets": self.bad_packets,
+                "lost": self.lost, "expected_in": rx.expected, "lost_in": rx.cumulative_lost,
+                "jitter_in_ms": round(rx.jitter / 8, 1), "ssrc_changes": self.ssrc_changes,
+                "rtcp_in": self.rtcp_in, "rtcp_out": self.rtcp_out, "peer_report": self.peer_report,
+                "send_pacing": self.pacing_stats()}
 
     def _advance(self) -> None:
         """Time passes without a packet: the timestamp moves on, the sequence number does not."""
@@ -285,10 +363,20 @@ class RtpSession(asyncio.DatagramProtocol):
         if self._transport is not None:
             self._transport.sendto(pkt.serialize(), self.remote)
             self.packets_out += 1
+            self.octets_out += len(payload)
 
     def close(self) -> None:
         if self._sender:
             self._sender.cancel()
         if self._transport:
             self._transport.close()
+        if self._rtcp:
+            self._send_rtcp_bye()
+            self._rtcp.close()
         self._drained.set()
+
+    def _send_rtcp_bye(self) -> None:
+        try:
+            self._send_rtcp(bye=True)
+        except OSError:
+            pass

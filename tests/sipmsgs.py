@@ -8,7 +8,7 @@ def request(method: str, *, call_id: str = "c1@test", branch: str = "z9hG4bK-1",
             to_tag: str | None = None, from_tag: str = "ft1", body: str = "", port: int = 5099,
             extra: str = "", uri: str = "sip:frontdesk@127.0.0.1:5060") -> bytes:
     to = "<sip:frontdesk@127.0.0.1>" + (f";tag={to_tag}" if to_tag else "")
-    ctype = "Content-Type: application/sdp\r\n" if body else ""
+    ctype = "Content-Type: application/sdp\r\n" if body and "Content-Type" not in extra else ""
     text = (f"{method} {uri} SIP/2.0\r\n"
             f"Via: SIP/2.0/UDP 127.0.0.1:{port};branch={branch};rport\r\n"
             "Max-Forwards: 70\r\n"

@@ -80,6 +80,11 @@ def test_pjsua_hold_and_resume(server, tmp_path):
     assert [h["hold"] for h in record["holds"]] == [True, False], context
     # the conversation went on after the resume: the name was taken
     assert record["qualification"]["caller_name"] == "John Smith", context
+    # RTCP both ways: pjsua2's receiver reports about our stream give the round-trip time
+    rtp = record["rtp"]
+    assert rtp["rtcp_out"] >= 2 and rtp["rtcp_in"] >= 1, rtp
+    assert rtp["peer_report"].get("rtt_ms") is not None and rtp["peer_report"]["rtt_ms"] < 200, rtp
+    assert rtp["expected_in"] >= rtp["packets_in"] - 5 and rtp["lost_in"] == 0, rtp
 
 
 def test_session_timer_caller_refreshes_then_stops(timer_server, tmp_path):

@@ -50,11 +50,12 @@ class SipParseError(ValueError):
     """A message that cannot be parsed. ``headers`` holds what was read before the error,
     so the caller can still answer 400 when Via, From, To, Call-ID and CSeq were readable."""
 
-    def __init__(self, reason: str, headers: "Headers | None" = None, start_line: str = ""):
+    def __init__(self, reason: str, headers: "Headers | None" = None, start_line: str = "", status: int = 400):
         super().__init__(reason)
         self.reason = reason
         self.headers = headers
         self.start_line = start_line
+        self.status = status  # the response it deserves: 400, or 505 for another SIP version
 
 
 def canonical_name(name: str) -> str:
@@ -257,7 +258,8 @@ def parse(data: bytes, *, stream: bool = False) -> Request | Response:
         if not _TOKEN_RE.match(method):
             raise SipParseError(f"malformed method {method[:20]!r}", headers, start)
         if version.upper() != "SIP/2.0":
-            raise SipParseError(f"unsupported version {version[:20]!r}", headers, start)
+            status_code = 505 if re.fullmatch(r"SIP/\d+\.\d+", version.upper()) else 400
+            raise SipParseError(f"unsupported version {version[:20]!r}", headers, start, status_code)
         msg = Request(headers=headers, method=method, uri=uri)
 
     length_value = headers.get("Content-Length")
@@ -376,15 +378,19 @@ class Via:
         return out
 
 
+_VIA = re.compile(r"^\s*SIP\s*/\s*([^\s/]+)\s*/\s*([A-Za-z0-9._-]+)\s+(.*)$", re.I | re.S)
+
+
 def parse_via(value: str) -> Via:
-    sent_protocol, _, rest = value.strip().partition(" ")
-    proto = [p.strip() for p in sent_protocol.split("/")]
-    if len(proto) != 3 or proto[0].upper() != "SIP":
+    """One Via value; LWS is allowed around the "/" of the sent-protocol and around ";" and "="."""
+    m = _VIA.match(value)
+    if not m:
         raise SipParseError(f"bad Via {value[:60]!r}")
-    rest = rest.strip()
-    sent_by, _, params = rest.partition(";")
+    sent_by, _, params = m.group(3).strip().partition(";")
     host, port = split_hostport(sent_by.strip())
-    return Via(transport=proto[2].upper(), host=host, port=port, params=parse_params(params))
+    if not host:
+        raise SipParseError(f"bad Via {value[:60]!r}")
+    return Via(transport=m.group(2).upper(), host=host, port=port, params=parse_params(params))
 
 
 def split_hostport(text: str) -> tuple[str, int | None]:

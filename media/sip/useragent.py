@@ -8,6 +8,7 @@ the action methods. No sockets, no clocks: every method takes ``now`` in seconds
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass, field
 from typing import Callable
@@ -378,12 +379,19 @@ class UserAgent:
                 self._reply(req, 403, addr, transport, now, key, reason="Forbidden (source not allowed)")
             return
         try:
+            if req.uri.startswith("<"):
+                raise SipParseError("Request-URI in <>")
             scheme = parse_uri(req.uri).scheme
         except SipParseError:
             self._reply(req, 400, addr, transport, now, key, reason="Bad Request-URI")
             return
         if scheme not in ("sip", "sips", "tel"):
             self._reply(req, 416, addr, transport, now, key)
+            return
+        problem = _check_request(req, method)
+        if problem is not None:
+            status, why, extra = problem
+            self._reply(req, status, addr, transport, now, key, reason=why, extra=extra)
             return
         if method != "CANCEL":
             unsupported = [opt for opt in req.headers.get_all("Require") if opt.lower() not in SUPPORTED_EXTENSIONS]
@@ -693,12 +701,15 @@ class UserAgent:
                 except SipParseError:
                     pass
             headers.add("Via", value)
-        headers.add("From", req.headers.get("From") or "")
-        to = req.headers.get("To") or ""
-        if status > 100 and to_tag and "tag=" not in to.lower():
-            to = f"{to};tag={to_tag}"
-        headers.add("To", to)
-        headers.add("Call-ID", req.call_id)
+        if "From" in req.headers:
+            headers.add("From", req.headers.get("From") or "")
+        if "To" in req.headers:
+            to = req.headers.get("To") or ""
+            if status > 100 and to_tag and "tag=" not in to.lower():
+                to = f"{to};tag={to_tag}"
+            headers.add("To", to)
+        if "Call-ID" in req.headers:
+            headers.add("Call-ID", req.call_id)
         headers.add("CSeq", req.headers.get("CSeq") or "")
         headers.add("Server", self.server_name)
         if req.method.upper() == "INVITE" and 100 < status < 300:
@@ -737,16 +748,17 @@ class UserAgent:
     def _reject_malformed(self, exc: SipParseError, addr: Addr, transport: str) -> None:
         headers = exc.headers
         start = exc.start_line
-        needed = ("Via", "From", "To", "Call-ID", "CSeq")
+        needed = ("Via", "CSeq")  # enough to route a response back; From, To and Call-ID are copied if present
         is_request = bool(start) and not start.startswith("SIP/")
         if headers is None or not is_request or not all(h in headers for h in needed) or start.upper().startswith("ACK "):
             self._events.append(MessageRejected(addr, None, f"dropped unparseable message: {exc.reason}"))
             return
         fake = Request(headers=headers, method=start.split(" ")[0], uri="")
-        reason = f"Bad Request ({exc.reason})"[:120].replace("\r", " ").replace("\n", " ")
-        data = self._build_response(fake, 400, addr, transport, to_tag=_tag(), reason=reason).serialize()
+        label = REASONS.get(exc.status, "Bad Request")
+        reason = f"{label} ({exc.reason})"[:120].replace("\r", " ").replace("\n", " ")
+        data = self._build_response(fake, exc.status, addr, transport, to_tag=_tag(), reason=reason).serialize()
         self._outgoing.append(Outgoing(data, addr, transport))
-        self._events.append(MessageRejected(addr, 400, exc.reason))
+        self._events.append(MessageRejected(addr, exc.status, exc.reason))
 
     # -- dialog teardown ---------------------------------------------------------------
 
@@ -821,6 +833,73 @@ class UserAgent:
             self._calls.pop(call.call_id, None)
             for key in [k for k, v in self._invite_tx.items() if v == call.call_id]:
                 del self._invite_tx[key]
+
+
+_EMPTY_PARAM = re.compile(r";\s*(;|,|$)")
+_DISPLAY_TOKENS = re.compile(r"[A-Za-z0-9\-.!%*_+`'~ \t]+")
+
+
+def _name_addr_problem(value: str) -> str | None:
+    """Why a From/To/Contact value is malformed (RFC 3261 §20.10, §25.1), or None."""
+    v = value.strip()
+    if v == "*":
+        return None
+    if re.sub(r"\\.", "", v).count('"') % 2:
+        return "unbalanced quotes"
+    if "<" in v:
+        i = v.index("<")
+        j = v.find(">", i)
+        if j < 0:
+            return "missing >"
+        display = v[:i].strip()
+        if display and not (display.startswith('"') and display.endswith('"')) and not _DISPLAY_TOKENS.fullmatch(display):
+            return "a display name with such characters must be quoted"
+        inner = v[i + 1:j]
+        if not inner or inner != inner.strip():
+            return "spaces inside <>"
+        params = v[j + 1:]
+    else:
+        addr, sep, rest = v.partition(";")
+        if any(c in addr.strip() for c in " ?,"):
+            return "an address with spaces, ? or , must be in <>"
+        params = sep + rest
+    if params.strip() and _EMPTY_PARAM.search(params):
+        return "empty parameter"
+    return None
+
+
+SINGLE_VALUED = ("Call-ID", "From", "To", "CSeq", "Max-Forwards", "Content-Length", "Content-Type")
+
+
+def _check_request(req: Request, method: str) -> tuple[int, str, list[tuple[str, str]]] | None:
+    """What RFC 3261 (and RFC 4475's torture cases) make a UAS refuse in a parseable request."""
+    for name in SINGLE_VALUED:
+        if len(req.headers.get_all(name)) > 1:
+            return 400, f"Bad Request (more than one {name})", []
+    if req.cseq[1].upper() != method:
+        return 400, "Bad Request (CSeq method does not match the request)", []
+    for value in req.headers.get_all("Via"):
+        try:
+            parse_via(value)
+        except SipParseError:
+            return 400, "Bad Request (malformed Via)", []
+        if _EMPTY_PARAM.search(value):
+            return 400, "Bad Request (empty Via parameter)", []
+    for name in ("From", "To", "Contact"):
+        for value in req.headers.get_all(name):
+            why = _name_addr_problem(value)
+            if why:
+                return 400, f"Bad Request ({name}: {why})", []
+    if method == "INVITE":
+        if "?" in req.uri:
+            return 400, "Bad Request (headers in the Request-URI)", []
+        ctype = (req.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        if req.body and ctype != "application/sdp":
+            return 415, "Unsupported Media Type", [("Accept", "application/sdp")]
+        accept = req.headers.get_all("Accept")
+        if req.body and accept and not any("application/sdp" in a.lower() or "*/*" in a for a in accept):
+            return 406, "Not Acceptable", [("Warning", '399 frontdesk "the answer would be application/sdp"')]
+    return None
 
 
 @dataclass
