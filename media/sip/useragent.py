@@ -348,7 +348,10 @@ class UserAgent:
     def _tx_key(self, req: Request, via: Via, method: str) -> tuple:
         branch = via.branch or ""
         if branch.startswith(MAGIC_COOKIE):
-            return ("3261", branch, via.host, via.port, method)
+            # RFC 3261 §17.2.3 matches on branch, sent-by and method; the Call-ID is added so that
+            # a client that reuses a branch on another call (RFC 4475's messages do) is not
+            # mistaken for a retransmission
+            return ("3261", branch, via.host, via.port, req.call_id, method)
         # RFC 2543 fallback (RFC 3261 §17.2.3): match on the request's identifying fields
         from_tag = parse_name_addr(req.headers.get("From") or "").tag
         return ("2543", req.call_id, req.cseq[0], from_tag, str(via), method)
