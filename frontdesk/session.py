@@ -24,7 +24,7 @@ from dialog import parse, rules
 from dialog.conversation import FILLER, AgentTurn, Conversation
 from media.bargein import BargeIn, BargeInDetector
 from media.rtp_session import RtpSession
-from media.vad import Endpointer, SpeechPaused, SpeechStarted, Utterance, frame_energy_db
+from media.vad import Endpointer, SpeechPaused, SpeechStarted, Utterance
 
 from .calllog import CallRecord
 from .engines import Engines
@@ -118,7 +118,8 @@ class CallSession:
                 self._barge_in()
             if self._overlap == "playing" and self.endpointer.in_speech:
                 # keep the caller's side of the overlap (the agent's echo taken out) for Whisper
-                self._overlap_clean.append(self.barge.residual(frame))
+                clean = self.barge.last_residual
+                self._overlap_clean.append(clean if clean is not None else self.barge.residual(frame))
                 self._overlap_caller.append(self.barge.last_caller_like)
         for event in events:
             if isinstance(event, SpeechPaused):
@@ -130,9 +131,10 @@ class CallSession:
         """Follow the caller's speech level, so that barge-in ignores quieter voices nearby."""
         if self.barge is None:
             return
-        levels = [frame_energy_db(audio[i:i + 160]) for i in range(0, audio.size - 159, 160)]
-        voiced = [x for x in levels if x > -50.0]
-        if len(voiced) >= 10:
+        frames = audio[:audio.size // 160 * 160].astype(np.float64).reshape(-1, 160)
+        levels = 20.0 * np.log10(np.maximum(np.sqrt((frames * frames).mean(axis=1)), 1.0) / 32768.0)
+        voiced = levels[levels > -50.0]
+        if voiced.size >= 10:
             self.barge.set_caller_level(float(np.median(voiced)))
 
     def _utterance(self, event: Utterance) -> None:

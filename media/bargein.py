@@ -85,22 +85,20 @@ class BargeInDetector:
             return x
         return x - (corr[k] / sq[k]) * ref[k:k + n]
 
-    def residual_db(self, frame: np.ndarray) -> float:
-        """Energy of the frame once the best-fitting echo of the agent's audio is removed."""
-        left = self.residual(frame)
-        return 20.0 * np.log10(max(float(np.sqrt(np.mean(left * left))), 1.0) / 32768.0)
-
     def caller_like(self, frame: np.ndarray, voiced: bool) -> bool:
         if not voiced:
             return False
         total = frame_energy_db(frame)
-        left = self.residual_db(frame)
+        residual = self.residual(frame)
+        self.last_residual = residual
+        left = 20.0 * np.log10(max(float(np.sqrt(np.mean(residual * residual))), 1.0) / 32768.0)
         # echo alone leaves little; a caller leaves most of the energy in place
         return left > self.floor_db and left > total + 10 * np.log10(1 - self.echo_share)
 
     def on_received(self, frame: np.ndarray, voiced: bool, playing: bool) -> BargeIn | None:
         """Feed each caller frame with whether the agent has audio to play (held audio counts)."""
         self.last_caller_like = False
+        self.last_residual = None  # the caller's part of this frame, when it was computed
         if not playing:
             self.reset()
             return None
