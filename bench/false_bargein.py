@@ -9,7 +9,9 @@ Time is frozen while Whisper runs, so results do not depend on this machine's sp
     .venv/bin/python bench/false_bargein.py [--trials 30] [--json]
 
 A false interruption is a trial where the agent's turn was cut or the sound was taken as the
-caller's turn. A pause is the agent holding its audio for a moment and then going on.
+caller's turn while the agent spoke. A pause is the agent holding its audio for a moment and then
+going on. "Turns outside" counts background speech taken as a caller turn while the agent was
+silent (before or after its turn): not a barge-in, but reported too.
 """
 
 from __future__ import annotations
@@ -143,6 +145,8 @@ async def trial(engines, cfg, agent: np.ndarray, background: np.ndarray, event: 
     n_frames = background.size // FRAME_SAMPLES
     onset = event_at + first_voiced(event) if event is not None else None
     stopped_at = None
+    taken_over_agent = False
+    turns_outside = 0  # background speech taken as a turn while the agent was silent (not a barge-in)
     for i in range(n_frames):
         if i == lead:
             line.queue = agent
@@ -157,12 +161,19 @@ async def trial(engines, cfg, agent: np.ndarray, background: np.ndarray, event: 
             j = (i - event_at) * FRAME_SAMPLES
             rx += event[j:j + FRAME_SAMPLES]
         pcm = g711.ulaw_decode(g711.ulaw_encode(np.clip(rx, -32768, 32767).astype(np.int16)))
+        queued = session.inbox.qsize()
+        speaking = line.playing
         session.on_frame(pcm)
         pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
         if pending:  # Whisper on a short burst: time stands still until it answers
             await asyncio.gather(*pending)
-    taken = session.inbox.qsize() > 0
-    return {"interrupted": line.cleared or taken, "paused": session.pauses > 0,
+        if session.inbox.qsize() > queued:
+            if speaking or line.cleared:
+                taken_over_agent = True
+            else:
+                turns_outside += 1
+    return {"interrupted": line.cleared or taken_over_agent, "paused": session.pauses > 0,
+            "turns_outside": turns_outside,
             "stop_ms": (stopped_at - onset) * 20 if stopped_at is not None and onset is not None else None}
 
 
@@ -209,6 +220,7 @@ async def run(trials: int) -> dict:
         stops = [r["stop_ms"] for r in rows if r["stop_ms"] is not None]
         out[kind] = {"trials": len(rows), "interrupted": sum(r["interrupted"] for r in rows),
                      "paused": sum(r["paused"] for r in rows),
+                     "turns_outside_agent": sum(r["turns_outside"] for r in rows),
                      "rate": round(sum(r["interrupted"] for r in rows) / len(rows), 3),
                      "stop_ms_p50": pct(stops, 0.5), "stop_ms_p95": pct(stops, 0.95)}
     false = [r for k in ("office noise", "music on hold", "agent echo", "backchannel") for r in results[k]]
@@ -230,12 +242,13 @@ def main() -> int:
     if args.json:
         print(json.dumps(out, indent=2))
         return 0
-    print(f"{'condition':16} {'trials':>6} {'interrupted':>11} {'paused':>6} {'stop p50':>8} {'stop p95':>8}")
+    print(f"{'condition':16} {'trials':>6} {'interrupted':>11} {'paused':>6} {'stop p50':>8} {'stop p95':>8}"
+          f" {'turns outside':>13}")
     for kind, row in out.items():
         if isinstance(row, dict):
             print(f"{kind:16} {row['trials']:6} {row['interrupted']:11} {row['paused']:6} "
                   f"{row['stop_ms_p50'] if row['stop_ms_p50'] is not None else '-':>8} "
-                  f"{row['stop_ms_p95'] if row['stop_ms_p95'] is not None else '-':>8}")
+                  f"{row['stop_ms_p95'] if row['stop_ms_p95'] is not None else '-':>8} {row['turns_outside_agent']:13}")
     print(f"\nfalse interruptions {out['false_interruption_rate']:.1%} (goal ≤ 1%), "
           f"false pauses {out['false_pause_rate']:.1%}, true interruptions {out['true_interruption_rate']:.1%} (goal ≥ 99%)")
     return 0
