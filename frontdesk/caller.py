@@ -41,6 +41,7 @@ class CallResult:
     duration_ms: int = 0
     barge_in: dict | None = None
     holds: list[dict] = field(default_factory=list)
+    dtmf_received: str = ""  # RFC 4733 digits the far end sent us
     error: str | None = None
 
     @property
@@ -242,6 +243,9 @@ def place_call(uri: str, says: list[str], dtmf: str = "", transport: str = "udp"
                     port.startTransmit(am)
                     state["media"] = True
 
+        def onDtmfDigit(self, prm):
+            result.dtmf_received += prm.digit
+
         def onCallTransferRequest(self, prm):
             result.transfer = prm.dstUri.strip().lstrip("<").split(">")[0]
             prm.statusCode = 603 if refuse_transfer else 202
@@ -316,7 +320,7 @@ def place_call(uri: str, says: list[str], dtmf: str = "", transport: str = "udp"
             if dtmf and not state["disconnected"]:
                 start = rx_ms()
                 call.dialDtmf(dtmf)
-                pump(0.2 * len(dtmf) + 0.5)
+                pump(0.2 * len(dtmf) + 1.0)
                 caller_turns.append({"speaker": "caller", "text": f"[DTMF {dtmf}]", "start_ms": start, "end_ms": rx_ms()})
                 wait_agent(rx_ms() // FRAME_MS, 10.0)
             if not state["disconnected"]:

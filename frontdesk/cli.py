@@ -22,10 +22,11 @@ def _cmd_serve(args) -> int:
     if args.data_dir:
         from pathlib import Path
         cfg.data_dir = Path(args.data_dir)
-    from .engines import model_path
-    for role in ("asr", "tts", "llm"):
-        model_path(cfg, role)  # fail early, in one line, when a model is missing
-    asyncio.run(serve(cfg, ready_file=args.ready_file))
+    if args.app == "agent":
+        from .engines import model_path
+        for role in ("asr", "tts", "llm"):
+            model_path(cfg, role)  # fail early, in one line, when a model is missing
+    asyncio.run(serve(cfg, ready_file=args.ready_file, app=args.app, hangup_after_s=args.hangup_after))
     return 0
 
 
@@ -98,6 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int, help="override sip.port (0 picks a free port)")
     s.add_argument("--data-dir", help="override storage.data_dir")
     s.add_argument("--ready-file", help="write the bound SIP port here once serving")
+    s.add_argument("--app", choices=["agent", "echo", "hangup"], default="agent",
+                   help="agent: the receptionist (default); echo: no models, plays each utterance and DTMF digit "
+                        "back (line checks, load tests); hangup: no models, answers and hangs up")
+    s.add_argument("--hangup-after", type=float, default=0.0, help="seconds the hangup app waits before BYE")
     s.set_defaults(func=_cmd_serve)
 
     c = sub.add_parser("call", help="place a test call with pjsua2 and print the transcript")

@@ -27,6 +27,7 @@ from media.sip.message import parse_uri
 from .backoffice import Backoffice
 from .calllog import CallLog, CallRecord
 from .config import Config
+from .echo_app import EchoSession
 from .engines import Engines
 from .session import CallSession
 
@@ -34,13 +35,16 @@ log = logging.getLogger("frontdesk.server")
 
 
 class FrontdeskServer:
-    def __init__(self, cfg: Config, engines: Engines, backoffice: Backoffice):
+    def __init__(self, cfg: Config, engines: Engines | None, backoffice: Backoffice | None, *,
+                 app: str = "agent", hangup_after_s: float = 0.0):
         self.cfg = cfg
+        self.app = app
+        self.hangup_after_s = hangup_after_s
         self.engines = engines
         self.backoffice = backoffice
         self.calllog = CallLog(cfg.data_dir)
         self.ports = PortAllocator(cfg.sip.rtp_port_min, cfg.sip.rtp_port_max)
-        self.sessions: dict[str, CallSession] = {}
+        self.sessions: dict[str, CallSession | EchoSession] = {}
         self.tasks: dict[str, asyncio.Task] = {}
         self.sip: SipServer | None = None
         self._transfers: dict[str, asyncio.Queue] = {}
@@ -128,19 +132,7 @@ class FrontdeskServer:
             log.warning("call %s: %s; 488", ev.call_id, exc)
             self.sip.act(self.ua.reject, ev.call_id, 488, extra=[("Warning", f'304 frontdesk "{exc}"')])
             return
-        try:
-            caller_user = parse_uri(ev.caller_uri).user
-        except Exception:
-            caller_user = ""
-        conversation = Conversation(self.cfg.clinic, self.engines.complete_json_blocking, self.backoffice.calendar,
-                                    self.backoffice.policy(), call_id=ev.call_id, caller_id=caller_id_phone(caller_user))
-        session = CallSession(record, self.engines, conversation,
-                              self.cfg.dialog.silence_timeout_s, self.cfg.dialog.end_silence_ms,
-                              hangup=lambda reason, cid=ev.call_id: self.hangup(cid, reason),
-                              transfer=lambda target, cid=ev.call_id: self.transfer(cid, target),
-                              barge_in_ms=self.cfg.dialog.barge_in_ms, barge_in_pause_ms=self.cfg.dialog.barge_in_pause_ms,
-                              backchannels_interrupt=self.cfg.dialog.backchannels_interrupt,
-                              filler_after_s=self.cfg.dialog.filler_after_s)
+        session = self._new_session(ev, record)
         try:
             rtp = await RtpSession.open(
                 self.ports, self.cfg.sip.listen, codec=probe.codec, payload_type=probe.payload_type,
@@ -168,6 +160,24 @@ class FrontdeskServer:
         rtp.start()
         # Start talking on ACK; if the ACK is lost, start anyway shortly after.
         asyncio.get_running_loop().call_later(1.0, self._start_session, ev.call_id)
+
+    def _new_session(self, ev: IncomingCall, record: CallRecord) -> CallSession | EchoSession:
+        hangup = lambda reason, cid=ev.call_id: self.hangup(cid, reason)  # noqa: E731
+        dialog = self.cfg.dialog
+        if self.app != "agent":
+            return EchoSession(record, hangup=hangup, end_silence_ms=dialog.end_silence_ms,
+                               hangup_after_s=self.hangup_after_s if self.app == "hangup" else None)
+        assert self.engines is not None and self.backoffice is not None
+        try:
+            caller_user = parse_uri(ev.caller_uri).user
+        except Exception:
+            caller_user = ""
+        conversation = Conversation(self.cfg.clinic, self.engines.complete_json_blocking, self.backoffice.calendar,
+                                    self.backoffice.policy(), call_id=ev.call_id, caller_id=caller_id_phone(caller_user))
+        return CallSession(record, self.engines, conversation, dialog.silence_timeout_s, dialog.end_silence_ms,
+                           hangup=hangup, transfer=lambda target, cid=ev.call_id: self.transfer(cid, target),
+                           barge_in_ms=dialog.barge_in_ms, barge_in_pause_ms=dialog.barge_in_pause_ms,
+                           backchannels_interrupt=dialog.backchannels_interrupt, filler_after_s=dialog.filler_after_s)
 
     def _session_offer(self, ev: SessionOffer) -> None:
         """re-INVITE or UPDATE with SDP: hold, resume, a codec change, a new RTP address."""
@@ -265,17 +275,9 @@ class FrontdeskServer:
             rec.end_reason = ev.reason
         if ev.by == "local":
             rec.bye_status = ev.status
-        conv = session.conversation
-        conv.on_hangup()
-        summary = conv.summary()
-        rec.requests = summary["requests"]
-        rec.outcome = summary["outcome"]
-        rec.qualification = summary["qualification"]
-        rec.tool_calls = summary["tool_calls"]
-        rec.booking = summary["booking"]
+        session.finish()
         if session.rtp:
             rec.rtp = session.rtp.stats()
-            rec.barge_in = {"pauses": session.pauses, "resumes": session.resumes}
             session.rtp.close()
             self.ports.release(session.rtp.port)
         log.info("call %s ended by %s (%s)%s", ev.call_id, rec.ended_by, ev.reason,
@@ -290,18 +292,20 @@ class FrontdeskServer:
             self.sip.close()
 
 
-async def serve(cfg: Config, ready_file: str | None = None) -> None:
+async def serve(cfg: Config, ready_file: str | None = None, app: str = "agent", hangup_after_s: float = 0.0) -> None:
     # Model workers hold the GIL in their Python parts; hand it over every 1 ms rather than 5 ms,
     # so that the media loop sends each RTP packet on time.
     sys.setswitchinterval(0.001)
     loop = asyncio.get_running_loop()
-    engines = await loop.run_in_executor(None, Engines, cfg)
-    backoffice = await loop.run_in_executor(None, Backoffice, cfg)
-    backoffice.start()
-    conv = Conversation(cfg.clinic, None)
-    await loop.run_in_executor(None, engines.warm, conv.prompt_messages("Hello, I'd like to book an appointment."))
-    await loop.run_in_executor(None, engines.prepare_phrases, conv.fixed_phrases())
-    server = FrontdeskServer(cfg, engines, backoffice)
+    engines = backoffice = None
+    if app == "agent":
+        engines = await loop.run_in_executor(None, Engines, cfg)
+        backoffice = await loop.run_in_executor(None, Backoffice, cfg)
+        backoffice.start()
+        conv = Conversation(cfg.clinic, None)
+        await loop.run_in_executor(None, engines.warm, conv.prompt_messages("Hello, I'd like to book an appointment."))
+        await loop.run_in_executor(None, engines.prepare_phrases, conv.fixed_phrases())
+    server = FrontdeskServer(cfg, engines, backoffice, app=app, hangup_after_s=hangup_after_s)
     await server.start()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -311,7 +315,8 @@ async def serve(cfg: Config, ready_file: str | None = None) -> None:
     transports = "/".join(t.lower() for t in cfg.sip.transports)
     if server.tls_port:
         transports += f"; tls on port {server.tls_port}"
-    print(f"frontdesk ready: {cfg.clinic.name} answers {uri} ({transports}); "
+    name = cfg.clinic.name if app == "agent" else f"the {app} app (no models)"
+    print(f"frontdesk ready: {name} answers {uri} ({transports}); "
           f"call it with: .venv/bin/frontdesk call {uri} --say \"Hi, I'd like to book a cleaning.\"", flush=True)
     if ready_file:
         with open(ready_file, "w") as f:
@@ -319,4 +324,5 @@ async def serve(cfg: Config, ready_file: str | None = None) -> None:
     await stop.wait()
     log.info("shutting down")
     await server.drain()
-    backoffice.stop()
+    if backoffice is not None:
+        backoffice.stop()

@@ -240,6 +240,19 @@ class CallSession:
             self._cancel_tts.set()
         log.info("call %s: barge-in; %d ms of agent audio dropped", self.record.call_id, dropped // 8)
 
+    def finish(self) -> None:
+        """The call ended: the conversation's outcome and findings go into the record."""
+        rec = self.record
+        conv = self.conversation
+        conv.on_hangup()
+        summary = conv.summary()
+        rec.requests = summary["requests"]
+        rec.outcome = summary["outcome"]
+        rec.qualification = summary["qualification"]
+        rec.tool_calls = summary["tool_calls"]
+        rec.booking = summary["booking"]
+        rec.barge_in = {"pauses": self.pauses, "resumes": self.resumes}
+
     def on_dtmf(self, digit: str) -> None:
         self.record.dtmf.append(digit)
         log.info("call %s: DTMF %s", self.record.call_id, digit)

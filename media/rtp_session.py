@@ -14,7 +14,7 @@ from typing import Callable
 import numpy as np
 
 from . import g711
-from .dtmf import DtmfDetector
+from .dtmf import DtmfDetector, DtmfSender
 from .jitter import JitterBuffer
 from .rtcp import RTCP_SR, RtcpError, ReceiverStats, build_report, parse_reports, round_trip_ms
 from .rtp import RtpError, RtpPacket, parse_rtp
@@ -90,6 +90,8 @@ class RtpSession(asyncio.DatagramProtocol):
         self._silence = self._encode(np.zeros(FRAME_SAMPLES, np.int16))
         self._jitter: JitterBuffer[bytes] = JitterBuffer(depth=3)
         self._dtmf = DtmfDetector()
+        self._dtmf_out = DtmfSender()
+        self._dtmf_ts = 0
         self._transport: asyncio.DatagramTransport | None = None
         self._sender: asyncio.Task | None = None
         self._queue: deque[np.ndarray] = deque()
@@ -201,6 +203,13 @@ class RtpSession(asyncio.DatagramProtocol):
         self._queued_samples += pcm.size
         self._drained.clear()
 
+    def send_dtmf(self, digits: str) -> None:
+        """Send digits as RFC 4733 events (100 ms each), in place of audio while they last.
+        Without a negotiated telephone-event payload type, nothing can be sent: ValueError."""
+        if self.dtmf_payload_type is None:
+            raise ValueError("the peer did not offer telephone-event; DTMF cannot be sent")
+        self._dtmf_out.queue(digits)
+
     def clear(self) -> int:
         """Stop playback now; returns how many queued samples were dropped."""
         dropped = self._queued_samples
@@ -277,6 +286,17 @@ class RtpSession(asyncio.DatagramProtocol):
         next_at = loop.time()
         while True:
             self.send_lateness_ms.append(max(0.0, (loop.time() - next_at) * 1000))
+            event = self._dtmf_out.next() if self._dtmf_out.busy and not self.on_hold else None
+            if event is not None and self.dtmf_payload_type is not None:
+                payload, marker, starts = event
+                if starts:
+                    self._dtmf_ts = self._ts
+                self._send(payload, marker, payload_type=self.dtmf_payload_type, timestamp=self._dtmf_ts)
+                if self.on_sent is not None:
+                    self.on_sent(None)
+                next_at += FRAME_S
+                await asyncio.sleep(max(next_at - loop.time(), 0))
+                continue
             frame = self._next_frame()
             if frame is not None:
                 payload = self._encode(frame)
@@ -356,8 +376,9 @@ class RtpSession(asyncio.DatagramProtocol):
         self._ts = (self._ts + FRAME_SAMPLES) & 0xFFFFFFFF
         self._talking = False
 
-    def _send(self, payload: bytes, marker: bool) -> None:
-        pkt = RtpPacket(self.payload_type, self._seq, self._ts, self._ssrc, payload, marker)
+    def _send(self, payload: bytes, marker: bool, payload_type: int | None = None, timestamp: int | None = None) -> None:
+        pkt = RtpPacket(self.payload_type if payload_type is None else payload_type, self._seq,
+                        self._ts if timestamp is None else timestamp, self._ssrc, payload, marker)
         self._seq = (self._seq + 1) & 0xFFFF
         self._ts = (self._ts + FRAME_SAMPLES) & 0xFFFFFFFF
         if self._transport is not None:
