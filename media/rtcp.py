@@ -71,7 +71,9 @@ class ReceiverStats:
     def reset(self) -> None:
         self.__init__(self.clock_rate)
 
-    def on_packet(self, seq: int, timestamp: int, arrival: float) -> None:
+    def on_packet(self, seq: int, timestamp: int, arrival: float, timing: bool = True) -> None:
+        """Count a packet of the stream. ``timing`` False (RFC 4733 events, whose timestamp is the
+        event's start) counts it for loss but not for jitter."""
         if self.base_seq is None:
             self.base_seq = self.max_seq = seq
         else:
@@ -81,6 +83,8 @@ class ReceiverStats:
                     self.cycles += 1 << 16
                 self.max_seq = seq
         self.received += 1
+        if not timing:
+            return
         transit = arrival * self.clock_rate - timestamp
         if self._transit is not None:
             d = abs(transit - self._transit)

@@ -15,9 +15,11 @@ import numpy as np
 
 from . import g711
 from .dtmf import DtmfDetector, DtmfSender
-from .jitter import JitterBuffer
+from .jitter import AUDIO, CONCEAL, AdaptiveJitterBuffer
+from .plc import G711Concealer
 from .rtcp import RTCP_SR, RtcpError, ReceiverStats, build_report, parse_reports, round_trip_ms
 from .rtp import RtpError, RtpPacket, parse_rtp
+from .srtp import SrtpContext, SrtpError
 
 log = logging.getLogger("frontdesk.rtp")
 
@@ -76,8 +78,10 @@ class RtpSession(asyncio.DatagramProtocol):
 
     def __init__(self, sock: socket.socket, port: int, *, codec: str, payload_type: int,
                  dtmf_payload_type: int | None, remote: tuple[str, int],
-                 on_frame: Callable[[np.ndarray], None], on_dtmf: Callable[[str], None]):
+                 on_frame: Callable[[np.ndarray], None], on_dtmf: Callable[[str], None],
+                 srtp: SrtpContext | None = None):
         self.sock = sock
+        self.srtp = srtp  # SDES-keyed SRTP, or None for plain RTP
         self.port = port
         self.codec = codec
         self.payload_type = payload_type
@@ -88,7 +92,11 @@ class RtpSession(asyncio.DatagramProtocol):
         self._encode = g711.encoder(codec)
         self._decode = g711.decoder(codec)
         self._silence = self._encode(np.zeros(FRAME_SAMPLES, np.int16))
-        self._jitter: JitterBuffer[bytes] = JitterBuffer(depth=3)
+        self._jitter = self._new_jitter_buffer()
+        self._plc = G711Concealer()
+        self._heard_any = False  # inbound playout starts with the first packet
+        self._floor = 1e9  # the quietest recent inbound frame (rms), for the buffer's pause test
+        self._floor_age = 0
         self._dtmf = DtmfDetector()
         self._dtmf_out = DtmfSender()
         self._dtmf_ts = 0
@@ -152,8 +160,10 @@ class RtpSession(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr) -> None:  # type: ignore[override]
         try:
+            if self.srtp is not None:
+                data = self.srtp.unprotect(data)
             pkt = parse_rtp(data)
-        except RtpError:
+        except (RtpError, SrtpError):
             self.bad_packets += 1
             return
         self.packets_in += 1
@@ -166,11 +176,13 @@ class RtpSession(asyncio.DatagramProtocol):
             # a new source (the PBX bridged us elsewhere, or the sender restarted): start afresh
             self._remote_ssrc = pkt.ssrc
             self.ssrc_changes += 1
-            self._lost_before += self._jitter.lost
-            self._jitter = JitterBuffer(depth=self._jitter.depth)
+            self._lost_before += self._jitter.stats.lost
+            self._jitter = self._new_jitter_buffer()
+            self._plc = G711Concealer()
             self._dtmf = DtmfDetector()
             self.rx_stats.reset()
         if self.dtmf_payload_type is not None and pkt.payload_type == self.dtmf_payload_type:
+            self.rx_stats.on_packet(pkt.sequence, pkt.timestamp, time.time(), timing=False)
             digit = self._dtmf.feed(pkt.timestamp, pkt.payload)
             if digit:
                 self.on_dtmf(digit)
@@ -179,13 +191,37 @@ class RtpSession(asyncio.DatagramProtocol):
             self.bad_packets += 1
             return
         self.rx_stats.on_packet(pkt.sequence, pkt.timestamp, time.time())
-        for payload in self._jitter.push(pkt.sequence, pkt.payload):
-            if payload is None:
-                frame = np.zeros(FRAME_SAMPLES, np.int16)
-            else:
-                frame = self._decode(payload)
-            if frame.size:
-                self.on_frame(frame)
+        pcm = self._decode(pkt.payload)
+        if pcm.size != FRAME_SAMPLES:  # another packet time than 20 ms: pad or cut to one frame
+            pcm = np.resize(pcm, FRAME_SAMPLES) if pcm.size else np.zeros(FRAME_SAMPLES, np.int16)
+        self._jitter.put(pkt.sequence, pkt.timestamp, pcm, self.last_packet_at)
+        self._heard_any = True
+
+    # -- inbound playout (one frame per 20 ms tick of the send clock) ------------------------
+
+    def _new_jitter_buffer(self) -> AdaptiveJitterBuffer[np.ndarray]:
+        return AdaptiveJitterBuffer(quiet=self._quiet)
+
+    def _quiet(self, pcm: np.ndarray) -> bool:
+        """A frame at the line's noise floor (or below -50 dBFS): the buffer may stretch or skip it."""
+        x = pcm.astype(np.float32)
+        rms = float(np.sqrt(np.dot(x, x) / x.size))
+        self._floor_age += 1
+        if rms < self._floor or self._floor_age > 150:  # the floor forgets after 3 s
+            self._floor, self._floor_age = max(rms, 1.0), 0
+        return rms < max(100.0, 2.0 * self._floor)
+
+    def _play_in(self, now: float) -> None:
+        if not self._heard_any:
+            return
+        out = self._jitter.get(now)
+        if out.kind == AUDIO:
+            frame = self._plc.good(out.payload)
+        elif out.kind == CONCEAL:
+            frame = self._plc.conceal(FRAME_SAMPLES)
+        else:
+            frame = self._plc.good(np.zeros(FRAME_SAMPLES, np.int16))
+        self.on_frame(frame)
 
     # -- sending -------------------------------------------------------------------------
 
@@ -239,7 +275,7 @@ class RtpSession(asyncio.DatagramProtocol):
 
     @property
     def lost(self) -> int:
-        return self._lost_before + self._jitter.lost
+        return self._lost_before + self._jitter.stats.lost
 
     def hold(self) -> None:
         """Send silence from the next packet on, keeping the queued audio for ``resume``."""
@@ -286,6 +322,7 @@ class RtpSession(asyncio.DatagramProtocol):
         next_at = loop.time()
         while True:
             self.send_lateness_ms.append(max(0.0, (loop.time() - next_at) * 1000))
+            self._play_in(time.monotonic())
             event = self._dtmf_out.next() if self._dtmf_out.busy and not self.on_hold else None
             if event is not None and self.dtmf_payload_type is not None:
                 payload, marker, starts = event
@@ -339,13 +376,17 @@ class RtpSession(asyncio.DatagramProtocol):
                             octets_sent=self.octets_out, block=block)
         if bye:  # RFC 3550 §6.6: the stream ends
             data += struct.pack("!BBHI", 0x81, 203, 1, self._ssrc)
+        if self.srtp is not None:
+            data = self.srtp.protect_rtcp(data)
         self._rtcp.sendto(data, self._rtcp_remote or (self.remote[0], self.remote[1] + 1))
         self.rtcp_out += 1
 
     def rtcp_received(self, data: bytes, addr) -> None:
         try:
+            if self.srtp is not None:
+                data = self.srtp.unprotect_rtcp(data)
             reports = parse_reports(data)
-        except RtcpError:
+        except (RtcpError, SrtpError):
             self.bad_packets += 1
             return
         self.rtcp_in += 1
@@ -369,7 +410,16 @@ class RtpSession(asyncio.DatagramProtocol):
                 "lost": self.lost, "expected_in": rx.expected, "lost_in": rx.cumulative_lost,
                 "jitter_in_ms": round(rx.jitter / 8, 1), "ssrc_changes": self.ssrc_changes,
                 "rtcp_in": self.rtcp_in, "rtcp_out": self.rtcp_out, "peer_report": self.peer_report,
+                "jitter_buffer": self.jitter_stats(),
+                "srtp": self.srtp.suite if self.srtp else None,
+                "srtp_auth_failures": self.srtp.auth_failures if self.srtp else 0,
                 "send_pacing": self.pacing_stats()}
+
+    def jitter_stats(self) -> dict:
+        st = self._jitter.stats
+        return {"target_ms": round(self._jitter.target_s * 1000), "mean_delay_ms": round(st.mean_delay_ms, 1),
+                "played": st.played, "concealed": st.concealed, "late": st.late, "duplicates": st.duplicates,
+                "underruns": st.underruns, "shrinks": st.shrinks, "grows": st.grows}
 
     def _advance(self) -> None:
         """Time passes without a packet: the timestamp moves on, the sequence number does not."""
@@ -382,7 +432,14 @@ class RtpSession(asyncio.DatagramProtocol):
         self._seq = (self._seq + 1) & 0xFFFF
         self._ts = (self._ts + FRAME_SAMPLES) & 0xFFFFFFFF
         if self._transport is not None:
-            self._transport.sendto(pkt.serialize(), self.remote)
+            data = pkt.serialize()
+            if self.srtp is not None:
+                try:
+                    data = self.srtp.protect(data)
+                except SrtpError as exc:
+                    log.warning("RTP port %s: %s", self.port, exc)
+                    return
+            self._transport.sendto(data, self.remote)
             self.packets_out += 1
             self.octets_out += len(payload)
 
@@ -399,5 +456,5 @@ class RtpSession(asyncio.DatagramProtocol):
     def _send_rtcp_bye(self) -> None:
         try:
             self._send_rtcp(bye=True)
-        except OSError:
+        except (OSError, SrtpError):
             pass
