@@ -144,7 +144,7 @@ def place_call(uri: str, says: list[str], dtmf: str = "", transport: str = "udp"
                debug_log: list[str] | None = None, caller_id: str = "caller",
                refuse_transfer: bool = False, teardown: bool = True, barge_in_ms: int | None = None,
                echo_db: float | None = None, echo_delay_ms: int = 100, hold_after: int | None = None,
-               hold_s: float = 3.0) -> CallResult:
+               hold_s: float = 3.0, srtp: bool = False) -> CallResult:
     import pjsua2 as pj
 
     from tts.hibari import HibariTTS
@@ -255,6 +255,9 @@ def place_call(uri: str, says: list[str], dtmf: str = "", transport: str = "udp"
     acfg.idUri = f"sip:{caller_id}@127.0.0.1"
     acfg.mediaConfig.transportConfig.port = 41000  # its own RTP range, away from the server's
     acfg.mediaConfig.transportConfig.portRange = 2000
+    if srtp:  # SDES SRTP, mandatory: pjsua offers RTP/SAVP with a=crypto
+        acfg.mediaConfig.srtpUse = pj.PJMEDIA_SRTP_MANDATORY
+        acfg.mediaConfig.srtpSecureSignaling = 0
     acc.create(acfg)
     call = Call(acc)
     target = uri if transport == "udp" or "transport=" in uri else f"{uri};transport={transport}"

@@ -37,7 +37,7 @@ def _cmd_call(args) -> int:
                         answer_timeout=args.timeout, transcribe=not args.no_transcribe, caller_id=args.caller_id,
                         refuse_transfer=args.refuse_transfer, teardown=False, barge_in_ms=args.barge_in_ms,
                         echo_db=args.echo_db, echo_delay_ms=args.echo_delay_ms, hold_after=args.hold_after,
-                        hold_s=args.hold_s)
+                        hold_s=args.hold_s, srtp=args.srtp)
     write_result(result, args.json)
     print_transcript(result)
     sys.stdout.flush()
@@ -119,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--hold-after", type=int, help="after the agent answers this --say line, hold the call (re-INVITE)")
     c.add_argument("--hold-s", type=float, default=3.0, help="how long to hold before resuming (default 3)")
     c.add_argument("--refuse-transfer", action="store_true", help="answer the agent's REFER with 603 (test the fallback)")
+    c.add_argument("--srtp", action="store_true", help="offer SRTP with SDES keys (RTP/SAVP), as Twilio Secure Trunking does")
     c.add_argument("--caller-id", default="caller", help="the caller's number, sent as the From user (e.g. +12025550143)")
     c.set_defaults(func=_cmd_call)
 

@@ -114,6 +114,7 @@ class SipConfig:
     register: RegisterConfig | None = None  # keep a registration at a PBX or registrar
     tls_port: int = 5061
     answer_delay_ms: int = 0  # ring this long before answering
+    srtp: str = "optional"  # SDES-keyed SRTP: optional (when offered), required, off
     tls_certificate: str = ""
     tls_private_key: str = ""
 
@@ -308,7 +309,10 @@ def load_config(path: str | Path | None = None) -> Config:
         raise ConfigError(f"sip.rtp_port_max: expected more than sip.rtp_port_min ({rmin}), got {rmax}")
     rtp_timeout = _range(_get(s, "rtp_timeout_s", "sip", float, 30.0), 2.0, 3600.0, "sip.rtp_timeout_s")
     min_se = _range(_get(s, "session_expires_min_s", "sip", int, 90), 1, 86400, "sip.session_expires_min_s")
-    sip = SipConfig(listen, port, transports, public or listen, nets, rmin, rmax, rtp_timeout_s=rtp_timeout,
+    srtp = _get(s, "srtp", "sip", str, "optional")
+    if srtp not in ("optional", "required", "off"):
+        raise ConfigError(f"sip.srtp: expected optional, required or off, got {srtp!r}")
+    sip = SipConfig(listen, port, transports, public or listen, nets, rmin, rmax, rtp_timeout_s=rtp_timeout, srtp=srtp,
                     session_expires_min_s=min_se, register=_register_config(_get(s, "register", "sip", dict, None)),
                     tls_port=tls_port, tls_certificate=tls_cert, tls_private_key=tls_key,
                     answer_delay_ms=_range(_get(s, "answer_delay_ms", "sip", int, 0), 0, 30000, "sip.answer_delay_ms"))

@@ -13,6 +13,7 @@ from pathlib import Path
 from dialog.conversation import Conversation
 from media.rtp_session import PortAllocator, RtpSession
 from media.sdp import SdpError, negotiate, parse_sdp
+from media.srtp import SrtpContext
 from media.sip.register import Registered, Registration, RegistrationFailed
 from media.sip.transport import SipServer
 from media.sip.useragent import (
@@ -127,29 +128,39 @@ class FrontdeskServer:
             return
         try:
             # Negotiate before opening a port, so that a bad offer costs nothing.
-            probe = negotiate(offer, self.cfg.sip.public_address, 9)
+            probe = negotiate(offer, self.cfg.sip.public_address, 9, srtp=self.cfg.sip.srtp)
         except SdpError as exc:
             log.warning("call %s: %s; 488", ev.call_id, exc)
             self.sip.act(self.ua.reject, ev.call_id, 488, extra=[("Warning", f'304 frontdesk "{exc}"')])
             return
         session = self._new_session(ev, record)
+        srtp = None
+        if probe.crypto is not None and probe.local_key is not None:
+            try:
+                srtp = SrtpContext(probe.crypto.suite, probe.local_key, probe.crypto.key)
+            except Exception as exc:  # a key libsrtp refuses
+                log.warning("call %s: SRTP setup failed (%s); 488", ev.call_id, exc)
+                self.sip.act(self.ua.reject, ev.call_id, 488)
+                return
         try:
             rtp = await RtpSession.open(
                 self.ports, self.cfg.sip.listen, codec=probe.codec, payload_type=probe.payload_type,
                 dtmf_payload_type=probe.dtmf_payload_type, remote=(probe.remote_host, probe.remote_port),
-                on_frame=session.on_frame, on_dtmf=session.on_dtmf)
+                on_frame=session.on_frame, on_dtmf=session.on_dtmf, srtp=srtp)
         except OSError as exc:
             log.error("call %s: cannot open RTP (%s); 503", ev.call_id, exc)
             self.sip.act(self.ua.reject, ev.call_id, 503)
             return
-        answer = negotiate(offer, self.cfg.sip.public_address, rtp.port)
+        answer = negotiate(offer, self.cfg.sip.public_address, rtp.port, srtp=self.cfg.sip.srtp,
+                           local_key=probe.local_key)
         session.sdp_session_id, session.sdp_version = answer.session_id, 1
         rtp.update(codec=answer.codec, payload_type=answer.payload_type, dtmf_payload_type=answer.dtmf_payload_type,
                    remote=rtp.remote, may_send=answer.we_may_send)  # an offer that starts on hold
         session.attach(rtp)
-        record.codec = answer.codec
+        record.codec = answer.codec + ("/SRTP" if srtp else "")
         self.sessions[ev.call_id] = session
-        log.info("call %s from %s (%s) via %s: answering with %s", ev.call_id, ev.caller_uri, host, ev.transport, answer.codec)
+        log.info("call %s from %s (%s) via %s: answering with %s%s", ev.call_id, ev.caller_uri, host, ev.transport,
+                 answer.codec, f" over SRTP ({srtp.suite})" if srtp else "")
         self.sip.act(self.ua.ringing, ev.call_id)
         if self.cfg.sip.answer_delay_ms:  # let it ring, as a front desk would
             await asyncio.sleep(self.cfg.sip.answer_delay_ms / 1000)
@@ -189,12 +200,17 @@ class FrontdeskServer:
         rtp = session.rtp
         try:
             neg = negotiate(parse_sdp(ev.offer), self.cfg.sip.public_address, rtp.port,
-                            session_id=session.sdp_session_id, version=session.sdp_version + 1)
+                            session_id=session.sdp_session_id, version=session.sdp_version + 1,
+                            srtp=self.cfg.sip.srtp, local_key=rtp.srtp.local_key if rtp.srtp else None)
+            if (neg.crypto is None) != (rtp.srtp is None):
+                raise SdpError("switching between RTP and SRTP within a call is not supported")
         except SdpError as exc:
             log.warning("call %s: new offer refused (%s); the session stays as it was", ev.call_id, exc)
             self.sip.act(self.ua.reject_offer, ev.call_id, 488, warning=str(exc))
             return
         session.sdp_version += 1
+        if rtp.srtp is not None and neg.crypto is not None:
+            rtp.srtp.set_remote_key(neg.crypto.key)  # the peer may re-key in a new offer
         was_on_hold = rtp.on_hold
         rtp.update(codec=neg.codec, payload_type=neg.payload_type, dtmf_payload_type=neg.dtmf_payload_type,
                    remote=(neg.remote_host, neg.remote_port), may_send=neg.we_may_send)

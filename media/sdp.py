@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
+from .srtp import SUITES, Crypto, new_key, parse_crypto
+
 STATIC_PAYLOADS = {0: ("PCMU", 8000), 8: ("PCMA", 8000)}
 SUPPORTED_CODECS = ("PCMU", "PCMA")
 _DIRECTIONS = ("sendrecv", "sendonly", "recvonly", "inactive")
@@ -111,6 +113,8 @@ class NegotiatedAudio:
     direction: str  # of our answer: recvonly or inactive means the peer put us on hold
     answer: str
     session_id: int = 0
+    crypto: Crypto | None = None  # the peer's SDES key (SRTP), None for plain RTP
+    local_key: bytes | None = None  # ours, sent in the answer
 
     @property
     def we_may_send(self) -> bool:
@@ -126,14 +130,29 @@ def _encoding(md: MediaDescription, pt: int) -> tuple[str, int] | None:
 
 def negotiate(offer: SessionDescription, local_host: str, local_port: int,
               codecs: tuple[str, ...] = SUPPORTED_CODECS, session_id: int | None = None,
-              version: int = 1) -> NegotiatedAudio:
-    """Pick the first offered codec we support (the offerer's preference order)."""
+              version: int = 1, srtp: str = "optional", local_key: bytes | None = None) -> NegotiatedAudio:
+    """Pick the first offered codec we support (the offerer's preference order).
+
+    ``srtp``: "optional" answers SDES keys when offered (RTP/SAVP, or a=crypto on RTP/AVP),
+    "required" refuses an offer without them, "off" refuses RTP/SAVP and ignores a=crypto."""
     audio = [m for m in offer.media if m.media == "audio" and m.port != 0]
     if not audio:
         raise SdpError("no audio stream offered")
     md = audio[0]
-    if md.proto.upper() not in ("RTP/AVP", "RTP/AVPF"):
+    proto = md.proto.upper()
+    if proto not in ("RTP/AVP", "RTP/AVPF", "RTP/SAVP", "RTP/SAVPF"):
         raise SdpError(f"unsupported media transport {md.proto}")
+    secure = "SAVP" in proto
+    crypto = None
+    if srtp != "off":
+        offered = [c for c in (parse_crypto(a) for a in md.attributes) if c is not None]
+        offered.sort(key=lambda c: list(SUITES).index(c.suite))
+        crypto = offered[0] if offered else None
+    if secure and crypto is None:
+        raise SdpError("SRTP offered without a usable a=crypto line (need AES_CM_128_HMAC_SHA1_80 or _32)"
+                       if srtp != "off" else "SRTP offered but sip.srtp is off")
+    if crypto is None and srtp == "required":
+        raise SdpError("plain RTP offered but sip.srtp requires SRTP")
     chosen: tuple[int, str] | None = None
     dtmf: int | None = None
     for fmt in md.formats:
@@ -158,12 +177,19 @@ def negotiate(offer: SessionDescription, local_host: str, local_port: int,
     sid = session_id if session_id is not None else random.randint(1, 2**31)
     if host in ("0.0.0.0", "::"):  # RFC 2543 style hold: "don't send to me"
         direction = "inactive" if direction in ("recvonly", "inactive") else "recvonly"
-    answer = build_sdp(local_host, local_port, [(pt, name)], dtmf, direction, sid, version)
-    return NegotiatedAudio(name, pt, dtmf, host, md.port, direction, answer, sid)
+    answer_crypto = None
+    if crypto is not None:
+        local_key = local_key if local_key is not None and len(local_key) == SUITES[crypto.suite] else new_key(crypto.suite)
+        answer_crypto = Crypto(crypto.tag, crypto.suite, local_key)
+    answer = build_sdp(local_host, local_port, [(pt, name)], dtmf, direction, sid, version,
+                       proto="RTP/SAVP" if secure else "RTP/AVP", crypto=answer_crypto)
+    return NegotiatedAudio(name, pt, dtmf, host, md.port, direction, answer, sid, crypto,
+                           answer_crypto.key if answer_crypto else None)
 
 
 def build_sdp(host: str, port: int, codecs: list[tuple[int, str]], dtmf_pt: int | None,
-              direction: str = "sendrecv", session_id: int = 1, version: int = 1) -> str:
+              direction: str = "sendrecv", session_id: int = 1, version: int = 1, proto: str = "RTP/AVP",
+              crypto: Crypto | None = None) -> str:
     ip_ver = "IP6" if ":" in host else "IP4"
     fmts = [str(pt) for pt, _ in codecs] + ([str(dtmf_pt)] if dtmf_pt is not None else [])
     lines = [
@@ -172,8 +198,10 @@ def build_sdp(host: str, port: int, codecs: list[tuple[int, str]], dtmf_pt: int 
         "s=frontdesk",
         f"c=IN {ip_ver} {host}",
         "t=0 0",
-        f"m=audio {port} RTP/AVP {' '.join(fmts)}",
+        f"m=audio {port} {proto} {' '.join(fmts)}",
     ]
+    if crypto is not None:
+        lines.append(f"a={crypto.line()}")
     for pt, name in codecs:
         lines.append(f"a=rtpmap:{pt} {name}/8000")
     if dtmf_pt is not None:

@@ -111,17 +111,22 @@ def test_a_call_without_rtp_is_ended(timer_server, tmp_path):
     assert record["end_reason"] == "no RTP for 12 s", record
 
 
-def test_call_over_tls(timer_server, tmp_path):
+def test_call_over_tls_with_srtp(timer_server, tmp_path):
+    """TLS signalling and SDES-keyed SRTP media, as Twilio Secure Trunking uses: the agent must hear
+    and answer the caller's words through the encryption both ways."""
     before = len(timer_server.calls())
     out = tmp_path / "call.json"
     uri = f"sip:frontdesk@127.0.0.1:{timer_server.tls_port};transport=tls"
-    proc = subprocess.run([FRONTDESK, "call", uri, "--transport", "tls", "--json", str(out), "--no-transcribe",
+    proc = subprocess.run([FRONTDESK, "call", uri, "--transport", "tls", "--srtp", "--json", str(out), "--no-transcribe",
                            "--say", "What are your hours?", "--say", "Goodbye."], capture_output=True, text=True, timeout=300)
     record = timer_server.wait_calls(before + 1)[-1]
     context = proc.stdout + proc.stderr + timer_server.output()[-2000:]
     assert proc.returncode == 0, context
     assert record["transport"] == "TLS" and record["ended_by"] == "agent" and record["bye_status"] == 200, context
+    assert record["codec"].endswith("/SRTP") and record["rtp"]["srtp"] == "AES_CM_128_HMAC_SHA1_80", record["rtp"]
+    assert record["rtp"]["srtp_auth_failures"] == 0 and record["rtp"]["bad_packets"] == 0, record["rtp"]
     assert [t["intent"] for t in record["turns"] if t["speaker"] == "agent"][-1] == "goodbye", context
+    assert json.loads(out.read_text())["latency_ms"][0] is not None  # the caller heard the agent's reply
 
 
 def test_cancel_while_it_rings(timer_server, tmp_path):
