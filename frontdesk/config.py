@@ -93,7 +93,7 @@ class CalDavConfig:
 
 @dataclass
 class RegisterConfig:
-    registrar: str  # sip:10.0.0.5:5060 (an IP address: registration does not use DNS)
+    registrar: str  # sip:10.0.0.5:5060, sip:pbx.example.com (A/AAAA, no SRV), ;transport=tcp
     username: str
     password: str
     aor: str
@@ -174,10 +174,13 @@ def _register_config(r: dict | None) -> RegisterConfig | None:
     registrar = _get(r, "registrar", "sip.register", str, required=True)
     try:
         uri = parse_uri(registrar)
-        ipaddress.ip_address(uri.host)
+        if uri.scheme != "sip" or not re.fullmatch(r"[A-Za-z0-9.\-:\[\]]+", uri.host):
+            raise ValueError(uri.host)
+        if (uri.params.get("transport") or "udp").lower() not in ("udp", "tcp"):
+            raise ValueError("transport")
     except (SipParseError, ValueError):
-        raise ConfigError(f"sip.register.registrar: expected a SIP URI with an IP address such as "
-                          f"sip:10.0.0.5:5060, got {registrar!r}") from None
+        raise ConfigError(f"sip.register.registrar: expected a SIP URI such as sip:10.0.0.5:5060, "
+                          f"sip:pbx.example.com or sip:pbx.example.com;transport=tcp, got {registrar!r}") from None
     username = _get(r, "username", "sip.register", str, "")
     aor = _get(r, "aor", "sip.register", str, f"sip:{username or 'frontdesk'}@{uri.host}")
     return RegisterConfig(registrar, username, _get(r, "password", "sip.register", str, ""), aor,

@@ -6,6 +6,7 @@ import asyncio
 import ipaddress
 import logging
 import signal
+import socket
 import sys
 import time
 from pathlib import Path
@@ -71,14 +72,38 @@ class FrontdeskServer:
         self.bound_port = port
         self.ua.port = port
         asyncio.get_running_loop().call_later(1.0, self._watch_media)
-        reg = self.cfg.sip.register
-        if reg is not None:
-            user = parse_uri(reg.aor).user or "frontdesk"
-            self.ua.add_registration(Registration(
-                reg.registrar, reg.aor, f"<sip:{user}@{self.cfg.sip.public_address}:{port}>", username=reg.username,
-                password=reg.password, expires=reg.expires, local_host=self.cfg.sip.public_address, local_port=port,
-                user_agent=f"frontdesk/{__version__}"))
-            self.sip.flush()  # starts the registration
+        if self.cfg.sip.register is not None:
+            await self._register()
+
+    async def _register(self) -> None:
+        """Keep a binding at the configured registrar; a DNS name is resolved (A/AAAA) first."""
+        assert self.sip and self.ua
+        reg, port = self.cfg.sip.register, self.bound_port
+        assert reg is not None
+        uri = parse_uri(reg.registrar)
+        transport = "TCP" if (uri.params.get("transport") or "").lower() == "tcp" else "UDP"
+        address = None
+        try:
+            ipaddress.ip_address(uri.host)
+        except ValueError:
+            loop = asyncio.get_running_loop()
+            try:
+                infos = await loop.getaddrinfo(uri.host, uri.port or 5060,
+                                               type=socket.SOCK_STREAM if transport == "TCP" else socket.SOCK_DGRAM)
+            except OSError as exc:
+                log.error("registrar %s: cannot resolve %s (%s); retrying in 30 s", reg.registrar, uri.host, exc)
+                loop.call_later(30, lambda: loop.create_task(self._register()))
+                return
+            infos.sort(key=lambda info: info[0] == socket.AF_INET6)  # IPv4 first, like our own listener
+            address = (infos[0][4][0], infos[0][4][1])
+            log.info("registrar %s resolves to %s:%s", reg.registrar, *address)
+        user = parse_uri(reg.aor).user or "frontdesk"
+        suffix = ";transport=tcp" if transport == "TCP" else ""
+        self.ua.add_registration(Registration(
+            reg.registrar, reg.aor, f"<sip:{user}@{self.cfg.sip.public_address}:{port}{suffix}>", username=reg.username,
+            password=reg.password, expires=reg.expires, transport=transport, address=address,
+            local_host=self.cfg.sip.public_address, local_port=port, user_agent=f"frontdesk/{__version__}"))
+        self.sip.flush()  # starts the registration
 
     def allowed(self, host: str) -> bool:
         try:

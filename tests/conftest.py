@@ -24,12 +24,15 @@ def free_port(kind=socket.SOCK_DGRAM) -> int:
 class Server:
     """A real `frontdesk serve` process on a free port."""
 
+    app = "agent"
+
     def __init__(self, tmp: Path, config: str | None = None, extra_env: dict | None = None):
         self.tmp = tmp
         self.ready = tmp / "ready"
         self.data = tmp / "var"
         self.log_path = tmp / "serve.log"
-        cmd = [FRONTDESK, "serve", "--port", "0", "--ready-file", str(self.ready), "--data-dir", str(self.data)]
+        cmd = [FRONTDESK, "serve", "--app", self.app, "--port", "0", "--ready-file", str(self.ready),
+               "--data-dir", str(self.data)]
         if config:
             cmd += ["--config", config]
         self.log = open(self.log_path, "w")
@@ -200,3 +203,56 @@ def postgres_url(tmp_path_factory):
     yield f"postgresql+psycopg://frontdesk@127.0.0.1:{port}/postgres"
     subprocess.run(runas + [str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"], capture_output=True)
     shutil.rmtree(tmp, ignore_errors=True)
+
+
+class EchoServer(Server):
+    """A real `frontdesk serve --app echo` process (no models: it answers, beeps for 0.4 s, then
+    plays each caller utterance and RFC 4733 digit back) on a free port."""
+
+    app = "echo"
+
+
+@pytest.fixture(scope="module")
+def echo_server(tmp_path_factory):
+    srv = EchoServer(tmp_path_factory.mktemp("echo"))
+    yield srv
+    srv.stop()
+
+
+def wav_write(path: Path, pcm, rate: int = 8000) -> None:
+    """16-bit mono WAV."""
+    import wave
+
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(pcm.astype("<i2").tobytes())
+
+
+def wav_read(path: Path):
+    """(samples as float64, sample rate) of a 16-bit mono WAV."""
+    import wave
+
+    import numpy as np
+
+    with wave.open(str(path)) as w:
+        assert w.getsampwidth() == 2 and w.getnchannels() == 1, (path, w.getparams())
+        return np.frombuffer(w.readframes(w.getnframes()), "<i2").astype(np.float64), w.getframerate()
+
+
+def best_match(haystack, needle) -> tuple[int, float]:
+    """Where needle occurs in haystack (sample offset) and the normalized correlation there (1.0:
+    the same samples, up to a gain)."""
+    import numpy as np
+
+    if haystack.size < needle.size:
+        haystack = np.concatenate([haystack, np.zeros(needle.size - haystack.size)])
+    n = 1 << int(np.ceil(np.log2(haystack.size + needle.size)))
+    corr = np.fft.irfft(np.fft.rfft(haystack, n) * np.conj(np.fft.rfft(needle, n)), n)[:haystack.size - needle.size + 1]
+    # normalize by the energy of each window of the haystack
+    csum = np.concatenate([[0.0], np.cumsum(haystack ** 2)])
+    window = csum[needle.size:] - csum[:-needle.size]
+    score = corr / np.sqrt(np.maximum(window, 1e-9) * np.sum(needle ** 2))
+    k = int(np.argmax(score))
+    return k, float(score[k])

@@ -26,6 +26,9 @@ def test_demo_clinic_loads():
     ('duration_min = 45', 'duration_min = -5', "clinic.services[0].duration_min"),
     ('llm = ""', 'llm = "/nonexistent/model.gguf"', "models.llm"),
     ('silence_timeout_s = 15', 'silence_timeout_s = "long"', "dialog.silence_timeout_s"),
+    ('srtp = "optional"', 'srtp = "sometimes"', "sip.srtp"),
+    ('session_expires_min_s = 90', 'session_expires_min_s = 90\n[sip.register]\nregistrar = "sip:pbx;transport=sctp"',
+     "sip.register.registrar"),
 ])
 def test_bad_values_name_the_key(tmp_path, old, new, key):
     text = DEMO_CONFIG.read_text()

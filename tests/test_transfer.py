@@ -1,10 +1,13 @@
 """Handoff by SIP REFER during open hours: the pjsua2 caller is transferred to a front desk played
-by sipp (UAS); when the caller refuses the REFER, the agent falls back to a callback task."""
+by a second pjsua2 endpoint (tests/pj_desk.py, its own process), which receives and answers the
+transferred call; when the caller refuses the REFER, the agent falls back to a callback task."""
 
 import json
 import re
-import shutil
 import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -32,10 +35,24 @@ def desk_server(tmp_path_factory):
     server.stop()
 
 
+def start_desk(port: int, tmp_path: Path) -> tuple[subprocess.Popen, Path]:
+    """The front desk phone (tests/pj_desk.py) on 127.0.0.1:port, once it listens."""
+    seen = tmp_path / "desk.json"
+    log = open(tmp_path / "desk.log", "w")
+    desk = subprocess.Popen([sys.executable, str(Path(__file__).with_name("pj_desk.py")), "--port", str(port),
+                             "--json", str(seen), "--rtp-port", "43200", "--timeout", "400"],
+                            stdout=log, stderr=subprocess.STDOUT)
+    log.close()
+    deadline = time.time() + 20
+    while not seen.exists():
+        assert desk.poll() is None and time.time() < deadline, (tmp_path / "desk.log").read_text()[-3000:]
+        time.sleep(0.1)
+    return desk, seen
+
+
 def test_transfer_to_the_front_desk_by_refer(desk_server, tmp_path):
     server, desk_port = desk_server
-    sipp = subprocess.Popen([shutil.which("sipp"), "-sn", "uas", "-i", "127.0.0.1", "-p", str(desk_port), "-m", "1",
-                             "-nostdin", "-timeout", "90"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=tmp_path)
+    desk, desk_json = start_desk(desk_port, tmp_path)
     try:
         before = len(server.calls())
         out = tmp_path / "call.json"
@@ -51,10 +68,22 @@ def test_transfer_to_the_front_desk_by_refer(desk_server, tmp_path):
         assert any("transfer you" in t["text"] for t in record["turns"] if t["speaker"] == "agent")
     finally:
         try:
-            sipp.wait(60)
+            desk.wait(60)
         except subprocess.TimeoutExpired:
-            sipp.kill()
-    assert sipp.returncode == 0, sipp.stdout.read().decode()[-2000:]
+            desk.kill()
+            desk.wait()
+    # the desk received the transferred call: from the caller's own account (pjsua2 placed the
+    # new call as RFC 3515 asks), answered and confirmed, with media, then ended by one side
+    desk_log = (tmp_path / "desk.log").read_text()[-3000:]
+    seen = json.loads(desk_json.read_text())
+    context = json.dumps(seen, indent=1) + desk_log
+    assert desk.returncode == 0 and seen["exit"] == "ok", context
+    assert seen["invites"] == 1 and seen["confirmed"] and seen["media_active"], context
+    assert seen["from_user"] == "+12025550160" and "+12025550160" in seen["remote_uri"], context
+    assert seen["user_agent"] == "frontdesk-test-caller (pjsua2)", context
+    assert seen["states"][-2:] == ["CONFIRMED", "DISCONNECTED"] and seen["ended_by"] in ("caller", "desk"), context
+    # pjsua2 copies the REFER's Referred-By (frontdesk's URI) into the new INVITE
+    assert seen["referred_by"] and "frontdesk@" in seen["referred_by"], context
 
 
 def test_refused_transfer_falls_back_to_a_callback(desk_server, tmp_path):

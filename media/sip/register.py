@@ -49,7 +49,8 @@ class Registration:
     username: str = ""
     password: str = ""
     expires: int = 3600
-    transport: str = "UDP"
+    transport: str = "UDP"  # or TCP (a connection the transport opens)
+    address: tuple[str, int] | None = None  # where to send, when the registrar is a DNS name resolved outside
     local_host: str = "127.0.0.1"
     local_port: int = 5060
     user_agent: str = "frontdesk"
@@ -67,6 +68,8 @@ class Registration:
 
     @property
     def destination(self) -> tuple[str, int]:
+        if self.address is not None:
+            return self.address
         uri = parse_uri(self.registrar)
         return uri.host, uri.port or 5060
 

@@ -91,6 +91,7 @@ class SipServer:
         self.loop = asyncio.get_event_loop()
         self._udp: _Udp | None = None
         self._tcp: dict[Addr, _TcpConnection] = {}
+        self._connecting: dict[Addr, list[bytes]] = {}  # outbound TCP connections being opened
         self._tcp_server: asyncio.base_events.Server | None = None
         self._tls_server: asyncio.base_events.Server | None = None
         self._timer: asyncio.TimerHandle | None = None
@@ -138,6 +139,8 @@ class SipServer:
                 conn = self._tcp.get(out.addr)
                 if conn and conn.transport:
                     conn.transport.write(out.data)
+                elif out.transport == "TCP":  # a request of ours (REGISTER) to a server: connect first
+                    self._connect(out.addr, out.data)
                 else:
                     log.warning("no %s connection to %s:%s for an outgoing message", out.transport, *out.addr)
         for event in self.ua.take_events():
@@ -146,6 +149,27 @@ class SipServer:
             except Exception:
                 log.exception("error in SIP event handler for %r", event)
         self._schedule()
+
+    def _connect(self, addr: Addr, data: bytes) -> None:
+        waiting = self._connecting.get(addr)
+        if waiting is not None:
+            waiting.append(data)
+            return
+        self._connecting[addr] = [data]
+
+        async def connect() -> None:
+            try:
+                await asyncio.wait_for(self.loop.create_connection(lambda: _TcpConnection(self), addr[0], addr[1]), 10)
+            except (OSError, asyncio.TimeoutError) as exc:
+                log.warning("SIP TCP connection to %s:%s failed: %s", addr[0], addr[1], exc)
+                self._connecting.pop(addr, None)
+                return  # the transaction's timer reports the failure
+            conn = self._tcp.get(addr)
+            for queued in self._connecting.pop(addr, []):
+                if conn and conn.transport:
+                    conn.transport.write(queued)
+
+        self.loop.create_task(connect())
 
     def _schedule(self) -> None:
         if self._timer:

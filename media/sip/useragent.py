@@ -716,6 +716,9 @@ class UserAgent:
         headers.add("CSeq", req.headers.get("CSeq") or "")
         headers.add("Server", self.server_name)
         if req.method.upper() == "INVITE" and 100 < status < 300:
+            # RFC 3261 §12.1.1: the route set goes back to the caller, in the same order
+            for route in req.headers.get_all("Record-Route"):
+                headers.add("Record-Route", route)
             headers.add("Contact", self._contact(transport))
         for name, value in extra or []:
             headers.add(name, value)
