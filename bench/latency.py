@@ -50,7 +50,7 @@ class Server:
         ready = tmp / "ready"
         self.log = tmp / "serve.log"
         self.proc = subprocess.Popen([str(BIN / "frontdesk"), "serve", "--port", "0", "--ready-file", str(ready),
-                                      "--data-dir", str(tmp / "var")], stdout=open(self.log, "w"), stderr=subprocess.STDOUT)
+                                      "--data-dir", str(tmp / "var"), "--dashboard-port", "0"], stdout=open(self.log, "w"), stderr=subprocess.STDOUT)
         while not ready.exists():
             if self.proc.poll() is not None:
                 raise SystemExit(self.log.read_text()[-2000:])
@@ -59,8 +59,14 @@ class Server:
         self.uri = f"sip:frontdesk@127.0.0.1:{ready.read_text().strip()}"
 
     def records(self) -> list[dict]:
-        path = self.tmp / "var" / "calls.jsonl"
-        return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+        from tools.db import make_engine
+        from tools.records import Filters, RecordStore
+
+        db = self.tmp / "var" / "frontdesk.db"
+        if not db.exists():
+            return []
+        store = RecordStore(make_engine(f"sqlite:///{db}"))
+        return [store.content(r) for r in reversed(store.list(Filters(limit=10**6))) if r.ended_at is not None]
 
     def stop(self) -> None:
         self.proc.terminate()

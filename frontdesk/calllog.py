@@ -1,11 +1,21 @@
-"""Call records: one JSON object per call, appended to <data_dir>/calls.jsonl when it ends."""
+"""Call records: kept in the clinic database (tools.records) from the moment a call is answered.
+
+A call is stored as "failed" when it starts and replaced by its real record when it ends, so a
+call the process never finished (kill -9, power loss) shows as failed, not missing. A JSON-lines
+copy in <data_dir>/calls.jsonl is optional (``storage.call_log_file``); it is not encrypted or
+purged, so leave it off where transcripts are PHI."""
 
 from __future__ import annotations
 
 import json
+import logging
+import queue
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+log = logging.getLogger("frontdesk.calllog")
 
 
 @dataclass
@@ -34,6 +44,11 @@ class CallRecord:
     rtp: dict = field(default_factory=dict)
     barge_in: dict = field(default_factory=dict)
     holds: list[dict] = field(default_factory=list)
+    caller_number: str = ""  # E.164 from the caller ID, when it is a number
+    ingress: str = "sip"
+    misunderstandings: int = 0
+    summary: str = ""
+    recording: str = ""
 
     def add_turn(self, speaker: str, text: str, **extra) -> None:
         t = time.time()
@@ -42,22 +57,49 @@ class CallRecord:
 
 
 class CallLog:
-    def __init__(self, data_dir: Path):
-        self.path = Path(data_dir) / "calls.jsonl"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+    """Writes records on its own thread, in order, so the event loop never waits for the database."""
+
+    def __init__(self, store, jsonl: Path | None = None):
+        self.store = store
+        self.path = jsonl
+        if jsonl is not None:
+            jsonl.parent.mkdir(parents=True, exist_ok=True)
+        self._queue: queue.Queue = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="calllog", daemon=True)
+        self._thread.start()
+        self.errors = 0
+
+    def start(self, record: CallRecord) -> None:
+        """The call was answered: it exists from now on, as failed until it ends properly."""
+        provisional = asdict(record)
+        provisional.update(outcome="failed", end_reason="the server stopped during the call", turns=[])
+        self._queue.put((provisional, False))
 
     def write(self, record: CallRecord) -> None:
-        with open(self.path, "a") as f:
-            f.write(json.dumps(asdict(record)) + "\n")
-            f.flush()
+        self._queue.put((asdict(record), True))
 
-    def read(self) -> list[dict]:
-        if not self.path.exists():
-            return []
-        out = []
-        for line in self.path.read_text().splitlines():
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                self._queue.task_done()
+                return
+            data, final = item
             try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-        return out
+                self.store.save(data)
+                if final and self.path is not None:
+                    with open(self.path, "a") as f:
+                        f.write(json.dumps(data) + "\n")
+            except Exception as exc:  # the disk is full, the database is gone: the call goes on
+                self.errors += 1
+                if self.errors == 1 or self.errors % 100 == 0:
+                    log.error("cannot store call record %s (%d so far): %s", data.get("call_id"), self.errors, exc)
+            finally:
+                self._queue.task_done()
+
+    def flush(self) -> None:
+        self._queue.join()
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join(10)

@@ -15,6 +15,9 @@ def _cmd_serve(args) -> int:
     from .server import serve
 
     cfg = load_config(args.config)
+    if cfg.privacy.log_format == "json":
+        from .logs import setup_logging
+        setup_logging(args.verbose, "json")
     if args.port is not None:
         if not 0 <= args.port <= 65535:
             raise ConfigError(f"--port: expected 0-65535, got {args.port}")
@@ -22,6 +25,13 @@ def _cmd_serve(args) -> int:
     if args.data_dir:
         from pathlib import Path
         cfg.data_dir = Path(args.data_dir)
+    if args.dashboard_port is not None:
+        if not 0 <= args.dashboard_port <= 65535:
+            raise ConfigError(f"--dashboard-port: expected 0-65535, got {args.dashboard_port}")
+        cfg.dashboard.port = args.dashboard_port
+    if cfg.privacy.encrypt:  # a missing or bad key stops the server here, in one line
+        from .report_cli import open_store
+        open_store(cfg)
     if args.app == "agent":
         from .engines import model_path
         for role in ("asr", "tts", "llm"):
@@ -102,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--app", choices=["agent", "echo", "hangup"], default="agent",
                    help="agent: the receptionist (default); echo: no models, plays each utterance and DTMF digit "
                         "back (line checks, load tests); hangup: no models, answers and hangs up")
+    s.add_argument("--dashboard-port", type=int, help="override dashboard.port (0 picks a free port, written to READY_FILE.dashboard)")
     s.add_argument("--hangup-after", type=float, default=0.0, help="seconds the hangup app waits before BYE")
     s.set_defaults(func=_cmd_serve)
 
@@ -134,6 +145,27 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--json", action="store_true", help="JSON output (bookings)")
     k.set_defaults(func=_cmd_calendar)
 
+    r = sub.add_parser("report", help="call volume, answer, booking and handoff rates, misunderstandings, latency")
+    r.add_argument("--since", help="only calls since this date (YYYY-MM-DD or ISO time, UTC)")
+    r.add_argument("--json", action="store_true", help="JSON output")
+    r.add_argument("--config")
+    r.add_argument("--data-dir")
+    r.set_defaults(func=lambda a: __import__("frontdesk.report_cli", fromlist=["report"]).report(a))
+
+    pg = sub.add_parser("purge", help="delete transcripts and recordings past the retention period now")
+    pg.add_argument("--days", type=int, help="override privacy.retention_days")
+    pg.add_argument("--config")
+    pg.add_argument("--data-dir")
+    pg.set_defaults(func=lambda a: __import__("frontdesk.report_cli", fromlist=["purge"]).purge(a))
+
+    kg = sub.add_parser("keygen", help="make a key for encryption at rest (privacy.encrypt)")
+    kg.add_argument("--file", help="write it here (mode 600) instead of printing it")
+    kg.add_argument("--force", action="store_true", help="overwrite an existing key file")
+    kg.set_defaults(func=lambda a: __import__("frontdesk.report_cli", fromlist=["keygen"]).keygen(a))
+
+    from .dashboard.users_cli import add_parser as add_users_parser
+    add_users_parser(sub)  # frontdesk users add|list|remove
+
     m = sub.add_parser("models", help="install, verify or list the local models")
     m.add_argument("action", choices=["install", "verify", "list"])
     m.set_defaults(func=_cmd_models)
@@ -144,9 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     import signal
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `frontdesk calendar slots | head` ends quietly
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    logging.getLogger("faster_whisper").setLevel(logging.WARNING)
+    from .logs import setup_logging
+    setup_logging(args.verbose)
     try:
         return args.func(args)
     except ConfigError as exc:

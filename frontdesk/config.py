@@ -138,6 +138,34 @@ class DialogConfig:
 
 
 @dataclass
+class PrivacyConfig:
+    retention_days: int = 90  # transcripts and recordings older than this are purged
+    redact_transcripts: bool = False  # store transcripts with numbers, emails and birth dates masked
+    encrypt: bool = False  # encrypt call content and recordings at rest
+    encryption_key_file: str = ""  # else $FRONTDESK_DATA_KEY
+    log_transcripts: bool = False  # caller words in the server log (off: no PHI in logs)
+    log_format: str = "text"  # or "json" (one JSON object per line)
+
+
+@dataclass
+class RecordingConfig:
+    enabled: bool = False
+    consent_prompt: str = "This call may be recorded for quality and training purposes."
+
+
+@dataclass
+class DashboardConfig:
+    enabled: bool = True
+    listen: str = "127.0.0.1"
+    port: int = 8080
+    metrics_networks: list = field(default_factory=lambda: [ipaddress.ip_network("127.0.0.0/8"),
+                                                            ipaddress.ip_network("::1/128")])
+    secure_cookies: bool = False  # set when the dashboard is served over HTTPS (a reverse proxy)
+    lockout_after: int = 5  # failed logins before the account locks
+    lockout_minutes: int = 15
+
+
+@dataclass
 class Config:
     clinic: Clinic
     sip: SipConfig
@@ -149,6 +177,10 @@ class Config:
     handoff: HandoffConfig
     confirmations: ConfirmationsConfig
     caldav: CalDavConfig
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
+    recording: RecordingConfig = field(default_factory=RecordingConfig)
+    dashboard: DashboardConfig = field(default_factory=DashboardConfig)
+    call_log_file: bool = False  # also append records to <data_dir>/calls.jsonl (plain text)
 
     @property
     def database_url(self) -> str:
@@ -207,9 +239,18 @@ def default_config_path() -> Path:
 def load_config(path: str | Path | None = None) -> Config:
     src = Path(path) if path else default_config_path()
     try:
-        data = tomllib.loads(src.read_text())
+        text = src.read_text()
     except FileNotFoundError:
         raise ConfigError(f"{src}: config file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{src}: cannot read ({exc})") from None
+    return loads_config(text, src)
+
+
+def loads_config(text: str, src: Path = Path("<config>")) -> Config:
+    """The config from TOML text; any problem is one ConfigError naming the key."""
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{src}: not valid TOML ({exc})") from None
 
@@ -222,7 +263,7 @@ def load_config(path: str | Path | None = None) -> Config:
     tz = _get(c, "timezone", "clinic", str, "UTC")
     try:
         ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise ConfigError(f"clinic.timezone: expected an IANA time zone such as 'America/New_York', got {tz!r}") from None
     services = []
     for i, s in enumerate(_get(c, "services", "clinic", list, [])):
@@ -385,7 +426,41 @@ def load_config(path: str | Path | None = None) -> Config:
         raise ConfigError(f"caldav.url: expected an http:// or https:// URL, got {caldav_url!r}")
     caldav = CalDavConfig(caldav_url, _get(cd, "username", "caldav", str, ""), _get(cd, "password", "caldav", str, ""),
                           _range(_get(cd, "sync_interval_s", "caldav", float, 60.0), 5.0, 86400.0, "caldav.sync_interval_s"))
-    return Config(clinic, sip, models, dialog, data_dir, src, booking, HandoffConfig(front), confirmations, caldav)
+    pv = _get(data, "privacy", "", dict, {})
+    privacy = PrivacyConfig(
+        retention_days=_range(_get(pv, "retention_days", "privacy", int, 90), 1, 3650, "privacy.retention_days"),
+        redact_transcripts=_get(pv, "redact_transcripts", "privacy", bool, False),
+        encrypt=_get(pv, "encrypt", "privacy", bool, False),
+        encryption_key_file=_get(pv, "encryption_key_file", "privacy", str, ""),
+        log_transcripts=_get(pv, "log_transcripts", "privacy", bool, False),
+        log_format=_get(pv, "log_format", "privacy", str, "text"))
+    if privacy.log_format not in ("text", "json"):
+        raise ConfigError(f"privacy.log_format: expected text or json, got {privacy.log_format!r}")
+    rc = _get(data, "recording", "", dict, {})
+    recording = RecordingConfig(_get(rc, "enabled", "recording", bool, False),
+                                _get(rc, "consent_prompt", "recording", str, RecordingConfig.consent_prompt))
+    if recording.enabled and not recording.consent_prompt.strip():
+        raise ConfigError("recording.consent_prompt: required when recording is enabled")
+    dc = _get(data, "dashboard", "", dict, {})
+    dash_listen = _get(dc, "listen", "dashboard", str, "127.0.0.1")
+    try:
+        ipaddress.ip_address(dash_listen)
+    except ValueError:
+        raise ConfigError(f"dashboard.listen: expected an IP address, got {dash_listen!r}") from None
+    metrics_nets = []
+    for i, n in enumerate(_get(dc, "metrics_networks", "dashboard", list, ["127.0.0.0/8", "::1/128"])):
+        try:
+            metrics_nets.append(ipaddress.ip_network(str(n), strict=False))
+        except ValueError:
+            raise ConfigError(f"dashboard.metrics_networks[{i}]: expected a network such as 10.0.0.0/8, got {n!r}") from None
+    dashboard = DashboardConfig(
+        enabled=_get(dc, "enabled", "dashboard", bool, True), listen=dash_listen,
+        port=_range(_get(dc, "port", "dashboard", int, 8080), 0, 65535, "dashboard.port"),
+        metrics_networks=metrics_nets, secure_cookies=_get(dc, "secure_cookies", "dashboard", bool, False),
+        lockout_after=_range(_get(dc, "lockout_after", "dashboard", int, 5), 1, 100, "dashboard.lockout_after"),
+        lockout_minutes=_range(_get(dc, "lockout_minutes", "dashboard", int, 15), 1, 1440, "dashboard.lockout_minutes"))
+    return Config(clinic, sip, models, dialog, data_dir, src, booking, HandoffConfig(front), confirmations, caldav,
+                  privacy, recording, dashboard, _get(st, "call_log_file", "storage", bool, False))
 
 
 def _hours(table: dict, key: str) -> dict[str, tuple[str, str] | None]:

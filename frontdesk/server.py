@@ -30,7 +30,12 @@ from .backoffice import Backoffice
 from .calllog import CallLog, CallRecord
 from .config import Config
 from .echo_app import EchoSession
+from . import settings
 from .engines import Engines
+from .recording import Recorder
+from tools.crypto import ContentCipher, load_key
+from tools.db import make_engine
+from tools.records import RecordStore
 from .session import CallSession
 
 log = logging.getLogger("frontdesk.server")
@@ -44,7 +49,13 @@ class FrontdeskServer:
         self.hangup_after_s = hangup_after_s
         self.engines = engines
         self.backoffice = backoffice
-        self.calllog = CallLog(cfg.data_dir)
+        engine = backoffice.engine if backoffice is not None else make_engine(cfg.database_url)
+        self.cipher = ContentCipher(load_key(cfg.privacy.encryption_key_file, required=cfg.privacy.encrypt)
+                                    if cfg.privacy.encrypt else None)
+        self.store = RecordStore(engine, self.cipher, redact_content=cfg.privacy.redact_transcripts)
+        settings.apply(cfg, self.store.settings())  # what staff changed in the dashboard
+        self.calllog = CallLog(self.store, cfg.data_dir / "calls.jsonl" if cfg.call_log_file else None)
+        self.recorders: dict[str, Recorder] = {}
         self.ports = PortAllocator(cfg.sip.rtp_port_min, cfg.sip.rtp_port_max)
         self.sessions: dict[str, CallSession | EchoSession] = {}
         self.tasks: dict[str, asyncio.Task] = {}
@@ -72,6 +83,7 @@ class FrontdeskServer:
         self.bound_port = port
         self.ua.port = port
         asyncio.get_running_loop().call_later(1.0, self._watch_media)
+        asyncio.get_running_loop().call_later(5.0, self._purge)
         if self.cfg.sip.register is not None:
             await self._register()
 
@@ -104,6 +116,32 @@ class FrontdeskServer:
             password=reg.password, expires=reg.expires, transport=transport, address=address,
             local_host=self.cfg.sip.public_address, local_port=port, user_agent=f"frontdesk/{__version__}"))
         self.sip.flush()  # starts the registration
+
+    def _purge(self) -> None:
+        """Hourly: delete transcripts and recordings past the retention period (the counts stay)."""
+        loop = asyncio.get_running_loop()
+
+        def run() -> None:
+            try:
+                n = self.store.purge(self.cfg.privacy.retention_days)
+                if n:
+                    log.info("retention: purged the content of %d call(s) older than %d days", n,
+                             self.cfg.privacy.retention_days)
+            except Exception as exc:
+                log.error("retention purge failed: %s", exc)
+
+        loop.run_in_executor(None, run)
+        loop.call_later(3600.0, self._purge)
+
+    def live(self) -> dict:
+        """Live figures for /metrics."""
+        rtps = [s.rtp for s in self.sessions.values() if s.rtp is not None]
+        queues = {}
+        if self.engines is not None:
+            queues = {name: getattr(self.engines, f"{name}_worker").pending()
+                      for name in ("asr", "llm", "tts") if hasattr(self.engines, f"{name}_worker")}
+        return {"active_calls": len(self.sessions), "rtp_lost": sum(r.rx_stats.cumulative_lost for r in rtps),
+                "rtp_jitter_ms": max((r.rx_stats.jitter / 8 for r in rtps), default=0.0), "queues": queues}
 
     def allowed(self, host: str) -> bool:
         try:
@@ -146,6 +184,10 @@ class FrontdeskServer:
         host = ev.remote_addr[0]
         record = CallRecord(ev.call_id, ev.caller_uri, ev.called_uri, f"{host}:{ev.remote_addr[1]}", ev.transport)
         try:
+            record.caller_number = caller_id_phone(parse_uri(ev.caller_uri).user) or ""
+        except Exception:
+            record.caller_number = ""
+        try:
             offer = parse_sdp(ev.offer)
         except SdpError as exc:
             log.warning("call %s: bad SDP offer (%s); 488", ev.call_id, exc)
@@ -182,6 +224,12 @@ class FrontdeskServer:
         rtp.update(codec=answer.codec, payload_type=answer.payload_type, dtmf_payload_type=answer.dtmf_payload_type,
                    remote=rtp.remote, may_send=answer.we_may_send)  # an offer that starts on hold
         session.attach(rtp)
+        if self.cfg.recording.enabled and isinstance(session, CallSession):
+            recorder = self.recorders[ev.call_id] = Recorder()
+            session.consent_prompt = self.cfg.recording.consent_prompt
+            heard, sent = rtp.on_frame, rtp.on_sent
+            rtp.on_frame = lambda frame: (recorder.on_caller(frame), heard(frame))
+            rtp.on_sent = lambda frame: (recorder.on_agent(frame), sent(frame) if sent else None)
         record.codec = answer.codec + ("/SRTP" if srtp else "")
         self.sessions[ev.call_id] = session
         log.info("call %s from %s (%s) via %s: answering with %s%s", ev.call_id, ev.caller_uri, host, ev.transport,
@@ -192,6 +240,7 @@ class FrontdeskServer:
             if self.sessions.get(ev.call_id) is not session:
                 return  # the caller gave up (CANCEL) while it rang
         record.answered_at = time.time()
+        self.calllog.start(record)
         self.sip.act(self.ua.answer, ev.call_id, answer.answer.encode())
         rtp.start()
         # Start talking on ACK; if the ACK is lost, start anyway shortly after.
@@ -210,10 +259,12 @@ class FrontdeskServer:
             caller_user = ""
         conversation = Conversation(self.cfg.clinic, self.engines.complete_json_blocking, self.backoffice.calendar,
                                     self.backoffice.policy(), call_id=ev.call_id, caller_id=caller_id_phone(caller_user))
-        return CallSession(record, self.engines, conversation, dialog.silence_timeout_s, dialog.end_silence_ms,
-                           hangup=hangup, transfer=lambda target, cid=ev.call_id: self.transfer(cid, target),
-                           barge_in_ms=dialog.barge_in_ms, barge_in_pause_ms=dialog.barge_in_pause_ms,
-                           backchannels_interrupt=dialog.backchannels_interrupt, filler_after_s=dialog.filler_after_s)
+        session = CallSession(record, self.engines, conversation, dialog.silence_timeout_s, dialog.end_silence_ms,
+                              hangup=hangup, transfer=lambda target, cid=ev.call_id: self.transfer(cid, target),
+                              barge_in_ms=dialog.barge_in_ms, barge_in_pause_ms=dialog.barge_in_pause_ms,
+                              backchannels_interrupt=dialog.backchannels_interrupt, filler_after_s=dialog.filler_after_s)
+        session.log_text = self.cfg.privacy.log_transcripts
+        return session
 
     def _session_offer(self, ev: SessionOffer) -> None:
         """re-INVITE or UPDATE with SDP: hold, resume, a codec change, a new RTP address."""
@@ -317,6 +368,12 @@ class FrontdeskServer:
         if ev.by == "local":
             rec.bye_status = ev.status
         session.finish()
+        recorder = self.recorders.pop(ev.call_id, None)
+        if recorder is not None:
+            try:
+                rec.recording = str(recorder.save(self.cfg.data_dir / "recordings", ev.call_id, self.cipher))
+            except OSError as exc:
+                log.error("call %s: recording not saved: %s", ev.call_id, exc)
         if session.rtp:
             rec.rtp = session.rtp.stats()
             session.rtp.close()
@@ -331,6 +388,31 @@ class FrontdeskServer:
         await asyncio.sleep(0.3)
         if self.sip:
             self.sip.close()
+        await asyncio.get_running_loop().run_in_executor(None, self.calllog.flush)
+
+
+async def start_dashboard(cfg: Config, server: FrontdeskServer) -> tuple[asyncio.Task, object, int]:
+    """The staff dashboard and /metrics, served by uvicorn on the server's own event loop."""
+    import socket as _socket
+
+    import uvicorn
+
+    from .dashboard.app import create_app
+    from .metrics import Metrics
+    from tools.records import Users
+
+    metrics = Metrics(server.store, server.live)
+    calendar = server.backoffice.calendar if server.backoffice is not None else None
+    users = Users(server.store.engine, cfg.dashboard.lockout_after, cfg.dashboard.lockout_minutes)
+    web = create_app(cfg, server.store, users, calendar, metrics.render)
+    family = _socket.AF_INET6 if ":" in cfg.dashboard.listen else _socket.AF_INET
+    sock = _socket.socket(family, _socket.SOCK_STREAM)
+    sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_REUSEADDR, 1)
+    sock.bind((cfg.dashboard.listen, cfg.dashboard.port))
+    port = sock.getsockname()[1]
+    uv = uvicorn.Server(uvicorn.Config(web, log_level="warning", lifespan="off", access_log=False))
+    task = asyncio.get_running_loop().create_task(uv.serve(sockets=[sock]))
+    return task, uv, port
 
 
 async def serve(cfg: Config, ready_file: str | None = None, app: str = "agent", hangup_after_s: float = 0.0) -> None:
@@ -359,11 +441,27 @@ async def serve(cfg: Config, ready_file: str | None = None, app: str = "agent", 
     name = cfg.clinic.name if app == "agent" else f"the {app} app (no models)"
     print(f"frontdesk ready: {name} answers {uri} ({transports}); "
           f"call it with: .venv/bin/frontdesk call {uri} --say \"Hi, I'd like to book a cleaning.\"", flush=True)
+    dashboard = None
+    if cfg.dashboard.enabled:
+        try:
+            dashboard = await start_dashboard(cfg, server)
+        except Exception as exc:  # the phone line matters more: answer calls without it
+            log.error("dashboard not started: %s: %s", type(exc).__name__, exc)
+        else:
+            log.info("dashboard on http://%s:%d/ (metrics at /metrics)", cfg.dashboard.listen, dashboard[2])
+    if dashboard is not None:
+        if ready_file:
+            with open(ready_file + ".dashboard", "w") as f:
+                f.write(f"{dashboard[2]}\n")
     if ready_file:
         with open(ready_file, "w") as f:
             f.write(f"{server.bound_port}\n")
     await stop.wait()
     log.info("shutting down")
     await server.drain()
+    if dashboard is not None:
+        dashboard[1].should_exit = True
+        await asyncio.wait([dashboard[0]], timeout=5)
+    server.calllog.close()
     if backoffice is not None:
         backoffice.stop()

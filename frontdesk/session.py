@@ -85,6 +85,8 @@ class CallSession:
         self.sdp_session_id = 0
         self.sdp_version = 1
         self._expect = "open"  # what that turn asked for
+        self.consent_prompt = ""  # said first when the call is recorded
+        self.log_text = False  # caller words in the log (privacy.log_transcripts)
         self.pauses = 0  # agent audio paused for caller speech
         self.resumes = 0  # ... and resumed (a backchannel or a noise)
 
@@ -180,11 +182,11 @@ class CallSession:
         if backchannel and finished and self._expect == "yes_no" and (parse.is_yes(transcript.text) or parse.is_no(transcript.text)):
             backchannel = False  # an early "yes" to the question the agent just finished asking
         if backchannel:
-            log.info("call %s: backchannel %r (%.2f) over the agent; it goes on", self.record.call_id,
-                     transcript.text, transcript.confidence)
+            log.info("call %s: backchannel %s (%.2f) over the agent; it goes on", self.record.call_id,
+                     self._said(transcript.text), transcript.confidence)
             self._utterance_wall.pop(id(utt), None)
             return
-        log.info("call %s: %r (%.2f) over the agent takes the turn", self.record.call_id, transcript.text,
+        log.info("call %s: %s (%.2f) over the agent takes the turn", self.record.call_id, self._said(transcript.text),
                  transcript.confidence)
         if self.rtp is not None and self.rtp.playing:
             self._barge_in()
@@ -217,7 +219,7 @@ class CallSession:
         wait = self.conversation.wait_for_more(text)
         if wait:
             self.endpointer.hold_open(wait)
-            log.info("call %s: %r sounds unfinished; waiting up to %d ms", self.record.call_id, text, wait)
+            log.info("call %s: %s sounds unfinished; waiting up to %d ms", self.record.call_id, self._said(text), wait)
 
     def _pause(self) -> None:
         assert self.rtp is not None
@@ -240,6 +242,10 @@ class CallSession:
             self._cancel_tts.set()
         log.info("call %s: barge-in; %d ms of agent audio dropped", self.record.call_id, dropped // 8)
 
+    def _said(self, text: str) -> str:
+        """Caller words for the log: the text only when privacy.log_transcripts is on."""
+        return repr(text) if self.log_text else f"<{len(text.split())} words>"
+
     def finish(self) -> None:
         """The call ended: the conversation's outcome and findings go into the record."""
         rec = self.record
@@ -251,6 +257,8 @@ class CallSession:
         rec.qualification = summary["qualification"]
         rec.tool_calls = summary["tool_calls"]
         rec.booking = summary["booking"]
+        rec.misunderstandings = summary["misunderstandings"]
+        rec.summary = summary_line(rec.outcome, summary)
         rec.barge_in = {"pauses": self.pauses, "resumes": self.resumes}
 
     def on_dtmf(self, digit: str) -> None:
@@ -262,6 +270,9 @@ class CallSession:
 
     async def run(self) -> None:
         try:
+            if self.consent_prompt:  # recording is on: the caller hears so before anything else
+                self.record.add_turn("agent", self.consent_prompt, intent="recording_notice")
+                await self.say(AgentTurn(self.consent_prompt, intent="recording_notice"), record_history=False)
             await self.say(self.conversation.greeting())
             while True:
                 try:
@@ -332,7 +343,8 @@ class CallSession:
         utt = item.utterance if isinstance(item, Heard) else item
         t_asr = time.monotonic()
         timing.update(asr_ms=int((t_asr - t0) * 1000), asr_early=reused)
-        log.info("call %s: caller said %r (confidence %.2f)", self.record.call_id, transcript.text, transcript.confidence)
+        log.info("call %s: caller said %s (confidence %.2f)", self.record.call_id, self._said(transcript.text),
+                 transcript.confidence)
         self.record.add_turn("caller", transcript.text, confidence=round(transcript.confidence, 3),
                              audio_ms=int(utt.audio.size / 8))
         if not transcript.text.strip():
@@ -430,3 +442,15 @@ def heard_text(pieces: list[tuple[str, int]], played: int) -> str:
             out.append(" ".join(part))
         break
     return " ".join(out)
+
+
+def summary_line(outcome: str, summary: dict) -> str:
+    """A short line for the calls list: what happened, without names or numbers."""
+    booking = summary.get("booking") or {}
+    q = summary.get("qualification") or {}
+    if outcome in ("booked", "rescheduled") and booking:
+        return f"{outcome} {booking.get('service', '')} with {booking.get('provider', '')} at {booking.get('start', '')[:16]}".strip()
+    if outcome in ("transferred", "callback"):
+        return f"{outcome}: {q.get('handoff_reason') or 'asked for a person'}"
+    kinds = [r.get("type", "") for r in summary.get("requests", []) if r.get("type")]
+    return f"{outcome}" + (f" ({', '.join(dict.fromkeys(kinds))})" if kinds else "")

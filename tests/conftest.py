@@ -21,6 +21,23 @@ def free_port(kind=socket.SOCK_DGRAM) -> int:
     return port
 
 
+def finished_calls(data_dir: Path) -> list[dict]:
+    from tools.crypto import ContentCipher, load_key
+    from tools.db import make_engine
+    from tools.records import Filters, RecordStore
+
+    db = data_dir / "frontdesk.db"
+    if not db.exists():
+        return []
+    engine = make_engine(f"sqlite:///{db}")
+    try:
+        store = RecordStore(engine, ContentCipher(load_key()))
+        rows = [r for r in store.list(Filters(limit=10**6)) if r.ended_at is not None]
+        return [store.content(r) for r in reversed(rows)]
+    finally:
+        engine.dispose()
+
+
 class Server:
     """A real `frontdesk serve` process on a free port."""
 
@@ -32,7 +49,7 @@ class Server:
         self.data = tmp / "var"
         self.log_path = tmp / "serve.log"
         cmd = [FRONTDESK, "serve", "--app", self.app, "--port", "0", "--ready-file", str(self.ready),
-               "--data-dir", str(self.data)]
+               "--data-dir", str(self.data), "--dashboard-port", "0"]
         if config:
             cmd += ["--config", config]
         self.log = open(self.log_path, "w")
@@ -49,9 +66,8 @@ class Server:
         self.uri = f"sip:frontdesk@127.0.0.1:{self.port}"
 
     def calls(self) -> list[dict]:
-        import json
-        path = self.data / "calls.jsonl"
-        return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+        """Finished calls' records, from the server's database, in the order the calls started."""
+        return finished_calls(self.data)
 
     def wait_calls(self, n: int, timeout: float = 20.0) -> list[dict]:
         deadline = time.time() + timeout

@@ -11,7 +11,7 @@ import textwrap
 
 import pytest
 
-from .conftest import BIN, FRONTDESK
+from .conftest import BIN, FRONTDESK, finished_calls
 from .sipmsgs import request
 
 pytestmark = pytest.mark.e2e
@@ -109,7 +109,7 @@ def test_call_inside_an_offline_network_namespace(tmp_path):
         ip link set lo up
         # only loopback exists: nothing can reach for the network
         test "$(ip -o link show | wc -l)" = 1
-        {BIN}/frontdesk serve --port 0 --ready-file {tmp_path}/ready --data-dir {tmp_path}/var > {tmp_path}/serve.log 2>&1 &
+        {BIN}/frontdesk serve --port 0 --dashboard-port 0 --ready-file {tmp_path}/ready --data-dir {tmp_path}/var > {tmp_path}/serve.log 2>&1 &
         SERVER=$!
         for i in $(seq 1 900); do [ -s {tmp_path}/ready ] && break; sleep 0.2; done
         PORT=$(cat {tmp_path}/ready)
@@ -124,5 +124,5 @@ def test_call_inside_an_offline_network_namespace(tmp_path):
     call_log = (tmp_path / "call.log").read_text() if (tmp_path / "call.log").exists() else ""
     assert proc.returncode == 0, proc.stderr + call_log + (tmp_path / "serve.log").read_text()[-3000:]
     result = json.loads((tmp_path / "out.json").read_text())
-    calls = [json.loads(line) for line in (tmp_path / "var" / "calls.jsonl").read_text().splitlines()]
+    calls = finished_calls(tmp_path / "var")
     check_call(result, proc, calls)

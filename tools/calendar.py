@@ -389,6 +389,26 @@ class Calendar:
             s.refresh(task)
             return task
 
+    def update_callback(self, task_id: int, *, status: str | None = None, assigned_to: str | None = None,
+                        notes: str | None = None) -> CallbackTask:
+        """Staff work on a callback task: assign it, add notes, mark it done (or open again)."""
+        if status is not None and status not in ("open", "done"):
+            raise ValueError(f"unknown callback status {status!r}")
+        with Session(self.engine, expire_on_commit=False) as s:
+            task = s.get(CallbackTask, task_id)
+            if task is None:
+                raise CalendarError(f"no callback task {task_id}")
+            if status is not None:
+                task.status = status
+            if assigned_to is not None:
+                task.assigned_to = assigned_to[:64]
+            if notes is not None:
+                task.notes = notes[:4000]
+            s.add(task)
+            s.commit()
+            s.refresh(task)
+            return task
+
     def callbacks(self, status: str | None = None) -> list[CallbackTask]:
         with Session(self.engine, expire_on_commit=False) as s:
             q = select(CallbackTask)

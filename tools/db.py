@@ -10,7 +10,7 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, create_engine, select
 
-from . import schema  # noqa: F401  (registers the tables)
+from . import records, schema  # noqa: F401  (registers the tables)
 from .schema import SchemaVersion
 
 
@@ -42,8 +42,13 @@ def _v1(engine: Engine) -> None:
     SQLModel.metadata.create_all(engine)
 
 
+def _v2(engine: Engine) -> None:
+    """Call records, dashboard users, the audit log and settings (create_all adds only missing tables)."""
+    SQLModel.metadata.create_all(engine)
+
+
 # Append new migrations; never edit an applied one.
-MIGRATIONS: list[tuple[int, Callable[[Engine], None]]] = [(1, _v1)]
+MIGRATIONS: list[tuple[int, Callable[[Engine], None]]] = [(1, _v1), (2, _v2)]
 
 
 def schema_version(engine: Engine) -> int:

@@ -1,0 +1,74 @@
+"""Prometheus metrics for `/metrics`: the report's measures, plus live calls, RTP and model queues.
+
+Collected at scrape time. The database measures are cached for a few seconds, so a scraper
+polling often costs one query per interval."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Callable
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from tools.records import OUTCOMES, RecordStore
+
+
+class _Collector:
+    def __init__(self, store: RecordStore, live: Callable[[], dict[str, Any]], cache_s: float = 5.0):
+        self.store = store
+        self.live = live
+        self.cache_s = cache_s
+        self._report: dict | None = None
+        self._at = 0.0
+        self._lock = threading.Lock()
+
+    def report(self) -> dict:
+        with self._lock:
+            if self._report is None or time.monotonic() - self._at > self.cache_s:
+                self._report = self.store.report()
+                self._at = time.monotonic()
+            return self._report
+
+    def collect(self):
+        r = self.report()
+        calls = CounterMetricFamily("frontdesk_calls", "Calls recorded, by outcome", labels=["outcome"])
+        for outcome in OUTCOMES:
+            calls.add_metric([outcome], r["outcomes"].get(outcome, 0))
+        yield calls
+        yield CounterMetricFamily("frontdesk_calls_answered", "Calls answered", value=r["answered"])
+        yield CounterMetricFamily("frontdesk_calendar_tool_failures", "Calendar tool calls that failed",
+                                  value=r["calendar_tool_failures"])
+        for name, key, doc in (
+                ("frontdesk_answer_rate", "answer_rate", "Share of calls answered"),
+                ("frontdesk_call_duration_seconds_avg", "average_duration_s", "Average answered call duration"),
+                ("frontdesk_booking_completion_rate", "booking_completion_rate", "Booking calls that ended booked"),
+                ("frontdesk_handoff_rate", "handoff_rate", "Share of calls transferred or turned into callbacks"),
+                ("frontdesk_misunderstandings_per_call", "misunderstandings_per_call",
+                 "Reprompts and low-confidence turns per call"),
+                ("frontdesk_turn_latency_p50_ms", "latency_p50_ms", "Median of the calls' median turn latency"),
+                ("frontdesk_turn_latency_p95_ms", "latency_p95_ms", "Worst call's p95 turn latency")):
+            if r.get(key) is not None:
+                yield GaugeMetricFamily(name, doc, value=r[key])
+        live = self.live()
+        yield GaugeMetricFamily("frontdesk_active_calls", "Calls in progress", value=live.get("active_calls", 0))
+        lost = GaugeMetricFamily("frontdesk_rtp_lost_packets", "Incoming RTP packets lost, live calls summed",
+                                 value=live.get("rtp_lost", 0))
+        yield lost
+        yield GaugeMetricFamily("frontdesk_rtp_jitter_ms", "Highest interarrival jitter among live calls (ms)",
+                                value=live.get("rtp_jitter_ms", 0.0))
+        depth = GaugeMetricFamily("frontdesk_model_queue_depth", "Jobs waiting per model worker", labels=["engine"])
+        for engine, n in live.get("queues", {}).items():
+            depth.add_metric([engine], n)
+        yield depth
+
+
+class Metrics:
+    def __init__(self, store: RecordStore, live: Callable[[], dict[str, Any]]):
+        self.registry = CollectorRegistry()
+        self.registry.register(_Collector(store, live))
+
+    def render(self) -> tuple[bytes, str]:
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST

@@ -1,0 +1,371 @@
+"""Call records, dashboard users, the audit log and staff-edited settings, in the clinic database.
+
+A call record has two parts. The columns hold what the measures need (times, numbers, outcome,
+counts, latency percentiles) and stay for good. ``content`` holds the transcript, the
+qualification fields, tool calls and media details, optionally encrypted (``tools.crypto``). The
+retention purge empties ``content`` (and deletes a recording) once it is older than the retention
+period, so the aggregate metrics survive while the PHI does not.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import statistics
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Iterable
+
+from pydantic import NaiveDatetime
+from sqlalchemy import func
+from sqlalchemy.engine import Engine
+from sqlmodel import Field, Session, SQLModel, select
+
+from .crypto import ContentCipher
+from .schema import CallbackTask
+from .redact import redact_record
+
+OUTCOMES = ("booked", "cancelled", "rescheduled", "transferred", "callback", "faq_only", "abandoned", "failed")
+
+
+def _utc(ts: float | None) -> datetime | None:
+    return datetime.fromtimestamp(ts, timezone.utc).replace(tzinfo=None) if ts else None
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+class CallRow(SQLModel, table=True):
+    __tablename__ = "call_record"
+    call_id: str = Field(primary_key=True)
+    started_at: NaiveDatetime = Field(index=True)
+    answered_at: NaiveDatetime | None = None
+    ended_at: NaiveDatetime | None = None
+    caller: str = ""  # the caller's number or URI
+    called: str = ""  # the DID or URI that was called
+    ingress: str = "sip"
+    transport: str = ""
+    codec: str = ""
+    outcome: str = Field(default="", index=True)
+    handoff_reason: str = Field(default="", index=True)
+    ended_by: str = ""
+    end_reason: str = ""
+    duration_s: float = 0.0
+    caller_turns: int = 0
+    misunderstandings: int = 0  # reprompts and low-confidence turns
+    tool_failures: int = 0
+    latency_p50_ms: int | None = None
+    latency_p95_ms: int | None = None
+    rtp_lost: int = 0
+    rtp_jitter_ms: float = 0.0
+    summary: str = ""
+    content: str = ""  # JSON (or "enc:" + Fernet token) of the full record; empty once purged
+    recording: str = ""  # path of the WAV, when recording is on
+    purged_at: NaiveDatetime | None = None
+
+
+class DashboardUser(SQLModel, table=True):
+    __tablename__ = "dashboard_user"
+    username: str = Field(primary_key=True)
+    password_hash: str
+    role: str = "staff"  # staff | admin
+    failed_logins: int = 0
+    locked_until: NaiveDatetime | None = None
+    created_at: NaiveDatetime
+
+
+class AuditEvent(SQLModel, table=True):
+    __tablename__ = "audit_event"
+    id: int | None = Field(default=None, primary_key=True)
+    at: NaiveDatetime = Field(index=True)
+    username: str = ""
+    action: str = Field(index=True)  # view_call | export_call | login | login_failed | settings | purge | task
+    call_id: str = Field(default="", index=True)
+    detail: str = ""
+
+
+class Setting(SQLModel, table=True):
+    key: str = Field(primary_key=True)
+    value: str  # JSON
+
+
+@dataclass
+class Filters:
+    since: datetime | None = None
+    until: datetime | None = None
+    outcome: str = ""
+    handoff_reason: str = ""
+    limit: int = 200
+
+
+def _pct(values: list[float], q: float) -> int | None:
+    if not values:
+        return None
+    values = sorted(values)
+    return int(round(values[min(len(values) - 1, int(round(q * (len(values) - 1))))]))
+
+
+class RecordStore:
+    def __init__(self, engine: Engine, cipher: ContentCipher | None = None, redact_content: bool = False):
+        self.engine = engine
+        self.cipher = cipher or ContentCipher(None)
+        self.redact_content = redact_content
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def save(self, record: dict) -> CallRow:
+        """Store (or replace) a finished call's record, given as the CallRecord dict."""
+        rec = redact_record(record) if self.redact_content else record
+        totals = [t["total_ms"] for t in record.get("latency", []) if t.get("total_ms") is not None]
+        rtp = record.get("rtp") or {}
+        qual = record.get("qualification") or {}
+        started = record.get("started_at") or 0.0
+        ended = record.get("ended_at") or started
+        row = CallRow(
+            call_id=record["call_id"], started_at=_utc(started) or utcnow(), answered_at=_utc(record.get("answered_at")),
+            ended_at=_utc(record.get("ended_at")), caller=record.get("caller_number") or record.get("caller", ""),
+            called=record.get("called", ""), ingress=record.get("ingress", "sip"), transport=record.get("transport", ""),
+            codec=record.get("codec", ""), outcome=record.get("outcome", ""), handoff_reason=qual.get("handoff_reason", ""),
+            ended_by=record.get("ended_by", ""), end_reason=record.get("end_reason", ""),
+            duration_s=round(max(0.0, ended - started), 2),
+            caller_turns=sum(1 for t in record.get("turns", []) if t.get("speaker") == "caller"),
+            misunderstandings=record.get("misunderstandings", 0),
+            tool_failures=sum(1 for c in record.get("tool_calls", []) if c.get("error")),
+            latency_p50_ms=_pct(totals, 0.5), latency_p95_ms=_pct(totals, 0.95),
+            rtp_lost=int(rtp.get("lost_in", 0) or 0), rtp_jitter_ms=float(rtp.get("jitter_in_ms", 0.0) or 0.0),
+            summary=record.get("summary", ""), content=self.cipher.seal(json.dumps(rec)),
+            recording=record.get("recording", ""))
+        with Session(self.engine) as s:
+            s.merge(row)
+            s.commit()
+        return row
+
+    def mark_failed_if_open(self, call_id: str, started_at: float, caller: str, called: str, reason: str) -> None:
+        """A call that was live when the process died: kept as failed, not lost."""
+        self.save({"call_id": call_id, "started_at": started_at, "caller": caller, "called": called,
+                   "outcome": "failed", "ended_by": "", "end_reason": reason, "turns": []})
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def get(self, call_id: str) -> CallRow | None:
+        with Session(self.engine) as s:
+            return s.get(CallRow, call_id)
+
+    def content(self, row: CallRow) -> dict:
+        """The full record (transcript and all), or {} once purged."""
+        if not row.content:
+            return {}
+        return json.loads(self.cipher.open(row.content))
+
+    def list(self, f: Filters | None = None) -> list[CallRow]:
+        f = f or Filters()
+        with Session(self.engine) as s:
+            q = select(CallRow)
+            if f.since:
+                q = q.where(CallRow.started_at >= f.since)
+            if f.until:
+                q = q.where(CallRow.started_at < f.until)
+            if f.outcome:
+                q = q.where(CallRow.outcome == f.outcome)
+            if f.handoff_reason:
+                q = q.where(CallRow.handoff_reason == f.handoff_reason)
+            return list(s.exec(q.order_by(CallRow.started_at.desc()).limit(f.limit)))  # type: ignore[union-attr]
+
+    def records(self, since: datetime | None = None) -> list[dict]:
+        """Full records, oldest first (purged ones as their columns only)."""
+        rows = self.list(Filters(since=since, limit=10**9))
+        out = []
+        for row in reversed(rows):
+            content = self.content(row)
+            out.append(content or {"call_id": row.call_id, "outcome": row.outcome, "purged": True})
+        return out
+
+    def handoff_reasons(self) -> list[str]:
+        with Session(self.engine) as s:
+            return sorted(r for r in s.exec(select(CallRow.handoff_reason).distinct()) if r)
+
+    # -- the measures ----------------------------------------------------------------------
+
+    def report(self, since: datetime | None = None) -> dict[str, Any]:
+        rows = self.list(Filters(since=since, limit=10**9))
+        n = len(rows)
+        answered = [r for r in rows if r.answered_at is not None]
+        booking_calls = [r for r in rows if r.outcome in ("booked", "rescheduled", "abandoned") or
+                         (r.outcome in ("transferred", "callback") and r.handoff_reason == "")]
+        outcomes = {o: sum(1 for r in rows if r.outcome == o) for o in OUTCOMES}
+        p50s = [r.latency_p50_ms for r in rows if r.latency_p50_ms is not None]
+        p95s = [r.latency_p95_ms for r in rows if r.latency_p95_ms is not None]
+        booked = outcomes["booked"] + outcomes["rescheduled"]
+        return {
+            "since": since.isoformat() if since else None,
+            "calls": n,
+            "answered": len(answered),
+            "answer_rate": round(len(answered) / n, 3) if n else None,
+            "average_duration_s": round(statistics.mean(r.duration_s for r in answered), 1) if answered else None,
+            "outcomes": outcomes,
+            "booking_completion_rate": round(booked / len(booking_calls), 3) if booking_calls else None,
+            "handoff_rate": round((outcomes["transferred"] + outcomes["callback"]) / n, 3) if n else None,
+            "misunderstandings_per_call": round(sum(r.misunderstandings for r in rows) / n, 2) if n else None,
+            "calendar_tool_failures": sum(r.tool_failures for r in rows),
+            "latency_p50_ms": int(statistics.median(p50s)) if p50s else None,
+            "latency_p95_ms": max(p95s) if p95s else None,
+        }
+
+    # -- retention ---------------------------------------------------------------------------
+
+    def purge(self, retention_days: int, now: datetime | None = None) -> int:
+        """Empty the content (and delete the recording) of calls older than the retention period."""
+        cutoff = (now or utcnow()) - timedelta(days=retention_days)
+        done = 0
+        with Session(self.engine) as s:
+            rows = s.exec(select(CallRow).where(CallRow.started_at < cutoff, CallRow.purged_at.is_(None))).all()  # type: ignore[union-attr]
+            for row in rows:
+                if row.recording:
+                    Path(row.recording).unlink(missing_ok=True)
+                row.content, row.recording, row.summary = "", "", ""
+                row.caller = _mask(row.caller)
+                row.purged_at = now or utcnow()
+                s.add(row)
+                done += 1
+            for task in s.exec(select(CallbackTask).where(CallbackTask.created_at < cutoff,
+                                                          CallbackTask.details != "{}")).all():
+                task.details = "{}"  # the conversation excerpt kept for the person calling back
+                s.add(task)
+            if done:
+                s.add(AuditEvent(at=utcnow(), username="system", action="purge",
+                                 detail=f"{done} calls older than {retention_days} days"))
+            s.commit()
+        return done
+
+    # -- audit -------------------------------------------------------------------------------
+
+    def audit(self, username: str, action: str, call_id: str = "", detail: str = "") -> None:
+        with Session(self.engine) as s:
+            s.add(AuditEvent(at=utcnow(), username=username, action=action, call_id=call_id, detail=detail))
+            s.commit()
+
+    def audit_log(self, limit: int = 500, call_id: str = "") -> list[AuditEvent]:
+        with Session(self.engine) as s:
+            q = select(AuditEvent)
+            if call_id:
+                q = q.where(AuditEvent.call_id == call_id)
+            return list(s.exec(q.order_by(AuditEvent.id.desc()).limit(limit)))  # type: ignore[union-attr]
+
+    # -- settings ------------------------------------------------------------------------------
+
+    def settings(self) -> dict[str, Any]:
+        with Session(self.engine) as s:
+            return {row.key: json.loads(row.value) for row in s.exec(select(Setting))}
+
+    def save_settings(self, values: dict[str, Any]) -> None:
+        with Session(self.engine) as s:
+            for key, value in values.items():
+                s.merge(Setting(key=key, value=json.dumps(value)))
+            s.commit()
+
+    def count(self) -> int:
+        with Session(self.engine) as s:
+            return s.exec(select(func.count()).select_from(CallRow)).one()
+
+
+def _mask(number: str) -> str:
+    """Keep the last two digits of a purged caller number (enough to tell calls apart in a list)."""
+    digits = [c for c in number if c.isdigit()]
+    return ("…" + "".join(digits[-2:])) if digits else ""
+
+
+def rows_as_dicts(rows: Iterable[SQLModel]) -> list[dict]:
+    return [r.model_dump(mode="json") for r in rows]
+
+
+# -- dashboard users ---------------------------------------------------------------------------
+
+def hash_password(password: str, *, salt: bytes | None = None) -> str:
+    """scrypt (n=2^14, r=8, p=1) with a random salt: ``scrypt$<salt hex>$<hash hex>``."""
+    import hashlib
+    import secrets
+
+    salt = salt or secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=2**14, r=8, p=1, dklen=32)
+    return f"scrypt${salt.hex()}${digest.hex()}"
+
+
+def check_password(password: str, stored: str) -> bool:
+    import hmac
+
+    try:
+        kind, salt, _ = stored.split("$")
+    except ValueError:
+        return False
+    return kind == "scrypt" and hmac.compare_digest(hash_password(password, salt=bytes.fromhex(salt)), stored)
+
+
+class UserError(ValueError):
+    pass
+
+
+class Users:
+    """Local dashboard accounts: staff and admin, with lockout after repeated failed logins."""
+
+    def __init__(self, engine: Engine, lockout_after: int = 5, lockout_minutes: int = 15):
+        self.engine = engine
+        self.lockout_after = lockout_after
+        self.lockout_minutes = lockout_minutes
+
+    def add(self, username: str, password: str, role: str = "staff", replace: bool = False) -> None:
+        if not re.fullmatch(r"[A-Za-z0-9._@-]{1,64}", username):
+            raise UserError("user names are 1-64 letters, digits, '.', '_', '@' or '-'")
+        if role not in ("staff", "admin"):
+            raise UserError("role must be staff or admin")
+        if len(password) < 10:
+            raise UserError("passwords need at least 10 characters")
+        with Session(self.engine) as s:
+            if s.get(DashboardUser, username) is not None and not replace:
+                raise UserError(f"user {username} exists")
+            s.merge(DashboardUser(username=username, password_hash=hash_password(password), role=role, created_at=utcnow()))
+            s.commit()
+
+    def remove(self, username: str) -> bool:
+        with Session(self.engine) as s:
+            user = s.get(DashboardUser, username)
+            if user is None:
+                return False
+            s.delete(user)
+            s.commit()
+            return True
+
+    def list(self) -> list[DashboardUser]:
+        with Session(self.engine) as s:
+            return list(s.exec(select(DashboardUser).order_by(DashboardUser.username)))
+
+    def get(self, username: str) -> DashboardUser | None:
+        with Session(self.engine) as s:
+            return s.get(DashboardUser, username)
+
+    def login(self, username: str, password: str, now: datetime | None = None) -> tuple[DashboardUser | None, str]:
+        """(the user, "") on success; (None, why) otherwise: "bad credentials" or "locked".
+        An unknown user costs the same hashing time as a known one."""
+        now = now or utcnow()
+        with Session(self.engine) as s:
+            user = s.get(DashboardUser, username)
+            if user is None:
+                check_password(password, hash_password("not-a-user"))
+                return None, "bad credentials"
+            if user.locked_until is not None and user.locked_until > now:
+                return None, "locked"
+            if not check_password(password, user.password_hash):
+                user.failed_logins += 1
+                if user.failed_logins >= self.lockout_after:
+                    user.locked_until = now + timedelta(minutes=self.lockout_minutes)
+                    user.failed_logins = 0
+                s.add(user)
+                s.commit()
+                return None, "locked" if user.locked_until and user.locked_until > now else "bad credentials"
+            user.failed_logins = 0
+            user.locked_until = None
+            s.add(user)
+            s.commit()
+            s.refresh(user)
+            return user, ""

@@ -1,0 +1,76 @@
+"""Redaction of phone numbers, email addresses and dates of birth, for logs and stored transcripts."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import re
+
+PHONE = re.compile(r"(?<![\w])(?:\+?\d[\d\s().\-]{6,}\d)(?![\w])")
+EMAIL = re.compile(r"[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)+")
+# 1990-04-12, 04/12/1990, 12.04.90, and spoken forms such as "April 12th, 1990"
+DATE_NUMERIC = re.compile(r"\b(?:\d{4}-\d{1,2}-\d{1,2}|\d{1,2}[/.\-]\d{1,2}[/.\-]\d{2,4})\b")
+MONTHS = "january|february|march|april|may|june|july|august|september|october|november|december"
+DATE_SPOKEN = re.compile(rf"\b(?:{MONTHS})\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+(?:nineteen|twenty|\d{{4}})[\w\s-]*?(?=[.,;!?]|$)", re.I)
+SIP_USER = re.compile(r"(sips?:)(\+?\d{5,})@")
+DIGIT_WORDS = re.compile(r"\b(?:(?:zero|oh|one|two|three|four|five|six|seven|eight|nine)[\s,-]+){6,}"
+                         r"(?:zero|oh|one|two|three|four|five|six|seven|eight|nine)\b", re.I)
+
+# fields of the qualification that are personal
+PERSONAL_FIELDS = ("caller_name", "phone_number", "date_of_birth", "email", "insurance_member_id")
+
+
+def redact_text(text: str) -> str:
+    if not text:
+        return text
+    text = EMAIL.sub("[email]", text)
+    text = SIP_USER.sub(r"\1[phone]@", text)
+    text = DATE_NUMERIC.sub("[date]", text)
+    text = DATE_SPOKEN.sub("[date]", text)
+    text = DIGIT_WORDS.sub("[number]", text)
+    text = PHONE.sub("[phone]", text)
+    return text
+
+
+def redact_record(record: dict) -> dict:
+    """A copy of a call record with the transcript and personal fields redacted."""
+    out = copy.deepcopy(record)
+    for turn in out.get("turns", []):
+        if isinstance(turn.get("text"), str):
+            turn["text"] = redact_text(turn["text"])
+    qual = out.get("qualification") or {}
+    for key in PERSONAL_FIELDS:
+        if qual.get(key):
+            qual[key] = f"[{key}]"
+    for call in out.get("tool_calls", []):
+        for part in ("args", "result"):
+            if isinstance(call.get(part), (dict, list, str)):
+                call[part] = _redact_any(call[part])
+    for key in ("caller", "caller_number", "called"):
+        if isinstance(out.get(key), str) and out[key]:
+            out[key] = redact_text(out[key])
+    return out
+
+
+def _redact_any(value):
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, dict):
+        return {k: ("[redacted]" if k in PERSONAL_FIELDS or k in ("name", "phone", "email") else _redact_any(v))
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact_any(v) for v in value]
+    return value
+
+
+class RedactingFilter(logging.Filter):
+    """Installed on every handler: log lines never carry numbers, emails or birth dates."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:
+            return True
+        record.msg = redact_text(message)
+        record.args = None
+        return True
