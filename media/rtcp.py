@@ -159,6 +159,8 @@ def parse_reports(data: bytes) -> list[Report]:
         count = first & 0x1F
         if kind in (RTCP_SR, RTCP_RR):
             at = pos + 4
+            if at + 4 > end:
+                raise RtcpError("report without an SSRC")
             (ssrc,) = struct.unpack_from("!I", data, at)
             at += 4
             ntp = sent = octets = None

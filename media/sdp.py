@@ -67,7 +67,7 @@ def parse_sdp(text: str | bytes) -> SessionDescription:
                 current.connection = addr
         elif kind == "m":
             parts = value.split()
-            if len(parts) < 4 or not parts[1].split("/")[0].isdigit():
+            if len(parts) < 4 or not parts[1].split("/")[0].isdecimal():
                 raise SdpError(f"bad m= line {value[:40]!r}")
             port = int(parts[1].split("/")[0])
             if port > 65535:
@@ -86,13 +86,13 @@ def parse_sdp(text: str | bytes) -> SessionDescription:
             elif name == "rtpmap":
                 pt, _, enc = arg.partition(" ")
                 enc_parts = enc.split("/")
-                if pt.isdigit() and len(enc_parts) >= 2 and enc_parts[1].isdigit():
+                if pt.isdecimal() and len(enc_parts) >= 2 and enc_parts[1].isdecimal():
                     current.rtpmap[int(pt)] = (enc_parts[0], int(enc_parts[1]))
             elif name == "fmtp":
                 pt, _, params = arg.partition(" ")
-                if pt.isdigit():
+                if pt.isdecimal():
                     current.fmtp[int(pt)] = params
-            elif name == "ptime" and arg.strip().isdigit():
+            elif name == "ptime" and arg.strip().isdecimal():
                 current.ptime = int(arg)
             else:
                 current.attributes.append(value)
@@ -156,7 +156,7 @@ def negotiate(offer: SessionDescription, local_host: str, local_port: int,
     chosen: tuple[int, str] | None = None
     dtmf: int | None = None
     for fmt in md.formats:
-        if not fmt.isdigit():
+        if not fmt.isdecimal():
             continue
         pt = int(fmt)
         enc = _encoding(md, pt)

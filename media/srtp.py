@@ -39,7 +39,7 @@ def parse_crypto(value: str) -> Crypto | None:
     if name != "crypto":
         return None
     parts = rest.split()
-    if len(parts) != 3 or not parts[0].isdigit() or parts[1] not in SUITES:
+    if len(parts) != 3 or not parts[0].isdecimal() or parts[1] not in SUITES:
         return None  # unknown suites and session parameters (e.g. UNENCRYPTED_SRTP) are not for us
     if not parts[2].startswith("inline:") or ";" in parts[2]:
         return None

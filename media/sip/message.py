@@ -191,7 +191,7 @@ class Response(Message):
 
 def parse_cseq(value: str) -> tuple[int, str]:
     parts = value.split()
-    if len(parts) != 2 or not parts[0].isdigit() or len(parts[0]) > 10:
+    if len(parts) != 2 or not parts[0].isdecimal() or len(parts[0]) > 10:
         raise SipParseError(f"bad CSeq {value!r}")
     number = int(parts[0])
     if number >= 2**31:
@@ -268,7 +268,7 @@ def parse(data: bytes, *, stream: bool = False) -> Request | Response:
             raise SipParseError("missing Content-Length on a stream transport", headers, start)
         length = len(body)
     else:
-        if not length_value.strip().isdigit():
+        if not length_value.strip().isdecimal():
             raise SipParseError(f"bad Content-Length {length_value!r}", headers, start)
         length = int(length_value)
         if length > len(body):
@@ -401,7 +401,7 @@ def split_hostport(text: str) -> tuple[str, int | None]:
         port = rest[1:] if rest.startswith(":") else ""
     else:
         host, _, port = text.partition(":")
-    if port and (not port.isdigit() or not 0 < int(port) < 65536):
+    if port and (not port.isdecimal() or not 0 < int(port) < 65536):
         raise SipParseError(f"bad port in {text[:60]!r}")
     return host, int(port) if port else None
 

@@ -142,7 +142,7 @@ class Registration:
             return [], [Registered(self.registrar, granted)]
         if resp.status == 423:  # Interval Too Brief
             min_expires = resp.headers.get("Min-Expires") or ""
-            if min_expires.strip().isdigit():
+            if min_expires.strip().isdecimal():
                 self.expires = int(min_expires.strip())
                 return [self._send(now, None)], []
         return [], [self._failed(resp.status, f"{resp.status} {resp.reason}", now)]
@@ -151,10 +151,10 @@ class Registration:
         for value in resp.headers.get_all("Contact"):
             if "expires=" in value.lower():
                 raw = value.lower().split("expires=")[-1].split(";")[0].split(",")[0].strip()
-                if raw.isdigit():
+                if raw.isdecimal():
                     return int(raw)
         raw = (resp.headers.get("Expires") or "").strip()
-        return int(raw) if raw.isdigit() else self.expires
+        return int(raw) if raw.isdecimal() else self.expires
 
     def _failed(self, status: int | None, reason: str, now: float) -> RegistrationFailed:
         self.state = "failed"

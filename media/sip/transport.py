@@ -60,7 +60,7 @@ class _TcpConnection(asyncio.Protocol):
             for line in head.split("\r\n")[1:]:
                 name, _, value = line.partition(":")
                 if name.strip().lower() in ("content-length", "l"):
-                    if not value.strip().isdigit():
+                    if not value.strip().isdecimal():
                         self._abort("bad Content-Length")
                         return
                     length = int(value.strip())

@@ -613,7 +613,7 @@ class UserAgent:
             self._restart_session_timer(call, now)
         elif resp.status == 422:
             min_se = resp.headers.get("Min-SE", "").split(";")[0].strip()
-            if min_se.isdigit():
+            if min_se.isdecimal():
                 call.session_expires = max(call.session_expires or 0, int(min_se))
             self._send_refresh(call, now)
         elif resp.status == 491:
@@ -920,7 +920,7 @@ def _timer_request(msg) -> _TimerRequest:
     """Session-Expires (compact: x), Min-SE and timer support in a request or response."""
     value = msg.headers.get("Session-Expires") or ""
     parts = [p.strip() for p in value.split(";")]
-    expires = int(parts[0]) if parts and parts[0].isdigit() else None
+    expires = int(parts[0]) if parts and parts[0].isdecimal() else None
     refresher = None
     for p in parts[1:]:
         name, _, arg = p.partition("=")
@@ -929,7 +929,7 @@ def _timer_request(msg) -> _TimerRequest:
     min_se_raw = (msg.headers.get("Min-SE") or "").split(";")[0].strip()
     options = ",".join(msg.headers.get_all("Supported") + msg.headers.get_all("Require"))
     supported = "timer" in [o.strip().lower() for o in options.split(",")]
-    return _TimerRequest(expires, refresher, int(min_se_raw) if min_se_raw.isdigit() else None, supported)
+    return _TimerRequest(expires, refresher, int(min_se_raw) if min_se_raw.isdecimal() else None, supported)
 
 
 def _with_tag(value: str, tag: str) -> str:
@@ -949,7 +949,7 @@ def _sipfrag_status(body: bytes) -> int | None:
     """The status code of a message/sipfrag body ("SIP/2.0 200 OK")."""
     first = body.decode("utf-8", "replace").strip().split("\n", 1)[0].strip()
     parts = first.split(" ", 2)
-    if len(parts) >= 2 and parts[0].upper().startswith("SIP/") and parts[1].isdigit() and len(parts[1]) == 3:
+    if len(parts) >= 2 and parts[0].upper().startswith("SIP/") and parts[1].isdecimal() and len(parts[1]) == 3:
         return int(parts[1])
     return None
 
