@@ -11,7 +11,10 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 DEBS := sip-tester iproute2 util-linux postgresql kamailio openssl baresip-core chromium
 
-.PHONY: run test venv models sysdeps clean
+FUZZ_SECONDS ?= 600
+FUZZ_TARGETS := sip sdp rtp rtcp dtmf srtp config
+
+.PHONY: run test venv models sysdeps clean fuzz
 
 run: models
 	$(BIN)/frontdesk serve $(if $(CONFIG),--config $(CONFIG))
@@ -40,6 +43,19 @@ sysdeps:
 		echo "Installing Debian packages: $(DEBS)"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(DEBS); \
 	fi
+
+# Coverage-guided fuzzing (atheris), FUZZ_SECONDS per target: 60% growing a corpus with coverage
+# feedback, 40% mutating that corpus blind (much faster). Stops at the first crash, hang or blow-up.
+fuzz: venv
+	@for t in $(FUZZ_TARGETS); do \
+		d=$$(mktemp -d); \
+		$(BIN)/python fuzz/run.py $$t --seconds $$(( $(FUZZ_SECONDS) * 3 / 5 )) --corpus $$d 2>$$d.log || { tail -40 $$d.log; exit 1; }; \
+		a=$$(grep -o 'Done [0-9]* runs' $$d.log | grep -o '[0-9]*'); \
+		$(BIN)/python fuzz/run.py $$t --seconds $$(( $(FUZZ_SECONDS) * 2 / 5 )) --corpus $$d --no-coverage 2>$$d.log || { tail -40 $$d.log; exit 1; }; \
+		b=$$(grep -o 'Done [0-9]* runs' $$d.log | grep -o '[0-9]*'); \
+		echo "fuzz $$t: $$a executions with coverage + $$b blind = $$((a + b)), 0 crashes, corpus $$(ls $$d | wc -l) inputs"; \
+		rm -rf $$d $$d.log; \
+	done
 
 clean:
 	rm -rf $(VENV) var build *.egg-info

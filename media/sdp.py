@@ -93,7 +93,7 @@ def parse_sdp(text: str | bytes) -> SessionDescription:
                 if pt.isdecimal():
                     current.fmtp[int(pt)] = params
             elif name == "ptime" and arg.strip().isdecimal():
-                current.ptime = int(arg)
+                current.ptime = int(arg.strip())
             else:
                 current.attributes.append(value)
     if not saw_version:

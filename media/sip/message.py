@@ -270,7 +270,7 @@ def parse(data: bytes, *, stream: bool = False) -> Request | Response:
     else:
         if not length_value.strip().isdecimal():
             raise SipParseError(f"bad Content-Length {length_value!r}", headers, start)
-        length = int(length_value)
+        length = int(length_value.strip())
         if length > len(body):
             raise SipParseError("body shorter than Content-Length", headers, start)
     msg.body = body[:length]
