@@ -115,6 +115,8 @@ class SipConfig:
     tls_port: int = 5061
     answer_delay_ms: int = 0  # ring this long before answering
     srtp: str = "optional"  # SDES-keyed SRTP: optional (when offered), required, off
+    rate_limit: float = 20.0  # new requests (INVITE, OPTIONS, REGISTER...) per second per source; 0: off
+    flood_action: str = "reject"  # over the limit: "reject" (503 + Retry-After) or "drop" (silence)
     tls_certificate: str = ""
     tls_private_key: str = ""
 
@@ -356,7 +358,12 @@ def loads_config(text: str, src: Path = Path("<config>")) -> Config:
     srtp = _get(s, "srtp", "sip", str, "optional")
     if srtp not in ("optional", "required", "off"):
         raise ConfigError(f"sip.srtp: expected optional, required or off, got {srtp!r}")
+    flood_action = _get(s, "flood_action", "sip", str, "reject")
+    if flood_action not in ("reject", "drop"):
+        raise ConfigError(f"sip.flood_action: expected reject or drop, got {flood_action!r}")
+    rate_limit = _range(_get(s, "rate_limit", "sip", float, 20.0), 0.0, 100000.0, "sip.rate_limit")
     sip = SipConfig(listen, port, transports, public or listen, nets, rmin, rmax, rtp_timeout_s=rtp_timeout, srtp=srtp,
+                    rate_limit=rate_limit, flood_action=flood_action,
                     session_expires_min_s=min_se, register=_register_config(_get(s, "register", "sip", dict, None)),
                     tls_port=tls_port, tls_certificate=tls_cert, tls_private_key=tls_key,
                     answer_delay_ms=_range(_get(s, "answer_delay_ms", "sip", int, 0), 0, 30000, "sip.answer_delay_ms"))

@@ -15,6 +15,7 @@ from dialog.conversation import Conversation
 from media.rtp_session import PortAllocator, RtpSession
 from media.sdp import SdpError, negotiate, parse_sdp
 from media.srtp import SrtpContext
+from media.sip.ratelimit import RateLimiter
 from media.sip.register import Registered, Registration, RegistrationFailed
 from media.sip.transport import SipServer
 from media.sip.useragent import (
@@ -68,7 +69,9 @@ class FrontdeskServer:
     async def start(self) -> None:
         self.ua = UserAgent(self.cfg.sip.public_address, self.cfg.sip.port,
                             server_name=f"frontdesk/{__version__}",
-                            min_session_expires=self.cfg.sip.session_expires_min_s, allowed=self.allowed)
+                            min_session_expires=self.cfg.sip.session_expires_min_s, allowed=self.allowed,
+                            limiter=RateLimiter(self.cfg.sip.rate_limit, max(1, int(2 * self.cfg.sip.rate_limit)))
+                            if self.cfg.sip.rate_limit > 0 else None, flood_action=self.cfg.sip.flood_action)
         self.sip = SipServer(self.ua, self.on_event)
         port = self.cfg.sip.port
         for transport in self.cfg.sip.transports:

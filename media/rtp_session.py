@@ -124,6 +124,8 @@ class RtpSession(asyncio.DatagramProtocol):
         self._frames_to_report = RTCP_INTERVAL_FRAMES // 2
         self.send_lateness_ms: deque[float] = deque(maxlen=3000)  # last minute of pacing error
         self._remote_ssrc: int | None = None
+        self._latched: tuple[str, int] | None = None  # the source address the stream comes from
+        self.foreign_packets = 0  # packets from other addresses, dropped
         self.packets_in = 0
         self.packets_out = 0
         self.bad_packets = 0
@@ -166,12 +168,23 @@ class RtpSession(asyncio.DatagramProtocol):
         except (RtpError, SrtpError):
             self.bad_packets += 1
             return
+        now = time.monotonic()
+        source = (addr[0], addr[1])
+        if self._latched is not None and source != self._latched:
+            # RTP from somewhere else than the stream we latched to: an injection attempt or a
+            # stray stream. Only when the latched source has been silent for 2 s do we move.
+            if now - self.last_packet_at < 2.0:
+                self.foreign_packets += 1
+                return
+            log.info("RTP port %s: the stream moved from %s:%s to %s:%s", self.port, *self._latched, *source)
+            self._remote_ssrc = None
         self.packets_in += 1
-        self.last_packet_at = time.monotonic()
+        self.last_packet_at = now
         if self._remote_ssrc is None:
             self._remote_ssrc = pkt.ssrc
             # symmetric RTP: answer where the media actually comes from (NAT)
-            self.remote = (addr[0], addr[1])
+            self.remote = source
+            self._latched = source
         elif pkt.ssrc != self._remote_ssrc:
             # a new source (the PBX bridged us elsewhere, or the sender restarted): start afresh
             self._remote_ssrc = pkt.ssrc
@@ -268,6 +281,7 @@ class RtpSession(asyncio.DatagramProtocol):
         if remote != self.remote and remote[0] not in ("0.0.0.0", "::"):
             self.remote = remote
             self._remote_ssrc = None  # latch again to wherever the new stream comes from
+            self._latched = None
         was_on_hold = self.on_hold
         self.on_hold = not may_send
         if was_on_hold and not self.on_hold:
@@ -407,6 +421,7 @@ class RtpSession(asyncio.DatagramProtocol):
         """The call's media statistics for the call record."""
         rx = self.rx_stats
         return {"packets_in": self.packets_in, "packets_out": self.packets_out, "bad_packets": self.bad_packets,
+                "foreign_packets": self.foreign_packets,
                 "lost": self.lost, "expected_in": rx.expected, "lost_in": rx.cumulative_lost,
                 "jitter_in_ms": round(rx.jitter / 8, 1), "ssrc_changes": self.ssrc_changes,
                 "rtcp_in": self.rtcp_in, "rtcp_out": self.rtcp_out, "peer_report": self.peer_report,

@@ -260,3 +260,24 @@ def test_sources_outside_the_allowed_networks_get_403_and_no_state():
     assert all(isinstance(e, MessageRejected) and e.status == 403 for e in ua.take_events())
     ua.receive(request("INVITE", body=SDP_PCMU), ("10.1.2.3", 5060), 0.1)  # an allowed PBX
     assert [r.status for r in responses(ua)] == [100]
+
+
+@pytest.mark.parametrize("action", ["reject", "drop"])
+def test_a_flood_from_one_source_is_rate_limited_and_others_still_get_in(action):
+    from media.sip.ratelimit import RateLimiter
+
+    ua = UserAgent("127.0.0.1", 5060, limiter=RateLimiter(5, 10), flood_action=action)
+    flood = ("10.9.9.9", 5060)
+    statuses = []
+    for i in range(100):  # 100 INVITEs in one second
+        ua.receive(request("INVITE", call_id=f"f{i}", branch=f"z9hG4bK-f{i}", body=SDP_PCMU), flood, i * 0.01)
+        statuses += [r.status for r in responses(ua)]
+    assert statuses.count(100) == 14  # the burst of 10, plus 5 per second refilled
+    if action == "reject":
+        assert statuses.count(503) == 86
+    else:
+        assert statuses.count(503) == 0 and len(statuses) == 14
+    ua.receive(request("INVITE", call_id="pbx", branch="z9hG4bK-pbx", body=SDP_PCMU), ("10.1.2.3", 5060), 1.0)
+    assert [r.status for r in responses(ua)] == [100]  # another source is not affected
+    ua.receive(request("OPTIONS", call_id="o2", branch="z9hG4bK-o2"), flood, 3.5)  # tokens came back
+    assert [r.status for r in responses(ua)] == [200]

@@ -20,9 +20,25 @@ DIGIT_WORDS = re.compile(r"\b(?:(?:zero|oh|one|two|three|four|five|six|seven|eig
 PERSONAL_FIELDS = ("caller_name", "phone_number", "date_of_birth", "email", "insurance_member_id")
 
 
+IPV4 = re.compile(r"(?<![\d.])\d{1,3}(?:\.\d{1,3}){3}(?![\d.])")
+
+
 def redact_text(text: str) -> str:
     if not text:
         return text
+    # IPv4 addresses look like dotted numbers; keep them out of the number patterns
+    addresses: list[str] = []
+
+    def keep(m: re.Match) -> str:
+        addresses.append(m.group(0))
+        return f"\x00{len(addresses) - 1}\x00"
+
+    text = IPV4.sub(keep, text)
+    text = _redact(text)
+    return re.sub("\x00(\\d+)\x00", lambda m: addresses[int(m.group(1))], text) if addresses else text
+
+
+def _redact(text: str) -> str:
     text = EMAIL.sub("[email]", text)
     text = SIP_USER.sub(r"\1[phone]@", text)
     text = DATE_NUMERIC.sub("[date]", text)

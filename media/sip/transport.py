@@ -11,6 +11,15 @@ from .useragent import Addr, Event, UserAgent
 
 log = logging.getLogger("frontdesk.sip")
 
+# Stream limits: a message must arrive whole within MESSAGE_TIMEOUT_S of its first byte (slowloris),
+# a connection with no traffic closes after IDLE_TIMEOUT_S, a TLS handshake must finish within
+# HANDSHAKE_TIMEOUT_S, and one source may hold at most MAX_CONNECTIONS_PER_SOURCE connections.
+MESSAGE_TIMEOUT_S = 10.0
+IDLE_TIMEOUT_S = 3600.0
+HANDSHAKE_TIMEOUT_S = 10.0
+MAX_CONNECTIONS_PER_SOURCE = 32
+MAX_CONNECTIONS = 2048
+
 
 class _Udp(asyncio.DatagramProtocol):
     def __init__(self, server: "SipServer"):
@@ -36,20 +45,49 @@ class _TcpConnection(asyncio.Protocol):
         self.buffer = b""
         self.transport: asyncio.Transport | None = None
         self.peer: Addr = ("", 0)
+        self._message_started: float | None = None  # when the first byte of an unfinished message came
+        self._last_data = 0.0
+        self._watch: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport) -> None:  # type: ignore[override]
         self.transport = transport
         peer = transport.get_extra_info("peername")
         self.peer = (peer[0], peer[1])
+        same_source = sum(1 for addr in self.server._tcp if addr[0] == self.peer[0])
+        if same_source >= MAX_CONNECTIONS_PER_SOURCE or len(self.server._tcp) >= MAX_CONNECTIONS:
+            self.server.refused_connections += 1
+            transport.abort()
+            return
         self.server._tcp[self.peer] = self
+        self._last_data = self.server.loop.time()
+        self._watch = self.server.loop.call_later(1.0, self._check_time)
 
     def connection_lost(self, exc) -> None:
-        self.server._tcp.pop(self.peer, None)
+        if self.server._tcp.get(self.peer) is self:
+            self.server._tcp.pop(self.peer, None)
+        if self._watch:
+            self._watch.cancel()
+
+    def _check_time(self) -> None:
+        now = self.server.loop.time()
+        if self._message_started is not None and now - self._message_started > MESSAGE_TIMEOUT_S:
+            self._abort(f"message incomplete after {MESSAGE_TIMEOUT_S:.0f} s")
+            return
+        if now - self._last_data > IDLE_TIMEOUT_S:
+            self._abort("idle")
+            return
+        self._watch = self.server.loop.call_later(1.0, self._check_time)
 
     def data_received(self, data: bytes) -> None:
+        self._last_data = self.server.loop.time()
+        if self._message_started is None:
+            self._message_started = self._last_data
         self.buffer += data
         while True:
             self.buffer = self.buffer.lstrip(b"\r\n")
+            if not self.buffer:  # keep-alive CRLFs (RFC 5626) are not a message in progress
+                self._message_started = None
+                return
             end = self.buffer.find(b"\r\n\r\n")
             if end < 0:
                 if len(self.buffer) > MAX_MESSAGE_BYTES:
@@ -74,12 +112,16 @@ class _TcpConnection(asyncio.Protocol):
             if len(self.buffer) < total:
                 return
             msg, self.buffer = self.buffer[:total], self.buffer[total:]
+            self._message_started = self.server.loop.time() if self.buffer.strip(b"\r\n") else None
             self.server.feed(msg, self.peer, self.name)
 
     def _abort(self, why: str) -> None:
         log.warning("closing SIP %s connection from %s:%s: %s", self.name, self.peer[0], self.peer[1], why)
+        if self._watch:
+            self._watch.cancel()
+            self._watch = None
         if self.transport:
-            self.transport.close()
+            self.transport.abort()
 
 
 class SipServer:
@@ -95,6 +137,7 @@ class SipServer:
         self._tcp_server: asyncio.base_events.Server | None = None
         self._tls_server: asyncio.base_events.Server | None = None
         self._timer: asyncio.TimerHandle | None = None
+        self.refused_connections = 0  # over the per-source or total connection limit
 
     async def listen_udp(self, host: str, port: int) -> int:
         transport, proto = await self.loop.create_datagram_endpoint(lambda: _Udp(self), local_addr=(host, port))
@@ -112,7 +155,8 @@ class SipServer:
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
         ctx.load_cert_chain(certfile, keyfile)
-        self._tls_server = await self.loop.create_server(lambda: _TcpConnection(self, "TLS"), host, port, ssl=ctx)
+        self._tls_server = await self.loop.create_server(lambda: _TcpConnection(self, "TLS"), host, port, ssl=ctx,
+                                                         ssl_handshake_timeout=HANDSHAKE_TIMEOUT_S)
         return self._tls_server.sockets[0].getsockname()[1]
 
     def now(self) -> float:

@@ -13,6 +13,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Callable
 
+from .ratelimit import RateLimiter
 from .message import (
     Headers, Request, Response, SipParseError, Via, parse, parse_cseq, parse_name_addr,
     parse_uri, parse_via,
@@ -181,10 +182,13 @@ class UserAgent:
     """A SIP UAS core that accepts calls for the application."""
 
     def __init__(self, host: str, port: int, *, user: str = "frontdesk", server_name: str = "frontdesk",
-                 min_session_expires: int = MIN_SE, allowed: Callable[[str], bool] | None = None):
+                 min_session_expires: int = MIN_SE, allowed: Callable[[str], bool] | None = None,
+                 limiter: RateLimiter | None = None, flood_action: str = "reject"):
         self.host = host
         self.port = port
         self.allowed = allowed  # source access control: False gets 403 before any dialog state
+        self.limiter = limiter  # new requests per source; over the limit: 503 (or silence, flood_action "drop")
+        self.flood_action = flood_action
         self.min_se = min_session_expires
         self.user = user
         self.server_name = server_name
@@ -380,6 +384,12 @@ class UserAgent:
         if self.allowed is not None and not self.allowed(addr[0]):
             if method != "ACK":
                 self._reply(req, 403, addr, transport, now, key, reason="Forbidden (source not allowed)")
+            return
+        if self.limiter is not None and method in ("INVITE", "OPTIONS", "REGISTER", "SUBSCRIBE", "MESSAGE") \
+                and self._out_of_dialog(req) and not self.limiter.allow(addr[0], now):
+            if self.flood_action == "reject":
+                self._reply(req, 503, addr, transport, now, key, reason="Service Unavailable (rate limited)",
+                            extra=[("Retry-After", str(self.limiter.retry_after()))])
             return
         try:
             if req.uri.startswith("<"):
@@ -681,6 +691,12 @@ class UserAgent:
                     call.bye = None
                     self._finish(call, "local", call.end_reason, resp.status)
                 return
+
+    def _out_of_dialog(self, req: Request) -> bool:
+        try:
+            return parse_name_addr(req.headers.get("To") or "").tag is None
+        except SipParseError:
+            return True
 
     def _contact(self, transport: str) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
