@@ -37,6 +37,8 @@ PROMPTS = {
     "anything_else": "Is there anything else I can help with?",
 }
 FILLER = "One moment, please."
+FAILED = ("I'm sorry, I'm having technical trouble right now. I've asked a member of our staff to call you back "
+          "as soon as possible. Goodbye.")
 _UNFINISHED = {"and", "or", "but", "so", "because", "the", "a", "an", "to", "for", "at", "on", "in", "with", "my", "your",
                "um", "uh", "er", "like", "is", "it's", "i'm", "i", "of", "about", "maybe", "then", "next"}
 SORRY = "Sorry, I didn't catch that."
@@ -225,7 +227,7 @@ class Conversation:
         """What this clinic's agent says word for word on many calls (speech is cached)."""
         names = ", ".join(s.name for s in self.clinic.services[:-1]) + f", or {self.clinic.services[-1].name}"
         return [self.greeting_text(), *PROMPTS.values(), FILLER, SORRY, UNCLEAR_LINE, f"Thank you for calling {self.clinic.name}. Goodbye.",
-                f"What kind of appointment do you need? For example a {names}.", "Sure, what else can I help you with?"]
+                f"What kind of appointment do you need? For example a {names}.", "Sure, what else can I help you with?", FAILED]
 
     def wait_for_more(self, partial: str) -> int:
         """From a transcript of the caller's speech so far: how long (ms) to wait for more when
@@ -243,6 +245,14 @@ class Conversation:
         """No reply could be produced in time: take a callback rather than keep the caller waiting."""
         return self._handoff("the assistant was overloaded", "overload",
                              preface="I'm sorry, I'm having trouble keeping up right now.")
+
+    def failed(self) -> AgentTurn:
+        """A model failed mid-call: a callback task, a fixed apology (cached speech), and goodbye."""
+        self._release()
+        self.q.handoff_reason = self.q.handoff_reason or "technical problem"
+        self.outcome = "callback"
+        self.create_callback("technical problem during the call")
+        return self._say(AgentTurn(FAILED, hangup=True, intent="failed"))
 
     def on_silence(self) -> AgentTurn:
         self._release()

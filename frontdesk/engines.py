@@ -17,9 +17,12 @@ from models.store import default_models_dir, model_for_role
 from tts.phrases import PhraseCache, split_pieces
 
 from .config import Config, ConfigError
-from .workers import FIRST_AUDIO, LATER, SPECULATIVE, TURN, PriorityWorker, lower_thread_priority
+from .workers import (
+    FIRST_AUDIO, LATER, SPECULATIVE, TURN, EngineFailure, Overloaded, PriorityWorker, lower_thread_priority,
+)
 
 log = logging.getLogger("frontdesk.engines")
+TTS_TIMEOUT_S = 5.0  # one clause; Piper takes 0.1-0.5 s, longer means the worker is wedged
 
 
 def model_path(cfg: Config, role: str) -> Path:
@@ -103,7 +106,15 @@ class Engines:
             for piece, future in zip(pieces, futures):
                 if cancel is not None and cancel.is_set():
                     break
-                pcm = self.phrases.get(piece) if future is None else await asyncio.wrap_future(future)
+                try:
+                    pcm = self.phrases.get(piece) if future is None else \
+                        await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)), TTS_TIMEOUT_S)
+                except asyncio.TimeoutError:
+                    raise EngineFailure(f"speech synthesis gave nothing in {TTS_TIMEOUT_S:.0f} s") from None
+                except Overloaded:
+                    raise
+                except Exception as exc:
+                    raise EngineFailure(f"speech synthesis failed: {exc!r}") from None
                 if cancel is not None and cancel.is_set():
                     break
                 yield piece, pcm
@@ -126,6 +137,23 @@ class Engines:
         self.tts_worker.call(self._synthesize_piece, "Hello.")
         self.asr_worker.call(self.asr.transcribe, np.zeros(8000, np.int16), 8000)
         log.info("models warmed in %.1f s", time.monotonic() - t)
+
+    def inject_fault(self, spec: str) -> None:
+        """Chaos testing ($FRONTDESK_FAULT, e.g. "llm:hang" or "asr:crash"): from now on that
+        model's jobs block forever or raise, as a wedged or broken model would."""
+        engine, _, kind = spec.partition(":")
+        target = {"asr": (self.asr, "transcribe"), "llm": (self.llm, "complete_json"), "tts": (self.tts, "synthesize")}
+        if engine not in target or kind not in ("hang", "crash"):
+            raise ValueError(f"FRONTDESK_FAULT: expected asr|llm|tts:hang|crash, got {spec!r}")
+        obj, name = target[engine]
+
+        def broken(*args, **kwargs):
+            if kind == "hang":
+                threading.Event().wait()
+            raise RuntimeError(f"injected fault: {spec}")
+
+        setattr(obj, name, broken)
+        log.warning("fault injected: %s", spec)
 
     def close(self) -> None:
         for worker in self.workers():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import os
 import signal
 import socket
 import sys
@@ -267,6 +268,7 @@ class FrontdeskServer:
                               barge_in_ms=dialog.barge_in_ms, barge_in_pause_ms=dialog.barge_in_pause_ms,
                               backchannels_interrupt=dialog.backchannels_interrupt, filler_after_s=dialog.filler_after_s)
         session.log_text = self.cfg.privacy.log_transcripts
+        session.turn_timeout_s = dialog.turn_timeout_s
         return session
 
     def _session_offer(self, ev: SessionOffer) -> None:
@@ -431,6 +433,8 @@ async def serve(cfg: Config, ready_file: str | None = None, app: str = "agent", 
         conv = Conversation(cfg.clinic, None)
         await loop.run_in_executor(None, engines.warm, conv.prompt_messages("Hello, I'd like to book an appointment."))
         await loop.run_in_executor(None, engines.prepare_phrases, conv.fixed_phrases())
+        if os.environ.get("FRONTDESK_FAULT"):
+            engines.inject_fault(os.environ["FRONTDESK_FAULT"])
     server = FrontdeskServer(cfg, engines, backoffice, app=app, hangup_after_s=hangup_after_s)
     await server.start()
     stop = asyncio.Event()

@@ -28,7 +28,7 @@ from media.vad import Endpointer, SpeechPaused, SpeechStarted, Utterance
 
 from .calllog import CallRecord
 from .engines import Engines
-from .workers import Overloaded
+from .workers import EngineFailure, Overloaded
 
 log = logging.getLogger("frontdesk.call")
 ECHO_TAIL_MS = 350
@@ -87,6 +87,8 @@ class CallSession:
         self._expect = "open"  # what that turn asked for
         self.consent_prompt = ""  # said first when the call is recorded
         self.log_text = False  # caller words in the log (privacy.log_transcripts)
+        self.turn_timeout_s = 8.0  # dialog.turn_timeout_s
+        self.engine_failed = False  # speech synthesis failed: the call ends with the cached apology
         self.pauses = 0  # agent audio paused for caller speech
         self.resumes = 0  # ... and resumed (a backchannel or a noise)
 
@@ -291,7 +293,11 @@ class CallSession:
                         return  # the caller is with a person now; the transfer ended our leg
                     await self.say(self.conversation.transfer_failed())
                     continue
-                if turn is not None and turn.hangup and not self._interrupted:
+                if self.engine_failed and not (turn is not None and turn.intent == "failed"):
+                    self.record.end_reason = "engine failure: speech synthesis"
+                    await self.say(await asyncio.to_thread(self.conversation.failed))
+                    break
+                if turn is not None and (turn.intent == "failed" or (turn.hangup and not self._interrupted)):
                     break
             self.hangup("agent ended the call")
         except asyncio.CancelledError:
@@ -329,7 +335,9 @@ class CallSession:
             try:
                 return await asyncio.wrap_future(spec.future), True
             except asyncio.CancelledError:
-                pass
+                if not spec.future.cancelled():
+                    raise  # this turn is being cancelled (a timeout, the call ended): not the speculation
+                # the speculative job itself was cancelled: transcribe afresh below
         elif spec is not None:
             spec.future.cancel()
         return await self.engines.transcribe(utt.audio, self.asr_prompt), False
@@ -366,10 +374,17 @@ class CallSession:
             if not done:  # slow: let the caller know we're on it
                 filler = True
                 await self.say(AgentTurn(FILLER, intent="filler"), record_history=False)
-            turn = await work
+            remaining = self.turn_timeout_s - (time.monotonic() - speech_end)
+            turn = await asyncio.wait_for(work, timeout=max(0.1, remaining))
         except Overloaded as exc:
             log.warning("call %s: %s; offering a callback", self.record.call_id, exc)
             turn = await asyncio.to_thread(self.conversation.overloaded)
+        except (asyncio.TimeoutError, EngineFailure, RuntimeError, OSError, ValueError) as exc:
+            # a model hung or crashed: never leave the caller in silence
+            why = "no reply within %.0f s" % self.turn_timeout_s if isinstance(exc, asyncio.TimeoutError) else repr(exc)
+            log.error("call %s: turn failed (%s); apologising, callback, hanging up", self.record.call_id, why)
+            self.record.end_reason = f"engine failure: {why}"
+            turn = await asyncio.to_thread(self.conversation.failed)
         t_reply = time.monotonic()
         first_audio = await self.say(turn)
         end = first_audio or t_reply
@@ -406,8 +421,10 @@ class CallSession:
                     first = time.monotonic()
                 pieces.append((piece, pcm.size))
                 self.rtp.play(pcm)
-        except Overloaded as exc:
+        except (Overloaded, EngineFailure) as exc:
             log.error("call %s: cannot speak (%s)", self.record.call_id, exc)
+            if isinstance(exc, EngineFailure) and turn.intent != "failed":
+                self.engine_failed = True
         if not self._interrupted:
             await self.rtp.wait_played()
         self._cancel_tts = None

@@ -31,6 +31,10 @@ class Overloaded(RuntimeError):
     pass
 
 
+class EngineFailure(RuntimeError):
+    """A model did not answer in time, or its job raised: the call cannot go on normally."""
+
+
 def lower_thread_priority(niceness: int = MODEL_NICENESS) -> None:
     """Make the calling thread (and the threads it starts later: the models' own pools) nicer.
     Linux applies nice values per thread; raising one needs no privileges."""

@@ -52,7 +52,9 @@ class Server:
                "--data-dir", str(self.data), "--dashboard-port", "0"]
         if config:
             cmd += ["--config", config]
-        self.log = open(self.log_path, "w")
+        for stale in (self.ready, tmp / "ready.dashboard"):  # from an earlier server on this data (a restart)
+            stale.unlink(missing_ok=True)
+        self.log = open(self.log_path, "a")
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT,
                                      env={**os.environ, **(extra_env or {})})
         deadline = time.time() + 180
