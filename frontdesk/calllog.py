@@ -80,22 +80,36 @@ class CallLog:
 
     def _run(self) -> None:
         while True:
-            item = self._queue.get()
-            if item is None:
-                self._queue.task_done()
-                return
-            data, final = item
+            batch = [self._queue.get()]
+            while len(batch) < 200:  # whatever else queued up goes in the same transaction
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            stop = any(item is None for item in batch)
+            items = [item for item in batch if item is not None]
             try:
-                self.store.save(data)
-                if final and self.path is not None:
-                    with open(self.path, "a") as f:
-                        f.write(json.dumps(data) + "\n")
-            except Exception as exc:  # the disk is full, the database is gone: the call goes on
+                if items:
+                    # a call's final record replaces its provisional one, so keep only the latest per call
+                    latest: dict[str, dict] = {}
+                    for data, _ in items:
+                        latest[data["call_id"]] = data
+                    self.store.save_many(list(latest.values()))
+                    if self.path is not None:
+                        with open(self.path, "a") as f:
+                            for data, final in items:
+                                if final:
+                                    f.write(json.dumps(data) + "\n")
+            except Exception as exc:  # the disk is full, the database is gone: the calls go on
                 self.errors += 1
                 if self.errors == 1 or self.errors % 100 == 0:
-                    log.error("cannot store call record %s (%d so far): %s", data.get("call_id"), self.errors, exc)
+                    log.error("cannot store call record %s (%d so far): %s", items[0][0].get("call_id") if items else "?",
+                              self.errors, exc)
             finally:
-                self._queue.task_done()
+                for _ in batch:
+                    self._queue.task_done()
+            if stop:
+                return
 
     def flush(self) -> None:
         self._queue.join()

@@ -59,6 +59,10 @@ class _Collector:
         yield lost
         yield GaugeMetricFamily("frontdesk_rtp_jitter_ms", "Highest interarrival jitter among live calls (ms)",
                                 value=live.get("rtp_jitter_ms", 0.0))
+        yield GaugeMetricFamily("frontdesk_event_loop_tasks", "Tasks on the server's event loop", value=live.get("tasks", 0))
+        yield GaugeMetricFamily("frontdesk_rtp_ports_in_use", "RTP ports held by calls", value=live.get("rtp_ports", 0))
+        yield GaugeMetricFamily("frontdesk_sip_transactions", "SIP transactions and dialogs held",
+                                value=live.get("sip_transactions", 0))
         depth = GaugeMetricFamily("frontdesk_model_queue_depth", "Jobs waiting per model worker", labels=["engine"])
         for engine, n in live.get("queues", {}).items():
             depth.add_metric([engine], n)

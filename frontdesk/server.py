@@ -58,6 +58,8 @@ class FrontdeskServer:
         settings.apply(cfg, self.store.settings())  # what staff changed in the dashboard
         self.calllog = CallLog(self.store, cfg.data_dir / "calls.jsonl" if cfg.call_log_file else None)
         self.recorders: dict[str, Recorder] = {}
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._ending: set[str] = set()  # calls we sent BYE for
         self.ports = PortAllocator(cfg.sip.rtp_port_min, cfg.sip.rtp_port_max)
         self.sessions: dict[str, CallSession | EchoSession] = {}
         self.tasks: dict[str, asyncio.Task] = {}
@@ -68,6 +70,7 @@ class FrontdeskServer:
         self.tls_port = 0
 
     async def start(self) -> None:
+        self.loop = asyncio.get_running_loop()
         self.ua = UserAgent(self.cfg.sip.public_address, self.cfg.sip.port,
                             server_name=f"frontdesk/{__version__}",
                             min_session_expires=self.cfg.sip.session_expires_min_s, allowed=self.allowed,
@@ -144,8 +147,18 @@ class FrontdeskServer:
         if self.engines is not None:
             queues = {name: getattr(self.engines, f"{name}_worker").pending()
                       for name in ("asr", "llm", "tts") if hasattr(self.engines, f"{name}_worker")}
+        tasks = 0
+        if self.loop is not None:
+            for _ in range(3):  # read from the dashboard's thread: the set may change under us
+                try:
+                    tasks = len(asyncio.all_tasks(self.loop))
+                    break
+                except RuntimeError:
+                    continue
         return {"active_calls": len(self.sessions), "rtp_lost": sum(r.rx_stats.cumulative_lost for r in rtps),
-                "rtp_jitter_ms": max((r.rx_stats.jitter / 8 for r in rtps), default=0.0), "queues": queues}
+                "rtp_jitter_ms": max((r.rx_stats.jitter / 8 for r in rtps), default=0.0), "queues": queues,
+                "tasks": tasks, "rtp_ports": len(self.ports.in_use), "sip_transactions": self.ua.pending_transactions()
+                if self.ua is not None else 0}
 
     def allowed(self, host: str) -> bool:
         try:
@@ -309,7 +322,7 @@ class FrontdeskServer:
             rtp = session.rtp
             if rtp is None or rtp.on_hold or call_id not in self.tasks:
                 continue
-            if now - rtp.last_packet_at > self.cfg.sip.rtp_timeout_s:
+            if now - rtp.last_packet_at > self.cfg.sip.rtp_timeout_s and call_id not in self._ending:
                 log.warning("call %s: no RTP for %.0f s; ending it", call_id, now - rtp.last_packet_at)
                 session.record.end_reason = f"no RTP for {self.cfg.sip.rtp_timeout_s:.0f} s"
                 self.hangup(call_id, session.record.end_reason)
@@ -351,6 +364,9 @@ class FrontdeskServer:
         return ok
 
     def hangup(self, call_id: str, reason: str) -> None:
+        if call_id in self._ending:
+            return  # a BYE is already on its way
+        self._ending.add(call_id)
         if self.sip and self.ua:
             session = self.sessions.get(call_id)
             if session and not session.record.ended_by:
@@ -359,6 +375,7 @@ class FrontdeskServer:
             self.sip.act(self.ua.hangup, call_id, reason=reason)
 
     def _ended(self, ev: CallEnded) -> None:
+        self._ending.discard(ev.call_id)
         session = self.sessions.pop(ev.call_id, None)
         task = self.tasks.pop(ev.call_id, None)
         if task and not task.done():
@@ -436,10 +453,29 @@ async def serve(cfg: Config, ready_file: str | None = None, app: str = "agent", 
         if os.environ.get("FRONTDESK_FAULT"):
             engines.inject_fault(os.environ["FRONTDESK_FAULT"])
     server = FrontdeskServer(cfg, engines, backoffice, app=app, hangup_after_s=hangup_after_s)
+    # What start-up loaded (models, libraries) lives for the whole process: keep it out of the
+    # garbage collector's full passes, which otherwise stall every call's 20 ms media clock.
+    import gc
+    gc.collect()
+    gc.freeze()
     await server.start()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    if os.environ.get("PYTHONTRACEMALLOC"):  # memory debugging: SIGUSR1 writes the top allocation sites
+        import gc
+        import tracemalloc
+
+        def dump() -> None:
+            gc.collect()
+            top = tracemalloc.take_snapshot().statistics("lineno")[:25]
+            with open(cfg.data_dir / "tracemalloc.txt", "w") as f:
+                f.write("\n".join(str(t) for t in top) + "\n")
+                counts: dict[str, int] = {}
+                for obj in gc.get_objects():
+                    counts[type(obj).__name__] = counts.get(type(obj).__name__, 0) + 1
+                f.write("\n".join(f"{n} {k}" for k, n in sorted(counts.items(), key=lambda kv: -kv[1])[:25]) + "\n")
+        loop.add_signal_handler(signal.SIGUSR1, dump)
     host = cfg.sip.public_address
     uri = f"sip:frontdesk@{host}:{server.bound_port}"
     transports = "/".join(t.lower() for t in cfg.sip.transports)

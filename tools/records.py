@@ -117,6 +117,18 @@ class RecordStore:
 
     def save(self, record: dict) -> CallRow:
         """Store (or replace) a finished call's record, given as the CallRecord dict."""
+        return self.save_many([record])[0]
+
+    def save_many(self, records: list[dict]) -> list[CallRow]:
+        """Store several records in one transaction (the call log batches what queued up)."""
+        rows = [self._row(r) for r in records]
+        with Session(self.engine) as s:
+            for row in rows:
+                s.merge(row)
+            s.commit()
+        return rows
+
+    def _row(self, record: dict) -> CallRow:
         rec = redact_record(record) if self.redact_content else record
         totals = [t["total_ms"] for t in record.get("latency", []) if t.get("total_ms") is not None]
         rtp = record.get("rtp") or {}
@@ -137,9 +149,6 @@ class RecordStore:
             rtp_lost=int(rtp.get("lost_in", 0) or 0), rtp_jitter_ms=float(rtp.get("jitter_in_ms", 0.0) or 0.0),
             summary=record.get("summary", ""), content=self.cipher.seal(json.dumps(rec)),
             recording=record.get("recording", ""))
-        with Session(self.engine) as s:
-            s.merge(row)
-            s.commit()
         return row
 
     def mark_failed_if_open(self, call_id: str, started_at: float, caller: str, called: str, reason: str) -> None:

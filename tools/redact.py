@@ -79,14 +79,25 @@ def _redact_any(value):
     return value
 
 
+CALL_ID = re.compile(r"(?<=\bcall )\S+")
+
+
 class RedactingFilter(logging.Filter):
-    """Installed on every handler: log lines never carry numbers, emails or birth dates."""
+    """Installed on every handler: log lines never carry numbers, emails or birth dates. Call-IDs
+    ("call <id>") are kept as they are: operators need them to find a call."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
             message = record.getMessage()
         except Exception:
             return True
-        record.msg = redact_text(message)
+        ids: list[str] = []
+
+        def keep(m: re.Match) -> str:
+            ids.append(m.group(0))
+            return f"\x01{len(ids) - 1}\x01"
+
+        message = redact_text(CALL_ID.sub(keep, message))
+        record.msg = re.sub("\x01(\\d+)\x01", lambda m: ids[int(m.group(1))], message) if ids else message
         record.args = None
         return True

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from typing import Callable
 
 from .message import MAX_MESSAGE_BYTES
@@ -141,6 +142,11 @@ class SipServer:
 
     async def listen_udp(self, host: str, port: int) -> int:
         transport, proto = await self.loop.create_datagram_endpoint(lambda: _Udp(self), local_addr=(host, port))
+        sock = transport.get_extra_info("socket")
+        try:  # bursts of requests wait in the kernel instead of being dropped
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
+        except OSError:
+            pass
         self._udp = proto
         return transport.get_extra_info("sockname")[1]
 

@@ -209,6 +209,10 @@ class UserAgent:
         out, self._events = self._events, []
         return out
 
+    def pending_transactions(self) -> int:
+        """State held: calls, INVITE and other server transactions (for leak checks)."""
+        return len(self._calls) + len(self._invite_tx) + len(self._server_tx)
+
     @property
     def active_calls(self) -> int:
         return sum(1 for c in self._calls.values() if c.state != "ended")
