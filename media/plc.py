@@ -9,6 +9,8 @@ cross-faded with the continuing synthetic signal. Own implementation; no code fr
 
 from __future__ import annotations
 
+from collections import deque
+
 import numpy as np
 
 RATE = 8000
@@ -41,6 +43,7 @@ class G711Concealer:
 
     def __init__(self) -> None:
         self._history = np.zeros(HISTORY, np.float64)
+        self._recent: deque[np.ndarray] = deque(maxlen=HISTORY // 80 + 1)  # good frames not yet in _history
         self._erased = 0  # samples concealed in the current erasure
         self._pitch = PITCH_MIN
         self._periods = 0
@@ -50,6 +53,10 @@ class G711Concealer:
 
     def good(self, frame: np.ndarray) -> np.ndarray:
         """A received frame. Returns it, cross-faded into the end of a concealment if one just ended."""
+        if not self._erased:  # the common case: remember it, pass it through untouched
+            self._recent.append(frame)
+            return frame
+        self._flush_recent()
         out = frame.astype(np.float64)
         if self._erased:
             # Appendix I's rule: overlap 1/4 pitch, plus 4 ms per extra 10 ms erased, at most 10 ms
@@ -65,6 +72,7 @@ class G711Concealer:
     def conceal(self, n: int = 160) -> np.ndarray:
         """n samples to play in place of a lost frame."""
         self.concealed_frames += 1
+        self._flush_recent()
         if self._erased == 0:
             self._pitch = find_pitch(self._history)
             self._periods = 0
@@ -111,6 +119,12 @@ class G711Concealer:
     def _gains(start: int, n: int) -> np.ndarray:
         pos = start + np.arange(n)
         return np.clip(1.0 - 0.2 * (pos - FADE_START) / FADE_STEP, 0.0, 1.0)
+
+    def _flush_recent(self) -> None:
+        if self._recent:
+            recent = np.concatenate(list(self._recent)).astype(np.float64)
+            self._recent.clear()
+            self._remember(recent)
 
     def _remember(self, samples: np.ndarray) -> None:
         if samples.size >= HISTORY:

@@ -242,7 +242,8 @@ class UserAgent:
         self._registrations.append(reg)
 
     def next_timer(self) -> float | None:
-        deadlines = [tx.expires_at for tx in self._server_tx.values()]
+        # server transactions are kept in the order they were made, all for 64*T1: the first expires first
+        deadlines = [next(iter(self._server_tx.values())).expires_at] if self._server_tx else []
         deadlines += [t for t in (r.next_timer() for r in self._registrations) if t is not None]
         for call in self._calls.values():
             for rt in (call.retransmit, call.bye, call.refer, call.refresh):
@@ -253,7 +254,10 @@ class UserAgent:
         return min(deadlines) if deadlines else None
 
     def handle_timers(self, now: float) -> None:
-        for key in [k for k, tx in self._server_tx.items() if tx.expires_at <= now]:
+        while self._server_tx:
+            key, tx = next(iter(self._server_tx.items()))
+            if tx.expires_at > now:
+                break
             del self._server_tx[key]
         for reg in self._registrations:
             data, events = reg.handle_timers(now)
@@ -752,6 +756,7 @@ class UserAgent:
         to_tag = call.local_tag if call else _tag()
         data = self._build_response(req, status, addr, transport, to_tag=to_tag, reason=reason, body=body, extra=extra).serialize()
         self._outgoing.append(Outgoing(data, addr, transport))
+        self._server_tx.pop(key, None)  # (re)inserted at the end: the dict stays in expiry order
         self._server_tx[key] = _ServerTx(data, addr, transport, now + 64 * T1)
         if status >= 300:
             self._events.append(MessageRejected(addr, status, f"{req.method} {reason or REASONS.get(status, '')}"))
