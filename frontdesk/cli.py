@@ -29,6 +29,8 @@ def _cmd_serve(args) -> int:
         if not 0 <= args.dashboard_port <= 65535:
             raise ConfigError(f"--dashboard-port: expected 0-65535, got {args.dashboard_port}")
         cfg.dashboard.port = args.dashboard_port
+    if args.drain:
+        return _drain(cfg)
     if cfg.privacy.encrypt:  # a missing or bad key stops the server here, in one line
         from .report_cli import open_store
         open_store(cfg)
@@ -38,6 +40,31 @@ def _cmd_serve(args) -> int:
             model_path(cfg, role)  # fail early, in one line, when a model is missing
     asyncio.run(serve(cfg, ready_file=args.ready_file, app=args.app, hangup_after_s=args.hangup_after))
     return 0
+
+
+def _drain(cfg) -> int:
+    """Tell the server running on this data directory to finish its calls and stop (SIGUSR2)."""
+    import signal
+    import time
+
+    pid_file = cfg.data_dir / "frontdesk.pid"
+    try:
+        pid = int(pid_file.read_text().strip())
+        os.kill(pid, signal.SIGUSR2)
+    except (OSError, ValueError):
+        print(f"frontdesk: no running server for {cfg.data_dir} ({pid_file})", file=sys.stderr)
+        return 1
+    print(f"draining server {pid}: live calls finish, new calls get 503", flush=True)
+    while True:
+        try:
+            os.kill(pid, 0)
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] == "Z":  # exited, not yet reaped by its parent
+                    raise ProcessLookupError
+        except OSError:
+            print("drained and stopped")
+            return 0
+        time.sleep(0.5)
 
 
 def _cmd_call(args) -> int:
@@ -112,6 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--app", choices=["agent", "echo", "hangup"], default="agent",
                    help="agent: the receptionist (default); echo: no models, plays each utterance and DTMF digit "
                         "back (line checks, load tests); hangup: no models, answers and hangs up")
+    s.add_argument("--drain", action="store_true",
+                   help="tell the server already running on this data dir to finish its live calls, take no new ones "
+                        "(503; OPTIONS probes see 503 too) and stop")
     s.add_argument("--dashboard-port", type=int, help="override dashboard.port (0 picks a free port, written to READY_FILE.dashboard)")
     s.add_argument("--hangup-after", type=float, default=0.0, help="seconds the hangup app waits before BYE")
     s.set_defaults(func=_cmd_serve)

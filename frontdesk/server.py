@@ -60,6 +60,7 @@ class FrontdeskServer:
         self.recorders: dict[str, Recorder] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
         self._ending: set[str] = set()  # calls we sent BYE for
+        self.draining = False
         self.ports = PortAllocator(cfg.sip.rtp_port_min, cfg.sip.rtp_port_max)
         self.sessions: dict[str, CallSession | EchoSession] = {}
         self.tasks: dict[str, asyncio.Task] = {}
@@ -76,6 +77,7 @@ class FrontdeskServer:
                             min_session_expires=self.cfg.sip.session_expires_min_s, allowed=self.allowed,
                             limiter=RateLimiter(self.cfg.sip.rate_limit, max(1, int(2 * self.cfg.sip.rate_limit)))
                             if self.cfg.sip.rate_limit > 0 else None, flood_action=self.cfg.sip.flood_action)
+        self.ua.unavailable = self.unavailable
         self.sip = SipServer(self.ua, self.on_event)
         port = self.cfg.sip.port
         for transport in self.cfg.sip.transports:
@@ -139,6 +141,20 @@ class FrontdeskServer:
 
         loop.run_in_executor(None, run)
         loop.call_later(3600.0, self._purge)
+
+    def unavailable(self) -> str | None:
+        """For OPTIONS probes (a load balancer) and new INVITEs: why this node should get no calls."""
+        if self.draining:
+            return "draining"
+        if self.engines is not None and any(w.pending() >= 0.8 * w.max_pending for w in self.engines.workers()):
+            return "overloaded"
+        return None
+
+    def start_draining(self) -> None:
+        """Finish the live calls, take no new ones (SIGUSR2 or `serve --drain`), then stop."""
+        if not self.draining:
+            self.draining = True
+            log.info("draining: %d live call(s); new calls get 503", len(self.sessions))
 
     def live(self) -> dict:
         """Live figures for /metrics."""
@@ -437,7 +453,8 @@ async def start_dashboard(cfg: Config, server: FrontdeskServer) -> tuple[asyncio
     return task, uv, port
 
 
-async def serve(cfg: Config, ready_file: str | None = None, app: str = "agent", hangup_after_s: float = 0.0) -> None:
+async def serve(cfg: Config, ready_file: str | None = None, app: str = "agent", hangup_after_s: float = 0.0,
+                drain: bool = False) -> None:
     # Model workers hold the GIL in their Python parts; hand it over every 1 ms rather than 5 ms,
     # so that the media loop sends each RTP packet on time.
     sys.setswitchinterval(0.001)
@@ -462,6 +479,17 @@ async def serve(cfg: Config, ready_file: str | None = None, app: str = "agent", 
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+
+    async def drain_then_stop() -> None:
+        server.start_draining()
+        while server.sessions:
+            await asyncio.sleep(0.5)
+        log.info("drained: no live calls left")
+        stop.set()
+
+    loop.add_signal_handler(signal.SIGUSR2, lambda: loop.create_task(drain_then_stop()))
+    if drain:
+        loop.create_task(drain_then_stop())
     if os.environ.get("PYTHONTRACEMALLOC"):  # memory debugging: SIGUSR1 writes the top allocation sites
         import gc
         import tracemalloc
@@ -496,6 +524,9 @@ async def serve(cfg: Config, ready_file: str | None = None, app: str = "agent", 
         if ready_file:
             with open(ready_file + ".dashboard", "w") as f:
                 f.write(f"{dashboard[2]}\n")
+    pid_file = cfg.data_dir / "frontdesk.pid"
+    pid_file.parent.mkdir(parents=True, exist_ok=True)
+    pid_file.write_text(f"{os.getpid()}\n")  # for `frontdesk serve --drain`
     if ready_file:
         with open(ready_file, "w") as f:
             f.write(f"{server.bound_port}\n")
@@ -506,5 +537,6 @@ async def serve(cfg: Config, ready_file: str | None = None, app: str = "agent", 
         dashboard[1].should_exit = True
         await asyncio.wait([dashboard[0]], timeout=5)
     server.calllog.close()
+    pid_file.unlink(missing_ok=True)
     if backoffice is not None:
         backoffice.stop()

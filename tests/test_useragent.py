@@ -281,3 +281,20 @@ def test_a_flood_from_one_source_is_rate_limited_and_others_still_get_in(action)
     assert [r.status for r in responses(ua)] == [100]  # another source is not affected
     ua.receive(request("OPTIONS", call_id="o2", branch="z9hG4bK-o2"), flood, 3.5)  # tokens came back
     assert [r.status for r in responses(ua)] == [200]
+
+
+def test_an_unavailable_node_answers_probes_and_new_calls_with_503():
+    ua = UserAgent("127.0.0.1", 5060)
+    state = {"why": None}
+    ua.unavailable = lambda: state["why"]
+    ua.receive(request("OPTIONS", branch="z9hG4bK-o1"), PEER, 0.0)
+    assert [r.status for r in responses(ua)] == [200]
+    state["why"] = "overloaded"  # model queues nearly full: the balancer should prefer another node
+    ua.receive(request("OPTIONS", branch="z9hG4bK-o2", call_id="o2"), PEER, 0.1)
+    (r,) = responses(ua)
+    assert r.status == 503 and r.headers.get("Retry-After") == "30"
+    ua.receive(request("INVITE", body=SDP_PCMU), PEER, 0.2)
+    assert [r.status for r in responses(ua)] == [100]  # overloaded still takes a call it is sent
+    state["why"] = "draining"
+    ua.receive(request("INVITE", call_id="c2", branch="z9hG4bK-i2", body=SDP_PCMU), PEER, 0.3)
+    assert [r.status for r in responses(ua)] == [503]

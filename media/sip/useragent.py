@@ -189,6 +189,9 @@ class UserAgent:
         self.allowed = allowed  # source access control: False gets 403 before any dialog state
         self.limiter = limiter  # new requests per source; over the limit: 503 (or silence, flood_action "drop")
         self.flood_action = flood_action
+        # why this node should get no new calls ("draining", "overloaded"), or None: OPTIONS gets
+        # 503 then, and an INVITE too while draining
+        self.unavailable: Callable[[], str | None] | None = None
         self.min_se = min_session_expires
         self.user = user
         self.server_name = server_name
@@ -432,8 +435,14 @@ class UserAgent:
         elif method == "CANCEL":
             self._on_cancel(req, via, addr, now, transport, key)
         elif method == "OPTIONS":
-            self._reply(req, 200, addr, transport, now, key,
-                        extra=[("Allow", ALLOW), ("Accept", "application/sdp"), ("Supported", ", ".join(sorted(SUPPORTED_EXTENSIONS)))])
+            busy = self.unavailable() if self.unavailable is not None and to_tag is None else None
+            if busy:  # a load balancer's probe: take this node out of rotation
+                self._reply(req, 503, addr, transport, now, key, reason=f"Service Unavailable ({busy})",
+                            extra=[("Retry-After", "30")])
+            else:
+                self._reply(req, 200, addr, transport, now, key,
+                            extra=[("Allow", ALLOW), ("Accept", "application/sdp"),
+                                   ("Supported", ", ".join(sorted(SUPPORTED_EXTENSIONS)))])
         elif method in DIALOG_METHODS and not in_dialog:
             self._reply(req, 481, addr, transport, now, key)
         elif method == "BYE":
@@ -477,6 +486,11 @@ class UserAgent:
         to = parse_name_addr(req.headers.get("To") or "")
         if req.call_id in self._calls:  # same Call-ID, new transaction, no To tag: a merged request
             self._reply(req, 482, addr, transport, now, key, reason="Loop Detected")
+            return
+        busy = self.unavailable() if self.unavailable is not None else None
+        if busy == "draining":  # finishing live calls: new ones go to another node
+            self._reply(req, 503, addr, transport, now, key, reason="Service Unavailable (draining)",
+                        extra=[("Retry-After", "60")])
             return
         contacts = req.headers.get_all("Contact")
         try:

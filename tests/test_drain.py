@@ -1,0 +1,49 @@
+"""`frontdesk serve --drain`: the running node finishes its live call, answers new calls and OPTIONS
+probes with 503, and stops when the last call ends."""
+
+import subprocess
+import time
+
+import pytest
+
+from .conftest import FRONTDESK, EchoServer
+from .sipmsgs import SDP_PCMU, request
+from .test_hostile import options_answered
+
+pytestmark = pytest.mark.e2e
+
+
+def _send(port: int, data: bytes) -> bytes:
+    import socket
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(5)
+        s.sendto(data, ("127.0.0.1", port))
+        reply = s.recv(65535)
+        while reply.startswith(b"SIP/2.0 100"):
+            reply = s.recv(65535)
+        return reply
+
+
+def test_drain_finishes_the_live_call_refuses_new_ones_and_stops(tmp_path):
+    server = EchoServer(tmp_path)
+    try:
+        live = subprocess.Popen([FRONTDESK, "call", server.uri, "--no-transcribe", "--say", "Hello. [pause 6000] Still here."],
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        deadline = time.time() + 30
+        while "answering with" not in server.output() and time.time() < deadline:
+            time.sleep(0.2)
+        drain = subprocess.Popen([FRONTDESK, "serve", "--drain", "--data-dir", str(server.data)],
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        time.sleep(1.5)
+        assert not options_answered(server.port)  # the probe now gets 503
+        assert _send(server.port, request("OPTIONS", call_id="probe", branch="z9hG4bK-p")).startswith(b"SIP/2.0 503")
+        refused = _send(server.port, request("INVITE", call_id="new", branch="z9hG4bK-new", body=SDP_PCMU))
+        assert refused.startswith(b"SIP/2.0 503") and b"Retry-After" in refused
+        out, _ = live.communicate(timeout=120)
+        assert live.returncode == 0, out  # the live call went on to its end
+        drain_out, _ = drain.communicate(timeout=60)
+        assert drain.returncode == 0 and "drained and stopped" in drain_out, drain_out
+        assert server.proc.wait(30) == 0
+        assert "draining: 1 live call" in server.output()
+    finally:
+        server.stop()
