@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -336,7 +337,8 @@ def loads_config(text: str, src: Path = Path("<config>")) -> Config:
                 raise ConfigError(f"sip.{key}: required for transport tls (a PEM file)")
             if not Path(value).expanduser().is_file():
                 raise ConfigError(f"sip.{key}: expected an existing PEM file, {value!r} does not exist")
-    public = _get(s, "public_address", "sip", str, "")
+    # containers and nodes of a cluster share one file: the environment can set what differs per node
+    public = os.environ.get("FRONTDESK_SIP_PUBLIC_ADDRESS") or _get(s, "public_address", "sip", str, "")
     if public:
         try:
             ipaddress.ip_address(public)
@@ -403,7 +405,7 @@ def loads_config(text: str, src: Path = Path("<config>")) -> Config:
     for ch in confirm_by:
         if ch not in ("sms", "email"):
             raise ConfigError(f"booking.confirm_by: expected 'sms' and/or 'email', got {ch!r}")
-    db_url = _get(b, "database_url", "booking", str, "")
+    db_url = os.environ.get("FRONTDESK_DATABASE_URL") or _get(b, "database_url", "booking", str, "")
     if db_url and not re.match(r"^(sqlite|postgresql)(\+\w+)?://", db_url):
         raise ConfigError(f"booking.database_url: expected sqlite:///PATH or postgresql://..., got {db_url!r}")
     booking = BookingConfig(
