@@ -146,7 +146,7 @@ class FrontdeskServer:
         """For OPTIONS probes (a load balancer) and new INVITEs: why this node should get no calls."""
         if self.draining:
             return "draining"
-        if self.engines is not None and any(w.pending() >= 0.8 * w.max_pending for w in self.engines.workers()):
+        if self.engines is not None and any(w.pending >= 0.8 * w.max_pending for w in self.engines.workers()):
             return "overloaded"
         return None
 
@@ -161,7 +161,7 @@ class FrontdeskServer:
         rtps = [s.rtp for s in self.sessions.values() if s.rtp is not None]
         queues = {}
         if self.engines is not None:
-            queues = {name: getattr(self.engines, f"{name}_worker").pending()
+            queues = {name: getattr(self.engines, f"{name}_worker").pending
                       for name in ("asr", "llm", "tts") if hasattr(self.engines, f"{name}_worker")}
         tasks = 0
         if self.loop is not None:
