@@ -138,7 +138,7 @@ class DialogConfig:
     barge_in_pause_ms: int = 60  # caller speech that pauses the agent's audio
     backchannels_interrupt: bool = False  # "uh-huh", "okay" over the agent stop it too
     filler_after_s: float = 2.0  # say "One moment, please." when a reply takes longer
-    turn_timeout_s: float = 8.0  # no reply by then (a model hung or crashed): apologise, callback, hang up
+    turn_timeout_s: float = 20.0  # no reply by then (a model hung or crashed): apologise, callback, hang up
 
 
 @dataclass
@@ -390,7 +390,7 @@ def loads_config(text: str, src: Path = Path("<config>")) -> Config:
         barge_in_pause_ms=_range(_get(d, "barge_in_pause_ms", "dialog", int, 60), 20, 1000, "dialog.barge_in_pause_ms"),
         backchannels_interrupt=_get(d, "backchannels_interrupt", "dialog", bool, False),
         filler_after_s=_range(_get(d, "filler_after_s", "dialog", float, 2.0), 0.5, 30.0, "dialog.filler_after_s"),
-        turn_timeout_s=_range(_get(d, "turn_timeout_s", "dialog", float, 8.0), 2.0, 120.0, "dialog.turn_timeout_s"),
+        turn_timeout_s=_range(_get(d, "turn_timeout_s", "dialog", float, 20.0), 2.0, 120.0, "dialog.turn_timeout_s"),
     )
     st = _get(data, "storage", "", dict, {})
     data_dir = Path(_get(st, "data_dir", "storage", str, "var")).expanduser()

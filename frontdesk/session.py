@@ -87,7 +87,7 @@ class CallSession:
         self._expect = "open"  # what that turn asked for
         self.consent_prompt = ""  # said first when the call is recorded
         self.log_text = False  # caller words in the log (privacy.log_transcripts)
-        self.turn_timeout_s = 8.0  # dialog.turn_timeout_s
+        self.turn_timeout_s = 20.0  # dialog.turn_timeout_s
         self.engine_failed = False  # speech synthesis failed: the call ends with the cached apology
         self.pauses = 0  # agent audio paused for caller speech
         self.resumes = 0  # ... and resumed (a backchannel or a noise)

@@ -104,7 +104,11 @@ def test_sigkill_mid_call_and_between_hold_and_booking_loses_nothing(tmp_path):
 
 
 def test_a_hung_model_gets_an_apology_and_a_callback_and_the_server_stays_up(tmp_path):
-    server = Server(tmp_path, extra_env={"FRONTDESK_FAULT": "asr:hang"})
+    cfg = tmp_path / "clinic.toml"
+    text = DEMO_CONFIG.read_text()
+    assert "[dialog]" in text
+    cfg.write_text(text.replace("[dialog]", "[dialog]\nturn_timeout_s = 8", 1))
+    server = Server(tmp_path, config=str(cfg), extra_env={"FRONTDESK_FAULT": "asr:hang"})
     try:
         out = tmp_path / "call.json"
         proc = subprocess.run([FRONTDESK, "call", server.uri, "--caller-id", "+12025550114", "--json", str(out),
