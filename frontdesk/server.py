@@ -61,6 +61,7 @@ class FrontdeskServer:
         self.loop: asyncio.AbstractEventLoop | None = None
         self._ending: set[str] = set()  # calls we sent BYE for
         self.draining = False
+        self._saving: set[asyncio.Future] = set()  # recordings being written off the loop
         self.ports = PortAllocator(cfg.sip.rtp_port_min, cfg.sip.rtp_port_max)
         self.sessions: dict[str, CallSession | EchoSession] = {}
         self.tasks: dict[str, asyncio.Task] = {}
@@ -406,19 +407,27 @@ class FrontdeskServer:
         if ev.by == "local":
             rec.bye_status = ev.status
         session.finish()
-        recorder = self.recorders.pop(ev.call_id, None)
-        if recorder is not None:
-            try:
-                rec.recording = str(recorder.save(self.cfg.data_dir / "recordings", ev.call_id, self.cipher))
-            except OSError as exc:
-                log.error("call %s: recording not saved: %s", ev.call_id, exc)
         if session.rtp:
             rec.rtp = session.rtp.stats()
             session.rtp.close()
             self.ports.release(session.rtp.port)
         log.info("call %s ended by %s (%s)%s", ev.call_id, rec.ended_by, ev.reason,
                  f", BYE answered {ev.status}" if ev.status else "")
-        self.calllog.write(rec)
+        recorder = self.recorders.pop(ev.call_id, None)
+        if recorder is None:
+            self.calllog.write(rec)
+            return
+
+        def save_recording() -> None:  # WAV assembly and encryption stay off the media loop
+            try:
+                rec.recording = str(recorder.save(self.cfg.data_dir / "recordings", ev.call_id, self.cipher))
+            except OSError as exc:
+                log.error("call %s: recording not saved: %s", ev.call_id, exc)
+            self.calllog.write(rec)
+
+        future = asyncio.get_running_loop().run_in_executor(None, save_recording)
+        self._saving.add(future)
+        future.add_done_callback(self._saving.discard)
 
     async def drain(self) -> None:
         for call_id in list(self.sessions):
@@ -426,6 +435,8 @@ class FrontdeskServer:
         await asyncio.sleep(0.3)
         if self.sip:
             self.sip.close()
+        if self._saving:  # recordings still being written, then their records
+            await asyncio.wait(set(self._saving), timeout=30)
         await asyncio.get_running_loop().run_in_executor(None, self.calllog.flush)
 
 
