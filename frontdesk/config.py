@@ -165,8 +165,24 @@ class DashboardConfig:
     metrics_networks: list = field(default_factory=lambda: [ipaddress.ip_network("127.0.0.0/8"),
                                                             ipaddress.ip_network("::1/128")])
     secure_cookies: bool = False  # set when the dashboard is served over HTTPS (a reverse proxy)
+    test_call: bool = True  # the "Test call" page: staff talk to the agent from the browser (WebRTC)
     lockout_after: int = 5  # failed logins before the account locks
     lockout_minutes: int = 15
+
+
+@dataclass
+class TwilioConfig:
+    """Twilio Programmable Voice: a webhook answers with <Connect><Stream> to this server."""
+    enabled: bool = False
+    public_url: str = ""  # the https:// address Twilio reaches this server's web port at
+    auth_token: str = ""  # signs Twilio's requests; $FRONTDESK_TWILIO_AUTH_TOKEN overrides
+    dial: str = ""  # handoff: a number or sip: URI for <Dial>; empty: handoff.front_desk_uri
+
+    @property
+    def stream_url(self) -> str:
+        base = self.public_url.rstrip("/")
+        return ("wss://" + base[len("https://"):] if base.startswith("https://")
+                else "ws://" + base[len("http://"):]) + "/twilio/stream"
 
 
 @dataclass
@@ -185,6 +201,7 @@ class Config:
     recording: RecordingConfig = field(default_factory=RecordingConfig)
     dashboard: DashboardConfig = field(default_factory=DashboardConfig)
     call_log_file: bool = False  # also append records to <data_dir>/calls.jsonl (plain text)
+    twilio: TwilioConfig = field(default_factory=TwilioConfig)
 
     @property
     def database_url(self) -> str:
@@ -469,9 +486,26 @@ def loads_config(text: str, src: Path = Path("<config>")) -> Config:
         port=_range(_get(dc, "port", "dashboard", int, 8080), 0, 65535, "dashboard.port"),
         metrics_networks=metrics_nets, secure_cookies=_get(dc, "secure_cookies", "dashboard", bool, False),
         lockout_after=_range(_get(dc, "lockout_after", "dashboard", int, 5), 1, 100, "dashboard.lockout_after"),
-        lockout_minutes=_range(_get(dc, "lockout_minutes", "dashboard", int, 15), 1, 1440, "dashboard.lockout_minutes"))
+        lockout_minutes=_range(_get(dc, "lockout_minutes", "dashboard", int, 15), 1, 1440, "dashboard.lockout_minutes"),
+        test_call=_get(dc, "test_call", "dashboard", bool, True))
+    tw = _get(data, "twilio", "", dict, {})
+    twilio = TwilioConfig(enabled=_get(tw, "enabled", "twilio", bool, False),
+                          public_url=_get(tw, "public_url", "twilio", str, "").rstrip("/"),
+                          auth_token=os.environ.get("FRONTDESK_TWILIO_AUTH_TOKEN") or _get(tw, "auth_token", "twilio", str, ""),
+                          dial=_get(tw, "dial", "twilio", str, ""))
+    if twilio.enabled:
+        if not re.match(r"^https?://[^/\s]+(/[^\s?#]*)?$", twilio.public_url):
+            raise ConfigError(f"twilio.public_url: expected the https:// address Twilio reaches this server at, "
+                              f"got {twilio.public_url!r}")
+        if not twilio.auth_token:
+            raise ConfigError("twilio.auth_token: required when twilio is enabled (or set $FRONTDESK_TWILIO_AUTH_TOKEN)")
+        if not dashboard.enabled:
+            raise ConfigError("twilio.enabled: the Twilio webhook is served on the dashboard's web port; "
+                              "set dashboard.enabled = true")
+    if twilio.dial and not re.match(r"^\+?[\d\-\s()]{3,}$|^sips?:\S+$|^tel:\+?[\d\-]+$", twilio.dial):
+        raise ConfigError(f"twilio.dial: expected a phone number or a sip: URI, got {twilio.dial!r}")
     return Config(clinic, sip, models, dialog, data_dir, src, booking, HandoffConfig(front), confirmations, caldav,
-                  privacy, recording, dashboard, _get(st, "call_log_file", "storage", bool, False))
+                  privacy, recording, dashboard, _get(st, "call_log_file", "storage", bool, False), twilio)
 
 
 def _hours(table: dict, key: str) -> dict[str, tuple[str, str] | None]:

@@ -10,10 +10,12 @@ import signal
 import socket
 import sys
 import time
+from typing import Awaitable, Callable
 from pathlib import Path
 
 from dialog.conversation import Conversation
 from media.rtp_session import PortAllocator, RtpSession
+from media.stream_media import StreamMedia
 from media.sdp import SdpError, negotiate, parse_sdp
 from media.srtp import SrtpContext
 from media.sip.ratelimit import RateLimiter
@@ -67,6 +69,9 @@ class FrontdeskServer:
         self.tasks: dict[str, asyncio.Task] = {}
         self.sip: SipServer | None = None
         self._transfers: dict[str, asyncio.Queue] = {}
+        self._enders: dict[str, Callable[[str], None]] = {}  # calls not on SIP: how to end each
+        self.twilio = None  # frontdesk.twilio_ingress.TwilioIngress, with twilio.enabled
+        self.webrtc = None  # frontdesk.webrtc_ingress.WebRtcIngress, with dashboard.test_call
         self.ua: UserAgent | None = None
         self.bound_port = 0
         self.tls_port = 0
@@ -159,7 +164,7 @@ class FrontdeskServer:
 
     def live(self) -> dict:
         """Live figures for /metrics."""
-        rtps = [s.rtp for s in self.sessions.values() if s.rtp is not None]
+        rtps = [s.rtp for s in self.sessions.values() if isinstance(s.rtp, RtpSession)]
         queues = {}
         if self.engines is not None:
             queues = {name: getattr(self.engines, f"{name}_worker").pending
@@ -234,7 +239,7 @@ class FrontdeskServer:
             log.warning("call %s: %s; 488", ev.call_id, exc)
             self.sip.act(self.ua.reject, ev.call_id, 488, extra=[("Warning", f'304 frontdesk "{exc}"')])
             return
-        session = self._new_session(ev, record)
+        session = self._new_session(ev.call_id, ev.caller_uri, record)
         srtp = None
         if probe.crypto is not None and probe.local_key is not None:
             try:
@@ -258,12 +263,7 @@ class FrontdeskServer:
         rtp.update(codec=answer.codec, payload_type=answer.payload_type, dtmf_payload_type=answer.dtmf_payload_type,
                    remote=rtp.remote, may_send=answer.we_may_send)  # an offer that starts on hold
         session.attach(rtp)
-        if self.cfg.recording.enabled and isinstance(session, CallSession):
-            recorder = self.recorders[ev.call_id] = Recorder()
-            session.consent_prompt = self.cfg.recording.consent_prompt
-            heard, sent = rtp.on_frame, rtp.on_sent
-            rtp.on_frame = lambda frame: (recorder.on_caller(frame), heard(frame))
-            rtp.on_sent = lambda frame: (recorder.on_agent(frame), sent(frame) if sent else None)
+        self._record_audio(ev.call_id, session, rtp)
         record.codec = answer.codec + ("/SRTP" if srtp else "")
         self.sessions[ev.call_id] = session
         log.info("call %s from %s (%s) via %s: answering with %s%s", ev.call_id, ev.caller_uri, host, ev.transport,
@@ -280,21 +280,71 @@ class FrontdeskServer:
         # Start talking on ACK; if the ACK is lost, start anyway shortly after.
         asyncio.get_running_loop().call_later(1.0, self._start_session, ev.call_id)
 
-    def _new_session(self, ev: IncomingCall, record: CallRecord) -> CallSession | EchoSession:
-        hangup = lambda reason, cid=ev.call_id: self.hangup(cid, reason)  # noqa: E731
+    def _record_audio(self, call_id: str, session, media: RtpSession | StreamMedia) -> None:
+        """With recording on: the consent prompt first, and both sides of the call into a WAV."""
+        if not (self.cfg.recording.enabled and isinstance(session, CallSession)):
+            return
+        recorder = self.recorders[call_id] = Recorder()
+        session.consent_prompt = self.cfg.recording.consent_prompt
+        heard, sent = media.on_frame, media.on_sent
+        media.on_frame = lambda frame: (recorder.on_caller(frame), heard(frame))
+        media.on_sent = lambda frame: (recorder.on_agent(frame), sent(frame) if sent else None)
+
+    # -- calls that do not come over SIP (Twilio Media Streams, WebRTC) ---------------------
+
+    def open_call(self, ingress: str, call_id: str, caller_uri: str, called_uri: str, remote: str, codec: str,
+                  end: Callable[[str], None],
+                  transfer: Callable[[str], Awaitable[bool]] | None = None) -> StreamMedia | None:
+        """A call from another transport joins the same sessions, records and metrics as a SIP
+        call. The adapter wires the returned media's ``send`` (and confirmations), then calls
+        ``begin_call``; ``end(reason)`` is how the server hangs up; the adapter reports the end
+        with ``call_ended``. None: no new calls now (draining or overloaded)."""
+        why = self.unavailable()
+        if why is not None or call_id in self.sessions:
+            log.warning("%s call %s refused: %s", ingress, call_id, why or "a call with this id is live")
+            return None
+        record = CallRecord(call_id, caller_uri, called_uri, remote, ingress)
+        record.ingress, record.codec = ingress, codec
+        try:
+            record.caller_number = caller_id_phone(parse_uri(caller_uri).user) or ""
+        except Exception:
+            record.caller_number = caller_id_phone(caller_uri) or ""
+        session = self._new_session(call_id, caller_uri, record, transfer)
+        media = StreamMedia(ingress, session.on_frame, session.on_dtmf)
+        session.attach(media)
+        self._record_audio(call_id, session, media)
+        self.sessions[call_id] = session
+        self._enders[call_id] = end
+        record.answered_at = time.time()
+        self.calllog.start(record)
+        log.info("call %s from %s (%s) via %s: answering", call_id, caller_uri, remote, ingress)
+        return media
+
+    def begin_call(self, call_id: str) -> None:
+        session = self.sessions.get(call_id)
+        if session is not None and session.rtp is not None:
+            session.rtp.start()
+            self._start_session(call_id)
+
+    def call_ended(self, call_id: str, by: str, reason: str) -> None:
+        """The adapter saw the call end: ``by`` is "remote" (the caller) or "local" (we ended it)."""
+        self._enders.pop(call_id, None)
+        self._ended(CallEnded(call_id, by=by, reason=reason))
+
+    def _new_session(self, call_id: str, caller_uri: str, record: CallRecord,
+                     transfer: Callable[[str], Awaitable[bool]] | None = None) -> CallSession | EchoSession:
+        hangup = lambda reason, cid=call_id: self.hangup(cid, reason)  # noqa: E731
         dialog = self.cfg.dialog
         if self.app != "agent":
             return EchoSession(record, hangup=hangup, end_silence_ms=dialog.end_silence_ms,
                                hangup_after_s=self.hangup_after_s if self.app == "hangup" else None)
         assert self.engines is not None and self.backoffice is not None
-        try:
-            caller_user = parse_uri(ev.caller_uri).user
-        except Exception:
-            caller_user = ""
         conversation = Conversation(self.cfg.clinic, self.engines.complete_json_blocking, self.backoffice.calendar,
-                                    self.backoffice.policy(), call_id=ev.call_id, caller_id=caller_id_phone(caller_user))
+                                    self.backoffice.policy(), call_id=call_id, caller_id=record.caller_number or None)
+        if transfer is None:
+            transfer = lambda target, cid=call_id: self.transfer(cid, target)  # noqa: E731
         session = CallSession(record, self.engines, conversation, dialog.silence_timeout_s, dialog.end_silence_ms,
-                              hangup=hangup, transfer=lambda target, cid=ev.call_id: self.transfer(cid, target),
+                              hangup=hangup, transfer=transfer,
                               barge_in_ms=dialog.barge_in_ms, barge_in_pause_ms=dialog.barge_in_pause_ms,
                               backchannels_interrupt=dialog.backchannels_interrupt, filler_after_s=dialog.filler_after_s)
         session.log_text = self.cfg.privacy.log_transcripts
@@ -384,11 +434,14 @@ class FrontdeskServer:
         if call_id in self._ending:
             return  # a BYE is already on its way
         self._ending.add(call_id)
-        if self.sip and self.ua:
-            session = self.sessions.get(call_id)
-            if session and not session.record.ended_by:
-                session.record.ended_by = "agent"
-                session.record.end_reason = session.record.end_reason or reason
+        session = self.sessions.get(call_id)
+        if session and not session.record.ended_by:
+            session.record.ended_by = "agent"
+            session.record.end_reason = session.record.end_reason or reason
+        ender = self._enders.get(call_id)
+        if ender is not None:
+            ender(reason)
+        elif self.sip and self.ua:
             self.sip.act(self.ua.hangup, call_id, reason=reason)
 
     def _ended(self, ev: CallEnded) -> None:
@@ -410,7 +463,8 @@ class FrontdeskServer:
         if session.rtp:
             rec.rtp = session.rtp.stats()
             session.rtp.close()
-            self.ports.release(session.rtp.port)
+            if isinstance(session.rtp, RtpSession):
+                self.ports.release(session.rtp.port)
         log.info("call %s ended by %s (%s)%s", ev.call_id, rec.ended_by, ev.reason,
                  f", BYE answered {ev.status}" if ev.status else "")
         recorder = self.recorders.pop(ev.call_id, None)
@@ -453,7 +507,14 @@ async def start_dashboard(cfg: Config, server: FrontdeskServer) -> tuple[asyncio
     metrics = Metrics(server.store, server.live)
     calendar = server.backoffice.calendar if server.backoffice is not None else None
     users = Users(server.store.engine, cfg.dashboard.lockout_after, cfg.dashboard.lockout_minutes)
-    web = create_app(cfg, server.store, users, calendar, metrics.render)
+    test_calls = None
+    if cfg.dashboard.test_call and server.app == "agent":
+        from .webrtc_ingress import WebRtcIngress
+        test_calls = server.webrtc = WebRtcIngress(server)
+    web = create_app(cfg, server.store, users, calendar, metrics.render, test_calls=test_calls)
+    if cfg.twilio.enabled:
+        from .twilio_ingress import add_twilio_routes
+        server.twilio = add_twilio_routes(web, cfg, server)
     family = _socket.AF_INET6 if ":" in cfg.dashboard.listen else _socket.AF_INET
     sock = _socket.socket(family, _socket.SOCK_STREAM)
     sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_REUSEADDR, 1)

@@ -16,6 +16,7 @@ import numpy as np
 from . import g711
 from .dtmf import DtmfDetector, DtmfSender
 from .jitter import AUDIO, CONCEAL, AdaptiveJitterBuffer
+from .playout import FRAME_SAMPLES, Playout, pacing_summary
 from .plc import G711Concealer
 from .rtcp import RTCP_SR, RtcpError, ReceiverStats, build_report, parse_reports, round_trip_ms
 from .rtp import RtpError, RtpPacket, parse_rtp
@@ -23,7 +24,6 @@ from .srtp import SrtpContext, SrtpError
 
 log = logging.getLogger("frontdesk.rtp")
 
-FRAME_SAMPLES = 160  # 20 ms at 8 kHz
 FRAME_S = 0.020
 RTCP_INTERVAL_FRAMES = 250  # a report every 5 s (RFC 3550's minimum interval)
 
@@ -102,15 +102,11 @@ class RtpSession(asyncio.DatagramProtocol):
         self._dtmf_ts = 0
         self._transport: asyncio.DatagramTransport | None = None
         self._sender: asyncio.Task | None = None
-        self._queue: deque[np.ndarray] = deque()
-        self._queued_samples = 0
-        self._drained = asyncio.Event()
-        self._drained.set()
+        self.playout = Playout()
         self._seq = random.randint(0, 0xFFFF)
         self._ts = random.randint(0, 0xFFFFFFFF)
         self._ssrc = random.randint(1, 0xFFFFFFFF)
         self._talking = False
-        self.held = False  # barge-in pause: queued audio waits, silence goes out
         self.on_hold = False  # the peer put the call on hold: nothing is sent, the queue waits
         self.ssrc_changes = 0
         self._lost_before = 0
@@ -129,10 +125,7 @@ class RtpSession(asyncio.DatagramProtocol):
         self.packets_in = 0
         self.packets_out = 0
         self.bad_packets = 0
-        self.played_samples = 0
         self.last_packet_at = time.monotonic()
-        self.first_audio_out_at: float | None = None  # monotonic time the current playback began
-        self.last_audio_out_at = 0.0  # monotonic time the last agent audio frame went out
         self.on_sent: Callable[[np.ndarray | None], None] | None = None  # each 20 ms sent (None: silence)
 
     @classmethod
@@ -244,13 +237,7 @@ class RtpSession(asyncio.DatagramProtocol):
 
     def play(self, pcm: np.ndarray) -> None:
         """Queue int16 8 kHz audio for sending."""
-        if pcm.size == 0:
-            return
-        if self._queued_samples == 0:
-            self.first_audio_out_at = None
-        self._queue.append(np.asarray(pcm, dtype=np.int16))
-        self._queued_samples += pcm.size
-        self._drained.clear()
+        self.playout.play(pcm)
 
     def send_dtmf(self, digits: str) -> None:
         """Send digits as RFC 4733 events (100 ms each), in place of audio while they last.
@@ -261,12 +248,7 @@ class RtpSession(asyncio.DatagramProtocol):
 
     def clear(self) -> int:
         """Stop playback now; returns how many queued samples were dropped."""
-        dropped = self._queued_samples
-        self._queue.clear()
-        self._queued_samples = 0
-        self.held = False
-        self._drained.set()
-        return dropped
+        return self.playout.clear()
 
     def update(self, *, codec: str, payload_type: int, dtmf_payload_type: int | None,
                remote: tuple[str, int], may_send: bool) -> None:
@@ -293,43 +275,37 @@ class RtpSession(asyncio.DatagramProtocol):
 
     def hold(self) -> None:
         """Send silence from the next packet on, keeping the queued audio for ``resume``."""
-        self.held = True
+        self.playout.hold()
 
     def resume(self) -> None:
-        self.held = False
+        self.playout.resume()
+
+    @property
+    def held(self) -> bool:
+        return self.playout.held
+
+    @property
+    def played_samples(self) -> int:
+        return self.playout.played_samples
+
+    @property
+    def first_audio_out_at(self) -> float | None:
+        return self.playout.first_audio_out_at
+
+    @property
+    def last_audio_out_at(self) -> float:
+        return self.playout.last_audio_out_at
 
     def pacing_stats(self) -> dict:
         """How late packets left against the 20 ms schedule (ms): median, p99 and worst."""
-        values = sorted(self.send_lateness_ms)
-        if not values:
-            return {}
-        return {"n": len(values), "p50_ms": round(values[len(values) // 2], 2),
-                "p99_ms": round(values[min(len(values) - 1, int(len(values) * 0.99))], 2),
-                "max_ms": round(values[-1], 2)}
+        return pacing_summary(self.send_lateness_ms)
 
     @property
     def playing(self) -> bool:
-        return self._queued_samples > 0
+        return self.playout.playing
 
     async def wait_played(self) -> None:
-        await self._drained.wait()
-
-    def _next_frame(self) -> np.ndarray | None:
-        if not self._queue or self.held or self.on_hold:
-            return None
-        out = np.zeros(FRAME_SAMPLES, np.int16)
-        filled = 0
-        while filled < FRAME_SAMPLES and self._queue:
-            head = self._queue[0]
-            take = min(FRAME_SAMPLES - filled, head.size)
-            out[filled:filled + take] = head[:take]
-            filled += take
-            if take == head.size:
-                self._queue.popleft()
-            else:
-                self._queue[0] = head[take:]
-        self._queued_samples -= filled
-        return out
+        await self.playout.wait_played()
 
     async def _send_loop(self) -> None:
         loop = asyncio.get_running_loop()
@@ -348,18 +324,11 @@ class RtpSession(asyncio.DatagramProtocol):
                 next_at += FRAME_S
                 await asyncio.sleep(max(next_at - loop.time(), 0))
                 continue
-            frame = self._next_frame()
+            frame = self.playout.next_frame(paused=self.on_hold)
             if frame is not None:
                 payload = self._encode(frame)
                 marker = not self._talking
                 self._talking = True
-                if self.first_audio_out_at is None:
-                    self.first_audio_out_at = time.monotonic()
-                self.last_audio_out_at = time.monotonic()
-                self.played_samples += FRAME_SAMPLES
-                if self._queued_samples <= 0:
-                    self._queued_samples = 0
-                    self._drained.set()
             else:
                 payload, marker = self._silence, False
                 self._talking = False
@@ -466,7 +435,7 @@ class RtpSession(asyncio.DatagramProtocol):
         if self._rtcp:
             self._send_rtcp_bye()
             self._rtcp.close()
-        self._drained.set()
+        self.playout.release()
 
     def _send_rtcp_bye(self) -> None:
         try:

@@ -76,12 +76,14 @@ class SecurityHeaders:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         static = scope.get("path", "").startswith("/static/")
+        test_call = scope.get("path", "") == "/test-call"  # the one page that may use the microphone
 
         async def send_with_headers(message):
             if message["type"] == "http.response.start":
                 headers = [(k, v) for k, v in message.get("headers", [])
                            if k.lower() not in {h for h, _ in SECURITY_HEADERS} and k.lower() != b"cache-control"]
-                headers += SECURITY_HEADERS
+                headers += [(k, b"camera=(), microphone=(self), geolocation=()") if test_call and k == b"permissions-policy"
+                            else (k, v) for k, v in SECURITY_HEADERS]
                 headers.append((b"cache-control", b"private, max-age=3600" if static else b"no-store"))
                 message = {**message, "headers": headers}
             await send(message)
@@ -186,8 +188,9 @@ def _parse_range(header: str, size: int) -> tuple[int, int] | None:
 
 
 def create_app(cfg: Config, store: RecordStore, users: Users, calendar: Any | None,
-               metrics: Callable[[], tuple[bytes, str]]) -> fastapi.FastAPI:
-    """The dashboard app. ``calendar`` is a tools.calendar.Calendar (None: no tasks or bookings)."""
+               metrics: Callable[[], tuple[bytes, str]], test_calls: Any | None = None) -> fastapi.FastAPI:
+    """The dashboard app. ``calendar`` is a tools.calendar.Calendar (None: no tasks or bookings);
+    ``test_calls`` a frontdesk.webrtc_ingress.WebRtcIngress (None: no "Test call" page)."""
     app = fastapi.FastAPI(title="frontdesk dashboard", docs_url=None, redoc_url=None, openapi_url=None)
     sessions = SessionStore()
     app.state.sessions = sessions
@@ -216,7 +219,8 @@ def create_app(cfg: Config, store: RecordStore, users: Users, calendar: Any | No
     env.globals.update(outcomes=OUTCOMES)
 
     def render(request: Request, name: str, me: Me | None, code: int = 200, **ctx) -> HTMLResponse:
-        html = env.get_template(name).render(request=request, me=me, clinic=cfg.clinic.name, path=request.url.path, **ctx)
+        html = env.get_template(name).render(request=request, me=me, clinic=cfg.clinic.name, path=request.url.path,
+                                             test_call=test_calls is not None, **ctx)
         return HTMLResponse(html, status_code=code)
 
     def set_session_cookie(resp: Response, token: str) -> None:
@@ -563,6 +567,31 @@ def create_app(cfg: Config, store: RecordStore, users: Users, calendar: Any | No
             events = list(s.exec(q.order_by(AuditEvent.id.desc()).limit(500)))  # type: ignore[union-attr]
         return render(request, "audit.html", me, events=events, actions=AUDIT_ACTIONS,
                       filters={"action": action, "user": who, "call": call_id})
+
+    # -- test call from the browser (WebRTC) ---------------------------------------------------
+
+    if test_calls is not None:
+        @app.get("/test-call")
+        def test_call_page(request: Request, me: Me = Depends(me_dep)):
+            return render(request, "test_call.html", me)
+
+        @app.post("/test-call/offer")
+        async def test_call_offer(request: Request, form: dict = Depends(_form)):
+            me = need_post(request, form)
+            sdp = form.get("sdp", "")
+            if not sdp or len(sdp) > 20000:
+                return JSONResponse({"error": "no offer"}, status_code=400)
+            try:
+                call_id, answer = await test_calls.answer(sdp, me.username, client_ip(request))
+            except ValueError as exc:
+                return JSONResponse({"error": str(exc)}, status_code=409)
+            log.info("user %s started test call %s", me.username, call_id)
+            return JSONResponse({"call_id": call_id, "type": "answer", "sdp": answer})
+
+        @app.post("/test-call/hangup")
+        async def test_call_hangup(request: Request, form: dict = Depends(_form)):
+            need_post(request, form)
+            return JSONResponse({"ended": await test_calls.hangup(form.get("call_id", ""))})
 
     # -- metrics (by network, no login) --------------------------------------------------------
 
