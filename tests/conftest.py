@@ -43,12 +43,13 @@ class Server:
 
     app = "agent"
 
-    def __init__(self, tmp: Path, config: str | None = None, extra_env: dict | None = None):
+    def __init__(self, tmp: Path, config: str | None = None, extra_env: dict | None = None,
+                 prefix: list[str] | None = None):
         self.tmp = tmp
         self.ready = tmp / "ready"
         self.data = tmp / "var"
         self.log_path = tmp / "serve.log"
-        cmd = [FRONTDESK, "serve", "--app", self.app, "--port", "0", "--ready-file", str(self.ready),
+        cmd = [*(prefix or []), FRONTDESK, "serve", "--app", self.app, "--port", "0", "--ready-file", str(self.ready),
                "--data-dir", str(self.data), "--dashboard-port", "0"]
         if config:
             cmd += ["--config", config]
