@@ -13,6 +13,17 @@ def test_demo_clinic_loads():
     assert cfg.sip.port == 5060 and cfg.sip.transports == ["UDP"]
     assert cfg.clinic.hours["sat"] is None and cfg.clinic.hours["mon"] == ("08:00", "17:00")
     assert any(s.name == "cleaning" for s in cfg.clinic.services)
+    assert not cfg.twilio.enabled and cfg.dashboard.test_call
+
+
+def test_twilio_urls(tmp_path):
+    text = DEMO_CONFIG.read_text().replace("# [twilio]", '[twilio]\nenabled = true\nauth_token = "t"\n'
+                                          'public_url = "https://voice.example.com/"\n#')
+    path = tmp_path / "twilio.toml"
+    path.write_text(text)
+    cfg = load_config(path)
+    assert cfg.twilio.public_url == "https://voice.example.com"
+    assert cfg.twilio.stream_url == "wss://voice.example.com/twilio/stream"
 
 
 @pytest.mark.parametrize("old,new,key", [
@@ -29,6 +40,9 @@ def test_demo_clinic_loads():
     ('srtp = "optional"', 'srtp = "sometimes"', "sip.srtp"),
     ('session_expires_min_s = 90', 'session_expires_min_s = 90\n[sip.register]\nregistrar = "sip:pbx;transport=sctp"',
      "sip.register.registrar"),
+    ('# [twilio]', '[twilio]\nenabled = true\npublic_url = "https://voice.example.com"\n#', "twilio.auth_token"),
+    ('# [twilio]', '[twilio]\nenabled = true\nauth_token = "t"\npublic_url = "voice.example.com"\n#', "twilio.public_url"),
+    ('# [twilio]', '[twilio]\ndial = "the front desk"\n#', "twilio.dial"),
 ])
 def test_bad_values_name_the_key(tmp_path, old, new, key):
     text = DEMO_CONFIG.read_text()
