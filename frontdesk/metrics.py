@@ -10,7 +10,7 @@ import time
 from typing import Any, Callable
 
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from tools.records import OUTCOMES, RecordStore
@@ -54,6 +54,12 @@ class _Collector:
                 yield GaugeMetricFamily(name, doc, value=r[key])
         live = self.live()
         yield GaugeMetricFamily("frontdesk_active_calls", "Calls in progress", value=live.get("active_calls", 0))
+        if live.get("tick_lateness"):
+            buckets, total = live["tick_lateness"]
+            yield HistogramMetricFamily(
+                "frontdesk_media_tick_lateness_seconds",
+                "How late each call's 20 ms media frame was handled against its schedule (all calls)",
+                buckets=[("+Inf" if edge == float("inf") else repr(edge), n) for edge, n in buckets], sum_value=total)
         lost = GaugeMetricFamily("frontdesk_rtp_lost_packets", "Incoming RTP packets lost, live calls summed",
                                  value=live.get("rtp_lost", 0))
         yield lost

@@ -177,7 +177,8 @@ class FrontdeskServer:
                     break
                 except RuntimeError:
                     continue
-        return {"active_calls": len(self.sessions), "rtp_lost": sum(r.rx_stats.cumulative_lost for r in rtps),
+        from media.clock import media_clock
+        return {"tick_lateness": media_clock().lateness(), "active_calls": len(self.sessions), "rtp_lost": sum(r.rx_stats.cumulative_lost for r in rtps),
                 "rtp_jitter_ms": max((r.rx_stats.jitter / 8 for r in rtps), default=0.0), "queues": queues,
                 "tasks": tasks, "rtp_ports": len(self.ports.in_use), "sip_transactions": self.ua.pending_transactions()
                 if self.ua is not None else 0}
@@ -547,6 +548,19 @@ async def serve(cfg: Config, ready_file: str | None = None, app: str = "agent", 
     import gc
     gc.collect()
     gc.freeze()
+    # Media frames allocate many short-lived objects; collecting the young generation every 700
+    # allocations (the default) runs it a thousand times a second with hundreds of calls.
+    gc.set_threshold(2000, 20, 50)
+    if os.environ.get("FRONTDESK_GC_LOG"):  # report each collection that held the loop for > 5 ms
+        gc_started: list[float] = []
+
+        def gc_timing(phase: str, info: dict) -> None:
+            if phase == "start":
+                gc_started[:] = [time.perf_counter()]
+            elif gc_started and time.perf_counter() - gc_started[0] > 0.005:
+                log.warning("gc: generation %d took %.1f ms (%d collected)", info["generation"],
+                            (time.perf_counter() - gc_started[0]) * 1000, info["collected"])
+        gc.callbacks.append(gc_timing)
     await server.start()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

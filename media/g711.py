@@ -64,22 +64,26 @@ _ULAW_ENC = _ulaw_from_linear(_ALL_PCM)
 _ALAW_ENC = _alaw_from_linear(_ALL_PCM)
 _ULAW_DEC = _linear_from_ulaw(_ALL_CODES)
 _ALAW_DEC = _linear_from_alaw(_ALL_CODES)
+# the encoder tables again, indexed by the sample's 16 bits read as unsigned (0..32767, then the
+# negative values): a frame encodes with one lookup and no arithmetic
+_ULAW_ENC_U16 = np.concatenate([_ULAW_ENC[32768:], _ULAW_ENC[:32768]])
+_ALAW_ENC_U16 = np.concatenate([_ALAW_ENC[32768:], _ALAW_ENC[:32768]])
 
 
-def _as_pcm(samples: np.ndarray | bytes) -> np.ndarray:
+def _as_u16(samples: np.ndarray | bytes) -> np.ndarray:
     if isinstance(samples, (bytes, bytearray, memoryview)):
-        return np.frombuffer(samples, dtype="<i2")
-    return np.asarray(samples, dtype=np.int16)
+        return np.frombuffer(samples, dtype="<u2")
+    return np.ascontiguousarray(samples, dtype=np.int16).view(np.uint16)
 
 
 def ulaw_encode(samples: np.ndarray | bytes) -> bytes:
     """16-bit linear PCM (array or little-endian bytes) to µ-law bytes."""
-    return _ULAW_ENC[_as_pcm(samples).astype(np.int32) + 32768].tobytes()
+    return _ULAW_ENC_U16[_as_u16(samples)].tobytes()
 
 
 def alaw_encode(samples: np.ndarray | bytes) -> bytes:
     """16-bit linear PCM (array or little-endian bytes) to A-law bytes."""
-    return _ALAW_ENC[_as_pcm(samples).astype(np.int32) + 32768].tobytes()
+    return _ALAW_ENC_U16[_as_u16(samples)].tobytes()
 
 
 def ulaw_decode(payload: bytes) -> np.ndarray:

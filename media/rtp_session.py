@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 import socket
 import struct
@@ -14,6 +15,7 @@ from typing import Callable
 import numpy as np
 
 from . import g711
+from .clock import media_clock
 from .dtmf import DtmfDetector, DtmfSender
 from .jitter import AUDIO, CONCEAL, AdaptiveJitterBuffer
 from .playout import FRAME_SAMPLES, Playout, pacing_summary
@@ -101,7 +103,8 @@ class RtpSession(asyncio.DatagramProtocol):
         self._dtmf_out = DtmfSender()
         self._dtmf_ts = 0
         self._transport: asyncio.DatagramTransport | None = None
-        self._sender: asyncio.Task | None = None
+        self._started = False
+        self._loop_time = time.monotonic
         self.playout = Playout()
         self._seq = random.randint(0, 0xFFFF)
         self._ts = random.randint(0, 0xFFFFFFFF)
@@ -211,7 +214,7 @@ class RtpSession(asyncio.DatagramProtocol):
     def _quiet(self, pcm: np.ndarray) -> bool:
         """A frame at the line's noise floor (or below -50 dBFS): the buffer may stretch or skip it."""
         x = pcm.astype(np.float32)
-        rms = float(np.sqrt(np.dot(x, x) / x.size))
+        rms = math.sqrt(float(np.dot(x, x)) / x.size)
         self._floor_age += 1
         if rms < self._floor or self._floor_age > 150:  # the floor forgets after 3 s
             self._floor, self._floor_age = max(rms, 1.0), 0
@@ -232,8 +235,10 @@ class RtpSession(asyncio.DatagramProtocol):
     # -- sending -------------------------------------------------------------------------
 
     def start(self) -> None:
-        if self._sender is None:
-            self._sender = asyncio.get_running_loop().create_task(self._send_loop())
+        if not self._started:
+            self._started = True
+            self._loop_time = asyncio.get_running_loop().time
+            media_clock().add(self)
 
     def play(self, pcm: np.ndarray) -> None:
         """Queue int16 8 kHz audio for sending."""
@@ -307,47 +312,38 @@ class RtpSession(asyncio.DatagramProtocol):
     async def wait_played(self) -> None:
         await self.playout.wait_played()
 
-    async def _send_loop(self) -> None:
-        loop = asyncio.get_running_loop()
-        next_at = loop.time()
-        while True:
-            self.send_lateness_ms.append(max(0.0, (loop.time() - next_at) * 1000))
-            self._play_in(time.monotonic())
-            event = self._dtmf_out.next() if self._dtmf_out.busy and not self.on_hold else None
-            if event is not None and self.dtmf_payload_type is not None:
-                payload, marker, starts = event
-                if starts:
-                    self._dtmf_ts = self._ts
-                self._send(payload, marker, payload_type=self.dtmf_payload_type, timestamp=self._dtmf_ts)
-                if self.on_sent is not None:
-                    self.on_sent(None)
-                next_at += FRAME_S
-                await asyncio.sleep(max(next_at - loop.time(), 0))
-                continue
-            frame = self.playout.next_frame(paused=self.on_hold)
-            if frame is not None:
-                payload = self._encode(frame)
-                marker = not self._talking
-                self._talking = True
-            else:
-                payload, marker = self._silence, False
-                self._talking = False
+    def tick(self, due: float) -> None:
+        """One 20 ms step of the call's media clock (media.clock): play one inbound frame out of
+        the jitter buffer, send one packet (or advance the timestamp while on hold)."""
+        self.send_lateness_ms.append(max(0.0, (self._loop_time() - due) * 1000))
+        self._play_in(time.monotonic())
+        event = self._dtmf_out.next() if self._dtmf_out.busy and not self.on_hold else None
+        if event is not None and self.dtmf_payload_type is not None:
+            payload, marker, starts = event
+            if starts:
+                self._dtmf_ts = self._ts
+            self._send(payload, marker, payload_type=self.dtmf_payload_type, timestamp=self._dtmf_ts)
             if self.on_sent is not None:
-                self.on_sent(frame)
-            if self.on_hold:
-                self._advance()  # recvonly/inactive: send nothing, but the clock runs on
-            else:
-                self._send(payload, marker)
-            self._frames_to_report -= 1
-            if self._frames_to_report <= 0:
-                self._frames_to_report = RTCP_INTERVAL_FRAMES
-                self._send_rtcp()
-            next_at += FRAME_S
-            delay = next_at - loop.time()
-            if delay < -0.2:  # we fell far behind (suspended process): resynchronise
-                next_at = loop.time()
-                delay = 0
-            await asyncio.sleep(max(delay, 0))
+                self.on_sent(None)
+            return
+        frame = self.playout.next_frame(paused=self.on_hold)
+        if frame is not None:
+            payload = self._encode(frame)
+            marker = not self._talking
+            self._talking = True
+        else:
+            payload, marker = self._silence, False
+            self._talking = False
+        if self.on_sent is not None:
+            self.on_sent(frame)
+        if self.on_hold:
+            self._advance()  # recvonly/inactive: send nothing, but the clock runs on
+        else:
+            self._send(payload, marker)
+        self._frames_to_report -= 1
+        if self._frames_to_report <= 0:
+            self._frames_to_report = RTCP_INTERVAL_FRAMES
+            self._send_rtcp()
 
     # -- RTCP ----------------------------------------------------------------------------
 
@@ -428,8 +424,7 @@ class RtpSession(asyncio.DatagramProtocol):
             self.octets_out += len(payload)
 
     def close(self) -> None:
-        if self._sender:
-            self._sender.cancel()
+        media_clock().remove(self)
         if self._transport:
             self._transport.close()
         if self._rtcp:

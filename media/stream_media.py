@@ -22,10 +22,10 @@ from typing import Callable
 
 import numpy as np
 
+from .clock import media_clock
 from .playout import FRAME_SAMPLES, Playout, pacing_summary
 
 log = logging.getLogger("frontdesk.media")
-FRAME_S = 0.020
 CONFIRM_TIMEOUT_S = 3.0  # a far end that never confirms playback does not stall the call
 
 
@@ -43,7 +43,9 @@ class StreamMedia:
         self.port = 0
         self.srtp = None
         self._rx = np.zeros(0, np.int16)
-        self._clock: asyncio.Task | None = None
+        self._started = False
+        self._loop_time = time.monotonic
+        self._was_playing = False
         self._unconfirmed = 0
         self._confirmed = asyncio.Event()
         self._confirmed.set()
@@ -79,8 +81,10 @@ class StreamMedia:
     # -- agent side ----------------------------------------------------------------------
 
     def start(self) -> None:
-        if self._clock is None:
-            self._clock = asyncio.get_running_loop().create_task(self._run())
+        if not self._started:
+            self._started = True
+            self._loop_time = asyncio.get_running_loop().time
+            media_clock().add(self)
 
     def play(self, pcm: np.ndarray) -> None:
         self.playout.play(pcm)
@@ -148,32 +152,24 @@ class StreamMedia:
 
     # -- the 20 ms clock -----------------------------------------------------------------
 
-    async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        next_at = loop.time()
-        was_playing = False
-        while True:
-            self.send_lateness_ms.append(max(0.0, (loop.time() - next_at) * 1000))
-            frame = self.playout.next_frame()
-            if self.on_sent is not None:
-                self.on_sent(frame)
-            if frame is not None:
-                self.frames_out += 1
-            try:
-                self.send(frame)
-            except Exception as exc:  # the transport closed under us: the adapter ends the call
-                log.debug("%s send failed: %s", self.kind, exc)
-            now_playing = self.playout.playing
-            if was_playing and not now_playing and frame is not None and self.on_drained is not None:
-                self.on_drained()
-            was_playing = now_playing
-            if self._unconfirmed and time.monotonic() > self._confirm_deadline:
-                self._give_up_confirmation()
-            next_at += FRAME_S
-            delay = next_at - loop.time()
-            if delay < -0.2:
-                next_at, delay = loop.time(), 0.0
-            await asyncio.sleep(max(delay, 0.0))
+    def tick(self, due: float) -> None:
+        """One 20 ms step of the media clock (media.clock): one frame of agent audio (or None)."""
+        self.send_lateness_ms.append(max(0.0, (self._loop_time() - due) * 1000))
+        frame = self.playout.next_frame()
+        if self.on_sent is not None:
+            self.on_sent(frame)
+        if frame is not None:
+            self.frames_out += 1
+        try:
+            self.send(frame)
+        except Exception as exc:  # the transport closed under us: the adapter ends the call
+            log.debug("%s send failed: %s", self.kind, exc)
+        now_playing = self.playout.playing
+        if self._was_playing and not now_playing and frame is not None and self.on_drained is not None:
+            self.on_drained()
+        self._was_playing = now_playing
+        if self._unconfirmed and time.monotonic() > self._confirm_deadline:
+            self._give_up_confirmation()
 
     def stats(self) -> dict:
         pacing = pacing_summary(self.send_lateness_ms)
@@ -183,7 +179,6 @@ class StreamMedia:
                 "bad_messages": self.bad_messages, "send_pacing": pacing}
 
     def close(self) -> None:
-        if self._clock is not None:
-            self._clock.cancel()
+        media_clock().remove(self)
         self.playout.release()
         self._confirmed.set()

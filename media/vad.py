@@ -10,6 +10,7 @@ may then ``hold_open`` the utterance (the caller is mid-number, say).
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass
 
@@ -23,12 +24,20 @@ except ImportError:  # pragma: no cover - the energy gate alone still works
 SAMPLE_RATE = 8000
 FRAME_MS = 20
 FRAME_SAMPLES = SAMPLE_RATE * FRAME_MS // 1000
+RECENT_FRAMES = 150  # 3 s: the window of the quietest-frame floor
+_NATIVE_I16 = np.dtype("<i2")
 
 
 def frame_energy_db(frame: np.ndarray) -> float:
-    x = frame.astype(np.float64)
-    rms = float(np.sqrt(np.mean(x * x))) if x.size else 0.0
-    return 20.0 * np.log10(max(rms, 1.0) / 32768.0)
+    if not frame.size:
+        return _FLOOR_DB
+    x = frame.astype(np.float32)
+    mean_square = float(np.dot(x, x)) / x.size
+    return 10.0 * math.log10(max(mean_square, 1.0)) - _FULL_SCALE_DB
+
+
+_FULL_SCALE_DB = 20.0 * math.log10(32768.0)
+_FLOOR_DB = -_FULL_SCALE_DB
 
 
 @dataclass
@@ -65,7 +74,8 @@ class Endpointer:
         self.max_frames = max_utterance_ms // FRAME_MS
         self.min_snr_db = min_snr_db
         self.noise_floor_db = floor_db
-        self._recent: deque[float] = deque(maxlen=150)
+        self._recent: deque[tuple[int, float]] = deque()  # (frame, energy), increasing energy: the window's minimum first
+        self._frame_no = 0
         self._preroll: deque[np.ndarray] = deque(maxlen=max(1, preroll_ms // FRAME_MS))
         self._window: deque[bool] = deque(maxlen=self.start_frames + 2)
         self._frames: list[np.ndarray] = []
@@ -82,10 +92,16 @@ class Endpointer:
 
     def is_speech(self, frame: np.ndarray) -> bool:
         energy = frame_energy_db(frame)
-        self._recent.append(energy)
         # the floor is also the quietest frame of the last 3 s: speech always has quiet gaps
         # between words, steady sound (music, a fan) does not, so it cannot pass for speech
-        floor = max(self.noise_floor_db, min(self._recent))
+        recent, n = self._recent, self._frame_no
+        self._frame_no += 1
+        while recent and recent[-1][1] >= energy:
+            recent.pop()
+        recent.append((n, energy))
+        if recent[0][0] <= n - RECENT_FRAMES:
+            recent.popleft()
+        floor = max(self.noise_floor_db, recent[0][1])
         loud = energy > floor + self.min_snr_db and energy > -50.0
         if not loud:
             # track the noise floor: fast down, slow up
@@ -93,7 +109,8 @@ class Endpointer:
             self.noise_floor_db += rate * (energy - self.noise_floor_db)
             return False
         if self._vad is not None and frame.size == FRAME_SAMPLES:
-            return bool(self._vad.is_speech(frame.astype("<i2").tobytes(), SAMPLE_RATE))
+            data = frame.tobytes() if frame.dtype == _NATIVE_I16 else frame.astype("<i2").tobytes()
+            return bool(self._vad.is_speech(data, SAMPLE_RATE))
         return True
 
     def set_end_silence(self, ms: int) -> None:

@@ -1,0 +1,106 @@
+"""One 20 ms media clock for every call in the process.
+
+A timer per call (asyncio.sleep in a task each 20 ms) costs a timer handle, a future and a task
+step per packet, and hundreds of timers due at nearly the same instants wake the loop late for all
+of them. Here one task drives every call: the 20 ms period is cut into slots (2 ms each by
+default), each call is placed in the least busy slot when it starts, and when a slot comes due the
+clock ticks its calls one after another. Packets of different calls are spread across the period,
+and each call keeps its own exact 20 ms grid.
+
+A member is anything with ``tick(due: float)`` (``due``: the loop time its frame was due).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import logging
+from typing import Protocol
+
+log = logging.getLogger("frontdesk.media")
+PERIOD_S = 0.020
+# upper bounds (s) of the tick lateness histogram (how late each call's frame was handled)
+LATENESS_BUCKETS = (0.0005, 0.001, 0.002, 0.003, 0.004, 0.005, 0.0075, 0.010, 0.015, 0.020, 0.030, 0.050, 0.100)
+
+
+class Ticking(Protocol):
+    def tick(self, due: float) -> None: ...
+
+
+class MediaClock:
+    def __init__(self, slots: int = 10):
+        self.slots = slots
+        self._members: list[list[Ticking]] = [[] for _ in range(slots)]
+        self._slot_of: dict[int, int] = {}
+        self._task: asyncio.Task | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._t0 = 0.0
+        self.resyncs = 0
+        self.lateness_counts = [0] * (len(LATENESS_BUCKETS) + 1)  # the last: above every bound
+        self.lateness_sum = 0.0
+
+    def lateness(self) -> tuple[list[tuple[float, int]], float]:
+        """Cumulative (upper bound, count) pairs, the last with bound inf, and the sum (s)."""
+        out, total = [], 0
+        for edge, n in zip((*LATENESS_BUCKETS, float("inf")), self.lateness_counts):
+            total += n
+            out.append((edge, total))
+        return out, self.lateness_sum
+
+    def __len__(self) -> int:
+        return len(self._slot_of)
+
+    def add(self, member: Ticking) -> None:
+        loop = asyncio.get_running_loop()
+        if self._task is None or self._task.done() or self._loop is not loop:
+            self._loop = loop
+            self._t0 = loop.time()
+            self._task = loop.create_task(self._run())
+        slot = min(range(self.slots), key=lambda i: len(self._members[i]))
+        self._members[slot].append(member)
+        self._slot_of[id(member)] = slot
+
+    def remove(self, member: Ticking) -> None:
+        slot = self._slot_of.pop(id(member), None)
+        if slot is not None:
+            try:
+                self._members[slot].remove(member)
+            except ValueError:
+                pass
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        step = PERIOD_S / self.slots
+        k = 0  # slot ticks since t0
+        while self._slot_of:
+            due = self._t0 + k * step
+            delay = due - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            elif delay < -0.2:  # far behind (the process was stopped): start the grid afresh
+                self.resyncs += 1
+                self._t0, k = loop.time(), 0
+                continue
+            counts, edges = self.lateness_counts, LATENESS_BUCKETS
+            for member in tuple(self._members[k % self.slots]):
+                late = loop.time() - due
+                counts[bisect.bisect_left(edges, late)] += 1
+                self.lateness_sum += late
+                try:
+                    member.tick(due)
+                except Exception:  # one broken call must not stop the others' media
+                    log.exception("media tick failed; the call is dropped from the clock")
+                    self.remove(member)
+            k += 1
+        self._task = None  # no calls: the clock sleeps until the next one starts
+
+
+_clock: MediaClock | None = None
+
+
+def media_clock() -> MediaClock:
+    """The process's clock (one event loop runs the media of every call)."""
+    global _clock
+    if _clock is None:
+        _clock = MediaClock()
+    return _clock
