@@ -6,28 +6,27 @@ import logging
 import threading
 import time
 
-from sqlalchemy import delete
-from sqlmodel import Session
-
 from dialog.conversation import BookingPolicy
 from tools.caldav_sync import CalDavSettings, CalDavSync
 from tools.calendar import Calendar
 from tools.db import make_engine
 from tools.notify import LogSmsGateway, Notifier, SmtpSettings
+from tools import lease
 from tools.outbox import OutboxWorker
-from tools.schema import Claim, Hold
 
 from .config import Config
 
 log = logging.getLogger("frontdesk.backoffice")
+LEASE_S = 10.0
 
 
 class Backoffice:
     def __init__(self, cfg: Config):
         self.cfg = cfg
         self.engine = make_engine(cfg.database_url)
+        self.node = cfg.node_id
         self.calendar = Calendar(self.engine, cfg.clinic.timezone, step_min=cfg.booking.slot_step_min,
-                                 lead_min=cfg.booking.lead_min)
+                                 lead_min=cfg.booking.lead_min, node=self.node)
         self.calendar.seed(cfg.clinic.services, cfg.clinic.providers, cfg.clinic.closures)
         self._release_orphaned_holds()
         c = cfg.confirmations
@@ -44,11 +43,11 @@ class Backoffice:
         self._thread: threading.Thread | None = None
 
     def _release_orphaned_holds(self) -> None:
-        """No call survives a restart, so no hold does either."""
-        with Session(self.engine) as s:
-            s.exec(delete(Claim).where(Claim.owner.like("hold:%")))
-            s.exec(delete(Hold))
-            s.commit()
+        """No call survives a restart, so none of this node's holds do either. Other nodes' holds
+        (a shared database) stay: theirs end with their calls, or expire."""
+        released = self.calendar.release_holds(node=self.node)
+        if released:
+            log.info("released %d hold(s) left by this node's calls before it restarted", released)
 
     def policy(self) -> BookingPolicy:
         return BookingPolicy(
@@ -63,7 +62,22 @@ class Backoffice:
 
     def _loop(self) -> None:
         next_pull = 0.0
+        leading = False
         while not self._stop.is_set():
+            # One node of a cluster sends the outbox and syncs CalDAV, under a lease in the database;
+            # another takes over within LEASE_S if it dies. A single node always holds it.
+            try:
+                held = lease.acquire(self.engine, "backoffice", self.node, LEASE_S)
+            except Exception as exc:
+                log.warning("back office lease: %s", exc)
+                held = False
+            if held != leading:
+                leading = held
+                log.info("back office (outbox, CalDAV sync) %s on node %s", "runs" if held else "stopped", self.node)
+                next_pull = 0.0
+            if not held:
+                self._stop.wait(1.0)
+                continue
             try:
                 self.worker.run_once()
             except Exception:
@@ -82,3 +96,7 @@ class Backoffice:
         self._stop.set()
         if self._thread:
             self._thread.join(5)
+        try:
+            lease.release(self.engine, "backoffice", self.node)  # the next node need not wait for expiry
+        except Exception:
+            pass

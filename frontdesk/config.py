@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import socket
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -202,6 +203,7 @@ class Config:
     dashboard: DashboardConfig = field(default_factory=DashboardConfig)
     call_log_file: bool = False  # also append records to <data_dir>/calls.jsonl (plain text)
     twilio: TwilioConfig = field(default_factory=TwilioConfig)
+    node_id: str = ""  # [cluster] node_id / $FRONTDESK_NODE_ID; default: the host name
 
     @property
     def database_url(self) -> str:
@@ -504,8 +506,12 @@ def loads_config(text: str, src: Path = Path("<config>")) -> Config:
                               "set dashboard.enabled = true")
     if twilio.dial and not re.match(r"^\+?[\d\-\s()]{3,}$|^sips?:\S+$|^tel:\+?[\d\-]+$", twilio.dial):
         raise ConfigError(f"twilio.dial: expected a phone number or a sip: URI, got {twilio.dial!r}")
+    cl = _get(data, "cluster", "", dict, {})
+    node_id = os.environ.get("FRONTDESK_NODE_ID") or _get(cl, "node_id", "cluster", str, "") or socket.gethostname()
+    if not re.match(r"^[A-Za-z0-9_.:-]{1,64}$", node_id):
+        raise ConfigError(f"cluster.node_id: expected up to 64 letters, digits, '.', '_', ':' or '-', got {node_id!r}")
     return Config(clinic, sip, models, dialog, data_dir, src, booking, HandoffConfig(front), confirmations, caldav,
-                  privacy, recording, dashboard, _get(st, "call_log_file", "storage", bool, False), twilio)
+                  privacy, recording, dashboard, _get(st, "call_log_file", "storage", bool, False), twilio, node_id)
 
 
 def _hours(table: dict, key: str) -> dict[str, tuple[str, str] | None]:

@@ -156,3 +156,50 @@ def test_postgresql_runs_the_same_code_and_keeps_the_race_to_one_booking(tmp_pat
     assert b.start == slot.local_start
     cal.cancel(b.id)
     assert cal.find_slots("cleaning", date(2026, 11, 24))[2] == slot
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_cluster_nodes_share_holds_and_one_leads_the_back_office(tmp_path, request, backend):
+    """Two nodes on one database: a restarted node releases only its own holds, and the back-office
+    lease has exactly one holder however many nodes race for it; it passes on when it expires."""
+    from sqlalchemy import text
+
+    from tools import lease
+
+    url = request.getfixturevalue("postgres_url") if backend == "postgresql" else None
+    a = make_cal(tmp_path, url=url)
+    with a.engine.begin() as conn:
+        for table in ("claim", "hold", "lease"):
+            conn.execute(text(f"DELETE FROM {table}"))
+    a.node = "node-a"
+    b = Calendar(a.engine, a.timezone, clock=a.clock, node="node-b")
+    slots = a.find_slots("checkup", date(2026, 11, 24))
+    a.hold(slots[0], "call-on-a")
+    b.hold(slots[1], "call-on-b")
+    with pytest.raises(SlotTaken):
+        b.hold(slots[0], "another-call-on-b")
+    assert a.release_holds(node="node-a") == 1  # node a restarted: its call is gone
+    assert b.hold(slots[0], "another-call-on-b")  # ... so its slot is free again
+    with pytest.raises(SlotTaken):
+        a.hold(slots[1], "call-on-a-2")  # node b's call still holds its slot
+
+    winners = []
+    barrier = threading.Barrier(8)
+
+    def contend(i):
+        barrier.wait()
+        if lease.acquire(a.engine, "backoffice", f"node-{i}", 10, now=NOW):
+            winners.append(i)
+
+    threads = [threading.Thread(target=contend, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(winners) == 1
+    first = f"node-{winners[0]}"
+    assert lease.holder(a.engine, "backoffice", now=NOW) == first
+    assert lease.acquire(a.engine, "backoffice", first, 10, now=NOW + timedelta(seconds=5))  # renewed
+    assert not lease.acquire(a.engine, "backoffice", "node-x", 10, now=NOW + timedelta(seconds=12))
+    assert lease.acquire(a.engine, "backoffice", "node-x", 10, now=NOW + timedelta(seconds=16))  # expired: taken over
+    assert lease.holder(a.engine, "backoffice", now=NOW + timedelta(seconds=16)) == "node-x"

@@ -98,6 +98,7 @@ class Calendar:
     step_min: int = 15
     lead_min: int = 60  # no slot sooner than this from now
     clock: callable = field(default=utcnow)
+    node: str = ""  # this frontdesk node, on the holds it makes (nodes of a cluster share the database)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -239,7 +240,7 @@ class Calendar:
                 self._expire_holds(s, now)
                 s.flush()
                 s.add(Hold(id=hold_id, provider_id=slot.provider_id, service_id=slot.service_id, start=slot.start,
-                           end=slot.end, call_id=call_id, expires_at=now + timedelta(seconds=ttl_s)))
+                           end=slot.end, call_id=call_id, expires_at=now + timedelta(seconds=ttl_s), node=self.node))
                 self._claim(s, slot.provider_id, slot.start, slot.end + self._buffer(s, slot.service_id), f"hold:{hold_id}")
                 s.commit()
                 return s.get(Hold, hold_id)
@@ -248,9 +249,11 @@ class Calendar:
         except OperationalError as exc:
             raise CalendarError(f"database error: {exc}") from None
 
-    def release_holds(self, call_id: str) -> int:
+    def release_holds(self, call_id: str | None = None, *, node: str | None = None) -> int:
+        """Release one call's holds, or (``node=``) every hold a node made: its calls ended with it."""
         with Session(self.engine, expire_on_commit=False) as s:
-            holds = s.exec(select(Hold).where(Hold.call_id == call_id)).all()
+            q = select(Hold).where(Hold.call_id == call_id) if call_id is not None else select(Hold).where(Hold.node == node)
+            holds = s.exec(q).all()
             for h in holds:
                 s.exec(delete(Claim).where(Claim.owner == f"hold:{h.id}"))
                 s.delete(h)

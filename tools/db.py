@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-from sqlalchemy import event, text
+from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, create_engine, select
 
@@ -47,8 +47,17 @@ def _v2(engine: Engine) -> None:
     SQLModel.metadata.create_all(engine)
 
 
+def _v3(engine: Engine) -> None:
+    """Clusters: the lease table, and the node that made each hold."""
+    SQLModel.metadata.create_all(engine)
+    if "node" not in {c["name"] for c in inspect(engine).get_columns("hold")}:
+        with engine.begin() as conn:
+            conn.execute(text("ALTER TABLE hold ADD COLUMN node VARCHAR NOT NULL DEFAULT ''"))
+            conn.execute(text("CREATE INDEX IF NOT EXISTS ix_hold_node ON hold (node)"))
+
+
 # Append new migrations; never edit an applied one.
-MIGRATIONS: list[tuple[int, Callable[[Engine], None]]] = [(1, _v1), (2, _v2)]
+MIGRATIONS: list[tuple[int, Callable[[Engine], None]]] = [(1, _v1), (2, _v2), (3, _v3)]
 
 
 def schema_version(engine: Engine) -> int:
@@ -58,7 +67,22 @@ def schema_version(engine: Engine) -> int:
     return max(versions, default=0)
 
 
+MIGRATION_LOCK = 0x66647362  # a PostgreSQL advisory lock: nodes starting together migrate one at a time
+
+
 def migrate(engine: Engine) -> int:
+    if engine.dialect.name != "postgresql":
+        return _migrate(engine)
+    with engine.connect() as conn:
+        conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATION_LOCK})
+        try:
+            return _migrate(engine)
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK})
+            conn.commit()
+
+
+def _migrate(engine: Engine) -> int:
     current = schema_version(engine)
     for version, step in MIGRATIONS:
         if version > current:

@@ -97,6 +97,14 @@ class Hold(SQLModel, table=True):
     end: NaiveDatetime
     call_id: str = Field(index=True)
     expires_at: NaiveDatetime = Field(index=True)
+    node: str = Field(default="", index=True)  # the frontdesk node whose call holds it (a cluster shares the DB)
+
+
+class Lease(SQLModel, table=True):
+    """A job that one node of a cluster runs at a time (the back office: outbox and CalDAV sync)."""
+    name: str = Field(primary_key=True)
+    holder: str
+    expires_at: NaiveDatetime
 
 
 class Claim(SQLModel, table=True):
