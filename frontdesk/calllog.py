@@ -46,6 +46,7 @@ class CallRecord:
     holds: list[dict] = field(default_factory=list)
     caller_number: str = ""  # E.164 from the caller ID, when it is a number
     ingress: str = "sip"
+    node: str = ""  # the frontdesk node (cluster.node_id)
     misunderstandings: int = 0
     summary: str = ""
     recording: str = ""

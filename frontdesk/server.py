@@ -222,7 +222,8 @@ class FrontdeskServer:
     async def _incoming(self, ev: IncomingCall) -> None:
         assert self.sip and self.ua
         host = ev.remote_addr[0]
-        record = CallRecord(ev.call_id, ev.caller_uri, ev.called_uri, f"{host}:{ev.remote_addr[1]}", ev.transport)
+        record = CallRecord(ev.call_id, ev.caller_uri, ev.called_uri, f"{host}:{ev.remote_addr[1]}", ev.transport,
+                            node=self.cfg.node_id)
         try:
             record.caller_number = caller_id_phone(parse_uri(ev.caller_uri).user) or ""
         except Exception:
@@ -304,7 +305,7 @@ class FrontdeskServer:
         if why is not None or call_id in self.sessions:
             log.warning("%s call %s refused: %s", ingress, call_id, why or "a call with this id is live")
             return None
-        record = CallRecord(call_id, caller_uri, called_uri, remote, ingress)
+        record = CallRecord(call_id, caller_uri, called_uri, remote, ingress, node=self.cfg.node_id)
         record.ingress, record.codec = ingress, codec
         try:
             record.caller_number = caller_id_phone(parse_uri(caller_uri).user) or ""
@@ -533,10 +534,12 @@ async def serve(cfg: Config, ready_file: str | None = None, app: str = "agent", 
     sys.setswitchinterval(0.001)
     loop = asyncio.get_running_loop()
     engines = backoffice = None
+    # the back office (calendar, outbox, CalDAV sync) runs with every app: a node of a cluster
+    # takes its turn at it whether or not it loads the models
+    backoffice = await loop.run_in_executor(None, Backoffice, cfg)
+    backoffice.start()
     if app == "agent":
         engines = await loop.run_in_executor(None, Engines, cfg)
-        backoffice = await loop.run_in_executor(None, Backoffice, cfg)
-        backoffice.start()
         conv = Conversation(cfg.clinic, None)
         await loop.run_in_executor(None, engines.warm, conv.prompt_messages("Hello, I'd like to book an appointment."))
         await loop.run_in_executor(None, engines.prepare_phrases, conv.fixed_phrases())

@@ -44,12 +44,12 @@ class Server:
     app = "agent"
 
     def __init__(self, tmp: Path, config: str | None = None, extra_env: dict | None = None,
-                 prefix: list[str] | None = None):
+                 prefix: list[str] | None = None, sip_port: int = 0):
         self.tmp = tmp
         self.ready = tmp / "ready"
         self.data = tmp / "var"
         self.log_path = tmp / "serve.log"
-        cmd = [*(prefix or []), FRONTDESK, "serve", "--app", self.app, "--port", "0", "--ready-file", str(self.ready),
+        cmd = [*(prefix or []), FRONTDESK, "serve", "--app", self.app, "--port", str(sip_port), "--ready-file", str(self.ready),
                "--data-dir", str(self.data), "--dashboard-port", "0"]
         if config:
             cmd += ["--config", config]

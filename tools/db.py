@@ -48,12 +48,14 @@ def _v2(engine: Engine) -> None:
 
 
 def _v3(engine: Engine) -> None:
-    """Clusters: the lease table, and the node that made each hold."""
+    """Clusters: the lease table, the node that made each hold and the node that answered each call."""
     SQLModel.metadata.create_all(engine)
-    if "node" not in {c["name"] for c in inspect(engine).get_columns("hold")}:
-        with engine.begin() as conn:
-            conn.execute(text("ALTER TABLE hold ADD COLUMN node VARCHAR NOT NULL DEFAULT ''"))
-            conn.execute(text("CREATE INDEX IF NOT EXISTS ix_hold_node ON hold (node)"))
+    for table, index in (("hold", True), ("call_record", False)):
+        if "node" not in {c["name"] for c in inspect(engine).get_columns(table)}:
+            with engine.begin() as conn:
+                conn.execute(text(f"ALTER TABLE {table} ADD COLUMN node VARCHAR NOT NULL DEFAULT ''"))
+                if index:
+                    conn.execute(text(f"CREATE INDEX IF NOT EXISTS ix_{table}_node ON {table} (node)"))
 
 
 # Append new migrations; never edit an applied one.

@@ -47,6 +47,7 @@ class CallRow(SQLModel, table=True):
     called: str = ""  # the DID or URI that was called
     ingress: str = "sip"
     transport: str = ""
+    node: str = ""  # the frontdesk node that answered (a cluster shares this table)
     codec: str = ""
     outcome: str = Field(default="", index=True)
     handoff_reason: str = Field(default="", index=True)
@@ -139,7 +140,7 @@ class RecordStore:
             call_id=record["call_id"], started_at=_utc(started) or utcnow(), answered_at=_utc(record.get("answered_at")),
             ended_at=_utc(record.get("ended_at")), caller=record.get("caller_number") or record.get("caller", ""),
             called=record.get("called", ""), ingress=record.get("ingress", "sip"), transport=record.get("transport", ""),
-            codec=record.get("codec", ""), outcome=record.get("outcome", ""), handoff_reason=qual.get("handoff_reason", ""),
+            node=record.get("node", ""), codec=record.get("codec", ""), outcome=record.get("outcome", ""), handoff_reason=qual.get("handoff_reason", ""),
             ended_by=record.get("ended_by", ""), end_reason=record.get("end_reason", ""),
             duration_s=round(max(0.0, ended - started), 2),
             caller_turns=sum(1 for t in record.get("turns", []) if t.get("speaker") == "caller"),
