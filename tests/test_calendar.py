@@ -203,3 +203,27 @@ def test_cluster_nodes_share_holds_and_one_leads_the_back_office(tmp_path, reque
     assert not lease.acquire(a.engine, "backoffice", "node-x", 10, now=NOW + timedelta(seconds=12))
     assert lease.acquire(a.engine, "backoffice", "node-x", 10, now=NOW + timedelta(seconds=16))  # expired: taken over
     assert lease.holder(a.engine, "backoffice", now=NOW + timedelta(seconds=16)) == "node-x"
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_call_records_replace_their_provisional_row_in_one_batch(tmp_path, request, backend):
+    from sqlalchemy import text
+
+    from tools.records import Filters, RecordStore
+
+    url = request.getfixturevalue("postgres_url") if backend == "postgresql" else f"sqlite:///{tmp_path}/rec.db"
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM call_record WHERE call_id LIKE 'batch-%'"))
+    store = RecordStore(engine)
+    t = 1795600000.0
+    store.save_many([{"call_id": f"batch-{i}", "started_at": t, "outcome": "failed", "node": "n1", "turns": []}
+                     for i in range(50)])
+    store.save_many([{"call_id": f"batch-{i}", "started_at": t, "ended_at": t + 5, "outcome": "echo",
+                      "ended_by": "caller", "end_reason": "BYE", "node": "n1", "turns": [{"speaker": "caller", "text": "hi"}]}
+                     for i in range(0, 50, 2)] + [{"call_id": "batch-new", "started_at": t, "outcome": "failed", "turns": []}])
+    rows = {r.call_id: r for r in store.list(Filters(limit=1000)) if r.call_id.startswith("batch-")}
+    assert len(rows) == 51
+    assert sum(r.outcome == "echo" for r in rows.values()) == 25 and rows["batch-0"].duration_s == 5.0
+    assert rows["batch-1"].outcome == "failed" and rows["batch-0"].node == "n1"
+    assert store.content(rows["batch-0"])["turns"][0]["text"] == "hi"

@@ -123,6 +123,25 @@ class RecordStore:
     def save_many(self, records: list[dict]) -> list[CallRow]:
         """Store several records in one transaction (the call log batches what queued up)."""
         rows = [self._row(r) for r in records]
+        if not rows:
+            return rows
+        # one INSERT ... ON CONFLICT DO UPDATE for the batch (a final record replaces the
+        # provisional one), not a SELECT and a write per row
+        dialect = self.engine.dialect.name
+        if dialect in ("sqlite", "postgresql"):
+            if dialect == "sqlite":
+                from sqlalchemy.dialects.sqlite import insert as upsert
+            else:
+                from sqlalchemy.dialects.postgresql import insert as upsert
+            table = CallRow.__table__
+            values = [{c.name: getattr(row, c.name) for c in table.columns} for row in rows]
+            stmt = upsert(table)
+            stmt = stmt.on_conflict_do_update(index_elements=[table.c.call_id],
+                                              set_={c.name: stmt.excluded[c.name] for c in table.columns
+                                                    if c.name != "call_id"})
+            with self.engine.begin() as conn:
+                conn.execute(stmt, values)
+            return rows
         with Session(self.engine) as s:
             for row in rows:
                 s.merge(row)
