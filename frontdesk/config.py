@@ -121,6 +121,7 @@ class SipConfig:
     flood_action: str = "reject"  # over the limit: "reject" (503 + Retry-After) or "drop" (silence)
     tls_certificate: str = ""
     tls_private_key: str = ""
+    max_calls: int = 0  # calls at once; beyond it new INVITEs (and OPTIONS probes) get 503; 0: no limit
 
 
 @dataclass
@@ -388,7 +389,8 @@ def loads_config(text: str, src: Path = Path("<config>")) -> Config:
                     rate_limit=rate_limit, flood_action=flood_action,
                     session_expires_min_s=min_se, register=_register_config(_get(s, "register", "sip", dict, None)),
                     tls_port=tls_port, tls_certificate=tls_cert, tls_private_key=tls_key,
-                    answer_delay_ms=_range(_get(s, "answer_delay_ms", "sip", int, 0), 0, 30000, "sip.answer_delay_ms"))
+                    answer_delay_ms=_range(_get(s, "answer_delay_ms", "sip", int, 0), 0, 30000, "sip.answer_delay_ms"),
+                    max_calls=_range(_get(s, "max_calls", "sip", int, 0), 0, 100000, "sip.max_calls"))
 
     m = _get(data, "models", "", dict, {})
     models = ModelsConfig(

@@ -152,6 +152,8 @@ class FrontdeskServer:
         """For OPTIONS probes (a load balancer) and new INVITEs: why this node should get no calls."""
         if self.draining:
             return "draining"
+        if self.cfg.sip.max_calls and len(self.sessions) >= self.cfg.sip.max_calls:
+            return "at capacity"
         if self.engines is not None and any(w.pending >= 0.8 * w.max_pending for w in self.engines.workers()):
             return "overloaded"
         return None

@@ -47,3 +47,29 @@ def test_drain_finishes_the_live_call_refuses_new_ones_and_stops(tmp_path):
         assert "draining: 1 live call" in server.output()
     finally:
         server.stop()
+
+
+def test_max_calls_sends_the_next_call_elsewhere(tmp_path):
+    from frontdesk.config import DEMO_CONFIG
+
+    cfg = tmp_path / "one-call.toml"
+    text = DEMO_CONFIG.read_text()
+    assert "max_calls = 0" in text
+    cfg.write_text(text.replace("max_calls = 0", "max_calls = 1"))
+    server = EchoServer(tmp_path, config=str(cfg))
+    try:
+        assert options_answered(server.port)  # no call yet: in rotation
+        live = subprocess.Popen([FRONTDESK, "call", server.uri, "--no-transcribe", "--say", "Hello. [pause 4000] Still here."],
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        deadline = time.time() + 30
+        while "answering with" not in server.output() and time.time() < deadline:
+            time.sleep(0.2)
+        refused = _send(server.port, request("INVITE", call_id="second", branch="z9hG4bK-2nd", body=SDP_PCMU))
+        assert refused.startswith(b"SIP/2.0 503") and b"at capacity" in refused and b"Retry-After: 5" in refused
+        assert not options_answered(server.port)  # a load balancer's probe takes it out of rotation
+        out, _ = live.communicate(timeout=120)
+        assert live.returncode == 0, out
+        time.sleep(0.5)
+        assert options_answered(server.port)  # the call ended: back in rotation
+    finally:
+        server.stop()

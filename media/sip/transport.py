@@ -16,6 +16,7 @@ log = logging.getLogger("frontdesk.sip")
 # a connection with no traffic closes after IDLE_TIMEOUT_S, a TLS handshake must finish within
 # HANDSHAKE_TIMEOUT_S, and one source may hold at most MAX_CONNECTIONS_PER_SOURCE connections.
 MESSAGE_TIMEOUT_S = 10.0
+TIMER_TICK_S = 0.02  # the longest the transport sleeps while SIP timers are pending
 IDLE_TIMEOUT_S = 3600.0
 HANDSHAKE_TIMEOUT_S = 10.0
 MAX_CONNECTIONS_PER_SOURCE = 32
@@ -222,12 +223,15 @@ class SipServer:
         self.loop.create_task(connect())
 
     def _schedule(self) -> None:
-        if self._timer:
-            self._timer.cancel()
-            self._timer = None
+        # Finding the next deadline looks at every call, so it is not done after every datagram:
+        # while a wake-up is pending (at most TIMER_TICK_S away) it stands. A timer set meanwhile
+        # fires up to TIMER_TICK_S late; SIP's are 500 ms and up.
+        if self._timer is not None:
+            return
         deadline = self.ua.next_timer()
         if deadline is not None:
-            self._timer = self.loop.call_at(max(deadline, self.now()), self._on_timer)
+            now = self.now()
+            self._timer = self.loop.call_at(min(max(deadline, now), now + TIMER_TICK_S), self._on_timer)
 
     def _on_timer(self) -> None:
         self._timer = None

@@ -488,9 +488,9 @@ class UserAgent:
             self._reply(req, 482, addr, transport, now, key, reason="Loop Detected")
             return
         busy = self.unavailable() if self.unavailable is not None else None
-        if busy == "draining":  # finishing live calls: new ones go to another node
-            self._reply(req, 503, addr, transport, now, key, reason="Service Unavailable (draining)",
-                        extra=[("Retry-After", "60")])
+        if busy in ("draining", "at capacity"):  # new calls go to another node (or come back later)
+            self._reply(req, 503, addr, transport, now, key, reason=f"Service Unavailable ({busy})",
+                        extra=[("Retry-After", "60" if busy == "draining" else "5")])
             return
         contacts = req.headers.get_all("Contact")
         try:
