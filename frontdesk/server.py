@@ -587,7 +587,9 @@ async def serve(cfg: Config, ready_file: str | None = None, app: str = "agent", 
 
         def dump() -> None:
             gc.collect()
-            top = tracemalloc.take_snapshot().statistics("lineno")[:25]
+            snapshot = tracemalloc.take_snapshot()
+            snapshot.dump(str(cfg.data_dir / f"tracemalloc-{int(time.time())}.snap"))  # compare_to() offline
+            top = snapshot.statistics("lineno")[:25]
             with open(cfg.data_dir / "tracemalloc.txt", "w") as f:
                 f.write("\n".join(str(t) for t in top) + "\n")
                 counts: dict[str, int] = {}

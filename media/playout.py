@@ -16,14 +16,34 @@ import numpy as np
 FRAME_SAMPLES = 160  # 20 ms at 8 kHz
 
 
+class LatenessLog:
+    """The last ``size`` pacing errors (ms) of one call, in a fixed numpy ring: a float object per
+    frame in a deque would churn millions of small objects, whose freed memory the allocator keeps
+    scattered across its arenas long after the calls end."""
+
+    def __init__(self, size: int = 3000):
+        self._ring = np.zeros(size, np.float32)
+        self._n = 0
+
+    def append(self, value_ms: float) -> None:
+        self._ring[self._n % self._ring.size] = value_ms
+        self._n += 1
+
+    def values(self) -> np.ndarray:
+        return self._ring[:min(self._n, self._ring.size)]
+
+    def __len__(self) -> int:
+        return min(self._n, self._ring.size)
+
+
 def pacing_summary(lateness_ms) -> dict:
     """How late frames left against the 20 ms schedule (ms): median, p99 and worst."""
-    values = sorted(lateness_ms)
-    if not values:
+    values = np.sort(lateness_ms.values() if isinstance(lateness_ms, LatenessLog) else np.asarray(lateness_ms, float))
+    if not values.size:
         return {}
-    return {"n": len(values), "p50_ms": round(values[len(values) // 2], 2),
-            "p99_ms": round(values[min(len(values) - 1, int(len(values) * 0.99))], 2),
-            "max_ms": round(values[-1], 2)}
+    return {"n": int(values.size), "p50_ms": round(float(values[values.size // 2]), 2),
+            "p99_ms": round(float(values[min(values.size - 1, int(values.size * 0.99))]), 2),
+            "max_ms": round(float(values[-1]), 2)}
 
 
 class Playout:

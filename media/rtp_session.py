@@ -9,7 +9,6 @@ import random
 import socket
 import struct
 import time
-from collections import deque
 from typing import Callable
 
 import numpy as np
@@ -18,7 +17,7 @@ from . import g711
 from .clock import media_clock
 from .dtmf import DtmfDetector, DtmfSender
 from .jitter import AUDIO, CONCEAL, AdaptiveJitterBuffer
-from .playout import FRAME_SAMPLES, Playout, pacing_summary
+from .playout import FRAME_SAMPLES, LatenessLog, Playout, pacing_summary
 from .plc import G711Concealer
 from .rtcp import RTCP_SR, RtcpError, ReceiverStats, build_report, parse_reports, round_trip_ms
 from .rtp import RtpError, RtpPacket, parse_rtp
@@ -121,7 +120,7 @@ class RtpSession(asyncio.DatagramProtocol):
         self.rtcp_out = 0
         self.peer_report: dict = {}  # what the peer's RTCP says about our stream, with the RTT
         self._frames_to_report = RTCP_INTERVAL_FRAMES // 2
-        self.send_lateness_ms: deque[float] = deque(maxlen=3000)  # last minute of pacing error
+        self.send_lateness_ms = LatenessLog(3000)  # last minute of pacing error
         self._remote_ssrc: int | None = None
         self._latched: tuple[str, int] | None = None  # the source address the stream comes from
         self.foreign_packets = 0  # packets from other addresses, dropped

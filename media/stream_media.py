@@ -17,13 +17,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import deque
 from typing import Callable
 
 import numpy as np
 
 from .clock import media_clock
-from .playout import FRAME_SAMPLES, Playout, pacing_summary
+from .playout import FRAME_SAMPLES, LatenessLog, Playout, pacing_summary
 
 log = logging.getLogger("frontdesk.media")
 CONFIRM_TIMEOUT_S = 3.0  # a far end that never confirms playback does not stall the call
@@ -59,7 +58,7 @@ class StreamMedia:
         self.marks_lost = 0
         self.clears = 0
         self.bad_messages = 0  # transport messages the adapter could not use
-        self.send_lateness_ms: deque[float] = deque(maxlen=3000)
+        self.send_lateness_ms = LatenessLog(3000)
 
     # -- caller side ---------------------------------------------------------------------
 
