@@ -15,6 +15,7 @@ from pathlib import Path
 
 from dialog.conversation import Conversation
 from media.rtp_session import PortAllocator, RtpSession
+from media.clock import media_clock
 from media.stream_media import StreamMedia
 from media.sdp import SdpError, negotiate, parse_sdp
 from media.srtp import SrtpContext
@@ -179,7 +180,6 @@ class FrontdeskServer:
                     break
                 except RuntimeError:
                     continue
-        from media.clock import media_clock
         return {"tick_lateness": media_clock().lateness(), "active_calls": len(self.sessions), "rtp_lost": sum(r.rx_stats.cumulative_lost for r in rtps),
                 "rtp_jitter_ms": max((r.rx_stats.jitter / 8 for r in rtps), default=0.0), "queues": queues,
                 "tasks": tasks, "rtp_ports": len(self.ports.in_use), "sip_transactions": self.ua.pending_transactions()
@@ -297,8 +297,8 @@ class FrontdeskServer:
     # -- calls that do not come over SIP (Twilio Media Streams, WebRTC) ---------------------
 
     def open_call(self, ingress: str, call_id: str, caller_uri: str, called_uri: str, remote: str, codec: str,
-                  end: Callable[[str], None],
-                  transfer: Callable[[str], Awaitable[bool]] | None = None) -> StreamMedia | None:
+                  end: Callable[[str], None], transfer: Callable[[str], Awaitable[bool]] | None = None,
+                  transport: str = "") -> StreamMedia | None:
         """A call from another transport joins the same sessions, records and metrics as a SIP
         call. The adapter wires the returned media's ``send`` (and confirmations), then calls
         ``begin_call``; ``end(reason)`` is how the server hangs up; the adapter reports the end
@@ -307,8 +307,8 @@ class FrontdeskServer:
         if why is not None or call_id in self.sessions:
             log.warning("%s call %s refused: %s", ingress, call_id, why or "a call with this id is live")
             return None
-        record = CallRecord(call_id, caller_uri, called_uri, remote, ingress, node=self.cfg.node_id)
-        record.ingress, record.codec = ingress, codec
+        record = CallRecord(call_id, caller_uri, called_uri, remote, transport or ingress, node=self.cfg.node_id,
+                            ingress=ingress, codec=codec)
         try:
             record.caller_number = caller_id_phone(parse_uri(caller_uri).user) or ""
         except Exception:

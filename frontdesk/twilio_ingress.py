@@ -171,7 +171,7 @@ class TwilioCall:
         self.call_id = ev.call_sid or ev.stream_sid
         remote = f"{self.ws.client.host}:{self.ws.client.port}" if self.ws.client else ""
         media = self.server.open_call("twilio", self.call_id, p.get("From", ""), p.get("To", ""), remote, "PCMU",
-                                      end=self.end, transfer=self.transfer)
+                                      end=self.end, transfer=self.transfer, transport="WebSocket")
         if media is None:
             return False
         media.send, media.on_drained, media.on_clear = self._send, self._mark, self._clear

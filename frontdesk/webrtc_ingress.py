@@ -45,7 +45,8 @@ class WebRtcIngress:
             state["by"], state["reason"] = "local", reason
             asyncio.get_running_loop().create_task(pc.close())
 
-        media = self.server.open_call("webrtc", call_id, f"browser:{user}", "test-call", remote, "opus", end=end)
+        media = self.server.open_call("webrtc", call_id, f"browser:{user}", "test-call", remote, "opus", end=end,
+                                      transport="DTLS-SRTP")
         if media is None:
             await pc.close()
             raise ValueError("the server takes no new calls right now")

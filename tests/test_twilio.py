@@ -98,7 +98,7 @@ def test_booking_over_a_media_stream(twilio_server, caller_voice):
     assert status == 200 and "<Hangup/>" in after, after
     rec = record_for(twilio_server, peer.call_sid)
     log = twilio_server.output()
-    assert rec["ingress"] == "twilio" and rec["caller_number"] == CALLER, rec
+    assert rec["ingress"] == "twilio" and rec["transport"] == "WebSocket" and rec["caller_number"] == CALLER, rec
     assert rec["outcome"] == "booked", (rec["outcome"], [(t["speaker"], t["text"]) for t in rec["turns"]], log[-3000:])
     assert len(cal.bookings(status="booked")) == before + 1
     assert res.closed_by == "server" and rec["ended_by"] == "agent"  # the agent said goodbye and ended the stream
