@@ -73,6 +73,14 @@ class _Rtcp(asyncio.DatagramProtocol):
         log.debug("RTCP socket error: %s", exc)
 
 
+
+def _ignore(_item) -> None:
+    """What a closed session's callbacks become."""
+
+
+def _never_quiet(_payload) -> bool:
+    return False
+
 class RtpSession(asyncio.DatagramProtocol):
     """One call's media. ``on_frame`` gets decoded 20 ms int16 frames in sequence order
     (silence for lost packets); ``on_dtmf`` gets digits."""
@@ -424,6 +432,11 @@ class RtpSession(asyncio.DatagramProtocol):
 
     def close(self) -> None:
         media_clock().remove(self)
+        # The app's callbacks (its bound methods hold the app, which holds this session) and the jitter
+        # buffer's pause test (a bound method of this session) are cycles: cut them, so that the call's
+        # memory goes back when its last reference does, not at the garbage collector's next full pass.
+        self.on_frame, self.on_dtmf = _ignore, _ignore
+        self._jitter.quiet = _never_quiet
         if self._transport:
             self._transport.close()
         if self._rtcp:

@@ -28,6 +28,10 @@ log = logging.getLogger("frontdesk.media")
 CONFIRM_TIMEOUT_S = 3.0  # a far end that never confirms playback does not stall the call
 
 
+
+def _ignore(_item) -> None:
+    """What a closed stream's callbacks become."""
+
 class StreamMedia:
     def __init__(self, kind: str, on_frame: Callable[[np.ndarray], None], on_dtmf: Callable[[str], None]):
         self.kind = kind  # "twilio", "webrtc"
@@ -179,5 +183,7 @@ class StreamMedia:
 
     def close(self) -> None:
         media_clock().remove(self)
+        self.on_frame, self.on_dtmf = _ignore, _ignore  # the app's bound methods: a cycle through the app
+        self.send = _ignore
         self.playout.release()
         self._confirmed.set()

@@ -113,6 +113,7 @@ class RecordStore:
         self.engine = engine
         self.cipher = cipher or ContentCipher(None)
         self.redact_content = redact_content
+        self._upsert_stmt = None
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -127,18 +128,10 @@ class RecordStore:
             return rows
         # one INSERT ... ON CONFLICT DO UPDATE for the batch (a final record replaces the
         # provisional one), not a SELECT and a write per row
-        dialect = self.engine.dialect.name
-        if dialect in ("sqlite", "postgresql"):
-            if dialect == "sqlite":
-                from sqlalchemy.dialects.sqlite import insert as upsert
-            else:
-                from sqlalchemy.dialects.postgresql import insert as upsert
+        stmt = self._upsert()
+        if stmt is not None:
             table = CallRow.__table__
             values = [{c.name: getattr(row, c.name) for c in table.columns} for row in rows]
-            stmt = upsert(table)
-            stmt = stmt.on_conflict_do_update(index_elements=[table.c.call_id],
-                                              set_={c.name: stmt.excluded[c.name] for c in table.columns
-                                                    if c.name != "call_id"})
             with self.engine.begin() as conn:
                 conn.execute(stmt, values)
             return rows
@@ -147,6 +140,20 @@ class RecordStore:
                 s.merge(row)
             s.commit()
         return rows
+
+    def _upsert(self):
+        """The batch statement, built once: building it makes a web of objects for the collector."""
+        if self._upsert_stmt is None and self.engine.dialect.name in ("sqlite", "postgresql"):
+            if self.engine.dialect.name == "sqlite":
+                from sqlalchemy.dialects.sqlite import insert as upsert
+            else:
+                from sqlalchemy.dialects.postgresql import insert as upsert
+            table = CallRow.__table__
+            stmt = upsert(table)
+            self._upsert_stmt = stmt.on_conflict_do_update(
+                index_elements=[table.c.call_id],
+                set_={c.name: stmt.excluded[c.name] for c in table.columns if c.name != "call_id"})
+        return self._upsert_stmt
 
     def _row(self, record: dict) -> CallRow:
         rec = redact_record(record) if self.redact_content else record

@@ -21,21 +21,47 @@ IDLE_TIMEOUT_S = 3600.0
 HANDSHAKE_TIMEOUT_S = 10.0
 MAX_CONNECTIONS_PER_SOURCE = 32
 MAX_CONNECTIONS = 2048
+UDP_BATCH = 32  # datagrams read per wake-up of the SIP UDP socket
+UDP_MAX_DATAGRAM = 65535
 
 
-class _Udp(asyncio.DatagramProtocol):
-    def __init__(self, server: "SipServer"):
+class _Udp:
+    """SIP over UDP on a non-blocking socket watched by the loop's selector.
+
+    Each wake-up reads up to UDP_BATCH datagrams. asyncio's datagram transport reads one per pass of
+    the loop, and with a hundred RTP sockets ready in every pass, a burst of INVITEs and BYEs would
+    wait in the kernel behind media, get retransmitted, and add to the burst.
+    """
+
+    def __init__(self, server: "SipServer", sock: socket.socket):
         self.server = server
-        self.transport: asyncio.DatagramTransport | None = None
+        self.sock = sock
+        self.send_drops = 0  # the kernel's send buffer was full (SIP retransmits over UDP)
+        server.loop.add_reader(sock.fileno(), self._readable)
 
-    def connection_made(self, transport) -> None:  # type: ignore[override]
-        self.transport = transport
+    def _readable(self) -> None:
+        for _ in range(UDP_BATCH):
+            try:
+                data, addr = self.sock.recvfrom(UDP_MAX_DATAGRAM)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # e.g. an ICMP error queued on the socket
+                log.debug("SIP UDP receive error: %s", exc)
+                return
+            self.server.feed(data, (addr[0], addr[1]), "UDP")
 
-    def datagram_received(self, data: bytes, addr) -> None:  # type: ignore[override]
-        self.server.feed(data, (addr[0], addr[1]), "UDP")
+    def sendto(self, data: bytes, addr: Addr) -> None:
+        try:
+            self.sock.sendto(data, addr)
+        except (BlockingIOError, InterruptedError):
+            self.send_drops += 1
+        except OSError as exc:
+            log.debug("SIP UDP send to %s:%s failed: %s", addr[0], addr[1], exc)
 
-    def error_received(self, exc: Exception) -> None:
-        log.debug("SIP UDP error: %s", exc)
+    def close(self) -> None:
+        if self.sock.fileno() >= 0:
+            self.server.loop.remove_reader(self.sock.fileno())
+            self.sock.close()
 
 
 class _TcpConnection(asyncio.Protocol):
@@ -142,14 +168,21 @@ class SipServer:
         self.refused_connections = 0  # over the per-source or total connection limit
 
     async def listen_udp(self, host: str, port: int) -> int:
-        transport, proto = await self.loop.create_datagram_endpoint(lambda: _Udp(self), local_addr=(host, port))
-        sock = transport.get_extra_info("socket")
-        try:  # bursts of requests wait in the kernel instead of being dropped
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
+        infos = await self.loop.getaddrinfo(host, port, type=socket.SOCK_DGRAM, flags=socket.AI_PASSIVE)
+        family, _, proto, _, addr = infos[0]
+        sock = socket.socket(family, socket.SOCK_DGRAM, proto)
+        try:
+            sock.setblocking(False)
+            try:  # bursts of requests wait in the kernel instead of being dropped
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
+            except OSError:
+                pass
+            sock.bind(addr)
         except OSError:
-            pass
-        self._udp = proto
-        return transport.get_extra_info("sockname")[1]
+            sock.close()
+            raise
+        self._udp = _Udp(self, sock)
+        return sock.getsockname()[1]
 
     async def listen_tcp(self, host: str, port: int) -> int:
         self._tcp_server = await self.loop.create_server(lambda: _TcpConnection(self), host, port)
@@ -184,8 +217,8 @@ class SipServer:
     def flush(self) -> None:
         for out in self.ua.take_outgoing():
             if out.transport == "UDP":
-                if self._udp and self._udp.transport:
-                    self._udp.transport.sendto(out.data, out.addr)
+                if self._udp:
+                    self._udp.sendto(out.data, out.addr)
             else:
                 conn = self._tcp.get(out.addr)
                 if conn and conn.transport:
@@ -241,8 +274,8 @@ class SipServer:
     def close(self) -> None:
         if self._timer:
             self._timer.cancel()
-        if self._udp and self._udp.transport:
-            self._udp.transport.close()
+        if self._udp:
+            self._udp.close()
         for server in (self._tcp_server, self._tls_server):
             if server:
                 server.close()
