@@ -73,7 +73,9 @@ class EchoServer:
                 pass
         return {"fds": len(fds), "sockets": sockets, "rss_mb": round(rss_kb / 1024, 1),
                 "tasks": int(m.get("frontdesk_event_loop_tasks", -1)), "rtp_ports": int(m.get("frontdesk_rtp_ports_in_use", -1)),
-                "sip_state": int(m.get("frontdesk_sip_transactions", -1)), "active_calls": int(m.get("frontdesk_active_calls", -1))}
+                "sip_state": int(m.get("frontdesk_sip_transactions", -1)), "active_calls": int(m.get("frontdesk_active_calls", -1)),
+                "heap_in_use_mb": round(m.get("frontdesk_heap_in_use_bytes", -1) / 2**20, 1),
+                "heap_free_mb": round(m.get("frontdesk_heap_free_bytes", -1) / 2**20, 1)}
 
     def idle(self, baseline: dict | None, timeout: float = 90.0) -> dict:
         """Wait until no call is up and the SIP state has drained (to the baseline, if given)."""
@@ -152,9 +154,10 @@ def main() -> None:
         print(f"{args.calls} calls at {args.rate:g}/s (2 s of RTP each): {r['successful']} ok, {r['failed']} failed, "
               f"{r['retransmissions']} retransmissions, {r['wall_s']} s")
         print(f"{'':14} {'before':>8} {'after':>8}")
-        for key in ("fds", "sockets", "tasks", "rtp_ports", "sip_state", "rss_mb"):
+        for key in ("fds", "sockets", "tasks", "rtp_ports", "sip_state", "rss_mb", "heap_in_use_mb", "heap_free_mb"):
             print(f"{key:14} {b[key]:>8} {a[key]:>8}")
-        print(f"RSS growth {100 * result['rss_growth']:.1f}%")
+        print(f"RSS growth {100 * result['rss_growth']:.1f}% (heap_in_use: the C heap in use; heap_free: freed memory "
+              f"the allocator keeps)")
         for name, ok in result["checks"].items():
             print(f"  {'ok ' if ok else 'FAIL'} {name}")
     sys.exit(0 if result["ok"] else 1)

@@ -27,17 +27,16 @@ class EchoSession:
     """The media-only stand-in for CallSession: same interface towards the server."""
 
     def __init__(self, record: CallRecord, *, hangup: Callable[[str], None], end_silence_ms: int = 550,
-                 hangup_after_s: float | None = None, silence_timeout_s: float = 30.0):
+                 hangup_after_s: float | None = None):
         self.record = record
         self.hangup = hangup
         self.hangup_after_s = hangup_after_s
-        self.silence_timeout_s = silence_timeout_s
         self.endpointer = Endpointer(end_silence_ms=end_silence_ms)
         self.rtp: RtpSession | None = None
         self.sdp_session_id = 0
         self.sdp_version = 1
         self.utterances = 0
-        self._heard = asyncio.Event()
+        self._done = asyncio.Event()
 
     def attach(self, rtp: RtpSession) -> None:
         self.rtp = rtp
@@ -48,7 +47,6 @@ class EchoSession:
                 self.utterances += 1
                 self.record.add_turn("caller", f"[{event.end_ms - event.start_ms} ms of speech]")
                 self.rtp.play(event.audio)
-                self._heard.set()
 
     def on_dtmf(self, digit: str) -> None:
         self.record.dtmf.append(digit)
@@ -63,12 +61,8 @@ class EchoSession:
             await asyncio.sleep(self.hangup_after_s)
             self.hangup("echo app: hang up after answer")
             return
-        while True:  # the caller ends the call (or the RTP timeout does)
-            try:
-                await asyncio.wait_for(self._heard.wait(), timeout=self.silence_timeout_s)
-            except asyncio.TimeoutError:
-                continue
-            self._heard.clear()
+        await self._done.wait()  # the caller ends the call, or the RTP timeout does: finish() sets it
 
     def finish(self) -> None:
         self.record.outcome = "echo"
+        self._done.set()  # the run task ends even where its cancellation was lost

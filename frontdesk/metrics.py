@@ -5,6 +5,7 @@ polling often costs one query per interval."""
 
 from __future__ import annotations
 
+import ctypes
 import threading
 import time
 from typing import Any, Callable
@@ -14,6 +15,33 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from tools.records import OUTCOMES, RecordStore
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+
+def _load_mallinfo2():
+    try:
+        fn = ctypes.CDLL(None).mallinfo2  # glibc 2.33 and later
+    except (OSError, AttributeError):
+        return None
+    fn.restype = _MallInfo2
+    return fn
+
+
+_mallinfo2 = _load_mallinfo2()
+
+
+def heap_stats() -> dict[str, int] | None:
+    """The C heap, from glibc: bytes in use (malloc'd and not freed, mmap'd blocks included) and
+    bytes freed but kept by the allocator for reuse. RSS that grows while ``in_use`` stays flat is
+    the allocator keeping freed memory (fragmentation), not a leak. None off glibc."""
+    if _mallinfo2 is None:
+        return None
+    info = _mallinfo2()
+    return {"in_use": info.uordblks + info.hblkhd, "free": info.fordblks}
 
 
 class _Collector:
@@ -69,6 +97,12 @@ class _Collector:
         yield GaugeMetricFamily("frontdesk_rtp_ports_in_use", "RTP ports held by calls", value=live.get("rtp_ports", 0))
         yield GaugeMetricFamily("frontdesk_sip_transactions", "SIP transactions and dialogs held",
                                 value=live.get("sip_transactions", 0))
+        heap = heap_stats()
+        if heap is not None:
+            yield GaugeMetricFamily("frontdesk_heap_in_use_bytes", "C heap in use (glibc mallinfo2; Python's "
+                                    "small objects live in its own arenas, outside this)", value=heap["in_use"])
+            yield GaugeMetricFamily("frontdesk_heap_free_bytes", "C heap freed but kept by the allocator for reuse",
+                                    value=heap["free"])
         depth = GaugeMetricFamily("frontdesk_model_queue_depth", "Jobs waiting per model worker", labels=["engine"])
         for engine, n in live.get("queues", {}).items():
             depth.add_metric([engine], n)

@@ -418,7 +418,8 @@ class FrontdeskServer:
         try:
             while True:
                 remaining = deadline - asyncio.get_running_loop().time()
-                event = await asyncio.wait_for(queue.get(), timeout=max(remaining, 0.01))
+                async with asyncio.timeout(max(remaining, 0.01)):
+                    event = await queue.get()
                 status = event.status
                 if event.final or not event.ok:
                     ok = event.ok

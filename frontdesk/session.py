@@ -278,8 +278,11 @@ class CallSession:
             await self.say(self.conversation.greeting())
             while True:
                 try:
-                    item = await asyncio.wait_for(self.inbox.get(), timeout=self.silence_timeout_s)
-                except asyncio.TimeoutError:
+                    # asyncio.timeout, not wait_for: in Python 3.11 wait_for drops a cancellation
+                    # that lands as the item arrives, and the call's task would outlive the call
+                    async with asyncio.timeout(self.silence_timeout_s):
+                        item = await self.inbox.get()
+                except TimeoutError:
                     if self.rtp is not None and (self.rtp.on_hold or self.rtp.playing):
                         continue  # on hold (or still talking): silence is expected
                     await self.say(self.conversation.on_silence())
@@ -375,7 +378,8 @@ class CallSession:
                 filler = True
                 await self.say(AgentTurn(FILLER, intent="filler"), record_history=False)
             remaining = self.turn_timeout_s - (time.monotonic() - speech_end)
-            turn = await asyncio.wait_for(work, timeout=max(0.1, remaining))
+            async with asyncio.timeout(max(0.1, remaining)):
+                turn = await work
         except Overloaded as exc:
             log.warning("call %s: %s; offering a callback", self.record.call_id, exc)
             turn = await asyncio.to_thread(self.conversation.overloaded)

@@ -186,8 +186,9 @@ class TwilioCall:
             while True:
                 timeout = None if self.media is not None else max(0.1, deadline - time.monotonic())
                 try:
-                    message = await asyncio.wait_for(self.ws.receive_text(), timeout)
-                except asyncio.TimeoutError:
+                    async with asyncio.timeout(timeout):
+                        message = await self.ws.receive_text()
+                except TimeoutError:
                     self.reason = "no start message"
                     log.warning("Twilio stream: no start within %.0f s; closing", START_TIMEOUT_S)
                     break

@@ -239,3 +239,23 @@ def test_a_finished_call_is_freed_without_the_garbage_collector():
     finally:
         gc.enable()
     assert not alive, f"still referenced after the call: {[type(o).__name__ for o in alive]}"
+
+
+def test_the_echo_app_task_ends_with_the_call_even_without_its_cancellation():
+    """Python 3.11's wait_for can drop a cancellation that lands as the awaited item arrives; the
+    soak at 50 calls/s left 18 of 2000 calls' tasks (and their sessions) running for ever. Ending
+    the call now ends the task by itself."""
+    from frontdesk.calllog import CallRecord
+    from frontdesk.echo_app import EchoSession
+
+    async def run():
+        app = EchoSession(CallRecord(call_id="c2", caller="sip:a@127.0.0.1", called="sip:frontdesk@127.0.0.1",
+                                     remote="127.0.0.1", transport="UDP"), hangup=lambda reason: None)
+        task = asyncio.get_running_loop().create_task(app.run())
+        await asyncio.sleep(0.05)
+        assert not task.done()
+        app.finish()  # what the server does when the call ends, here with no task.cancel()
+        await asyncio.wait_for(task, 1.0)
+        return task.done(), app.record.outcome
+
+    assert asyncio.run(run()) == (True, "echo")
