@@ -73,13 +73,13 @@ class _Rtcp(asyncio.DatagramProtocol):
         log.debug("RTCP socket error: %s", exc)
 
 
-
 def _ignore(_item) -> None:
     """What a closed session's callbacks become."""
 
 
 def _never_quiet(_payload) -> bool:
     return False
+
 
 class RtpSession(asyncio.DatagramProtocol):
     """One call's media. ``on_frame`` gets decoded 20 ms int16 frames in sequence order

@@ -36,7 +36,6 @@ class _Udp:
     def __init__(self, server: "SipServer", sock: socket.socket):
         self.server = server
         self.sock = sock
-        self.send_drops = 0  # the kernel's send buffer was full (SIP retransmits over UDP)
         server.loop.add_reader(sock.fileno(), self._readable)
 
     def _readable(self) -> None:
@@ -53,8 +52,8 @@ class _Udp:
     def sendto(self, data: bytes, addr: Addr) -> None:
         try:
             self.sock.sendto(data, addr)
-        except (BlockingIOError, InterruptedError):
-            self.send_drops += 1
+        except (BlockingIOError, InterruptedError):  # the send buffer is full: SIP retransmits over UDP
+            log.debug("SIP UDP send buffer full; a message to %s:%s dropped", addr[0], addr[1])
         except OSError as exc:
             log.debug("SIP UDP send to %s:%s failed: %s", addr[0], addr[1], exc)
 
