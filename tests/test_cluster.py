@@ -153,6 +153,11 @@ def calendar_script(net, host: str, body: str, timeout: float = 120) -> str:
     return out
 
 
+def sipp_errors(where: Path) -> str:
+    """The end of sipp's error log (-trace_err), for an assertion's message."""
+    return "".join(p.read_text(errors="replace")[-2000:] for p in where.glob("*_errors.log"))
+
+
 def records(net) -> list[dict]:
     """The shared call records, read on a host of the cluster (the test's own namespace has no
     route to it, and must not try one)."""
@@ -199,7 +204,7 @@ def test_two_nodes_behind_kamailio_survive_losing_one(net, postgres, kamailio, t
         t0 = time.time()
         load = subprocess.Popen(in_ns(net, "caller") + [
             sipp, "-sf", str(ROOT / "tests" / "sipp" / "cluster_uac.xml"), "-r", str(RATE), "-m", str(CALLS),
-            "-l", "60", "-i", HOSTS["caller"], "-p", "5070", "-mp", "16000", "-nostdin", "-recv_timeout", "12000",
+            "-l", "60", "-i", HOSTS["caller"], "-p", "5070", "-mp", "16000", "-nostdin", "-trace_err", "-recv_timeout", "12000",
             "-timeout", "180", f"{HOSTS['lb']}:5060"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             cwd=str(tmp_path))
         time.sleep(CALLS / RATE * 0.4)
@@ -226,8 +231,11 @@ def test_two_nodes_behind_kamailio_survive_losing_one(net, postgres, kamailio, t
         late = [r for r in by_node["n2"] if r["answered_at"] and r["answered_at"] > killed_at + 4]
         expected = RATE * (t0 + CALLS / RATE - killed_at - 4)
         assert len(late) >= 0.8 * expected, (len(late), expected)
-        assert all(r["ended_by"] == "caller" and r["end_reason"] == "BYE" for r in late), \
-            [(r["ended_by"], r["end_reason"]) for r in late if r["end_reason"] != "BYE"][:5]
+        # ... except a call sipp gave up on (its failures beyond the orphaned ones): one whose INVITE
+        # kamailio first sent to the dead node 1 can be answered by node 2 after sipp's 12 s wait
+        not_bye = [r for r in late if not (r["ended_by"] == "caller" and r["end_reason"] == "BYE")]
+        assert len(not_bye) <= max(0, failed - len(orphaned)), \
+            ([(r["ended_by"], r["end_reason"], r["answered_at"] - killed_at) for r in not_bye][:5], sipp_errors(tmp_path))
         assert not [r for r in by_node["n1"] if r["answered_at"] and r["answered_at"] > killed_at + 1]
 
         # the back office moved to node 2 once node 1's lease expired

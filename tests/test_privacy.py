@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import time
+import tracemalloc
 import wave
 from datetime import timedelta
 
@@ -98,6 +99,23 @@ def test_report_measures(tmp_path):
     assert r["booking_completion_rate"] == 1.0 and r["latency_p50_ms"] == 700 and r["latency_p95_ms"] == 900
     since = store.report(utcnow() - timedelta(minutes=1))
     assert since["calls"] == 0
+
+
+def test_the_report_does_not_load_the_call_history_into_memory(tmp_path):
+    """/metrics asks for the report every few seconds; a clinic's history grows without end. Loading
+    every row for it made the server's memory grow with each call it had ever taken."""
+    store = RecordStore(make_engine(f"sqlite:///{tmp_path / 'f.db'}"))
+    t = time.time() - 86400
+    store.save_many([_record(f"c{i}", t + i, text="a caller's long sentence " * 40) for i in range(3000)])
+    assert store.report()["calls"] == 3000  # warm the statement caches
+    tracemalloc.start()
+    try:
+        r = store.report()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert r["calls"] == 3000 and r["outcomes"]["booked"] == 3000 and r["latency_p50_ms"] == 700
+    assert peak < 512 * 1024, f"the report allocated {peak} bytes at its peak for 3000 calls"
 
 
 @pytest.fixture(scope="module")

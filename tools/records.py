@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from pydantic import NaiveDatetime
-from sqlalchemy import func
+from sqlalchemy import and_, case, func, or_
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, select
 
@@ -225,29 +225,46 @@ class RecordStore:
     # -- the measures ----------------------------------------------------------------------
 
     def report(self, since: datetime | None = None) -> dict[str, Any]:
-        rows = self.list(Filters(since=since, limit=10**9))
-        n = len(rows)
-        answered = [r for r in rows if r.answered_at is not None]
-        booking_calls = [r for r in rows if r.outcome in ("booked", "rescheduled", "abandoned") or
-                         (r.outcome in ("transferred", "callback") and r.handoff_reason == "")]
-        outcomes = {o: sum(1 for r in rows if r.outcome == o) for o in OUTCOMES}
-        p50s = [r.latency_p50_ms for r in rows if r.latency_p50_ms is not None]
-        p95s = [r.latency_p95_ms for r in rows if r.latency_p95_ms is not None]
+        """The measures, computed by the database: /metrics asks for them every few seconds, and a
+        clinic's history grows without end, so no call row is loaded into memory."""
+        c = CallRow
+        where = [c.started_at >= since] if since else []
+        answered = c.answered_at.is_not(None)  # type: ignore[union-attr]
+        booking_call = or_(c.outcome.in_(("booked", "rescheduled", "abandoned")),  # type: ignore[attr-defined]
+                           and_(c.outcome.in_(("transferred", "callback")), c.handoff_reason == ""))  # type: ignore[attr-defined]
+        with Session(self.engine) as s:
+            n, n_answered, answered_s, n_booking, misunderstood, tool_failures, p95 = s.exec(
+                select(func.count(), func.count(c.answered_at), func.sum(case((answered, c.duration_s))),
+                       func.count(case((booking_call, 1))), func.sum(c.misunderstandings),
+                       func.sum(c.tool_failures), func.max(c.latency_p95_ms)).where(*where)).one()
+            by_outcome = dict(s.exec(select(c.outcome, func.count()).where(*where).group_by(c.outcome)).all())
+            p50 = self._median(s, c.latency_p50_ms, where)
+        outcomes = {o: by_outcome.get(o, 0) for o in OUTCOMES}
         booked = outcomes["booked"] + outcomes["rescheduled"]
         return {
             "since": since.isoformat() if since else None,
             "calls": n,
-            "answered": len(answered),
-            "answer_rate": round(len(answered) / n, 3) if n else None,
-            "average_duration_s": round(statistics.mean(r.duration_s for r in answered), 1) if answered else None,
+            "answered": n_answered,
+            "answer_rate": round(n_answered / n, 3) if n else None,
+            "average_duration_s": round(answered_s / n_answered, 1) if n_answered else None,
             "outcomes": outcomes,
-            "booking_completion_rate": round(booked / len(booking_calls), 3) if booking_calls else None,
+            "booking_completion_rate": round(booked / n_booking, 3) if n_booking else None,
             "handoff_rate": round((outcomes["transferred"] + outcomes["callback"]) / n, 3) if n else None,
-            "misunderstandings_per_call": round(sum(r.misunderstandings for r in rows) / n, 2) if n else None,
-            "calendar_tool_failures": sum(r.tool_failures for r in rows),
-            "latency_p50_ms": int(statistics.median(p50s)) if p50s else None,
-            "latency_p95_ms": max(p95s) if p95s else None,
+            "misunderstandings_per_call": round(misunderstood / n, 2) if n else None,
+            "calendar_tool_failures": tool_failures or 0,
+            "latency_p50_ms": int(p50) if p50 is not None else None,
+            "latency_p95_ms": p95,
         }
+
+    @staticmethod
+    def _median(s: Session, column: Any, where: list) -> float | None:
+        """The median of a column's non-null values (the mean of the middle two for an even count)."""
+        present = [*where, column.is_not(None)]
+        m = s.exec(select(func.count(column)).where(*present)).one()
+        if not m:
+            return None
+        middle = s.exec(select(column).where(*present).order_by(column).offset((m - 1) // 2).limit(2 - m % 2)).all()
+        return statistics.mean(middle)
 
     # -- retention ---------------------------------------------------------------------------
 
