@@ -22,6 +22,7 @@ from .plc import G711Concealer
 from .rtcp import RTCP_SR, RtcpError, ReceiverStats, build_report, parse_reports, round_trip_ms
 from .rtp import RtpError, RtpPacket, parse_rtp
 from .srtp import SrtpContext, SrtpError
+from .udp_socket import UdpSocket
 
 log = logging.getLogger("frontdesk.rtp")
 
@@ -62,17 +63,6 @@ class PortAllocator:
         self.in_use.discard(port)
 
 
-class _Rtcp(asyncio.DatagramProtocol):
-    def __init__(self, session: "RtpSession"):
-        self.session = session
-
-    def datagram_received(self, data: bytes, addr) -> None:  # type: ignore[override]
-        self.session.rtcp_received(data, addr)
-
-    def error_received(self, exc: Exception) -> None:
-        log.debug("RTCP socket error: %s", exc)
-
-
 def _ignore(_item) -> None:
     """What a closed session's callbacks become."""
 
@@ -81,7 +71,7 @@ def _never_quiet(_payload) -> bool:
     return False
 
 
-class RtpSession(asyncio.DatagramProtocol):
+class RtpSession:
     """One call's media. ``on_frame`` gets decoded 20 ms int16 frames in sequence order
     (silence for lost packets); ``on_dtmf`` gets digits."""
 
@@ -109,7 +99,7 @@ class RtpSession(asyncio.DatagramProtocol):
         self._dtmf = DtmfDetector()
         self._dtmf_out = DtmfSender()
         self._dtmf_ts = 0
-        self._transport: asyncio.DatagramTransport | None = None
+        self._transport: UdpSocket | None = None
         self._started = False
         self._loop_time = time.monotonic
         self.playout = Playout()
@@ -121,7 +111,7 @@ class RtpSession(asyncio.DatagramProtocol):
         self.ssrc_changes = 0
         self._lost_before = 0
         self.rx_stats = ReceiverStats()
-        self._rtcp: asyncio.DatagramTransport | None = None
+        self._rtcp: UdpSocket | None = None
         self._rtcp_remote: tuple[str, int] | None = None
         self.octets_out = 0
         self.rtcp_in = 0
@@ -141,29 +131,20 @@ class RtpSession(asyncio.DatagramProtocol):
     @classmethod
     async def open(cls, allocator: PortAllocator, host: str, **kwargs) -> "RtpSession":
         sock, port = allocator.bind(host)
-        sock.setblocking(False)
-        loop = asyncio.get_running_loop()
         session = cls(sock, port, **kwargs)
-        await loop.create_datagram_endpoint(lambda: session, sock=sock)
+        session._transport = UdpSocket(sock, session.datagram_received, f"RTP port {port}")
+        rtcp_sock = socket.socket(sock.family, socket.SOCK_DGRAM)
         try:  # RTCP on the odd port above (RFC 3550 §11)
-            rtcp_sock = socket.socket(sock.family, socket.SOCK_DGRAM)
             rtcp_sock.bind((host, port + 1))
-            rtcp_sock.setblocking(False)
-            transport, _ = await loop.create_datagram_endpoint(lambda: _Rtcp(session), sock=rtcp_sock)
-            session._rtcp = transport
+            session._rtcp = UdpSocket(rtcp_sock, session.rtcp_received, f"RTCP port {port + 1}")
         except OSError as exc:
+            rtcp_sock.close()
             log.warning("RTCP port %d unavailable (%s); this call has no RTCP", port + 1, exc)
         return session
 
-    # -- asyncio protocol ----------------------------------------------------------------
+    # -- the socket ----------------------------------------------------------------------
 
-    def connection_made(self, transport) -> None:  # type: ignore[override]
-        self._transport = transport
-
-    def error_received(self, exc: Exception) -> None:
-        log.debug("RTP socket error on port %s: %s", self.port, exc)
-
-    def datagram_received(self, data: bytes, addr) -> None:  # type: ignore[override]
+    def datagram_received(self, data: bytes, addr) -> None:
         try:
             if self.srtp is not None:
                 data = self.srtp.unprotect(data)
@@ -426,7 +407,7 @@ class RtpSession(asyncio.DatagramProtocol):
                 except SrtpError as exc:
                     log.warning("RTP port %s: %s", self.port, exc)
                     return
-            self._transport.sendto(data, self.remote)
+            self._transport.sendto(data, self.remote)  # a datagram the kernel drops counts as sent, as loss
             self.packets_out += 1
             self.octets_out += len(payload)
 

@@ -225,7 +225,7 @@ def test_a_finished_call_is_freed_without_the_garbage_collector():
         await asyncio.gather(task, return_exceptions=True)
         session.close()
         app.finish()
-        await asyncio.sleep(0.05)  # the transports' connection_lost callbacks run
+        await asyncio.sleep(0.05)  # any callbacks the close scheduled run
         refs = [weakref.ref(o) for o in (session, app, session.playout, app.endpointer)]
         del session, app, task
         caller.close()

@@ -9,6 +9,7 @@ period, so the aggregate metrics survive while the PHI does not.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import statistics
@@ -31,6 +32,13 @@ OUTCOMES = ("booked", "cancelled", "rescheduled", "transferred", "callback", "fa
 
 def _utc(ts: float | None) -> datetime | None:
     return datetime.fromtimestamp(ts, timezone.utc).replace(tzinfo=None) if ts else None
+
+
+def record_json(value: Any) -> Any:
+    """json.dumps' fallback for a record: a dataclass (a caller may put one in) as its fields."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    raise TypeError(f"{type(value).__name__} in a call record is not JSON")
 
 
 def utcnow() -> datetime:
@@ -174,7 +182,7 @@ class RecordStore:
             tool_failures=sum(1 for c in record.get("tool_calls", []) if c.get("error")),
             latency_p50_ms=_pct(totals, 0.5), latency_p95_ms=_pct(totals, 0.95),
             rtp_lost=int(rtp.get("lost_in", 0) or 0), rtp_jitter_ms=float(rtp.get("jitter_in_ms", 0.0) or 0.0),
-            summary=record.get("summary", ""), content=self.cipher.seal(json.dumps(rec)),
+            summary=record.get("summary", ""), content=self.cipher.seal(json.dumps(rec, default=record_json)),
             recording=record.get("recording", ""))
         return row
 

@@ -7,6 +7,7 @@ import logging
 import socket
 from typing import Callable
 
+from ..udp_socket import UdpSocket
 from .message import MAX_MESSAGE_BYTES
 from .useragent import Addr, Event, UserAgent
 
@@ -23,44 +24,6 @@ MAX_CONNECTIONS_PER_SOURCE = 32
 MAX_CONNECTIONS = 2048
 UDP_BATCH = 32  # datagrams read per wake-up of the SIP UDP socket
 UDP_MAX_DATAGRAM = 65535
-
-
-class _Udp:
-    """SIP over UDP on a non-blocking socket watched by the loop's selector.
-
-    Each wake-up reads up to UDP_BATCH datagrams. asyncio's datagram transport reads one per pass of
-    the loop, and with a hundred RTP sockets ready in every pass, a burst of INVITEs and BYEs would
-    wait in the kernel behind media, get retransmitted, and add to the burst.
-    """
-
-    def __init__(self, server: "SipServer", sock: socket.socket):
-        self.server = server
-        self.sock = sock
-        server.loop.add_reader(sock.fileno(), self._readable)
-
-    def _readable(self) -> None:
-        for _ in range(UDP_BATCH):
-            try:
-                data, addr = self.sock.recvfrom(UDP_MAX_DATAGRAM)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:  # e.g. an ICMP error queued on the socket
-                log.debug("SIP UDP receive error: %s", exc)
-                return
-            self.server.feed(data, (addr[0], addr[1]), "UDP")
-
-    def sendto(self, data: bytes, addr: Addr) -> None:
-        try:
-            self.sock.sendto(data, addr)
-        except (BlockingIOError, InterruptedError):  # the send buffer is full: SIP retransmits over UDP
-            log.debug("SIP UDP send buffer full; a message to %s:%s dropped", addr[0], addr[1])
-        except OSError as exc:
-            log.debug("SIP UDP send to %s:%s failed: %s", addr[0], addr[1], exc)
-
-    def close(self) -> None:
-        if self.sock.fileno() >= 0:
-            self.server.loop.remove_reader(self.sock.fileno())
-            self.sock.close()
 
 
 class _TcpConnection(asyncio.Protocol):
@@ -158,7 +121,7 @@ class SipServer:
         self.ua = ua
         self.on_event = on_event
         self.loop = asyncio.get_event_loop()
-        self._udp: _Udp | None = None
+        self._udp: UdpSocket | None = None
         self._tcp: dict[Addr, _TcpConnection] = {}
         self._connecting: dict[Addr, list[bytes]] = {}  # outbound TCP connections being opened
         self._tcp_server: asyncio.base_events.Server | None = None
@@ -180,8 +143,14 @@ class SipServer:
         except OSError:
             sock.close()
             raise
-        self._udp = _Udp(self, sock)
+        # each wake-up drains up to UDP_BATCH datagrams: with a hundred RTP sockets ready in every pass
+        # of the loop, a burst of INVITEs and BYEs would otherwise wait in the kernel behind media,
+        # get retransmitted, and add to the burst
+        self._udp = UdpSocket(sock, self._datagram, "SIP UDP", batch=UDP_BATCH, max_size=UDP_MAX_DATAGRAM, loop=self.loop)
         return sock.getsockname()[1]
+
+    def _datagram(self, data: bytes, addr: tuple) -> None:
+        self.feed(data, (addr[0], addr[1]), "UDP")
 
     async def listen_tcp(self, host: str, port: int) -> int:
         self._tcp_server = await self.loop.create_server(lambda: _TcpConnection(self), host, port)

@@ -1,0 +1,73 @@
+"""A UDP socket on the event loop without asyncio's datagram transport.
+
+The loop's selector watches the non-blocking socket, and each wake-up reads up to ``batch``
+datagrams and hands each to a callback. asyncio's transport reads one datagram per pass of the
+loop, so a socket that many packets reach at once (SIP from a trunk) waits behind every other
+ready socket, and setting one up (``create_datagram_endpoint``) costs more than the rest of a
+call's setup. A send never blocks and never raises: UDP may drop, and SIP and RTP are built for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from typing import Callable
+
+log = logging.getLogger("frontdesk.udp")
+
+Datagram = Callable[[bytes, tuple], None]
+
+
+def _drop(_data: bytes, _addr: tuple) -> None:
+    """What a closed socket's callback becomes."""
+
+
+class UdpSocket:
+    def __init__(self, sock: socket.socket, on_datagram: Datagram, name: str = "UDP", batch: int = 8,
+                 max_size: int = 65535, loop: asyncio.AbstractEventLoop | None = None):
+        sock.setblocking(False)
+        self.sock = sock
+        self.on_datagram = on_datagram
+        self.name = name  # for log lines: "SIP UDP", "RTP port 20000"
+        self.batch = batch
+        self.max_size = max_size
+        self.send_failures = 0  # datagrams the kernel would not take (buffer full, no route)
+        self._loop = loop or asyncio.get_running_loop()
+        self._fd = sock.fileno()
+        self._loop.add_reader(self._fd, self._readable)
+
+    def _readable(self) -> None:
+        recv = self.sock.recvfrom
+        for _ in range(self.batch):
+            try:
+                data, addr = recv(self.max_size)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # e.g. an ICMP port unreachable queued on the socket
+                log.debug("%s: receive error: %s", self.name, exc)
+                return
+            self.on_datagram(data, addr)
+
+    def sendto(self, data: bytes, addr: tuple) -> bool:
+        try:
+            self.sock.sendto(data, addr)
+            return True
+        except (BlockingIOError, InterruptedError):
+            reason: object = "send buffer full"
+        except OSError as exc:  # no route, a closed socket during shutdown
+            reason = exc
+        self.send_failures += 1
+        log.debug("%s: a datagram to %s:%s dropped: %s", self.name, addr[0], addr[1], reason)
+        return False
+
+    @property
+    def closed(self) -> bool:
+        return self._fd < 0
+
+    def close(self) -> None:
+        self.on_datagram = _drop  # the owner's bound method would hold the owner, which holds this socket
+        if self._fd >= 0:
+            self._loop.remove_reader(self._fd)
+            self._fd = -1
+            self.sock.close()
