@@ -24,7 +24,7 @@ def _drop(_data: bytes, _addr: tuple) -> None:
 
 
 class UdpSocket:
-    def __init__(self, sock: socket.socket, on_datagram: Datagram, name: str = "UDP", batch: int = 8,
+    def __init__(self, sock: socket.socket, on_datagram: Datagram, name: str = "UDP", batch: int = 1,
                  max_size: int = 65535, loop: asyncio.AbstractEventLoop | None = None):
         sock.setblocking(False)
         self.sock = sock
@@ -38,6 +38,8 @@ class UdpSocket:
         self._loop.add_reader(self._fd, self._readable)
 
     def _readable(self) -> None:
+        # one read per wake-up unless asked for more: a socket with one datagram per wake-up (RTP,
+        # 20 ms apart) would pay a failed read, and its exception, for every packet
         recv = self.sock.recvfrom
         for _ in range(self.batch):
             try:
