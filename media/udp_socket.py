@@ -24,6 +24,8 @@ def _drop(_data: bytes, _addr: tuple) -> None:
 
 
 class UdpSocket:
+    """One bound UDP socket: ``on_datagram(data, addr)`` for what arrives, ``sendto`` to send."""
+
     def __init__(self, sock: socket.socket, on_datagram: Datagram, name: str = "UDP", batch: int = 1,
                  max_size: int = 65535, loop: asyncio.AbstractEventLoop | None = None):
         sock.setblocking(False)
@@ -32,7 +34,6 @@ class UdpSocket:
         self.name = name  # for log lines: "SIP UDP", "RTP port 20000"
         self.batch = batch
         self.max_size = max_size
-        self.send_failures = 0  # datagrams the kernel would not take (buffer full, no route)
         self._loop = loop or asyncio.get_running_loop()
         self._fd = sock.fileno()
         self._loop.add_reader(self._fd, self._readable)
@@ -51,21 +52,15 @@ class UdpSocket:
                 return
             self.on_datagram(data, addr)
 
-    def sendto(self, data: bytes, addr: tuple) -> bool:
+    def sendto(self, data: bytes, addr: tuple) -> None:
         try:
             self.sock.sendto(data, addr)
-            return True
+            return
         except (BlockingIOError, InterruptedError):
             reason: object = "send buffer full"
         except OSError as exc:  # no route, a closed socket during shutdown
             reason = exc
-        self.send_failures += 1
         log.debug("%s: a datagram to %s:%s dropped: %s", self.name, addr[0], addr[1], reason)
-        return False
-
-    @property
-    def closed(self) -> bool:
-        return self._fd < 0
 
     def close(self) -> None:
         self.on_datagram = _drop  # the owner's bound method would hold the owner, which holds this socket
