@@ -27,14 +27,16 @@ def _send(port: int, data: bytes) -> bytes:
 def test_drain_finishes_the_live_call_refuses_new_ones_and_stops(tmp_path):
     server = EchoServer(tmp_path)
     try:
-        live = subprocess.Popen([FRONTDESK, "call", server.uri, "--no-transcribe", "--say", "Hello. [pause 6000] Still here."],
+        live = subprocess.Popen([FRONTDESK, "call", server.uri, "--no-transcribe", "--say", "Hello. [pause 12000] Still here."],
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         deadline = time.time() + 30
         while "answering with" not in server.output() and time.time() < deadline:
             time.sleep(0.2)
         drain = subprocess.Popen([FRONTDESK, "serve", "--drain", "--data-dir", str(server.data)],
                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        time.sleep(1.5)
+        deadline = time.time() + 30  # the drain command's start-up (imports) is slow on a busy machine
+        while "draining: 1 live call" not in server.output() and time.time() < deadline:
+            time.sleep(0.2)
         assert not options_answered(server.port)  # the probe now gets 503
         assert _send(server.port, request("OPTIONS", call_id="probe", branch="z9hG4bK-p")).startswith(b"SIP/2.0 503")
         refused = _send(server.port, request("INVITE", call_id="new", branch="z9hG4bK-new", body=SDP_PCMU))
