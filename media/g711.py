@@ -3,11 +3,18 @@
 Bit-exact with CPython's ``audioop`` (the Sun reference algorithm): the encoders are
 computed over all 65,536 16-bit inputs once into lookup tables, the decoders over all
 256 codes. Encoding and decoding a frame is then a single table lookup.
+
+Where ``audioop`` itself is importable (CPython up to 3.12, or the ``audioop-lts`` package), a
+20 ms frame goes through it instead: the same codes, in C, 0.6 µs against 3-5 µs for numpy's
+lookup. Per call that is once each way every 20 ms, the media loop's hottest path.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from .pcm import as_int16
+from .pcm import audioop as _audioop
 
 __all__ = ["ulaw_encode", "ulaw_decode", "alaw_encode", "alaw_decode", "encoder", "decoder"]
 
@@ -76,24 +83,55 @@ def _as_u16(samples: np.ndarray | bytes) -> np.ndarray:
     return np.ascontiguousarray(samples, dtype=np.int16).view(np.uint16)
 
 
+def _pcm16(samples: np.ndarray | bytes):
+    """Native int16 samples as a buffer audioop takes (bytes pass through)."""
+    if isinstance(samples, (bytes, bytearray, memoryview)):
+        return samples
+    return as_int16(samples)
+
+
+def _np_ulaw_encode(samples: np.ndarray | bytes) -> bytes:
+    return _ULAW_ENC_U16[_as_u16(samples)].tobytes()
+
+
+def _np_alaw_encode(samples: np.ndarray | bytes) -> bytes:
+    return _ALAW_ENC_U16[_as_u16(samples)].tobytes()
+
+
+def _np_ulaw_decode(payload: bytes) -> np.ndarray:
+    return _ULAW_DEC[np.frombuffer(payload, dtype=np.uint8)]
+
+
+def _np_alaw_decode(payload: bytes) -> np.ndarray:
+    return _ALAW_DEC[np.frombuffer(payload, dtype=np.uint8)]
+
+
 def ulaw_encode(samples: np.ndarray | bytes) -> bytes:
     """16-bit linear PCM (array or little-endian bytes) to µ-law bytes."""
-    return _ULAW_ENC_U16[_as_u16(samples)].tobytes()
+    if _audioop is None:
+        return _np_ulaw_encode(samples)
+    return _audioop.lin2ulaw(_pcm16(samples), 2)
 
 
 def alaw_encode(samples: np.ndarray | bytes) -> bytes:
     """16-bit linear PCM (array or little-endian bytes) to A-law bytes."""
-    return _ALAW_ENC_U16[_as_u16(samples)].tobytes()
+    if _audioop is None:
+        return _np_alaw_encode(samples)
+    return _audioop.lin2alaw(_pcm16(samples), 2)
 
 
 def ulaw_decode(payload: bytes) -> np.ndarray:
-    """µ-law bytes to int16 samples."""
-    return _ULAW_DEC[np.frombuffer(payload, dtype=np.uint8)]
+    """µ-law bytes to int16 samples (a writable array)."""
+    if _audioop is None:
+        return _np_ulaw_decode(payload)
+    return np.frombuffer(bytearray(_audioop.ulaw2lin(payload, 2)), dtype=np.int16)
 
 
 def alaw_decode(payload: bytes) -> np.ndarray:
-    """A-law bytes to int16 samples."""
-    return _ALAW_DEC[np.frombuffer(payload, dtype=np.uint8)]
+    """A-law bytes to int16 samples (a writable array)."""
+    if _audioop is None:
+        return _np_alaw_decode(payload)
+    return np.frombuffer(bytearray(_audioop.alaw2lin(payload, 2)), dtype=np.int16)
 
 
 _ENCODERS = {"PCMU": ulaw_encode, "PCMA": alaw_encode}

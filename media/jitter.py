@@ -36,10 +36,14 @@ def seq_diff(a: int, b: int) -> int:
     return ((a - b + 32768) & 0xFFFF) - 32768
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class Playout(Generic[T]):
     kind: str  # AUDIO, CONCEAL or SILENCE
     payload: T | None = None
+
+
+_PLAY_SILENCE: Playout = Playout(SILENCE)  # one each, not one per 20 ms tick
+_PLAY_CONCEAL: Playout = Playout(CONCEAL)
 
 
 @dataclass
@@ -171,11 +175,11 @@ class AdaptiveJitterBuffer(Generic[T]):
         st = self.stats
         if self._next is None or self._idle:
             if not self._packets:
-                return Playout(SILENCE)
+                return _PLAY_SILENCE
             first = min(self._packets, key=lambda s: seq_diff(s, self._newest or s))
             waited = now - self._packets[first][1]
             if waited + self.frame_s < self.target_s:
-                return Playout(SILENCE)  # (re)fill up to the target delay before a talkspurt
+                return _PLAY_SILENCE  # (re)fill up to the target delay before a talkspurt
             self._next = first
             self._idle = False
         if not self._packets:
@@ -205,7 +209,7 @@ class AdaptiveJitterBuffer(Generic[T]):
         if self._avg_level < target - 0.5 and level <= target and pause:
             self._avg_level += 1
             st.grows += 1
-            return Playout(SILENCE)  # wait one frame in a pause: the delay grows unheard
+            return _PLAY_SILENCE  # wait one frame in a pause: the delay grows unheard
         del self._packets[self._next]
         self._next = (self._next + 1) & 0xFFFF
         st.played += 1
@@ -233,11 +237,11 @@ class AdaptiveJitterBuffer(Generic[T]):
             return self._conceal(advance=False)
         self._talking = False
         self._idle = True
-        return Playout(SILENCE)
+        return _PLAY_SILENCE
 
     def _conceal(self, advance: bool) -> Playout[T]:
         self.stats.concealed += 1
         if advance:
             assert self._next is not None
             self._next = (self._next + 1) & 0xFFFF
-        return Playout(CONCEAL)
+        return _PLAY_CONCEAL

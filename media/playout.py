@@ -102,6 +102,14 @@ class Playout:
         """The next 20 ms of agent audio, or None for silence (nothing queued, held or paused)."""
         if not self._queue or self.held or paused:
             return None
+        head = self._queue[0]
+        if head.size >= FRAME_SAMPLES:  # the common case: a view of the queued audio, no copy
+            out = head[:FRAME_SAMPLES]
+            if head.size == FRAME_SAMPLES:
+                self._queue.popleft()
+            else:
+                self._queue[0] = head[FRAME_SAMPLES:]
+            return self._sent(out, FRAME_SAMPLES)
         out = np.zeros(FRAME_SAMPLES, np.int16)
         filled = 0
         while filled < FRAME_SAMPLES and self._queue:
@@ -113,6 +121,9 @@ class Playout:
                 self._queue.popleft()
             else:
                 self._queue[0] = head[take:]
+        return self._sent(out, filled)
+
+    def _sent(self, out: np.ndarray, filled: int) -> np.ndarray:
         self._queued_samples -= filled
         now = time.monotonic()
         if self.first_audio_out_at is None:

@@ -12,7 +12,7 @@ class RtpError(ValueError):
     """A datagram that is not a valid RTP packet."""
 
 
-@dataclass
+@dataclass(slots=True)
 class RtpPacket:
     payload_type: int
     sequence: int
@@ -23,16 +23,27 @@ class RtpPacket:
     csrc: tuple[int, ...] = ()
 
     def serialize(self) -> bytes:
+        if not self.csrc:
+            return build_rtp(self.payload_type, self.sequence, self.timestamp, self.ssrc, self.payload, self.marker)
         first = 0x80 | len(self.csrc)
         second = (0x80 if self.marker else 0) | (self.payload_type & 0x7F)
         head = HEADER.pack(first, second, self.sequence & 0xFFFF, self.timestamp & 0xFFFFFFFF, self.ssrc)
         return head + b"".join(struct.pack("!I", c) for c in self.csrc) + self.payload
 
 
+def build_rtp(payload_type: int, sequence: int, timestamp: int, ssrc: int, payload: bytes,
+              marker: bool = False) -> bytes:
+    """A packet without CSRCs, extension or padding (what a media sender sends every 20 ms)."""
+    return HEADER.pack(0x80, (0x80 if marker else 0) | (payload_type & 0x7F), sequence & 0xFFFF,
+                       timestamp & 0xFFFFFFFF, ssrc) + payload
+
+
 def parse_rtp(data: bytes) -> RtpPacket:
     if len(data) < 12:
         raise RtpError("shorter than an RTP header")
     first, second, seq, ts, ssrc = HEADER.unpack_from(data)
+    if first == 0x80 and not 72 <= second & 0x7F <= 76:  # the common case: a plain header
+        return RtpPacket(second & 0x7F, seq, ts, ssrc, bytes(data[12:]), second > 0x7F)
     if first >> 6 != 2:
         raise RtpError("not RTP version 2")
     pt = second & 0x7F

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import random
 import socket
 import struct
@@ -20,7 +19,8 @@ from .jitter import AUDIO, CONCEAL, AdaptiveJitterBuffer
 from .playout import FRAME_SAMPLES, LatenessLog, Playout, pacing_summary
 from .plc import G711Concealer
 from .rtcp import RTCP_SR, RtcpError, ReceiverStats, build_report, parse_reports, round_trip_ms
-from .rtp import RtpError, RtpPacket, parse_rtp
+from .pcm import rms
+from .rtp import RtpError, build_rtp, parse_rtp
 from .srtp import SrtpContext, SrtpError
 from .udp_socket import UdpSocket
 
@@ -179,7 +179,7 @@ class RtpSession:
             self._dtmf = DtmfDetector()
             self.rx_stats.reset()
         if self.dtmf_payload_type is not None and pkt.payload_type == self.dtmf_payload_type:
-            self.rx_stats.on_packet(pkt.sequence, pkt.timestamp, time.time(), timing=False)
+            self.rx_stats.on_packet(pkt.sequence, pkt.timestamp, now, timing=False)
             digit = self._dtmf.feed(pkt.timestamp, pkt.payload)
             if digit:
                 self.on_dtmf(digit)
@@ -187,11 +187,11 @@ class RtpSession:
         if pkt.payload_type != self.payload_type:
             self.bad_packets += 1
             return
-        self.rx_stats.on_packet(pkt.sequence, pkt.timestamp, time.time())
+        self.rx_stats.on_packet(pkt.sequence, pkt.timestamp, now)  # jitter: differences of arrival times
         pcm = self._decode(pkt.payload)
         if pcm.size != FRAME_SAMPLES:  # another packet time than 20 ms: pad or cut to one frame
             pcm = np.resize(pcm, FRAME_SAMPLES) if pcm.size else np.zeros(FRAME_SAMPLES, np.int16)
-        self._jitter.put(pkt.sequence, pkt.timestamp, pcm, self.last_packet_at)
+        self._jitter.put(pkt.sequence, pkt.timestamp, pcm, now)
         self._heard_any = True
 
     # -- inbound playout (one frame per 20 ms tick of the send clock) ------------------------
@@ -201,12 +201,11 @@ class RtpSession:
 
     def _quiet(self, pcm: np.ndarray) -> bool:
         """A frame at the line's noise floor (or below -50 dBFS): the buffer may stretch or skip it."""
-        x = pcm.astype(np.float32)
-        rms = math.sqrt(float(np.dot(x, x)) / x.size)
+        level = rms(pcm)
         self._floor_age += 1
-        if rms < self._floor or self._floor_age > 150:  # the floor forgets after 3 s
-            self._floor, self._floor_age = max(rms, 1.0), 0
-        return rms < max(100.0, 2.0 * self._floor)
+        if level < self._floor or self._floor_age > 150:  # the floor forgets after 3 s
+            self._floor, self._floor_age = max(level, 1.0), 0
+        return level < max(100.0, 2.0 * self._floor)
 
     def _play_in(self, now: float) -> None:
         if not self._heard_any:
@@ -395,12 +394,13 @@ class RtpSession:
         self._talking = False
 
     def _send(self, payload: bytes, marker: bool, payload_type: int | None = None, timestamp: int | None = None) -> None:
-        pkt = RtpPacket(self.payload_type if payload_type is None else payload_type, self._seq,
-                        self._ts if timestamp is None else timestamp, self._ssrc, payload, marker)
-        self._seq = (self._seq + 1) & 0xFFFF
-        self._ts = (self._ts + FRAME_SAMPLES) & 0xFFFFFFFF
+        seq = self._seq
+        self._seq = (seq + 1) & 0xFFFF
+        ts = self._ts
+        self._ts = (ts + FRAME_SAMPLES) & 0xFFFFFFFF
         if self._transport is not None:
-            data = pkt.serialize()
+            data = build_rtp(self.payload_type if payload_type is None else payload_type, seq,
+                             ts if timestamp is None else timestamp, self._ssrc, payload, marker)
             if self.srtp is not None:
                 try:
                     data = self.srtp.protect(data)

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .pcm import rms
+
 try:  # webrtcvad-wheels
     import webrtcvad  # type: ignore
 except ImportError:  # pragma: no cover - the energy gate alone still works
@@ -31,9 +33,8 @@ _NATIVE_I16 = np.dtype("<i2")
 def frame_energy_db(frame: np.ndarray) -> float:
     if not frame.size:
         return _FLOOR_DB
-    x = frame.astype(np.float32)
-    mean_square = float(np.dot(x, x)) / x.size
-    return 10.0 * math.log10(max(mean_square, 1.0)) - _FULL_SCALE_DB
+    level = rms(frame)
+    return 10.0 * math.log10(max(level * level, 1.0)) - _FULL_SCALE_DB
 
 
 _FULL_SCALE_DB = 20.0 * math.log10(32768.0)
@@ -109,7 +110,7 @@ class Endpointer:
             self.noise_floor_db += rate * (energy - self.noise_floor_db)
             return False
         if self._vad is not None and frame.size == FRAME_SAMPLES:
-            data = frame.tobytes() if frame.dtype == _NATIVE_I16 else frame.astype("<i2").tobytes()
+            data = frame if frame.dtype == _NATIVE_I16 and frame.flags.c_contiguous else frame.astype("<i2").tobytes()
             return bool(self._vad.is_speech(data, SAMPLE_RATE))
         return True
 
