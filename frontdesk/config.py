@@ -122,6 +122,7 @@ class SipConfig:
     tls_certificate: str = ""
     tls_private_key: str = ""
     max_calls: int = 0  # calls at once; beyond it new INVITEs (and OPTIONS probes) get 503; 0: no limit
+    overload_backlog_ms: int = 300  # a new INVITE that waited longer in the UDP receive queue gets 503; 0: off
 
 
 @dataclass
@@ -390,7 +391,9 @@ def loads_config(text: str, src: Path = Path("<config>")) -> Config:
                     session_expires_min_s=min_se, register=_register_config(_get(s, "register", "sip", dict, None)),
                     tls_port=tls_port, tls_certificate=tls_cert, tls_private_key=tls_key,
                     answer_delay_ms=_range(_get(s, "answer_delay_ms", "sip", int, 0), 0, 30000, "sip.answer_delay_ms"),
-                    max_calls=_range(_get(s, "max_calls", "sip", int, 0), 0, 100000, "sip.max_calls"))
+                    max_calls=_range(_get(s, "max_calls", "sip", int, 0), 0, 100000, "sip.max_calls"),
+                    overload_backlog_ms=_range(_get(s, "overload_backlog_ms", "sip", int, 300), 0, 60000,
+                                               "sip.overload_backlog_ms"))
 
     m = _get(data, "models", "", dict, {})
     models = ModelsConfig(

@@ -97,6 +97,9 @@ class _Collector:
         yield GaugeMetricFamily("frontdesk_rtp_ports_in_use", "RTP ports held by calls", value=live.get("rtp_ports", 0))
         yield GaugeMetricFamily("frontdesk_sip_transactions", "SIP transactions and dialogs held",
                                 value=live.get("sip_transactions", 0))
+        yield CounterMetricFamily("frontdesk_sip_overload_rejected", "New INVITEs refused with 503 because they "
+                                  "waited too long to be read (sip.overload_backlog_ms)",
+                                  value=live.get("overload_rejected", 0))
         heap = heap_stats()
         if heap is not None:
             yield GaugeMetricFamily("frontdesk_heap_in_use_bytes", "C heap in use (glibc mallinfo2; Python's "

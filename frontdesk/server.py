@@ -64,6 +64,7 @@ class FrontdeskServer:
         self.loop: asyncio.AbstractEventLoop | None = None
         self._ending: set[str] = set()  # calls we sent BYE for
         self.draining = False
+        self._overload_logged = 0  # ua.overload_rejected when last logged
         self._saving: set[asyncio.Future] = set()  # recordings being written off the loop
         self.ports = PortAllocator(cfg.sip.rtp_port_min, cfg.sip.rtp_port_max)
         self.sessions: dict[str, CallSession | EchoSession] = {}
@@ -83,7 +84,8 @@ class FrontdeskServer:
                             server_name=f"frontdesk/{__version__}",
                             min_session_expires=self.cfg.sip.session_expires_min_s, allowed=self.allowed,
                             limiter=RateLimiter(self.cfg.sip.rate_limit, max(1, int(2 * self.cfg.sip.rate_limit)))
-                            if self.cfg.sip.rate_limit > 0 else None, flood_action=self.cfg.sip.flood_action)
+                            if self.cfg.sip.rate_limit > 0 else None, flood_action=self.cfg.sip.flood_action,
+                            max_backlog_s=self.cfg.sip.overload_backlog_ms / 1000)
         self.ua.unavailable = self.unavailable
         self.sip = SipServer(self.ua, self.on_event)
         port = self.cfg.sip.port
@@ -183,7 +185,7 @@ class FrontdeskServer:
         return {"tick_lateness": media_clock().lateness(), "active_calls": len(self.sessions), "rtp_lost": sum(r.rx_stats.cumulative_lost for r in rtps),
                 "rtp_jitter_ms": max((r.rx_stats.jitter / 8 for r in rtps), default=0.0), "queues": queues,
                 "tasks": tasks, "rtp_ports": len(self.ports.in_use), "sip_transactions": self.ua.pending_transactions()
-                if self.ua is not None else 0}
+                if self.ua is not None else 0, "overload_rejected": self.ua.overload_rejected if self.ua is not None else 0}
 
     def allowed(self, host: str) -> bool:
         try:
@@ -387,8 +389,14 @@ class FrontdeskServer:
         self.sip.act(self.ua.accept_offer, ev.call_id, neg.answer.encode())
 
     def _watch_media(self) -> None:
-        """Once a second: a call whose RTP stopped (and is not on hold) is ended with BYE."""
+        """Once a second: a call whose RTP stopped (and is not on hold) is ended with BYE; calls
+        refused for overload are logged."""
         now = time.monotonic()
+        if self.ua is not None and self.ua.overload_rejected != self._overload_logged:
+            log.warning("overloaded: %d new call(s) refused with 503 in the last second (their INVITEs waited "
+                        "over %d ms to be read)", self.ua.overload_rejected - self._overload_logged,
+                        self.cfg.sip.overload_backlog_ms)
+            self._overload_logged = self.ua.overload_rejected
         for call_id, session in list(self.sessions.items()):
             rtp = session.rtp
             if rtp is None or rtp.on_hold or call_id not in self.tasks:

@@ -12,11 +12,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import struct
+import time
 from typing import Callable
 
 log = logging.getLogger("frontdesk.udp")
 
 Datagram = Callable[[bytes, tuple], None]
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux; the control message type is the same number
+_TIMESPEC = struct.Struct("qq")
 
 
 def _drop(_data: bytes, _addr: tuple) -> None:
@@ -27,8 +31,19 @@ class UdpSocket:
     """One bound UDP socket: ``on_datagram(data, addr)`` for what arrives, ``sendto`` to send."""
 
     def __init__(self, sock: socket.socket, on_datagram: Datagram, name: str = "UDP", batch: int = 1,
-                 max_size: int = 65535, loop: asyncio.AbstractEventLoop | None = None):
+                 max_size: int = 65535, loop: asyncio.AbstractEventLoop | None = None, timestamps: bool = False):
         sock.setblocking(False)
+        # timestamps: the kernel stamps each datagram on arrival, and ``waited_s`` says, while
+        # ``on_datagram`` runs, how long the one being handled sat in the receive queue (the
+        # process's backlog, which an overloaded server sees grow before its peers retransmit)
+        self.waited_s = 0.0
+        self._stamped = False
+        if timestamps:
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+                self._stamped = True
+            except OSError:  # not Linux: no backlog measure, waited_s stays 0
+                pass
         self.sock = sock
         self.on_datagram = on_datagram
         self.name = name  # for log lines: "SIP UDP", "RTP port 20000"
@@ -39,6 +54,9 @@ class UdpSocket:
         self._loop.add_reader(self._fd, self._readable)
 
     def _readable(self) -> None:
+        if self._stamped:
+            self._read_stamped()
+            return
         # one read per wake-up unless asked for more: a socket with one datagram per wake-up (RTP,
         # 20 ms apart) would pay a failed read, and its exception, for every packet
         recv = self.sock.recvfrom
@@ -51,6 +69,25 @@ class UdpSocket:
                 log.debug("%s: receive error: %s", self.name, exc)
                 return
             self.on_datagram(data, addr)
+
+    def _read_stamped(self) -> None:
+        recv = self.sock.recvmsg
+        for _ in range(self.batch):
+            try:
+                data, ancillary, _flags, addr = recv(self.max_size, 64)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                log.debug("%s: receive error: %s", self.name, exc)
+                return
+            waited = 0.0
+            for level, kind, value in ancillary:
+                if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(value) >= 16:
+                    sec, nsec = _TIMESPEC.unpack_from(value)
+                    waited = max(0.0, time.time() - (sec + nsec * 1e-9))
+            self.waited_s = waited
+            self.on_datagram(data, addr)
+        self.waited_s = 0.0
 
     def sendto(self, data: bytes, addr: tuple) -> None:
         try:

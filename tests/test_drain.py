@@ -75,3 +75,33 @@ def test_max_calls_sends_the_next_call_elsewhere(tmp_path):
         assert options_answered(server.port)  # the call ended: back in rotation
     finally:
         server.stop()
+
+
+def test_an_invite_the_server_was_too_far_behind_to_read_in_time_gets_503(tmp_path):
+    """Overload control: the server stopped (SIGSTOP stands in for a process far behind its work)
+    while an INVITE waited in its UDP receive queue. Read 0.8 s later (sip.overload_backlog_ms is
+    300), the INVITE is refused at once with 503, and the node goes on answering promptly."""
+    import os
+    import signal
+    import socket
+
+    server = EchoServer(tmp_path)
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.settimeout(5)
+            os.kill(server.proc.pid, signal.SIGSTOP)
+            try:
+                s.sendto(request("INVITE", call_id="queued", branch="z9hG4bK-q", body=SDP_PCMU), ("127.0.0.1", server.port))
+                time.sleep(0.8)
+            finally:
+                os.kill(server.proc.pid, signal.SIGCONT)
+            reply = s.recv(65535)
+            assert reply.startswith(b"SIP/2.0 503 Service Unavailable (overloaded)") and b"Retry-After: 5" in reply, reply
+        assert options_answered(server.port)  # not taken out of rotation: it is prompt again
+        deadline = time.time() + 5
+        while "1 new call(s) refused with 503" not in server.output() and time.time() < deadline:
+            time.sleep(0.2)
+        assert "overloaded: 1 new call(s) refused with 503" in server.output()
+        assert "answering" not in server.output()  # no call, no RTP port, was set up for it
+    finally:
+        server.stop()

@@ -298,3 +298,24 @@ def test_an_unavailable_node_answers_probes_and_new_calls_with_503():
     state["why"] = "draining"
     ua.receive(request("INVITE", call_id="c2", branch="z9hG4bK-i2", body=SDP_PCMU), PEER, 0.3)
     assert [r.status for r in responses(ua)] == [503]
+
+
+def test_an_invite_that_waited_too_long_in_the_receive_queue_gets_503_at_once():
+    ua = UserAgent("127.0.0.1", 5060, max_backlog_s=0.3)
+    ua.receive(request("INVITE", call_id="late", branch="z9hG4bK-late", body=SDP_PCMU), PEER, 5.0, waited_s=0.8)
+    (r,) = responses(ua)
+    assert r.status == 503 and "overloaded" in r.reason and r.headers.get("Retry-After") == "5"
+    assert ua.take_events() == [] and ua.overload_rejected == 1  # no call state, no RTP port for it
+    ua.receive(request("INVITE", call_id="late", branch="z9hG4bK-late", body=SDP_PCMU), PEER, 5.5, waited_s=0.1)
+    assert [r.status for r in responses(ua)] == [503]  # its retransmission: the same answer, from the transaction
+    ua.receive(request("ACK", call_id="late", branch="z9hG4bK-late", to_tag=to_tag(r)), PEER, 5.6)
+    assert responses(ua) == [] and ua.take_events() == []
+    # in-dialog requests of calls already up are never shed; a prompt INVITE is a call
+    ev, tag = confirmed_call(ua)
+    ua.receive(request("BYE", call_id=ev.call_id, branch="z9hG4bK-bye", to_tag=tag, cseq=2), PEER, 6.0, waited_s=2.0)
+    assert [r.status for r in responses(ua)] == [200]
+    ua.receive(request("INVITE", call_id="prompt", branch="z9hG4bK-p", body=SDP_PCMU), PEER, 7.0, waited_s=0.05)
+    assert [r.status for r in responses(ua)] == [100]
+    off = UserAgent("127.0.0.1", 5060)  # 0: off
+    off.receive(request("INVITE", body=SDP_PCMU), PEER, 0.0, waited_s=10.0)
+    assert [r.status for r in responses(off)] == [100]

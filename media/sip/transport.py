@@ -146,11 +146,12 @@ class SipServer:
         # each wake-up drains up to UDP_BATCH datagrams: with a hundred RTP sockets ready in every pass
         # of the loop, a burst of INVITEs and BYEs would otherwise wait in the kernel behind media,
         # get retransmitted, and add to the burst
-        self._udp = UdpSocket(sock, self._datagram, "SIP UDP", batch=UDP_BATCH, max_size=UDP_MAX_DATAGRAM, loop=self.loop)
+        self._udp = UdpSocket(sock, self._datagram, "SIP UDP", batch=UDP_BATCH, max_size=UDP_MAX_DATAGRAM, loop=self.loop,
+                              timestamps=True)
         return sock.getsockname()[1]
 
     def _datagram(self, data: bytes, addr: tuple) -> None:
-        self.feed(data, (addr[0], addr[1]), "UDP")
+        self.feed(data, (addr[0], addr[1]), "UDP", self._udp.waited_s if self._udp else 0.0)
 
     async def listen_tcp(self, host: str, port: int) -> int:
         self._tcp_server = await self.loop.create_server(lambda: _TcpConnection(self), host, port)
@@ -170,9 +171,9 @@ class SipServer:
     def now(self) -> float:
         return self.loop.time()
 
-    def feed(self, data: bytes, addr: Addr, transport: str) -> None:
+    def feed(self, data: bytes, addr: Addr, transport: str, waited_s: float = 0.0) -> None:
         try:
-            self.ua.receive(data, addr, self.now(), transport)
+            self.ua.receive(data, addr, self.now(), transport, waited_s=waited_s)
         except Exception:  # never let one message take the server down
             log.exception("internal error handling a SIP message from %s:%s", *addr)
         self.flush()

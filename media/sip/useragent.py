@@ -183,12 +183,18 @@ class UserAgent:
 
     def __init__(self, host: str, port: int, *, user: str = "frontdesk", server_name: str = "frontdesk",
                  min_session_expires: int = MIN_SE, allowed: Callable[[str], bool] | None = None,
-                 limiter: RateLimiter | None = None, flood_action: str = "reject"):
+                 limiter: RateLimiter | None = None, flood_action: str = "reject", max_backlog_s: float = 0.0):
         self.host = host
         self.port = port
         self.allowed = allowed  # source access control: False gets 403 before any dialog state
         self.limiter = limiter  # new requests per source; over the limit: 503 (or silence, flood_action "drop")
         self.flood_action = flood_action
+        # overload: a new INVITE that waited longer than this in our receive queue (the transport
+        # says how long) gets 503 at once, instead of a call this process is too far behind to
+        # carry; its peer's retransmissions would otherwise pile up behind it. 0: off
+        self.max_backlog_s = max_backlog_s
+        self.overload_rejected = 0
+        self._waited_s = 0.0  # how long the message being handled waited before we read it
         # why this node should get no new calls ("draining", "overloaded"), or None: OPTIONS gets
         # 503 then, and an INVITE too while draining
         self.unavailable: Callable[[], str | None] | None = None
@@ -220,7 +226,10 @@ class UserAgent:
     def active_calls(self) -> int:
         return sum(1 for c in self._calls.values() if c.state != "ended")
 
-    def receive(self, data: bytes, addr: Addr, now: float, transport: str = "UDP") -> None:
+    def receive(self, data: bytes, addr: Addr, now: float, transport: str = "UDP", waited_s: float = 0.0) -> None:
+        """One message from ``addr``. ``waited_s``: how long it sat in the receive queue (kernel
+        timestamp to now), for overload control."""
+        self._waited_s = waited_s
         if not data.strip(b"\r\n"):
             return  # keep-alive
         try:
@@ -387,7 +396,7 @@ class UserAgent:
                 else:
                     self._outgoing.append(Outgoing(self._build_response(req, 100, addr, transport).serialize(), addr, transport))
             return
-        if method != "INVITE" and key in self._server_tx:
+        if key in self._server_tx:  # answered already (an INVITE too, when refused before any dialog)
             tx = self._server_tx[key]
             if tx.response:
                 self._outgoing.append(Outgoing(tx.response, addr, transport))
@@ -486,6 +495,11 @@ class UserAgent:
         to = parse_name_addr(req.headers.get("To") or "")
         if req.call_id in self._calls:  # same Call-ID, new transaction, no To tag: a merged request
             self._reply(req, 482, addr, transport, now, key, reason="Loop Detected")
+            return
+        if self.max_backlog_s and self._waited_s > self.max_backlog_s:
+            self.overload_rejected += 1
+            self._reply(req, 503, addr, transport, now, key, reason="Service Unavailable (overloaded)",
+                        extra=[("Retry-After", "5")], report=False)  # the server logs a count per second
             return
         busy = self.unavailable() if self.unavailable is not None else None
         if busy in ("draining", "at capacity"):  # new calls go to another node (or come back later)
@@ -765,14 +779,17 @@ class UserAgent:
         return Response(headers=headers, status=status, reason=reason or REASONS.get(status, "Unknown"), body=body)
 
     def _reply(self, req: Request, status: int, addr: Addr, transport: str, now: float, key: tuple, *,
-               reason: str | None = None, body: bytes = b"", extra: list[tuple[str, str]] | None = None) -> None:
+               reason: str | None = None, body: bytes = b"", extra: list[tuple[str, str]] | None = None,
+               report: bool = True) -> None:
+        """Answer a request statelessly (the server transaction keeps the answer for retransmissions).
+        ``report``: a rejection becomes a MessageRejected event (not for overload, counted instead)."""
         call = self._calls.get(req.call_id)
         to_tag = call.local_tag if call else _tag()
         data = self._build_response(req, status, addr, transport, to_tag=to_tag, reason=reason, body=body, extra=extra).serialize()
         self._outgoing.append(Outgoing(data, addr, transport))
         self._server_tx.pop(key, None)  # (re)inserted at the end: the dict stays in expiry order
         self._server_tx[key] = _ServerTx(data, addr, transport, now + 64 * T1)
-        if status >= 300:
+        if status >= 300 and report:
             self._events.append(MessageRejected(addr, status, f"{req.method} {reason or REASONS.get(status, '')}"))
 
     def _respond_call(self, call: _Call, status: int, now: float, *, body: bytes = b"", reason: str | None = None,
