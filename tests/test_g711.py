@@ -48,3 +48,14 @@ def test_array_and_bytes_inputs_agree_and_codec_lookup():
     pcm = (np.sin(np.arange(160) / 5) * 12000).astype(np.int16)
     assert g711.encoder("pcmu")(pcm) == g711.ulaw_encode(pcm.tobytes())
     assert g711.decoder("PCMA")(g711.alaw_encode(pcm)).shape == (160,)
+
+
+def test_a_decoded_frame_holds_no_object_the_garbage_collector_tracks():
+    # a frame can live for seconds (an utterance, the concealment history): an object the collector
+    # tracks per frame (a memoryview of a bytearray) made its passes, which stop every call, long
+    import gc
+
+    payload = bytes(range(0, 256, 2)) + bytes(32)
+    for decode in (g711.ulaw_decode, g711.alaw_decode):
+        frame = decode(payload)
+        assert frame.base is None or not gc.is_tracked(frame.base)
