@@ -274,8 +274,10 @@ class FrontdeskServer:
         self.sessions[ev.call_id] = session
         log.info("call %s from %s (%s) via %s: answering with %s%s", ev.call_id, ev.caller_uri, host, ev.transport,
                  answer.codec, f" over SRTP ({srtp.suite})" if srtp else "")
-        self.sip.act(self.ua.ringing, ev.call_id)
         if self.cfg.sip.answer_delay_ms:  # let it ring, as a front desk would
+            # (with no delay, no 180: a 180 sent just before the 200 can overtake it in a proxy
+            # with several workers, and a strict caller then takes the late 180 as an error)
+            self.sip.act(self.ua.ringing, ev.call_id)
             await asyncio.sleep(self.cfg.sip.answer_delay_ms / 1000)
             if self.sessions.get(ev.call_id) is not session:
                 return  # the caller gave up (CANCEL) while it rang

@@ -154,8 +154,9 @@ def calendar_script(net, host: str, body: str, timeout: float = 120) -> str:
 
 
 def sipp_errors(where: Path) -> str:
-    """The end of sipp's error log (-trace_err), for an assertion's message."""
-    return "".join(p.read_text(errors="replace")[-2000:] for p in where.glob("*_errors.log"))
+    """What sipp aborted calls on (-trace_err), one line per call, for an assertion's message."""
+    text = "".join(p.read_text(errors="replace") for p in where.glob("*_errors.log"))
+    return "\n".join(re.findall(r"Aborting call[^\n]*", text)) or text[-2000:]
 
 
 def records(net) -> list[dict]:
@@ -223,10 +224,11 @@ def test_two_nodes_behind_kamailio_survive_losing_one(net, postgres, kamailio, t
         assert len(rows) >= CALLS and all(r["node"] in ("n1", "n2") for r in rows), len(rows)
         # the calls that were live on node 1 when it died stay as failed, not missing; they are
         # the calls sipp saw fail (their BYE went nowhere), give or take one that was mid-setup
+        # (a 180 sent just before the 200 could overtake it in Kamailio; the node sends none now)
         orphaned = [r for r in by_node["n1"] if r["outcome"] == "failed"]
         print(f"sipp: {ok} calls completed, {failed} failed; node 1 answered {len(by_node['n1'])} "
               f"({len(orphaned)} live when it died), node 2 {len(by_node['n2'])}")
-        assert orphaned and failed <= len(orphaned) + 2, (failed, len(orphaned), stdout[-1500:])
+        assert orphaned and failed <= len(orphaned) + 2, (failed, len(orphaned), sipp_errors(tmp_path))
         # node 1 answered nothing after its death; node 2 took every new call, and they ended properly
         late = [r for r in by_node["n2"] if r["answered_at"] and r["answered_at"] > killed_at + 4]
         expected = RATE * (t0 + CALLS / RATE - killed_at - 4)
