@@ -16,7 +16,10 @@ Per step (N calls, a fresh `frontdesk serve --app echo` each):
     kernel receive timestamps (SO_TIMESTAMPNS, so the generator's own scheduling does not count):
     p99 of |interval - 20 ms| over all calls' packets in the window, and the worst call's p99;
   * underruns, per call, in the window: gaps > 40 ms between the server's packets plus missing
-    sequence numbers (also counted over the whole call);
+    sequence numbers (also counted over the whole call); when the gaps began, in bursts (a burst
+    with a gap on most calls is the whole server falling behind), and how often the server's media
+    clock fell over 20 ms behind in the window, by cause (frontdesk_media_clock_stalls_total: its
+    event loop busy, or the process not running);
   * server CPU % (of one core; /proc/<pid>/stat) in the window, RSS, kernel drops at its sockets;
   * the load generator's CPU % and timer lateness (it flags itself when it may be the bottleneck),
     and the CPU used by everything else on this shared machine (each step first waits, up to
@@ -65,6 +68,7 @@ QUICK_STEPS = [20, 100]
 GOAL_CALLS = 500
 PACING_GOAL_MS = 5.0
 GAP_S = 0.040
+GAPS_AT: list[float] = []  # the load generator's in-window gaps: when each began
 FRAME_S = 0.020
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux; the cmsg type is the same number
 RTP_HEADER = struct.Struct("!BBHII")
@@ -349,6 +353,7 @@ def loadgen(cfg: dict) -> None:
                 c.gaps += 1
                 if in_window:
                     c.w_gaps += 1
+                    GAPS_AT.append(c.rx_last_t)  # when the silence began (realtime, as w_start)
             if in_window and d == 1:
                 c.w_dev.append(abs(dt - FRAME_S) * 1000)
         if in_window:
@@ -476,11 +481,25 @@ def loadgen(cfg: dict) -> None:
     own_drops = udp_drops(inodes)
     result = summarise(calls, tick_late, ru0, ru1, w_end - w_start if w_end != float("inf") else 0.0)
     result["loadgen_udp_drops"] = own_drops
+    result["gap_bursts"] = gap_bursts([t - w_start for t in GAPS_AT])
+    result["window_start_epoch"] = w_start
     if cfg.get("dump"):  # raw lateness (ms) of a few calls' packets in the window, for a closer look
         result["dump"] = {c.call_id: [round((x - min(c.w_transit)) * 1000, 2) for x in c.w_transit]
                           for c in calls[:cfg["dump"]] if len(c.w_transit)}
     Path(cfg["out"]).write_text(json.dumps(result))
     say("DONE")
+
+
+def gap_bursts(times: list[float], within_s: float = 0.1) -> list[list[float]]:
+    """Gaps grouped into bursts (each within within_s of the burst's first): [[seconds into the
+    window, gaps], ...]. One burst with a gap on every call is one stall of the whole server."""
+    bursts: list[list[float]] = []
+    for t in sorted(times):
+        if bursts and t - bursts[-1][0] <= within_s:
+            bursts[-1][1] += 1
+        else:
+            bursts.append([round(t, 2), 1])
+    return bursts
 
 
 def summarise(calls: list[Call], tick_late: list[float], ru0, ru1, window_s: float) -> dict:
@@ -554,6 +573,7 @@ def run_step(n: int, args, tmp: Path, config: Path, src: Path | None, profile: b
             elif word[0] == "END":
                 late1 = scrape_lateness(server)
                 res["server_tick_late_ms"] = window_lateness(late0, late1)
+                res["server_clock_stalls"] = window_stalls(late0, late1)
                 wall = time.monotonic() - t0
                 busy1 = machine_busy()
                 cpu = server.cpu_s() - cpu0
@@ -613,6 +633,7 @@ def run_step(n: int, args, tmp: Path, config: Path, src: Path | None, profile: b
         "rx_packets_window": sum(c["w_packets"] for c in calls),
         "loadgen_cpu_pct": lg["loadgen_cpu_pct"], "loadgen_tick_late_ms": lg["loadgen_tick_late_ms"],
         "loadgen_udp_drops": lg["loadgen_udp_drops"], "window_s": lg["window_s"],
+        "gap_bursts": lg.get("gap_bursts", []),
         "dir": str(step_dir),
     })
     if res.get("machine_busy_cores") is not None:
@@ -629,8 +650,9 @@ def run_step(n: int, args, tmp: Path, config: Path, src: Path | None, profile: b
     return res
 
 
-def scrape_lateness(server) -> dict[float, int] | None:
-    """The server's media tick lateness histogram (cumulative counts by upper bound, s) from /metrics."""
+def scrape_lateness(server) -> dict | None:
+    """From /metrics: the server's media tick lateness histogram ("buckets": cumulative counts by
+    upper bound, s) and its media clock's stall counters ("stalls", by cause)."""
     import re
     import urllib.request
 
@@ -645,7 +667,16 @@ def scrape_lateness(server) -> dict[float, int] | None:
     out = {}
     for le, n in re.findall(r'^frontdesk_media_tick_lateness_seconds_bucket\{le="([^"]+)"\} (\S+)$', text, re.M):
         out[float("inf") if le == "+Inf" else float(le)] = int(float(n))
-    return out or None
+    stalls = dict(re.findall(r'^frontdesk_media_clock_stalls_total\{cause="([^"]+)"\} (\S+)$', text, re.M))
+    return {"buckets": out, "stalls": {k: int(float(v)) for k, v in stalls.items()}} if out else None
+
+
+def window_stalls(before: dict | None, after: dict | None) -> dict:
+    """Times the server's media clock fell over 20 ms behind in the window, by cause (busy: more
+    work than time on its event loop; off_cpu: the process was not running)."""
+    if not before or not after:
+        return {}
+    return {k: n - before["stalls"].get(k, 0) for k, n in after["stalls"].items()}
 
 
 def window_lateness(before: dict | None, after: dict | None) -> dict:
@@ -653,6 +684,7 @@ def window_lateness(before: dict | None, after: dict | None) -> dict:
     every call's every tick, from the difference of two histogram scrapes."""
     if not before or not after:
         return {}
+    before, after = before["buckets"], after["buckets"]
     edges = sorted(after)
     counts = [after[e] - before.get(e, 0) for e in edges]
     total = counts[-1]
@@ -758,6 +790,13 @@ def main() -> int:
               + (f" (machine busy: other {s['other_cpu_pct']:.0f}%)" if (s.get("other_cpu_pct") or 0) > 30 else ""))
         if s["failed_calls"]:
             print(f"      {s['failed_calls']} calls failed: {', '.join(s['failures'])}")
+        if s.get("gap_bursts"):
+            st = s.get("server_clock_stalls") or {}
+            print("      gaps began at (s into the window x how many calls): "
+                  + ", ".join(f"{t:.2f}x{k}" for t, k in s["gap_bursts"][:12])
+                  + (f" ... ({len(s['gap_bursts'])} bursts)" if len(s["gap_bursts"]) > 12 else "")
+                  + (f"; the server's clock fell > 20 ms behind {st.get('busy', 0)} times with its loop busy, "
+                     f"{st.get('off_cpu', 0)} times with the process not running" if st else ""))
     print(f"\nsrv p99: how late the server handled each call's 20 ms frame against its schedule, in the window, "
           f"all calls (an upper bound, from the /metrics histogram); call: the worst call's p99 of the same over "
           f"its whole life (call record: setup among the other calls' included); rx p99: |inter-arrival - 20 ms| at the caller, kernel timestamps, all packets "

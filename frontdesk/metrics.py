@@ -88,6 +88,14 @@ class _Collector:
                 "frontdesk_media_tick_lateness_seconds",
                 "How late each call's 20 ms media frame was handled against its schedule (all calls)",
                 buckets=[("+Inf" if edge == float("inf") else repr(edge), n) for edge, n in buckets], sum_value=total)
+        if live.get("clock_stalls"):
+            stalls = CounterMetricFamily(
+                "frontdesk_media_clock_stalls", "Times the media clock stalled over 20 ms (packets 40 ms apart on every "
+                "call), by cause: busy (the event loop ran other work) or off_cpu (the process was not running)",
+                labels=["cause"])
+            for cause, n in zip(("busy", "off_cpu"), live["clock_stalls"]):
+                stalls.add_metric([cause], n)
+            yield stalls
         lost = GaugeMetricFamily("frontdesk_rtp_lost_packets", "Incoming RTP packets lost, live calls summed",
                                  value=live.get("rtp_lost", 0))
         yield lost

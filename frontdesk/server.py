@@ -182,7 +182,9 @@ class FrontdeskServer:
                     break
                 except RuntimeError:
                     continue
-        return {"tick_lateness": media_clock().lateness(), "active_calls": len(self.sessions), "rtp_lost": sum(r.rx_stats.cumulative_lost for r in rtps),
+        clock = media_clock()
+        return {"tick_lateness": clock.lateness(), "clock_stalls": (clock.stalls_busy, clock.stalls_off_cpu),
+                "active_calls": len(self.sessions), "rtp_lost": sum(r.rx_stats.cumulative_lost for r in rtps),
                 "rtp_jitter_ms": max((r.rx_stats.jitter / 8 for r in rtps), default=0.0), "queues": queues,
                 "tasks": tasks, "rtp_ports": len(self.ports.in_use), "sip_transactions": self.ua.pending_transactions()
                 if self.ua is not None else 0, "overload_rejected": self.ua.overload_rejected if self.ua is not None else 0}

@@ -15,10 +15,12 @@ from __future__ import annotations
 import asyncio
 import bisect
 import logging
+from time import thread_time
 from typing import Protocol
 
 log = logging.getLogger("frontdesk.media")
 PERIOD_S = 0.020
+STALL_S = 0.020  # a slot this late: its calls' packets leave 40 ms after their last
 # upper bounds (s) of the tick lateness histogram (how late each call's frame was handled)
 LATENESS_BUCKETS = (0.0005, 0.001, 0.002, 0.003, 0.004, 0.005, 0.0075, 0.010, 0.015, 0.020, 0.030, 0.050, 0.100)
 
@@ -38,7 +40,13 @@ class MediaClock:
         self.resyncs = 0
         self.lateness_counts = [0] * (len(LATENESS_BUCKETS) + 1)  # the last: above every bound
         self.lateness_sum = 0.0
-
+        # Times the clock fell over STALL_S behind (each call's next packet then leaves 40 ms or
+        # more after its last), by cause, judged by this thread's share of the CPU since the clock
+        # was last on time: busy (more work than time on the event loop) or off_cpu (the process
+        # was not running: other processes, or the host, had the CPU).
+        self.stalls_busy = 0
+        self.stalls_off_cpu = 0
+        self._stall_logged = -1e9
     def lateness(self) -> tuple[list[tuple[float, int]], float]:
         """Cumulative (upper bound, count) pairs, the last with bound inf, and the sum (s)."""
         out, total = [], 0
@@ -68,19 +76,40 @@ class MediaClock:
             except ValueError:
                 pass
 
+    def _fell_behind(self, late: float, wall: float, cpu: float, now: float) -> None:
+        busy = cpu > wall / 2
+        if busy:
+            self.stalls_busy += 1
+        else:
+            self.stalls_off_cpu += 1
+        if now - self._stall_logged >= 1.0:
+            self._stall_logged = now
+            share = f"{100 * cpu / wall:.0f}% of the CPU" if wall > 0 else "no time"
+            log.warning("media clock %.0f ms behind with %d calls: %s in the last %.0f ms", late * 1000,
+                        len(self._slot_of), f"the event loop was busy ({share}): more work than time" if busy else
+                        f"the process got {share}: other processes or the host had it", wall * 1000)
+
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         step = PERIOD_S / self.slots
         k = 0  # slot ticks since t0
+        # from when the clock last had nothing to do (the due time it slept to) to now: the
+        # wall time it wanted the CPU, and how much of that this thread had
+        want_from, cpu_from, behind = loop.time(), thread_time(), False
         while self._slot_of:
             due = self._t0 + k * step
             delay = due - loop.time()
             if delay > 0:
+                want_from, cpu_from, behind = due, thread_time(), False
                 await asyncio.sleep(delay)
             elif delay < -0.2:  # far behind (the process was stopped): start the grid afresh
                 self.resyncs += 1
                 self._t0, k = loop.time(), 0
                 continue
+            now = loop.time()
+            if now - due > STALL_S and not behind:
+                behind = True
+                self._fell_behind(now - due, now - want_from, thread_time() - cpu_from, now)
             counts, edges = self.lateness_counts, LATENESS_BUCKETS
             for member in tuple(self._members[k % self.slots]):
                 late = loop.time() - due
