@@ -103,6 +103,9 @@ class MediaClock:
                 want_from, cpu_from, behind = due, thread_time(), False
                 await asyncio.sleep(delay)
             elif delay < -0.2:  # far behind (the process was stopped): start the grid afresh
+                if not behind:
+                    self._fell_behind(-delay, loop.time() - want_from, thread_time() - cpu_from, loop.time())
+                want_from, cpu_from, behind = loop.time(), thread_time(), False
                 self.resyncs += 1
                 self._t0, k = loop.time(), 0
                 continue

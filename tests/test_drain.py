@@ -105,3 +105,40 @@ def test_an_invite_the_server_was_too_far_behind_to_read_in_time_gets_503(tmp_pa
         assert "answering" not in server.output()  # no call, no RTP port, was set up for it
     finally:
         server.stop()
+
+
+def test_a_stopped_server_reports_its_media_clock_fell_behind_and_why(tmp_path):
+    """A live call, and the server process stopped (SIGSTOP) for 0.5 s: its media clock counts the
+    stall as the process not running, logs it, and /metrics has the count by cause."""
+    import os
+    import re
+    import signal
+    import urllib.request
+
+    server = EchoServer(tmp_path)
+    try:
+        live = subprocess.Popen([FRONTDESK, "call", server.uri, "--no-transcribe", "--say", "Hello. [pause 6000] Bye."],
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        deadline = time.time() + 30
+        while "answering with" not in server.output() and time.time() < deadline:
+            time.sleep(0.2)
+        time.sleep(1.0)
+        os.kill(server.proc.pid, signal.SIGSTOP)
+        try:
+            time.sleep(0.5)
+        finally:
+            os.kill(server.proc.pid, signal.SIGCONT)
+        deadline = time.time() + 10
+        while "media clock" not in server.output() and time.time() < deadline:
+            time.sleep(0.2)
+        assert re.search(r"media clock \d+ ms behind with 1 calls: the process got \d+% of the CPU", server.output()), \
+            server.output()[-2000:]
+        port = int((tmp_path / "ready.dashboard").read_text())
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
+            text = resp.read().decode()
+        stalls = dict(re.findall(r'^frontdesk_media_clock_stalls_total\{cause="(\w+)"\} (\S+)$', text, re.M))
+        assert float(stalls["off_cpu"]) >= 1 and "busy" in stalls, stalls
+        out = live.communicate(timeout=60)[0]
+        assert live.returncode == 0, out  # the call went on after the stall
+    finally:
+        server.stop()
