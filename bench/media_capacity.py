@@ -567,6 +567,7 @@ def run_step(n: int, args, tmp: Path, config: Path, src: Path | None, profile: b
                 res["setup_s"] = float(word[2])
             elif word[0] == "MEASURE":
                 cpu0, busy0, t0 = server.cpu_s(), machine_busy(), time.monotonic()
+                sys0 = server.cpu_split()[1]
                 late0 = scrape_lateness(server)
                 if profile:
                     prof_proc = py_spy_record(args.py_spy, server.pid, args.hold_s, prof_raw, step_dir / "py-spy.log")
@@ -578,6 +579,7 @@ def run_step(n: int, args, tmp: Path, config: Path, src: Path | None, profile: b
                 busy1 = machine_busy()
                 cpu = server.cpu_s() - cpu0
                 res["server_cpu_pct"] = round(100 * cpu / wall, 1)
+                res["server_sys_pct"] = round(100 * (server.cpu_split()[1] - sys0) / wall, 1)  # of it, in the kernel
                 res["machine_busy_cores"] = round(busy_cores(busy0, busy1), 2)
                 res["server_rss_mb"] = round(server.rss_mb(), 1)
                 res["server_fds"] = server.fds()
@@ -775,7 +777,7 @@ def main() -> int:
           f"{args.warmup_s:.0f} s warm-up; a fresh server per step; code: {result['source']}; {os.cpu_count()} CPUs; "
           f"SIP rate limit: {limit}")
     print(f"{'calls':>5} {'up':>4} {'srv p99':>7} {'call':>6} {'rx p99':>6} {'worst':>6} {'under':>5} {'(calls)':>7} "
-          f"{'srv cpu%':>8} {'gen cpu%':>8} {'other%':>6} {'rss MB':>6} {'utt/call':>8} {'drops':>5} {'':4}")
+          f"{'srv cpu%':>8} {'(sys)':>5} {'gen cpu%':>8} {'other%':>6} {'rss MB':>6} {'utt/call':>8} {'drops':>5} {'':4}")
     for s in result["steps"]:
         sp, rx = s["server_pacing_p99_ms"], s["rx_dev_p99_ms"]
         win = s.get("server_tick_late_ms") or {}
@@ -784,7 +786,7 @@ def main() -> int:
             return f"{v:{w}.{d}f}" if isinstance(v, (int, float)) else f"{'-':>{w}}"
         print(f"{s['calls']:5} {s.get('up', 0):4} {f(win.get('p99_at_most'), 7)} {f(sp['worst_call'])} {f(rx['all_packets'])} "
               f"{f(rx['worst_call'])} {s['underruns']:5} {s['calls_with_underruns']:7} {f(s.get('server_cpu_pct'), 8, 0)} "
-              f"{f(s['loadgen_cpu_pct'], 8, 0)} {f(s.get('other_cpu_pct'), 6, 0)} {f(s.get('server_rss_mb'), 6, 0)} "
+              f"{f(s.get('server_sys_pct'), 5, 0)} {f(s['loadgen_cpu_pct'], 8, 0)} {f(s.get('other_cpu_pct'), 6, 0)} {f(s.get('server_rss_mb'), 6, 0)} "
               f"{f(s['utterances_per_call'], 8)} {s.get('server_udp_drops', 0) + s['loadgen_udp_drops']:5} "
               f"{'ok' if s['ok'] else 'FAIL'}{' (load generator saturated)' if s['loadgen_saturated'] else ''}"
               + (f" (machine busy: other {s['other_cpu_pct']:.0f}%)" if (s.get("other_cpu_pct") or 0) > 30 else ""))
@@ -801,7 +803,7 @@ def main() -> int:
           f"all calls (an upper bound, from the /metrics histogram); call: the worst call's p99 of the same over "
           f"its whole life (call record: setup among the other calls' included); rx p99: |inter-arrival - 20 ms| at the caller, kernel timestamps, all packets "
           f"(worst: worst call); under: gaps > {GAP_S * 1000:.0f} ms + missing sequence numbers in the window "
-          f"(calls: how many calls had any); cpu%: of one core in the window; other%: everything else on the machine; "
+          f"(calls: how many calls had any); cpu%: of one core in the window (sys: the server's, in the kernel); other%: everything else on the machine; "
           f"utt/call: caller utterances the echo app heard and played back; drops: kernel drops at full sockets")
     goal = "met" if best is not None and best >= GOAL_CALLS else "NOT met"
     print(f"largest N with p99 <= {PACING_GOAL_MS:.0f} ms at both ends and 0 underruns: {best if best is not None else '-'}"

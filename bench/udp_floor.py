@@ -9,7 +9,10 @@ Echo variants, each a fresh process per step:
   * epoll: select.epoll and a plain loop: recvfrom + sendto per packet (the bare syscalls, Python's
     socket calls included);
   * asyncio: loop.add_reader per socket, a callback per datagram (how frontdesk's UdpSocket reads
-    RTP: the event loop's own cost per packet on top).
+    RTP: the event loop's own cost per packet on top);
+  * c: the same epoll loop in C (bench/udp_echo.c, built with the system's cc into a temporary
+    folder; left out without a compiler): the kernel's own cost per packet, the floor under a media
+    core written in C.
 
 The table gives the echo's CPU (user + system, % of one core, /proc/<pid>/stat) over the measured
 window, per call, and the echoes the load process got back. media_capacity.py's server CPU at the
@@ -33,7 +36,7 @@ from pathlib import Path
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PACKET = b"\x80\x00" + b"\x00" * 10 + b"\xff" * 160  # an RTP header and 20 ms of µ-law silence
-VARIANTS = ("epoll", "asyncio")
+VARIANTS = ("c", "epoll", "asyncio")
 
 
 def cpu_s(pid: int) -> float:
@@ -125,9 +128,22 @@ def load(n: int, base: int, seconds: float, echo_pid: int) -> dict:
             "sent": sent, "echoed": got}
 
 
-def step(variant: str, n: int, seconds: float, base: int) -> dict:
-    echo = subprocess.Popen([sys.executable, __file__, "--_echo", variant, "--_n", str(n), "--_base", str(base)],
-                            stdout=subprocess.PIPE, text=True)
+def build_c_echo(where: Path) -> Path | None:
+    """bench/udp_echo.c built with the system's C compiler; None without one."""
+    import shutil
+
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        return None
+    exe = where / "udp_echo"
+    subprocess.run([cc, "-O2", "-o", str(exe), str(Path(__file__).with_name("udp_echo.c"))], check=True)
+    return exe
+
+
+def step(variant: str, n: int, seconds: float, base: int, c_echo: Path | None = None) -> dict:
+    cmd = ([str(c_echo), str(n), str(base)] if variant == "c" else
+           [sys.executable, __file__, "--_echo", variant, "--_n", str(n), "--_base", str(base)])
+    echo = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     try:
         assert echo.stdout is not None and echo.stdout.readline().strip() == "ready"
         result = load(n, base, seconds, echo.pid)
@@ -143,7 +159,7 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=10.0, help="measured seconds per step (default 10)")
     ap.add_argument("--base-port", type=int, default=41000, help="the echo's first port (even ports from it)")
     ap.add_argument("--json", nargs="?", const="-", help="print the result as JSON (or write it to FILE)")
-    ap.add_argument("--_echo", choices=VARIANTS, help=argparse.SUPPRESS)
+    ap.add_argument("--_echo", choices=("epoll", "asyncio"), help=argparse.SUPPRESS)
     ap.add_argument("--_n", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--_base", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -156,7 +172,12 @@ def main() -> int:
         ap.error(f"--calls: expected numbers separated by commas, got {args.calls!r}")
     if not counts or min(counts) < 1 or args.base_port + 2 * max(counts) > 65535:
         ap.error("--calls: each at least 1, and the ports must fit below 65536")
-    rows = [step(variant, n, args.seconds, args.base_port) for n in counts for variant in VARIANTS]
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="udp-floor-") as tmp:
+        c_echo = build_c_echo(Path(tmp))
+        variants = [v for v in VARIANTS if v != "c" or c_echo is not None]
+        rows = [step(variant, n, args.seconds, args.base_port, c_echo) for n in counts for variant in variants]
     if args.json:
         text = json.dumps({"seconds": args.seconds, "cpus": os.cpu_count(), "steps": rows}, indent=2)
         if args.json == "-":
