@@ -76,7 +76,7 @@ class MediaClock:
             except ValueError:
                 pass
 
-    def _fell_behind(self, late: float, wall: float, cpu: float, now: float) -> None:
+    def _fell_behind(self, late: float, wall: float, cpu: float, now: float, ticks: float = 0.0) -> None:
         busy = cpu > wall / 2
         if busy:
             self.stalls_busy += 1
@@ -84,7 +84,8 @@ class MediaClock:
             self.stalls_off_cpu += 1
         if now - self._stall_logged >= 1.0:
             self._stall_logged = now
-            share = f"{100 * cpu / wall:.0f}% of the CPU" if wall > 0 else "no time"
+            share = (f"{100 * cpu / wall:.0f}% of the CPU, {100 * ticks / wall:.0f}% in the calls' media ticks"
+                     if wall > 0 else "no time")
             log.warning("media clock %.0f ms behind with %d calls: %s in the last %.0f ms", late * 1000,
                         len(self._slot_of), f"the event loop was busy ({share}): more work than time" if busy else
                         f"the process got {share}: other processes or the host had it", wall * 1000)
@@ -95,24 +96,27 @@ class MediaClock:
         k = 0  # slot ticks since t0
         # from when the clock last had nothing to do (the due time it slept to) to now: the
         # wall time it wanted the CPU, and how much of that this thread had
-        want_from, cpu_from, behind = loop.time(), thread_time(), False
+        # (and of that, how long the members' ticks took)
+        want_from, cpu_from, ticks_from, behind = loop.time(), thread_time(), 0.0, False
+        ticking = 0.0  # seconds in members' ticks, all told
         while self._slot_of:
             due = self._t0 + k * step
             delay = due - loop.time()
             if delay > 0:
-                want_from, cpu_from, behind = due, thread_time(), False
+                want_from, cpu_from, ticks_from, behind = due, thread_time(), ticking, False
                 await asyncio.sleep(delay)
             elif delay < -0.2:  # far behind (the process was stopped): start the grid afresh
                 if not behind:
-                    self._fell_behind(-delay, loop.time() - want_from, thread_time() - cpu_from, loop.time())
-                want_from, cpu_from, behind = loop.time(), thread_time(), False
+                    self._fell_behind(-delay, loop.time() - want_from, thread_time() - cpu_from, loop.time(),
+                                      ticking - ticks_from)
+                want_from, cpu_from, ticks_from, behind = loop.time(), thread_time(), ticking, False
                 self.resyncs += 1
                 self._t0, k = loop.time(), 0
                 continue
             now = loop.time()
             if now - due > STALL_S and not behind:
                 behind = True
-                self._fell_behind(now - due, now - want_from, thread_time() - cpu_from, now)
+                self._fell_behind(now - due, now - want_from, thread_time() - cpu_from, now, ticking - ticks_from)
             counts, edges = self.lateness_counts, LATENESS_BUCKETS
             for member in tuple(self._members[k % self.slots]):
                 late = loop.time() - due
@@ -123,6 +127,7 @@ class MediaClock:
                 except Exception:  # one broken call must not stop the others' media
                     log.exception("media tick failed; the call is dropped from the clock")
                     self.remove(member)
+            ticking += loop.time() - now
             k += 1
         self._task = None  # no calls: the clock sleeps until the next one starts
 
