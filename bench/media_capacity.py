@@ -27,7 +27,7 @@ Per step (N calls, a fresh `frontdesk serve --app echo` each):
 A step passes with every call set up, p99 <= 5 ms at both ends in the window (the server's over all
 its ticks, the receiver's for the worst call) and 0 underruns.
 
-    .venv/bin/python bench/media_capacity.py [--calls 25,50,75,100,...,600] [--hold-s 20] [--quick]
+    .venv/bin/python bench/media_capacity.py [--calls 25,50,75,100,...,600] [--hold-s 20] [--quick] [--repeat K]
                                              [--profile] [--rev HEAD] [--json [FILE]]
 
 The server runs with a copy of the demo config: RTP ports 21000-31999 (--rtp-range) and the
@@ -652,6 +652,23 @@ def run_step(n: int, args, tmp: Path, config: Path, src: Path | None, profile: b
     return res
 
 
+def summarise_runs(n: int, runs: list[dict]) -> dict:
+    """One call count over its runs: how many passed (most must, for the count to pass), and the
+    medians of the pacing, underrun and CPU figures."""
+    def med(values):
+        values = sorted(v for v in values if v is not None)
+        if not values:
+            return None
+        mid = len(values) // 2
+        return values[mid] if len(values) % 2 else round((values[mid - 1] + values[mid]) / 2, 1)
+    passed = sum(1 for r in runs if r["ok"])
+    return {"calls": n, "runs": len(runs), "passed": passed, "ok": passed * 2 > len(runs), "median": {
+        "server_p99_ms": med([(r.get("server_tick_late_ms") or {}).get("p99_at_most") for r in runs]),
+        "worst_rx_p99_ms": med([r["rx_dev_p99_ms"]["worst_call"] for r in runs]),
+        "underruns": med([r["underruns"] for r in runs]),
+        "server_cpu_pct": med([r.get("server_cpu_pct") for r in runs])}}
+
+
 def scrape_lateness(server) -> dict | None:
     """From /metrics: the server's media tick lateness histogram ("buckets": cumulative counts by
     upper bound, s) and its media clock's stall counters ("stalls", by cause)."""
@@ -713,6 +730,8 @@ def main() -> int:
                     help="before each step, wait up to this many seconds for the shared machine to go idle (default 60)")
     ap.add_argument("--quiet-below", type=float, default=0.3, help="idle: fewer busy cores than this (default 0.3)")
     ap.add_argument("--keep-going", action="store_true", help="go on after the first step that fails")
+    ap.add_argument("--repeat", type=int, default=1, help="runs per call count (default 1); a count passes when "
+                    "most of its runs do, and the medians are printed (this machine is shared and noisy)")
     ap.add_argument("--profile", action="store_true",
                     help="after the ramp, run the first failing step (or the last) again with py-spy on the server")
     ap.add_argument("--profile-all", action="store_true", help="py-spy the server in every step")
@@ -738,6 +757,8 @@ def main() -> int:
         args.hold_s = 8.0
     if (args.profile or args.profile_all) and not Path(args.py_spy).exists():
         raise SystemExit(f"--profile: py-spy not found at {args.py_spy} (pip install py-spy, or --py-spy PATH)")
+    if args.repeat < 1:
+        raise SystemExit("--repeat: at least 1")
     rtp_min, rtp_max = (int(x) for x in args.rtp_range.split("-"))
     if max(steps) > (rtp_max - rtp_min) // 2:
         raise SystemExit(f"--rtp-range {args.rtp_range} has ports for {(rtp_max - rtp_min) // 2} calls only")
@@ -746,16 +767,24 @@ def main() -> int:
     config, limit = write_config(tmp, rtp_min, rtp_max, src, None if args.sip_rate_limit < 0 else args.sip_rate_limit)
     result: dict = {"hold_s": args.hold_s, "warmup_s": args.warmup_s, "setup_rate": args.setup_rate,
                     "source": describe_source(src, args.rev), "sip_rate_limit": limit, "cpus": os.cpu_count(),
-                    "tmp": str(tmp), "steps": []}
+                    "tmp": str(tmp), "repeat": args.repeat, "steps": [], "by_calls": []}
     best = None
     for n in steps:
         waited, busy = wait_quiet(args.quiet_wait, args.quiet_below) if args.quiet_wait > 0 else (0.0, None)
         print(f"{n} calls: setting up, then {args.hold_s:.0f} s ... (machine: {busy} cores busy before, after "
               f"{waited:.0f} s waiting)", file=sys.stderr, flush=True)
-        step = run_step(n, args, tmp, config, src, args.profile_all)
-        step["busy_cores_before"], step["waited_for_quiet_s"] = busy, waited
-        result["steps"].append(step)
-        if step["ok"]:
+        runs = []
+        for i in range(args.repeat):
+            if i:
+                waited, busy = wait_quiet(args.quiet_wait, args.quiet_below) if args.quiet_wait > 0 else (0.0, None)
+                print(f"{n} calls, run {i + 1} of {args.repeat} ...", file=sys.stderr, flush=True)
+            step = run_step(n, args, tmp / f"run{i}" if i else tmp, config, src, args.profile_all)
+            step["busy_cores_before"], step["waited_for_quiet_s"], step["run"] = busy, waited, i + 1
+            result["steps"].append(step)
+            runs.append(step)
+        summary = summarise_runs(n, runs)
+        result["by_calls"].append(summary)
+        if summary["ok"]:
             best = n
         elif not args.keep_going:
             break
@@ -805,6 +834,13 @@ def main() -> int:
           f"(worst: worst call); under: gaps > {GAP_S * 1000:.0f} ms + missing sequence numbers in the window "
           f"(calls: how many calls had any); cpu%: of one core in the window (sys: the server's, in the kernel); other%: everything else on the machine; "
           f"utt/call: caller utterances the echo app heard and played back; drops: kernel drops at full sockets")
+    if args.repeat > 1:
+        print(f"\nper call count, over {args.repeat} runs (a count passes when most of its runs do); medians:")
+        for b in result["by_calls"]:
+            m = b["median"]
+            print(f"  {b['calls']:4} calls: {b['passed']} of {b['runs']} runs passed; srv p99 {m['server_p99_ms']} ms, "
+                  f"worst caller's rx p99 {m['worst_rx_p99_ms']} ms, underruns {m['underruns']}, "
+                  f"server CPU {m['server_cpu_pct']}%")
     goal = "met" if best is not None and best >= GOAL_CALLS else "NOT met"
     print(f"largest N with p99 <= {PACING_GOAL_MS:.0f} ms at both ends and 0 underruns: {best if best is not None else '-'}"
           f"  (goal >= {GOAL_CALLS} on this machine: {goal})")
