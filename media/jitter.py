@@ -20,7 +20,6 @@ once per 20 ms tick and says what to play: a packet's payload, a frame to concea
 from __future__ import annotations
 
 import math
-from collections import deque
 from dataclasses import dataclass
 from typing import Callable, Generic, TypeVar
 
@@ -79,8 +78,11 @@ class AdaptiveJitterBuffer(Generic[T]):
         self.quiet = quiet or (lambda payload: False)
         self.target_s = initial_delay_ms / 1000
         self.stats = JitterStats()
-        self._transit: deque[float] = deque(maxlen=window)
-        self._arrivals: deque[float] = deque(maxlen=window)
+        # the last `window` packets' relative transit times and arrival times, in ring buffers (the
+        # estimate needs neither their order nor a copy): _n held, the next written at _pos
+        self._transit = np.zeros(window)
+        self._arrivals = np.zeros(window)
+        self._n = self._pos = 0
         self._packets: dict[int, tuple[T, float]] = {}  # seq -> (payload, arrival)
         self._next: int | None = None  # the sequence number to play next
         self._newest: int | None = None
@@ -127,34 +129,36 @@ class AdaptiveJitterBuffer(Generic[T]):
         if self._last_ts is not None:
             step = ((timestamp - self._last_ts + 2**31) & 0xFFFFFFFF) - 2**31
             if abs(step) > self.clock_rate * 60:  # a timestamp jump (hold, restart): measure afresh
-                self._transit.clear()
-                self._arrivals.clear()
+                self._n = self._pos = 0
             self._ext_ts += step
         self._last_ts = timestamp
-        self._transit.append(arrival - self._ext_ts / self.clock_rate)
-        self._arrivals.append(arrival)
+        pos = self._pos
+        self._transit[pos] = arrival - self._ext_ts / self.clock_rate
+        self._arrivals[pos] = arrival
+        self._pos = (pos + 1) % self._transit.size
+        n = self._n = min(self._n + 1, self._transit.size)
         self._since_estimate += 1
-        if len(self._transit) >= 10 and (self._since_estimate >= 25 or late or len(self._transit) < 50):
+        if n >= 10 and (self._since_estimate >= 25 or late or n < 50):
             self._since_estimate = 0
             self.target_s = min(self.max_delay_s, max(self.min_delay_s, self._spread() + self.margin_s))
 
     def _spread(self) -> float:
         """The quantile of relative transit times, with the senders' clock drift (a slope) removed."""
-        y = np.fromiter(self._transit, float, len(self._transit))
-        x = np.fromiter(self._arrivals, float, len(self._arrivals))
+        n = self._n
+        y = self._transit[:n]
+        x = self._arrivals[:n]
         x = x - x.mean()
         denom = float(np.dot(x, x))
         if denom > 0:
             y = y - x * (float(np.dot(x, y - y.mean())) / denom)
-        y.sort()
-        return float(y[min(y.size - 1, int(self.quantile * y.size))] - y[0])
+        k = min(n - 1, int(self.quantile * n))
+        return float(np.partition(y, k)[k] - y.min())
 
     def _resync(self) -> None:
         self._packets.clear()
         self._next = self._newest = None
         self._last_ts = None
-        self._transit.clear()
-        self._arrivals.clear()
+        self._n = self._pos = 0
         self.stats.resyncs += 1
 
     # -- output --------------------------------------------------------------------------
