@@ -125,7 +125,8 @@ class AdaptiveJitterBuffer(Generic[T]):
 
     def _observe(self, timestamp: int, arrival: float, late: bool = False) -> None:
         """Record the packet's relative transit time; re-estimate the target twice a second
-        (at once after a late packet)."""
+        (at once after a late packet, but not more than every third packet: a burst of late packets
+        after a stall would otherwise re-estimate on each)."""
         if self._last_ts is not None:
             step = ((timestamp - self._last_ts + 2**31) & 0xFFFFFFFF) - 2**31
             if abs(step) > self.clock_rate * 60:  # a timestamp jump (hold, restart): measure afresh
@@ -138,7 +139,7 @@ class AdaptiveJitterBuffer(Generic[T]):
         self._pos = (pos + 1) % self._transit.size
         n = self._n = min(self._n + 1, self._transit.size)
         self._since_estimate += 1
-        if n >= 10 and (self._since_estimate >= 25 or late or n < 50):
+        if n >= 10 and (self._since_estimate >= 25 or (late and self._since_estimate >= 3) or n < 50):
             self._since_estimate = 0
             self.target_s = min(self.max_delay_s, max(self.min_delay_s, self._spread() + self.margin_s))
 
