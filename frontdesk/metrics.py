@@ -91,7 +91,7 @@ class _Collector:
         if live.get("clock_stalls"):
             stalls = CounterMetricFamily(
                 "frontdesk_media_clock_stalls", "Times the media clock stalled over 20 ms (packets 40 ms apart on every "
-                "call), by cause: busy (the event loop ran other work) or off_cpu (the process was not running)",
+                "call), by cause: busy (the event loop had more work than time) or off_cpu (the process was not running)",
                 labels=["cause"])
             for cause, n in zip(("busy", "off_cpu"), live["clock_stalls"]):
                 stalls.add_metric([cause], n)

@@ -42,11 +42,12 @@ class MediaClock:
         self.lateness_sum = 0.0
         # Times the clock fell over STALL_S behind (each call's next packet then leaves 40 ms or
         # more after its last), by cause, judged by this thread's share of the CPU since the clock
-        # was last on time: busy (more work than time on the event loop) or off_cpu (the process
-        # was not running: other processes, or the host, had the CPU).
+        # last slept: busy (more work than time on the event loop) or off_cpu (the process was
+        # not running: other processes, or the host, had the CPU).
         self.stalls_busy = 0
         self.stalls_off_cpu = 0
         self._stall_logged = -1e9
+
     def lateness(self) -> tuple[list[tuple[float, int]], float]:
         """Cumulative (upper bound, count) pairs, the last with bound inf, and the sum (s)."""
         out, total = [], 0
@@ -94,11 +95,11 @@ class MediaClock:
         loop = asyncio.get_running_loop()
         step = PERIOD_S / self.slots
         k = 0  # slot ticks since t0
-        # from when the clock last had nothing to do (the due time it slept to) to now: the
-        # wall time it wanted the CPU, and how much of that this thread had
-        # (and of that, how long the members' ticks took)
+        # Since the clock last had nothing to do (the due time it slept to): the wall time it
+        # wanted the CPU, this thread's CPU time and the members' ticks' time in it (all told:
+        # `ticking`), for judging a stall's cause.
         want_from, cpu_from, ticks_from, behind = loop.time(), thread_time(), 0.0, False
-        ticking = 0.0  # seconds in members' ticks, all told
+        ticking = 0.0
         while self._slot_of:
             due = self._t0 + k * step
             delay = due - loop.time()
