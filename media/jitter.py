@@ -117,11 +117,15 @@ class AdaptiveJitterBuffer(Generic[T]):
         self._observe(timestamp, arrival)
         # never hold more than the largest delay: the oldest goes (it would be too late anyway)
         while len(self._packets) * self.frame_s > self.max_delay_s + self.frame_s:
-            oldest = min(self._packets, key=lambda s: seq_diff(s, self._newest or s))
+            oldest = self._oldest()
             del self._packets[oldest]
             st.lost += 1
             if self._next is not None and oldest == self._next:
                 self._next = (self._next + 1) & 0xFFFF
+
+    def _oldest(self) -> int:
+        newest = self._newest
+        return min(self._packets, key=lambda s: seq_diff(s, newest if newest is not None else s))
 
     def _observe(self, timestamp: int, arrival: float, late: bool = False) -> None:
         """Record the packet's relative transit time; re-estimate the target twice a second
@@ -181,7 +185,7 @@ class AdaptiveJitterBuffer(Generic[T]):
         if self._next is None or self._idle:
             if not self._packets:
                 return _PLAY_SILENCE
-            first = min(self._packets, key=lambda s: seq_diff(s, self._newest or s))
+            first = self._oldest()
             waited = now - self._packets[first][1]
             if waited + self.frame_s < self.target_s:
                 return _PLAY_SILENCE  # (re)fill up to the target delay before a talkspurt

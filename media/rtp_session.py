@@ -22,7 +22,12 @@ from .rtcp import RTCP_SR, RtcpError, ReceiverStats, build_report, parse_reports
 from .pcm import rms
 from .rtp import RtpError, build_rtp, parse_rtp
 from .srtp import SrtpContext, SrtpError
-from .udp_socket import UdpSocket
+from .udp_socket import SO_TIMESTAMPNS, UdpSocket
+
+try:  # the per-packet work in C (media/_native, built when frontdesk is installed)
+    from ._native.native import RtpLane
+except ImportError:  # pragma: no cover - a source tree without the build: RtpSession does it all
+    RtpLane = None
 
 log = logging.getLogger("frontdesk.rtp")
 
@@ -85,11 +90,31 @@ class RtpSession:
         self.codec = codec
         self.payload_type = payload_type
         self.dtmf_payload_type = dtmf_payload_type
-        self.remote = remote
         self.on_frame = on_frame
         self.on_dtmf = on_dtmf
-        self._encode = g711.encoder(codec)
-        self._decode = g711.decoder(codec)
+        self._dtmf_out = DtmfSender()
+        self._dtmf_ts = 0
+        self._transport: UdpSocket | None = None
+        self._started = False
+        self._loop_time = time.monotonic
+        self.playout = Playout()
+        self._talking = False
+        self.on_hold = False  # the peer put the call on hold: nothing is sent, the queue waits
+        self._rtcp: UdpSocket | None = None
+        self._rtcp_remote: tuple[str, int] | None = None
+        self.rtcp_in = 0
+        self.rtcp_out = 0
+        self.peer_report: dict = {}  # what the peer's RTCP says about our stream, with the RTT
+        self._frames_to_report = RTCP_INTERVAL_FRAMES // 2
+        self.send_lateness_ms = LatenessLog(3000)  # last minute of pacing error
+        self.on_sent: Callable[[np.ndarray | None], None] | None = None  # each 20 ms sent (None: silence)
+        self._init_media(remote, random.randint(0, 0xFFFF), random.randint(0, 0xFFFFFFFF), random.randint(1, 0xFFFFFFFF))
+
+    def _init_media(self, remote: tuple[str, int], seq: int, ts: int, ssrc: int) -> None:
+        """The per-packet state: the stream's address, codec, jitter buffer and counters."""
+        self.remote = remote
+        self._encode = g711.encoder(self.codec)
+        self._decode = g711.decoder(self.codec)
         self._silence = self._encode(np.zeros(FRAME_SAMPLES, np.int16))
         self._jitter = self._new_jitter_buffer()
         self._plc = G711Concealer()
@@ -97,28 +122,11 @@ class RtpSession:
         self._floor = 1e9  # the quietest recent inbound frame (rms), for the buffer's pause test
         self._floor_age = 0
         self._dtmf = DtmfDetector()
-        self._dtmf_out = DtmfSender()
-        self._dtmf_ts = 0
-        self._transport: UdpSocket | None = None
-        self._started = False
-        self._loop_time = time.monotonic
-        self.playout = Playout()
-        self._seq = random.randint(0, 0xFFFF)
-        self._ts = random.randint(0, 0xFFFFFFFF)
-        self._ssrc = random.randint(1, 0xFFFFFFFF)
-        self._talking = False
-        self.on_hold = False  # the peer put the call on hold: nothing is sent, the queue waits
+        self._seq, self._ts, self._ssrc = seq, ts, ssrc
         self.ssrc_changes = 0
         self._lost_before = 0
         self.rx_stats = ReceiverStats()
-        self._rtcp: UdpSocket | None = None
-        self._rtcp_remote: tuple[str, int] | None = None
         self.octets_out = 0
-        self.rtcp_in = 0
-        self.rtcp_out = 0
-        self.peer_report: dict = {}  # what the peer's RTCP says about our stream, with the RTT
-        self._frames_to_report = RTCP_INTERVAL_FRAMES // 2
-        self.send_lateness_ms = LatenessLog(3000)  # last minute of pacing error
         self._remote_ssrc: int | None = None
         self._latched: tuple[str, int] | None = None  # the source address the stream comes from
         self.foreign_packets = 0  # packets from other addresses, dropped
@@ -126,13 +134,14 @@ class RtpSession:
         self.packets_out = 0
         self.bad_packets = 0
         self.last_packet_at = time.monotonic()
-        self.on_sent: Callable[[np.ndarray | None], None] | None = None  # each 20 ms sent (None: silence)
 
     @classmethod
     async def open(cls, allocator: PortAllocator, host: str, **kwargs) -> "RtpSession":
         sock, port = allocator.bind(host)
+        if cls is RtpSession and NativeRtpSession.suits(kwargs):
+            cls = NativeRtpSession
         session = cls(sock, port, **kwargs)
-        session._transport = UdpSocket(sock, session.datagram_received, f"RTP port {port}")
+        session._attach_socket()
         rtcp_sock = socket.socket(sock.family, socket.SOCK_DGRAM)
         try:  # RTCP on the odd port above (RFC 3550 §11)
             rtcp_sock.bind((host, port + 1))
@@ -143,6 +152,9 @@ class RtpSession:
         return session
 
     # -- the socket ----------------------------------------------------------------------
+
+    def _attach_socket(self) -> None:
+        self._transport = UdpSocket(self.sock, self.datagram_received, f"RTP port {self.port}")
 
     def datagram_received(self, data: bytes, addr) -> None:
         try:
@@ -207,6 +219,10 @@ class RtpSession:
             self._floor, self._floor_age = max(level, 1.0), 0
         return level < max(100.0, 2.0 * self._floor)
 
+    def _receive(self) -> None:
+        """The inbound half of a tick (packets came in through datagram_received)."""
+        self._play_in(time.monotonic())
+
     def _play_in(self, now: float) -> None:
         if not self._heard_any:
             return
@@ -245,6 +261,17 @@ class RtpSession:
     def update(self, *, codec: str, payload_type: int, dtmf_payload_type: int | None,
                remote: tuple[str, int], may_send: bool) -> None:
         """A renegotiated session (re-INVITE/UPDATE): codec, address, or hold."""
+        self._set_codec(codec, payload_type, dtmf_payload_type)
+        if remote != self.remote and remote[0] not in ("0.0.0.0", "::"):
+            self._relatch(remote)
+        was_on_hold = self.on_hold
+        self.on_hold = not may_send
+        if self.on_hold:
+            self._want_python_out()
+        if was_on_hold and not self.on_hold:
+            self.last_packet_at = time.monotonic()  # the RTP timeout starts again on resume
+
+    def _set_codec(self, codec: str, payload_type: int, dtmf_payload_type: int | None) -> None:
         if codec != self.codec:
             self.codec = codec
             self._encode = g711.encoder(codec)
@@ -252,14 +279,15 @@ class RtpSession:
             self._silence = self._encode(np.zeros(FRAME_SAMPLES, np.int16))
         self.payload_type = payload_type
         self.dtmf_payload_type = dtmf_payload_type
-        if remote != self.remote and remote[0] not in ("0.0.0.0", "::"):
-            self.remote = remote
-            self._remote_ssrc = None  # latch again to wherever the new stream comes from
-            self._latched = None
-        was_on_hold = self.on_hold
-        self.on_hold = not may_send
-        if was_on_hold and not self.on_hold:
-            self.last_packet_at = time.monotonic()  # the RTP timeout starts again on resume
+
+    def _want_python_out(self) -> None:
+        """Something other than silence may go out (the native session's lane sends silence itself)."""
+
+    def _relatch(self, remote: tuple[str, int]) -> None:
+        """Send to the new address, and latch again to wherever the new stream comes from."""
+        self.remote = remote
+        self._remote_ssrc = None
+        self._latched = None
 
     @property
     def lost(self) -> int:
@@ -303,7 +331,15 @@ class RtpSession:
         """One 20 ms step of the call's media clock (media.clock): play one inbound frame out of
         the jitter buffer, send one packet (or advance the timestamp while on hold)."""
         self.send_lateness_ms.append(max(0.0, (self._loop_time() - due) * 1000))
-        self._play_in(time.monotonic())
+        self._receive()
+        self._tick_out()
+        self._frames_to_report -= 1
+        if self._frames_to_report <= 0:
+            self._frames_to_report = RTCP_INTERVAL_FRAMES
+            self._send_rtcp()
+
+    def _tick_out(self) -> None:
+        """The outbound half of a tick: a DTMF event, 20 ms of agent audio, or silence."""
         event = self._dtmf_out.next() if self._dtmf_out.busy and not self.on_hold else None
         if event is not None and self.dtmf_payload_type is not None:
             payload, marker, starts = event
@@ -313,24 +349,15 @@ class RtpSession:
             if self.on_sent is not None:
                 self.on_sent(None)
             return
-        frame = self.playout.next_frame(paused=self.on_hold)
-        if frame is not None:
-            payload = self._encode(frame)
-            marker = not self._talking
-            self._talking = True
-        else:
-            payload, marker = self._silence, False
-            self._talking = False
+        frame = self.playout.next_frame(paused=self.on_hold) if self.playout.playing else None
+        marker = frame is not None and not self._talking
+        self._talking = frame is not None
         if self.on_sent is not None:
             self.on_sent(frame)
         if self.on_hold:
             self._advance()  # recvonly/inactive: send nothing, but the clock runs on
         else:
-            self._send(payload, marker)
-        self._frames_to_report -= 1
-        if self._frames_to_report <= 0:
-            self._frames_to_report = RTCP_INTERVAL_FRAMES
-            self._send_rtcp()
+            self._send_audio(frame, marker)
 
     # -- RTCP ----------------------------------------------------------------------------
 
@@ -388,6 +415,10 @@ class RtpSession:
                 "played": st.played, "concealed": st.concealed, "late": st.late, "duplicates": st.duplicates,
                 "underruns": st.underruns, "shrinks": st.shrinks, "grows": st.grows}
 
+    def _send_audio(self, frame: np.ndarray | None, marker: bool) -> None:
+        """Send 20 ms of agent audio (None: silence)."""
+        self._send(self._encode(frame) if frame is not None else self._silence, marker)
+
     def _advance(self) -> None:
         """Time passes without a packet: the timestamp moves on, the sequence number does not."""
         self._ts = (self._ts + FRAME_SAMPLES) & 0xFFFFFFFF
@@ -417,16 +448,169 @@ class RtpSession:
         # buffer's pause test (a bound method of this session) are cycles: cut them, so that the call's
         # memory goes back when its last reference does, not at the garbage collector's next full pass.
         self.on_frame, self.on_dtmf = _ignore, _ignore
-        self._jitter.quiet = _never_quiet
-        if self._transport:
-            self._transport.close()
+        self._close_media()
         if self._rtcp:
             self._send_rtcp_bye()
             self._rtcp.close()
         self.playout.release()
+
+    def _close_media(self) -> None:
+        self._jitter.quiet = _never_quiet
+        if self._transport:
+            self._transport.close()
 
     def _send_rtcp_bye(self) -> None:
         try:
             self._send_rtcp(bye=True)
         except (OSError, SrtpError):
             pass
+
+
+def _lane_attribute(name: str, doc: str) -> property:
+    return property(lambda self: getattr(self._lane, name), doc=doc)
+
+
+class NativeRtpSession(RtpSession):
+    """RtpSession with each packet's work in C (media/_native's RtpLane): the same media, for plain
+    RTP with G.711 (SRTP calls run RtpSession). The socket has no reader on the event loop: the
+    lane reads what it holds at each 20 ms tick, with the kernel's arrival time of each datagram
+    (SO_TIMESTAMPNS), so the jitter buffer sees the same times as if each had been read at once,
+    and the loop wakes once per call and 20 ms, not once per packet. Checks, latching, SSRC
+    changes, RFC 4733 digits, receiver statistics, G.711, the jitter buffer and the packets sent
+    are the lane's; concealment, playout, DTMF sending and RTCP stay here."""
+
+    @staticmethod
+    def suits(kwargs: dict) -> bool:
+        return (RtpLane is not None and kwargs.get("srtp") is None
+                and str(kwargs.get("codec", "")).upper() in ("PCMU", "PCMA"))
+
+    def _init_media(self, remote: tuple[str, int], seq: int, ts: int, ssrc: int) -> None:
+        self._lane = RtpLane(self.sock.fileno(), codec=self.codec, payload_type=self.payload_type,
+                             dtmf_payload_type=self.dtmf_payload_type, remote=remote, on_frame=self._on_frame,
+                             on_dtmf=self._on_dtmf, concealer_factory=G711Concealer, seq=seq, ts=ts, ssrc=ssrc)
+
+    # the app's callbacks go to the lane, which calls them (the recorder wraps on_frame later)
+    _on_frame: Callable[[np.ndarray], None] = _ignore
+    _on_dtmf: Callable[[str], None] = _ignore
+
+    @property
+    def on_frame(self) -> Callable[[np.ndarray], None]:
+        return self._on_frame
+
+    @on_frame.setter
+    def on_frame(self, callback: Callable[[np.ndarray], None]) -> None:
+        self._on_frame = callback
+        if "_lane" in self.__dict__:
+            self._lane.on_frame = callback
+
+    @property
+    def on_dtmf(self) -> Callable[[str], None]:
+        return self._on_dtmf
+
+    @on_dtmf.setter
+    def on_dtmf(self, callback: Callable[[str], None]) -> None:
+        self._on_dtmf = callback
+        if "_lane" in self.__dict__:
+            self._lane.on_dtmf = callback
+
+    remote = _lane_attribute("remote", "where packets go: the SDP's address, then where the stream comes from")
+    rx_stats = _lane_attribute("rx_stats", "the peer's stream, for RTCP (RFC 3550 A.1, A.3, A.8)")
+    packets_in = _lane_attribute("packets_in", "")
+    packets_out = _lane_attribute("packets_out", "")
+    octets_out = _lane_attribute("octets_out", "")
+    bad_packets = _lane_attribute("bad_packets", "")
+    foreign_packets = _lane_attribute("foreign_packets", "packets from other addresses than the latched one, dropped")
+    ssrc_changes = _lane_attribute("ssrc_changes", "")
+    _ts = _lane_attribute("ts", "the RTP timestamp of the next packet")
+    _ssrc = _lane_attribute("ssrc", "")
+    _remote_ssrc = _lane_attribute("remote_ssrc", "the SSRC of the stream latched to, or None")
+
+    @property
+    def last_packet_at(self) -> float:
+        return self._lane.last_packet_at
+
+    @last_packet_at.setter
+    def last_packet_at(self, value: float) -> None:  # the RTP timeout starts again (resume)
+        self._lane.last_packet_at = value
+
+    @property
+    def lost(self) -> int:
+        return self._lane.lost
+
+    def _attach_socket(self) -> None:
+        self.sock.setblocking(False)
+        try:
+            self.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        except OSError:  # pragma: no cover - not Linux: arrival is the time the tick reads it
+            pass
+
+    def _set_codec(self, codec: str, payload_type: int, dtmf_payload_type: int | None) -> None:
+        self._lane.set_codec(codec, payload_type, dtmf_payload_type)
+        self.codec, self.payload_type, self.dtmf_payload_type = codec, payload_type, dtmf_payload_type
+
+    def _relatch(self, remote: tuple[str, int]) -> None:
+        self._lane.relatch(remote)
+
+    def datagram_received(self, data: bytes, addr) -> None:  # pragma: no cover - the lane reads the socket
+        raise RuntimeError("a native RTP session reads its own socket")
+
+    def tick(self, due: float) -> None:
+        """As RtpSession.tick; while nothing but silence goes out, the lane sends it, with no Python."""
+        lane = self._lane
+        result = lane.tick(self._loop_time() - due)
+        if result & 1:
+            self._tick_out()
+            if not (self.playout.playing or self._dtmf_out.busy or self.on_hold or self.on_sent is not None):
+                lane.python_out = False
+        if result & 2:
+            self._send_rtcp()
+
+    def _want_python_out(self) -> None:
+        if "_lane" in self.__dict__:
+            self._lane.python_out = True
+
+    def play(self, pcm: np.ndarray) -> None:
+        super().play(pcm)
+        self._want_python_out()
+
+    def send_dtmf(self, digits: str) -> None:
+        super().send_dtmf(digits)
+        self._want_python_out()
+
+    _on_sent: Callable[[np.ndarray | None], None] | None = None
+
+    @property
+    def on_sent(self) -> Callable[[np.ndarray | None], None] | None:
+        """Called with each 20 ms sent (None: silence): while set, every packet goes out from Python."""
+        return self._on_sent
+
+    @on_sent.setter
+    def on_sent(self, callback: Callable[[np.ndarray | None], None] | None) -> None:
+        self._on_sent = callback
+        if callback is not None:
+            self._want_python_out()
+
+    def pacing_stats(self) -> dict:
+        return pacing_summary(self._lane.lateness_ms())
+
+    def _send_audio(self, frame: np.ndarray | None, marker: bool) -> None:
+        self._lane.send_frame(frame, marker)
+
+    def _send(self, payload: bytes, marker: bool, payload_type: int | None = None, timestamp: int | None = None) -> None:
+        lane = self._lane
+        lane.send_payload(payload, marker, self.payload_type if payload_type is None else payload_type,
+                          lane.ts if timestamp is None else timestamp)
+
+    def _advance(self) -> None:
+        self._lane.advance()
+        self._talking = False
+
+    def jitter_stats(self) -> dict:
+        jb = self._lane.jitter
+        return {"target_ms": round(jb.target_s * 1000), "mean_delay_ms": round(jb.mean_delay_ms, 1),
+                "played": jb.played, "concealed": jb.concealed, "late": jb.late, "duplicates": jb.duplicates,
+                "underruns": jb.underruns, "shrinks": jb.shrinks, "grows": jb.grows}
+
+    def _close_media(self) -> None:
+        self._lane.close()
+        self.sock.close()

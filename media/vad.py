@@ -169,3 +169,10 @@ class Endpointer:
         elif silence_ms == self.speculate_ms and self.speculate_ms < end_silence:
             events.append(SpeechPaused(np.concatenate(self._frames), self._speech_start_ms, self._last_voiced_ms))
         return events
+
+
+PythonEndpointer = Endpointer  # the reference: the same decisions as the C one, in Python
+try:  # the same endpointer in C (media/_native/endpointer.pxi), when frontdesk was built
+    from ._native.native import Endpointer  # type: ignore[assignment]  # noqa: F811
+except ImportError:  # pragma: no cover - a source tree without the build
+    pass

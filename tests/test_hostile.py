@@ -226,7 +226,9 @@ def test_a_finished_call_is_freed_without_the_garbage_collector():
         session.close()
         app.finish()
         await asyncio.sleep(0.05)  # any callbacks the close scheduled run
-        refs = [weakref.ref(o) for o in (session, app, session.playout, app.endpointer)]
+        media = [session, app, session.playout, app.endpointer] + ([session._lane] if hasattr(session, "_lane") else [])
+        refs = [weakref.ref(o) for o in media]
+        del media
         del session, app, task
         caller.close()
         return refs
