@@ -18,6 +18,11 @@ import logging
 from time import thread_time
 from typing import Protocol
 
+try:  # the loop over a slot's members in C (media/_native/ticker.pxi)
+    from ._native.native import LatenessCounter, tick_slot
+except ImportError:  # pragma: no cover - a source tree without the build
+    LatenessCounter = tick_slot = None
+
 log = logging.getLogger("frontdesk.media")
 PERIOD_S = 0.020
 STALL_S = 0.020  # a slot this late: its calls' packets leave 40 ms after their last
@@ -38,6 +43,7 @@ class MediaClock:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._t0 = 0.0
         self.resyncs = 0
+        self._counter = LatenessCounter(LATENESS_BUCKETS) if LatenessCounter is not None else None
         self.lateness_counts = [0] * (len(LATENESS_BUCKETS) + 1)  # the last: above every bound
         self.lateness_sum = 0.0
         # Times the clock fell over STALL_S behind (each call's next packet then leaves 40 ms or
@@ -50,11 +56,15 @@ class MediaClock:
 
     def lateness(self) -> tuple[list[tuple[float, int]], float]:
         """Cumulative (upper bound, count) pairs, the last with bound inf, and the sum (s)."""
+        counts, total_s = self.lateness_counts, self.lateness_sum
+        if self._counter is not None:
+            counts = [a + b for a, b in zip(counts, self._counter.counts)]
+            total_s += self._counter.total
         out, total = [], 0
-        for edge, n in zip((*LATENESS_BUCKETS, float("inf")), self.lateness_counts):
+        for edge, n in zip((*LATENESS_BUCKETS, float("inf")), counts):
             total += n
             out.append((edge, total))
-        return out, self.lateness_sum
+        return out, total_s
 
     def __len__(self) -> int:
         return len(self._slot_of)
@@ -91,6 +101,19 @@ class MediaClock:
                         len(self._slot_of), f"the event loop was busy ({share}): more work than time" if busy else
                         f"the process got {share}: other processes or the host had it", wall * 1000)
 
+    def _tick_slot(self, members: list[Ticking], due: float, loop: asyncio.AbstractEventLoop) -> None:
+        """What media/_native's tick_slot does, in Python."""
+        counts, edges = self.lateness_counts, LATENESS_BUCKETS
+        for member in tuple(members):
+            late = loop.time() - due
+            counts[bisect.bisect_left(edges, late)] += 1
+            self.lateness_sum += late
+            try:
+                member.tick(due)
+            except Exception:  # one broken call must not stop the others' media
+                log.exception("media tick failed; the call is dropped from the clock")
+                self.remove(member)
+
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         step = PERIOD_S / self.slots
@@ -118,16 +141,11 @@ class MediaClock:
             if now - due > STALL_S and not behind:
                 behind = True
                 self._fell_behind(now - due, now - want_from, thread_time() - cpu_from, now, ticking - ticks_from)
-            counts, edges = self.lateness_counts, LATENESS_BUCKETS
-            for member in tuple(self._members[k % self.slots]):
-                late = loop.time() - due
-                counts[bisect.bisect_left(edges, late)] += 1
-                self.lateness_sum += late
-                try:
-                    member.tick(due)
-                except Exception:  # one broken call must not stop the others' media
-                    log.exception("media tick failed; the call is dropped from the clock")
+            if self._counter is not None:
+                for member in tick_slot(self._members[k % self.slots], due, self._counter) or ():
                     self.remove(member)
+            else:
+                self._tick_slot(self._members[k % self.slots], due, loop)
             ticking += loop.time() - now
             k += 1
         self._task = None  # no calls: the clock sleeps until the next one starts

@@ -25,9 +25,10 @@ from .srtp import SrtpContext, SrtpError
 from .udp_socket import SO_TIMESTAMPNS, UdpSocket
 
 try:  # the per-packet work in C (media/_native, built when frontdesk is installed)
+    from ._native.native import Playout as NativePlayout
     from ._native.native import RtpLane
 except ImportError:  # pragma: no cover - a source tree without the build: RtpSession does it all
-    RtpLane = None
+    NativePlayout = RtpLane = None
 
 log = logging.getLogger("frontdesk.rtp")
 
@@ -477,7 +478,7 @@ class NativeRtpSession(RtpSession):
     (SO_TIMESTAMPNS), so the jitter buffer sees the same times as if each had been read at once,
     and the loop wakes once per call and 20 ms, not once per packet. Checks, latching, SSRC
     changes, RFC 4733 digits, receiver statistics, G.711, the jitter buffer and the packets sent
-    are the lane's; concealment, playout, DTMF sending and RTCP stay here."""
+    concealment and the agent's audio queue are the lane's; DTMF sending and RTCP stay here."""
 
     @staticmethod
     def suits(kwargs: dict) -> bool:
@@ -485,9 +486,11 @@ class NativeRtpSession(RtpSession):
                 and str(kwargs.get("codec", "")).upper() in ("PCMU", "PCMA"))
 
     def _init_media(self, remote: tuple[str, int], seq: int, ts: int, ssrc: int) -> None:
+        self.playout = NativePlayout()
         self._lane = RtpLane(self.sock.fileno(), codec=self.codec, payload_type=self.payload_type,
                              dtmf_payload_type=self.dtmf_payload_type, remote=remote, on_frame=self._on_frame,
-                             on_dtmf=self._on_dtmf, concealer_factory=G711Concealer, seq=seq, ts=ts, ssrc=ssrc)
+                             on_dtmf=self._on_dtmf, playout=self.playout, seq=seq, ts=ts, ssrc=ssrc)
+        self._lane.on_tick = self._after_tick
 
     # the app's callbacks go to the lane, which calls them (the recorder wraps on_frame later)
     _on_frame: Callable[[np.ndarray], None] = _ignore
@@ -526,6 +529,15 @@ class NativeRtpSession(RtpSession):
     _remote_ssrc = _lane_attribute("remote_ssrc", "the SSRC of the stream latched to, or None")
 
     @property
+    def _talking(self) -> bool:
+        return self._lane.talking
+
+    @_talking.setter
+    def _talking(self, value: bool) -> None:
+        if "_lane" in self.__dict__:
+            self._lane.talking = value
+
+    @property
     def last_packet_at(self) -> float:
         return self._lane.last_packet_at
 
@@ -554,24 +566,30 @@ class NativeRtpSession(RtpSession):
     def datagram_received(self, data: bytes, addr) -> None:  # pragma: no cover - the lane reads the socket
         raise RuntimeError("a native RTP session reads its own socket")
 
+    def start(self) -> None:
+        """The media clock ticks the lane itself (media.clock), which calls back only when there is
+        work in Python (_after_tick)."""
+        if not self._started:
+            self._started = True
+            media_clock().add(self._lane)
+
     def tick(self, due: float) -> None:
-        """As RtpSession.tick; while nothing but silence goes out, the lane sends it, with no Python."""
-        lane = self._lane
-        result = lane.tick(self._loop_time() - due)
+        """As RtpSession.tick (the clock ticks the lane; this is for driving a session by hand)."""
+        self._lane.tick(due)
+
+    def _after_tick(self, result: int) -> None:
+        """Unless a DTMF digit is going out, the call is on hold or something listens to what is
+        sent (on_sent), the lane sends the playout's next frame or silence itself; else here."""
         if result & 1:
             self._tick_out()
-            if not (self.playout.playing or self._dtmf_out.busy or self.on_hold or self.on_sent is not None):
-                lane.python_out = False
+            if not (self._dtmf_out.busy or self.on_hold or self.on_sent is not None):
+                self._lane.python_out = False
         if result & 2:
             self._send_rtcp()
 
     def _want_python_out(self) -> None:
         if "_lane" in self.__dict__:
             self._lane.python_out = True
-
-    def play(self, pcm: np.ndarray) -> None:
-        super().play(pcm)
-        self._want_python_out()
 
     def send_dtmf(self, digits: str) -> None:
         super().send_dtmf(digits)
@@ -612,5 +630,6 @@ class NativeRtpSession(RtpSession):
                 "underruns": jb.underruns, "shrinks": jb.shrinks, "grows": jb.grows}
 
     def _close_media(self) -> None:
+        media_clock().remove(self._lane)
         self._lane.close()
         self.sock.close()

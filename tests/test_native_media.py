@@ -14,6 +14,8 @@ from media import g711
 from media.dtmf import build_event
 from media.jitter import AUDIO, AdaptiveJitterBuffer
 from media.pcm import rms
+from media.playout import Playout
+from media.plc import G711Concealer
 from media.rtcp import ReceiverStats
 from media.rtp import build_rtp, parse_rtp
 from media.rtp_session import NativeRtpSession, PortAllocator, RtpSession
@@ -95,6 +97,47 @@ def test_the_c_jitter_buffer_plays_exactly_what_the_python_one_plays(speech, kin
             (st.played, st.lost, st.late, st.shrinks, st.grows, st.underruns, st.concealed)
         assert c.target_s == pytest.approx(py.target_s, abs=1e-9)
         assert st.played > len(frames) * 0.8
+
+
+def test_the_c_concealment_matches_the_python_one(speech):
+    """Erasures of 1 to 8 frames (past the 60 ms fade to silence) at random places in speech: the
+    same samples, to within one step of rounding (the pitch search sums in another order)."""
+    rng = random.Random(5)
+    py, c = G711Concealer(), native.Concealer()
+    frames = [speech[i:i + 160] for i in range(0, speech.size, 160)]
+    erased, worst = 0, 0
+    for frame in frames:
+        if erased == 0 and rng.random() < 0.08:
+            erased = rng.randint(1, 8)
+        if erased:
+            a, b = py.conceal(160), c.conceal(160)
+            erased -= 1
+        else:
+            a, b = py.good(frame.copy()), c.good(frame.copy())
+        worst = max(worst, int(np.abs(a.astype(np.int32) - b).max()))
+    assert worst <= 1 and c.concealed_frames == py.concealed_frames > 50
+
+
+def test_the_c_playout_queue_gives_the_python_ones_frames():
+    rng = random.Random(2)
+    py, c = Playout(), native.Playout()
+    for step in range(400):
+        op, size = rng.random(), rng.randint(0, 700)
+        if 0.15 <= op < 0.18:
+            assert py.clear() == c.clear()
+        for q in (py, c):
+            if op < 0.15:
+                q.play(np.arange(size, dtype=np.int16) + step)
+            elif 0.18 <= op < 0.22:
+                q.hold()
+            elif op < 0.30:
+                q.resume()
+        a, b = py.next_frame(paused=op > 0.95), c.next_frame(paused=op > 0.95)
+        assert (a is None) == (b is None) and (a is None or a.tolist() == b.tolist())
+        assert (py.playing, py.queued_samples, py.played_samples, py.held) == \
+            (c.playing, c.queued_samples, c.played_samples, c.held)
+        assert (py.first_audio_out_at is None) == (c.first_audio_out_at is None)
+    assert py.played_samples > 50 * 160
 
 
 def test_the_c_endpointer_gives_the_python_ones_events(speech):

@@ -29,7 +29,10 @@ cdef extern from "<sys/socket.h>" nogil:
     cmsghdr* CMSG_FIRSTHDR(msghdr*)
     cmsghdr* CMSG_NXTHDR(msghdr*, cmsghdr*)
     unsigned char* CMSG_DATA(cmsghdr*)
-    ssize_t recvmsg(int, msghdr*, int)
+    struct mmsghdr:
+        msghdr msg_hdr
+        unsigned int msg_len
+    int recvmmsg(int, mmsghdr*, unsigned int, int, timespec*)
     ssize_t sendto(int, const void*, size_t, int, const sockaddr*, socklen_t)
     int MSG_DONTWAIT
     int SOL_SOCKET
@@ -57,14 +60,6 @@ cdef extern from "<arpa/inet.h>" nogil:
     int inet_pton(int, const char*, void*)
     const char* inet_ntop(int, const void*, char*, socklen_t)
 
-cdef extern from "<time.h>" nogil:
-    struct timespec:
-        long tv_sec
-        long tv_nsec
-    int clock_gettime(int, timespec*)
-    int CLOCK_MONOTONIC
-    int CLOCK_REALTIME
-
 cdef extern from "<string.h>" nogil:
     int memcmp(const void*, const void*, size_t)
 
@@ -73,6 +68,7 @@ cdef enum:
     TICK_OUT = 1  # the tick's result: the session sends this tick's packet (from Python)
     TICK_RTCP = 2  # ... and it is time for an RTCP report
     DRAIN_MAX = 64  # datagrams read per tick at most (a flood waits in the kernel, and drops there)
+    BATCH = 8  # datagrams per recvmmsg call
     MAX_DATAGRAM = 2048
     CODEC_PCMU = 0
     CODEC_PCMA = 1
@@ -98,12 +94,6 @@ def _load_tables():
 _load_tables()
 log = logging.getLogger("frontdesk.rtp")
 _DIGITS = "0123456789*#ABCD"
-
-
-cdef inline double _clock(int which) noexcept nogil:
-    cdef timespec t
-    clock_gettime(which, &t)
-    return t.tv_sec + t.tv_nsec * 1e-9
 
 
 def codec_number(str codec):
@@ -172,7 +162,9 @@ cdef class RtpLane:
     cdef unsigned int remote_ssrc_, dtmf_ts
     cdef public JitterCore jitter
     cdef public ReceiverStats rx_stats
-    cdef public object concealer, concealer_factory, on_frame, on_dtmf
+    cdef public Concealer concealer
+    cdef public object on_frame, on_dtmf
+    cdef public object on_tick  # called with the tick's TICK_OUT | TICK_RTCP bits when not 0
     cdef public long long packets_in, bad_packets, foreign_packets, ssrc_changes, lost_before
     cdef public long long packets_out, octets_out, send_errors
     cdef public double last_packet_at
@@ -181,18 +173,20 @@ cdef class RtpLane:
     # the tick: python_out set while the session sends from Python (agent audio queued, DTMF, hold,
     # a listener to what is sent); otherwise the lane sends silence itself
     cdef public bint python_out
+    cdef public bint talking  # the last packet carried agent audio (the next one's marker bit)
+    cdef public Playout playout
     cdef public int frames_to_report
     cdef float lateness[LATENESS_LOG]  # the last minute of pacing error (ms), a ring
     cdef long long lateness_n
 
     def __init__(self, int fd, *, str codec, int payload_type, dtmf_payload_type, remote, on_frame, on_dtmf,
-                 concealer_factory, unsigned int seq, unsigned int ts, unsigned int ssrc):
+                 Playout playout, unsigned int seq, unsigned int ts, unsigned int ssrc):
         self.fd = fd
         self.set_codec(codec, payload_type, dtmf_payload_type)
         _set_address(&self.remote_sa, &self.remote_len, remote)
         self.on_frame, self.on_dtmf = on_frame, on_dtmf
-        self.concealer_factory = concealer_factory
-        self.concealer = concealer_factory()
+        self.concealer = Concealer()
+        self.playout = playout
         self.jitter = JitterCore()
         self.rx_stats = ReceiverStats()
         self.seq, self.ts, self.ssrc = seq & 0xFFFF, ts, ssrc
@@ -229,47 +223,52 @@ cdef class RtpLane:
 
     def close(self):
         self.fd = -1
-        self.on_frame = self.on_dtmf = None
+        self.on_frame = self.on_dtmf = self.on_tick = None
 
     # -- receiving -----------------------------------------------------------------------
 
     def drain(self):
-        """Read what the socket holds (at most DRAIN_MAX datagrams) into the jitter buffer."""
-        cdef uint8_t data[MAX_DATAGRAM]
-        cdef char control[256]
-        cdef sockaddr_storage source
-        cdef iovec iov
-        cdef msghdr msg
+        """Read what the socket holds (at most DRAIN_MAX datagrams) into the jitter buffer: one
+        recvmmsg call per BATCH datagrams."""
+        cdef uint8_t data[BATCH][MAX_DATAGRAM]
+        cdef char control[BATCH][64]
+        cdef sockaddr_storage source[BATCH]
+        cdef iovec iov[BATCH]
+        cdef mmsghdr msgs[BATCH]
         cdef cmsghdr* cm
         cdef timespec* stamp
-        cdef ssize_t size
         cdef double mono, offset, arrival
-        cdef int k
+        cdef int got, i, total = 0
         if self.fd < 0:
             return
         mono = _clock(CLOCK_MONOTONIC)
         offset = _clock(CLOCK_REALTIME) - mono
-        for k in range(DRAIN_MAX):
-            iov.iov_base = data
-            iov.iov_len = MAX_DATAGRAM
-            memset(&msg, 0, sizeof(msghdr))
-            msg.msg_name = &source
-            msg.msg_namelen = sizeof(sockaddr_storage)
-            msg.msg_iov = &iov
-            msg.msg_iovlen = 1
-            msg.msg_control = control
-            msg.msg_controllen = 256
-            size = recvmsg(self.fd, &msg, MSG_DONTWAIT)
-            if size < 0:
+        while total < DRAIN_MAX:
+            memset(msgs, 0, sizeof(msgs))
+            for i in range(BATCH):
+                iov[i].iov_base = data[i]
+                iov[i].iov_len = MAX_DATAGRAM
+                msgs[i].msg_hdr.msg_name = &source[i]
+                msgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage)
+                msgs[i].msg_hdr.msg_iov = &iov[i]
+                msgs[i].msg_hdr.msg_iovlen = 1
+                msgs[i].msg_hdr.msg_control = control[i]
+                msgs[i].msg_hdr.msg_controllen = 64
+            got = recvmmsg(self.fd, msgs, BATCH, MSG_DONTWAIT, NULL)
+            if got <= 0:
                 return  # nothing more (or an ICMP error queued on the socket: the next read goes on)
-            arrival = mono
-            cm = CMSG_FIRSTHDR(&msg)
-            while cm != NULL:
-                if cm.cmsg_level == SOL_SOCKET and cm.cmsg_type == SCM_TIMESTAMPNS:
-                    stamp = <timespec*>CMSG_DATA(cm)
-                    arrival = min(mono, stamp.tv_sec + stamp.tv_nsec * 1e-9 - offset)
-                cm = CMSG_NXTHDR(&msg, cm)
-            self._datagram(data, size, &source, arrival)
+            for i in range(got):
+                arrival = mono
+                cm = CMSG_FIRSTHDR(&msgs[i].msg_hdr)
+                while cm != NULL:
+                    if cm.cmsg_level == SOL_SOCKET and cm.cmsg_type == SCM_TIMESTAMPNS:
+                        stamp = <timespec*>CMSG_DATA(cm)
+                        arrival = min(mono, stamp.tv_sec + stamp.tv_nsec * 1e-9 - offset)
+                    cm = CMSG_NXTHDR(&msgs[i].msg_hdr, cm)
+                self._datagram(data[i], msgs[i].msg_len, &source[i], arrival)
+            total += got
+            if got < BATCH:
+                return
 
     cdef int _datagram(self, const uint8_t* data, ssize_t size, sockaddr_storage* source, double now) except -1:
         cdef int first, second, pt, cc, offset, end, pad, seq, n, i
@@ -329,7 +328,7 @@ cdef class RtpLane:
             self.ssrc_changes += 1
             self.lost_before += self.jitter.lost
             self.jitter = JitterCore()
-            self.concealer = self.concealer_factory()
+            self.concealer = Concealer()
             self.has_dtmf_ts = False
             self.rx_stats.reset()
         if pt == self.dtmf_payload_type:
@@ -356,37 +355,51 @@ cdef class RtpLane:
         """One 20 ms frame out of the jitter buffer (concealed where a packet is missing) to the app."""
         cdef cnp.npy_intp dims[1]
         cdef int kind
+        cdef int16_t* pcm
         if not self.heard_any:
             return
         dims[0] = FRAME
         frame = cnp.PyArray_SimpleNew(1, dims, cnp.NPY_INT16)
-        kind = self.jitter.get_c(_clock(CLOCK_MONOTONIC), <int16_t*>cnp.PyArray_DATA(frame))
-        if kind == PLAY_AUDIO:
-            frame = self.concealer.good(frame)
-        elif kind == PLAY_CONCEAL:
-            frame = self.concealer.conceal(FRAME)
+        pcm = <int16_t*>cnp.PyArray_DATA(frame)
+        kind = self.jitter.get_c(_clock(CLOCK_MONOTONIC), pcm)
+        if kind == PLAY_CONCEAL:
+            self.concealer.conceal_c(pcm, FRAME)
         else:
-            memset(cnp.PyArray_DATA(frame), 0, FRAME * sizeof(int16_t))
-            frame = self.concealer.good(frame)
+            if kind != PLAY_AUDIO:
+                memset(pcm, 0, FRAME * sizeof(int16_t))
+            self.concealer.good_c(pcm, FRAME)
         self.on_frame(frame)
 
-    def tick(self, double late_s):
-        """One 20 ms step: note how late it runs, read the socket, play a frame in, and (unless
-        python_out) send silence. Returns TICK_OUT and TICK_RTCP bits for the session."""
+    cpdef tick(self, double due):
+        """One 20 ms step (its frame due at ``due``, monotonic time): note how late it runs, read
+        the socket, play a frame in, and (unless python_out) send the playout's next frame or
+        silence. When the session has work in Python (TICK_OUT, TICK_RTCP), ``on_tick`` gets the bits."""
         cdef int result = 0
+        cdef double late_s = _clock(CLOCK_MONOTONIC) - due
+        cdef uint8_t packet[12 + FRAME]
+        cdef int16_t pcm[FRAME]
+        cdef const uint8_t* table = &ULAW_ENC[0] if self.codec == CODEC_PCMU else &ALAW_ENC[0]
+        cdef int i
         self.lateness[self.lateness_n % LATENESS_LOG] = max(0.0, late_s * 1000)
         self.lateness_n += 1
         self.drain()
         self.play_in()
         if self.python_out:
             result = TICK_OUT
+        elif self.playout.next_frame_c(pcm):
+            for i in range(FRAME):
+                packet[12 + i] = table[<uint16_t>pcm[i]]
+            self._send(packet, FRAME, not self.talking, self.payload_type, self.ts)
+            self.talking = True
         else:
             self._send_silence()
+            self.talking = False
         self.frames_to_report -= 1
         if self.frames_to_report <= 0:
             self.frames_to_report = RTCP_INTERVAL
             result |= TICK_RTCP
-        return result
+        if result and self.on_tick is not None:
+            self.on_tick(result)
 
     def lateness_ms(self):
         """The pacing errors logged (ms), the last minute at most."""
