@@ -68,8 +68,7 @@ cdef class Endpointer:
 
     def is_speech(self, frame):
         frame = _as_samples(frame)
-        cdef const int16_t[::1] x = frame
-        return self._is_speech(frame, &x[0] if x.shape[0] else NULL, x.shape[0])
+        return self._is_speech(frame, <const int16_t*>cnp.PyArray_DATA(frame), cnp.PyArray_SIZE(frame))
 
     cdef bint _is_speech(self, object frame, const int16_t* x, int n) except -1:
         cdef double level = frame_rms(x, n), energy, floor, rate
@@ -119,8 +118,7 @@ cdef class Endpointer:
     def feed(self, frame):
         """Feed one 20 ms frame (int16); returns speech-start and utterance events."""
         frame = _as_samples(frame)
-        cdef const int16_t[::1] x = frame
-        cdef bint voiced = self._is_speech(frame, &x[0] if x.shape[0] else NULL, x.shape[0])
+        cdef bint voiced = self._is_speech(frame, <const int16_t*>cnp.PyArray_DATA(frame), cnp.PyArray_SIZE(frame))
         cdef int silence_ms, end_silence, slot
         events = []
         self.last_voiced = voiced
@@ -166,8 +164,9 @@ cdef class Endpointer:
         return events
 
 
-cdef object _as_samples(frame):
-    """Contiguous native int16 samples (the array itself when it already is)."""
-    if cnp.PyArray_Check(frame) and cnp.PyArray_TYPE(frame) == cnp.NPY_INT16 and cnp.PyArray_IS_C_CONTIGUOUS(frame):
+cdef cnp.ndarray _as_samples(frame):
+    """Contiguous native int16 samples, one dimension (the array itself when it already is)."""
+    if cnp.PyArray_Check(frame) and cnp.PyArray_TYPE(frame) == cnp.NPY_INT16 and \
+            cnp.PyArray_IS_C_CONTIGUOUS(frame) and cnp.PyArray_NDIM(frame) == 1:
         return frame
-    return np.ascontiguousarray(frame, dtype=np.int16)
+    return np.ascontiguousarray(frame, dtype=np.int16).reshape(-1)

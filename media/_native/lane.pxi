@@ -403,8 +403,11 @@ cdef class RtpLane:
 
     def lateness_ms(self):
         """The pacing errors logged (ms), the last minute at most."""
-        n = min(self.lateness_n, LATENESS_LOG)
-        return np.array([self.lateness[i] for i in range(n)], np.float32)
+        cdef cnp.npy_intp dims[1]
+        dims[0] = min(self.lateness_n, LATENESS_LOG)
+        out = cnp.PyArray_SimpleNew(1, dims, cnp.NPY_FLOAT32)
+        memcpy(cnp.PyArray_DATA(out), self.lateness, dims[0] * sizeof(float))
+        return out
 
     # -- sending -------------------------------------------------------------------------
 
@@ -416,15 +419,16 @@ cdef class RtpLane:
     def send_frame(self, frame, bint marker):
         """Encode 160 samples (None: silence) and send them as the next packet."""
         cdef uint8_t packet[12 + FRAME]
-        cdef const int16_t[::1] pcm
+        cdef const int16_t* pcm
         cdef const uint8_t* table = &ULAW_ENC[0] if self.codec == CODEC_PCMU else &ALAW_ENC[0]
         cdef int i
         if frame is None:
             self._send_silence()
             return
-        pcm = _as_samples(frame)
-        if pcm.shape[0] != FRAME:
+        frame = _as_samples(frame)
+        if cnp.PyArray_SIZE(frame) != FRAME:
             raise ValueError("a frame is 160 samples")
+        pcm = <const int16_t*>cnp.PyArray_DATA(frame)
         for i in range(FRAME):
             packet[12 + i] = table[<uint16_t>pcm[i]]
         self._send(packet, FRAME, marker, self.payload_type, self.ts)
