@@ -1,7 +1,8 @@
 """Media capacity: how many concurrent calls `frontdesk serve` keeps on time (RTP pacing, no underruns).
 
 A load generator (this script, in a separate process: one thread, a 2 ms timer, plain non-blocking
-sockets and epoll) sets up N calls over loopback (SIP INVITE offering PCMU and telephone-event,
+sockets and epoll; its per-packet sending and reading in C, bench/rtp_load.c through ctypes, built
+with the system's cc, or in Python without one: --python-rtp) sets up N calls over loopback (SIP INVITE offering PCMU and telephone-event,
 ACK), each with its own RTP socket, and sends 20 ms G.711 µ-law packets on every call (spread over
 the 20 ms, --slots): a synthetic speech-like signal with talkspurts and pauses (the server's
 endpointer hears utterances and the echo app plays each one back, so the server both receives and
@@ -209,6 +210,141 @@ def sip_headers(data: bytes) -> tuple[str, dict[str, str], bytes]:
     return lines[0], headers, body
 
 
+class PyRtp:
+    """The load generator's media in Python: one sendto per call and 20 ms, and an epoll pass per
+    slot that reads one datagram per ready socket (what bench/rtp_load.c does in C)."""
+
+    def __init__(self, calls: list[Call], frames: list[tuple[bytes, int]], slots: int, on_packet):
+        self.calls, self.frames, self.on_packet = calls, frames, on_packet
+        self.slot_calls = [calls[k::slots] for k in range(slots)]
+        self.ep = select.epoll()
+        self.by_fd = {c.fd: c for c in calls}
+        for c in calls:
+            self.ep.register(c.fd, select.EPOLLIN)
+
+    def up(self, c: Call, on: bool) -> None:
+        """Media on (the call is answered, c.remote set) or off (BYE)."""
+
+    def send(self, slot: int) -> None:
+        frames = self.frames
+        for c in self.slot_calls[slot]:
+            if c.state == "up" and c.remote is not None:
+                payload, marker = frames[c.frame]
+                c.frame = (c.frame + 1) % len(frames)
+                try:
+                    c.sock.sendto(RTP_HEADER.pack(0x80, marker, c.seq, c.ts, c.ssrc) + payload, c.remote)
+                    c.sent += 1
+                except OSError:
+                    pass
+                c.seq = (c.seq + 1) & 0xFFFF
+                c.ts = (c.ts + 160) & 0xFFFFFFFF
+
+    def read(self) -> None:
+        for _ in range(8):  # one packet per ready socket per round; again for those with more
+            events = self.ep.poll(0)
+            if not events:
+                break
+            for fd, _ in events:
+                c = self.by_fd[fd]
+                try:
+                    data, anc, _flags, _addr = c.sock.recvmsg(2048, 64)
+                except OSError:  # nothing after all, or an ICMP error
+                    continue
+                if len(data) < 12 or data[0] >> 6 != 2 or (data[1] & 0x7F) not in (0, 101):
+                    continue  # RTCP (to our port + 1 when that is another call's socket) or junk
+                t = 0.0
+                for level, kind, value in anc:
+                    if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(value) >= 16:
+                        sec, nsec = struct.unpack_from("qq", value)
+                        t = sec + nsec * 1e-9
+                self.on_packet(c, (data[2] << 8) | data[3], data[12:] != SILENCE, t or time.time())
+
+    def finish(self) -> None:
+        """The run is over (Python has counted each packet as it came)."""
+
+
+class CRtp(PyRtp):
+    """The same in C (bench/rtp_load.c through ctypes): the calls' state in a numpy array the C code
+    updates, and each datagram received kept as a record, counted here when the run is over."""
+
+    CALL = None  # numpy dtypes, matching rtp_load.c's structs
+    RECORD = None
+
+    def __init__(self, lib, calls: list[Call], frames: list[tuple[bytes, int]], slots: int, on_packet,
+                 max_records: int):
+        import ctypes
+
+        import numpy as np
+
+        self.lib, self.calls, self.on_packet, self.np = lib, calls, on_packet, np
+        self.arr = np.zeros(len(calls), CRtp.CALL)
+        for c in calls:
+            self.arr[c.i] = (c.fd, 0, 0, c.seq, c.ts, c.ssrc, c.frame, 0, 0)
+        self.slot_idx = [np.arange(k, len(calls), slots, dtype=np.int32) for k in range(slots)]
+        self.payloads = np.frombuffer(b"".join(p for p, _ in frames), np.uint8).copy()
+        self.markers = np.array([m for _, m in frames], np.uint8)
+        self.nframes = len(frames)
+        self.records = np.zeros(max_records, CRtp.RECORD)
+        self.count = np.zeros(1, np.int64)
+        self.ep = select.epoll()
+        for c in calls:
+            if lib.watch(self.ep.fileno(), c.fd, c.i) != 0:
+                raise OSError("epoll_ctl failed")
+        p = ctypes.c_void_p
+        self._arr, self._payloads, self._markers = p(self.arr.ctypes.data), p(self.payloads.ctypes.data), \
+            p(self.markers.ctypes.data)
+        self._records, self._count = p(self.records.ctypes.data), p(self.count.ctypes.data)
+        self._slots = [(p(idx.ctypes.data), len(idx)) for idx in self.slot_idx]
+
+    @staticmethod
+    def load(where: Path):
+        """bench/rtp_load.c built with the system's C compiler and loaded; None without a compiler."""
+        import ctypes
+
+        import numpy as np
+
+        cc = shutil.which("cc") or shutil.which("gcc")
+        if cc is None:
+            return None
+        lib_path = where / "rtp_load.so"
+        subprocess.run([cc, "-O2", "-shared", "-fPIC", "-o", str(lib_path), str(Path(__file__).with_name("rtp_load.c"))],
+                       check=True)
+        lib = ctypes.CDLL(str(lib_path))
+        v, i, i64 = ctypes.c_void_p, ctypes.c_int, ctypes.c_int64
+        lib.send_slot.argtypes = [v, v, i, v, v, i]
+        lib.read_ready.argtypes = [i, i, v, v, i64]
+        lib.watch.argtypes = [i, i, i]
+        CRtp.CALL = np.dtype([("fd", "<i4"), ("ip", "<u4"), ("port", "<u2"), ("seq", "<u2"), ("ts", "<u4"),
+                              ("ssrc", "<u4"), ("frame", "<i4"), ("up", "<i4"), ("sent", "<i8")], align=True)
+        CRtp.RECORD = np.dtype([("t", "<f8"), ("call", "<i4"), ("seq", "<u2"), ("voice", "u1"), ("pt", "u1")],
+                               align=True)
+        assert CRtp.CALL.itemsize == 40 and CRtp.RECORD.itemsize == 16
+        return lib
+
+    def up(self, c: Call, on: bool) -> None:
+        row = self.arr[c.i]
+        if on:
+            row["ip"] = int.from_bytes(socket.inet_aton(c.remote[0]), "little")
+            row["port"] = socket.htons(c.remote[1])
+        row["up"] = int(on)
+
+    def send(self, slot: int) -> None:
+        idx, n = self._slots[slot]
+        self.lib.send_slot(self._arr, idx, n, self._payloads, self._markers, self.nframes)
+
+    def read(self) -> None:
+        self.lib.read_ready(self.ep.fileno(), 8, self._records, self._count, len(self.records))
+
+    def finish(self) -> None:
+        calls, on_packet = self.calls, self.on_packet
+        recs = self.records[:int(self.count[0])]
+        for t, i, seq, voice in zip(recs["t"].tolist(), recs["call"].tolist(), recs["seq"].tolist(),
+                                    recs["voice"].tolist()):
+            on_packet(calls[i], seq, bool(voice), t)
+        for c in calls:
+            c.sent = int(self.arr[c.i]["sent"])
+
+
 def loadgen(cfg: dict) -> None:
     """Runs in its own process: set up cfg["n"] calls, send and receive media, measure, BYE."""
     server_port, n, hold_s, warmup_s, rate = cfg["port"], cfg["n"], cfg["hold_s"], cfg["warmup_s"], cfg["setup_rate"]
@@ -221,15 +357,11 @@ def loadgen(cfg: dict) -> None:
     sip_port = sip.getsockname()[1]
     server_sip = ("127.0.0.1", server_port)
     calls = [Call(i) for i in range(n)]
-    by_fd = {c.fd: c for c in calls}
     by_id = {c.call_id: c for c in calls}
     for c in calls:
         c.frame = random.randrange(len(frames))  # each caller somewhere else in the conversation
-    # The RTP sockets are read once per 20 ms tick (their kernel receive timestamps say when each
-    # packet came, so reading late costs no accuracy); between ticks only SIP wakes us up.
-    ep = select.epoll()
-    for c in calls:
-        ep.register(c.fd, select.EPOLLIN)
+    # The RTP sockets are read once per 2 ms slot (their kernel receive timestamps say when each
+    # packet came, so reading late costs no accuracy); between slots only SIP wakes us up.
     sip_ep = select.epoll()
     sip_ep.register(sip.fileno(), select.EPOLLIN)
 
@@ -275,6 +407,7 @@ def loadgen(cfg: dict) -> None:
             if c is not None and start.startswith("BYE"):
                 c.ended_by_server = True
                 c.state = "done"
+                rtp.up(c, False)
             return
         if c is None:
             return
@@ -307,6 +440,7 @@ def loadgen(cfg: dict) -> None:
                 c.ack = in_dialog(c, "ACK", 1)
                 c.answered_at = time.monotonic()
                 c.state = "up"
+                rtp.up(c, True)
             if c.ack:
                 sip.sendto(c.ack, server_sip)  # also for a retransmitted 200
         elif method == "BYE" and status >= 200:
@@ -316,25 +450,10 @@ def loadgen(cfg: dict) -> None:
                 if status >= 300:
                     c.failed = f"BYE answered {status}"
 
-    def on_rtp(c: Call) -> None:
-        try:
-            data, anc, _flags, _addr = c.sock.recvmsg(2048, 64)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError:
-            return
-        if len(data) < 12 or data[0] >> 6 != 2 or (data[1] & 0x7F) not in (0, 101):
-            return  # RTCP (to our port + 1 when that is another call's socket) or junk
-        t = 0.0
-        for level, kind, value in anc:
-            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(value) >= 16:
-                sec, nsec = struct.unpack_from("qq", value)
-                t = sec + nsec * 1e-9
-        if not t:
-            t = time.time()
-        seq = (data[2] << 8) | data[3]
+    def on_packet(c: Call, seq: int, voice: bool, t: float) -> None:
+        """One RTP datagram from the server on call c: seq, not silence, kernel receive time (s)."""
         c.rx_n += 1
-        if data[12:] != SILENCE:
+        if voice:
             c.rx_voice += 1
         in_window = w_start <= t < w_end
         if c.rx_last_seq < 0:
@@ -366,7 +485,13 @@ def loadgen(cfg: dict) -> None:
     next_tick = t0
     slots = max(1, int(cfg.get("slots", 10)))
     slot_s = FRAME_S / slots
-    slot_calls = [calls[k::slots] for k in range(slots)]
+    lib = CRtp.load(Path(cfg["out"]).parent) if cfg.get("c_rtp", True) else None
+    if lib is not None:
+        records = int(n * (hold_s + warmup_s + n / rate + 60) / FRAME_S * 1.2) + 10000
+        rtp: PyRtp = CRtp(lib, calls, frames, slots, on_packet, records)
+    else:
+        rtp = PyRtp(calls, frames, slots, on_packet)
+    say(f"RTP {'c' if lib is not None else 'python'}")
     slot = 0
     invites_sent = 0
     phase = "setup"
@@ -389,12 +514,7 @@ def loadgen(cfg: dict) -> None:
                     on_sip(data, addr)
             continue
         late = now - next_tick
-        for _ in range(8):  # one packet per ready socket per round; again for those with more
-            events = ep.poll(0)
-            if not events:
-                break
-            for fd, _ in events:
-                on_rtp(by_fd[fd])
+        rtp.read()
         if phase == "measure":
             tick_late.append(late * 1000)
         cur = slot
@@ -404,17 +524,7 @@ def loadgen(cfg: dict) -> None:
             next_tick = now  # fell far behind: resynchronise rather than burst
         # media: one packet per call that is up, every 20 ms; the calls are spread over the 20 ms
         # in `slots` groups, as independent callers' packets would be
-        for c in slot_calls[cur]:
-            if c.state == "up" and c.remote is not None:
-                payload, marker = frames[c.frame]
-                c.frame = (c.frame + 1) % len(frames)
-                try:
-                    c.sock.sendto(RTP_HEADER.pack(0x80, marker, c.seq, c.ts, c.ssrc) + payload, c.remote)
-                    c.sent += 1
-                except OSError:
-                    pass
-                c.seq = (c.seq + 1) & 0xFFFF
-                c.ts = (c.ts + 160) & 0xFFFFFFFF
+        rtp.send(cur)
         if cur != 0:
             continue
         # signalling, paced
@@ -469,12 +579,14 @@ def loadgen(cfg: dict) -> None:
                 if c.state == "up":
                     c.bye = in_dialog(c, "BYE", 2)
                     c.state, c.bye_at, c.bye_next = "bye", now, now + 0.5
+                    rtp.up(c, False)
                     sip.sendto(c.bye, server_sip)
                     byes += 1
             if all(c.state in ("done", "failed") for c in calls):
                 break
             if now - bye_started > n / rate + 40:
                 break
+    rtp.finish()
     # what the kernel dropped at our own sockets (a generator too slow to read)
     inodes = {str(os.fstat(c.fd).st_ino) for c in calls} | {str(os.fstat(sip.fileno()).st_ino)}
     from sip_cps import udp_drops
@@ -549,7 +661,8 @@ def run_step(n: int, args, tmp: Path, config: Path, src: Path | None, profile: b
     server = Server(step_dir / "server", config, "echo", src=src)
     out = step_dir / "loadgen.json"
     cfg = {"port": server.port, "n": n, "hold_s": args.hold_s, "warmup_s": args.warmup_s,
-           "setup_rate": args.setup_rate, "out": str(out), "dump": args.dump, "slots": args.slots}
+           "setup_rate": args.setup_rate, "out": str(out), "dump": args.dump, "slots": args.slots,
+           "c_rtp": not args.python_rtp}
     gen = subprocess.Popen([sys.executable, __file__, "--_loadgen", json.dumps(cfg)], stdout=subprocess.PIPE,
                            stderr=open(step_dir / "loadgen.log", "w"), text=True)
     res: dict = {"calls": n}
@@ -561,7 +674,9 @@ def run_step(n: int, args, tmp: Path, config: Path, src: Path | None, profile: b
             word = line.split()
             if not word:
                 continue
-            if word[0] == "UP":
+            if word[0] == "RTP":
+                res["loadgen_rtp"] = word[1]  # c or python
+            elif word[0] == "UP":
                 scrape_lateness(server)  # the first scrape loads the metrics code: before the window
                 res["up"] = int(word[1])
                 res["setup_s"] = float(word[2])
@@ -745,6 +860,8 @@ def main() -> int:
     ap.add_argument("--json", nargs="?", const="-", help="print the result as JSON (or write it to FILE)")
     ap.add_argument("--slots", type=int, default=10, help="spread each 20 ms of the calls' packets over this many "
                                                            "sending times (default 10; 1: all at once)")
+    ap.add_argument("--python-rtp", action="store_true",
+                    help="the load generator sends and reads RTP in Python, not C (bench/rtp_load.c)")
     ap.add_argument("--dump", type=int, default=0, help="keep the raw receive lateness of this many calls per step "
                                                          "in <tmp>/n<N>/loadgen.json")
     ap.add_argument("--_loadgen", help=argparse.SUPPRESS)
@@ -804,7 +921,8 @@ def main() -> int:
         Path(args.json).write_text(text + "\n")
     print(f"\nfrontdesk serve --app echo, media over loopback; {args.hold_s:.0f} s measured per step after "
           f"{args.warmup_s:.0f} s warm-up; a fresh server per step; code: {result['source']}; {os.cpu_count()} CPUs; "
-          f"SIP rate limit: {limit}")
+          f"SIP rate limit: {limit}; the load generator's RTP in "
+          f"{'/'.join(sorted({st.get('loadgen_rtp', '?') for st in result['steps']}))}")
     print(f"{'calls':>5} {'up':>4} {'srv p99':>7} {'call':>6} {'rx p99':>6} {'worst':>6} {'under':>5} {'(calls)':>7} "
           f"{'srv cpu%':>8} {'(sys)':>5} {'gen cpu%':>8} {'other%':>6} {'rss MB':>6} {'utt/call':>8} {'drops':>5} {'':4}")
     for s in result["steps"]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import random
 import socket
@@ -282,7 +283,7 @@ class RtpSession:
         self.dtmf_payload_type = dtmf_payload_type
 
     def _want_python_out(self) -> None:
-        """Something other than silence may go out (the native session's lane sends silence itself)."""
+        """What goes out next needs Python (the native session's lane sends audio and silence itself)."""
 
     def _relatch(self, remote: tuple[str, int]) -> None:
         """Send to the new address, and latch again to wherever the new stream comes from."""
@@ -467,6 +468,22 @@ class RtpSession:
             pass
 
 
+def _numeric(address: tuple[str, int], family: int) -> tuple[str, int] | None:
+    """The address with a numeric host (an SDP may name a host: resolved once, here; the Python
+    session's sendto resolves it on every packet). None when it does not resolve."""
+    host, port = address[0], int(address[1])
+    try:
+        ipaddress.ip_address(host)
+        return host, port
+    except ValueError:
+        pass
+    try:
+        return socket.getaddrinfo(host, port, family=family, type=socket.SOCK_DGRAM)[0][4][:2]
+    except (OSError, UnicodeError) as exc:
+        log.warning("RTP: the peer's address %s does not resolve (%s); nothing is sent there", host, exc)
+        return None
+
+
 def _lane_attribute(name: str, doc: str) -> property:
     return property(lambda self: getattr(self._lane, name), doc=doc)
 
@@ -476,9 +493,10 @@ class NativeRtpSession(RtpSession):
     RTP with G.711 (SRTP calls run RtpSession). The socket has no reader on the event loop: the
     lane reads what it holds at each 20 ms tick, with the kernel's arrival time of each datagram
     (SO_TIMESTAMPNS), so the jitter buffer sees the same times as if each had been read at once,
-    and the loop wakes once per call and 20 ms, not once per packet. Checks, latching, SSRC
-    changes, RFC 4733 digits, receiver statistics, G.711, the jitter buffer and the packets sent
-    concealment and the agent's audio queue are the lane's; DTMF sending and RTCP stay here."""
+    and the loop wakes once per slot of the media clock, not once per packet. The lane does the
+    checks, latching, SSRC changes, RFC 4733 digits received, receiver statistics, G.711, the jitter
+    buffer, concealment, the agent's audio queue and the packets sent; this class sends what needs
+    Python (DTMF, hold, a listener to the audio sent) and RTCP."""
 
     @staticmethod
     def suits(kwargs: dict) -> bool:
@@ -487,8 +505,9 @@ class NativeRtpSession(RtpSession):
 
     def _init_media(self, remote: tuple[str, int], seq: int, ts: int, ssrc: int) -> None:
         self.playout = NativePlayout()
+        address = _numeric(remote, self.sock.family) or ("0.0.0.0", 9)  # unresolved: latching fixes it
         self._lane = RtpLane(self.sock.fileno(), codec=self.codec, payload_type=self.payload_type,
-                             dtmf_payload_type=self.dtmf_payload_type, remote=remote, on_frame=self._on_frame,
+                             dtmf_payload_type=self.dtmf_payload_type, remote=address, on_frame=self._on_frame,
                              on_dtmf=self._on_dtmf, playout=self.playout, seq=seq, ts=ts, ssrc=ssrc)
         self._lane.on_tick = self._after_tick
 
@@ -561,7 +580,9 @@ class NativeRtpSession(RtpSession):
         self.codec, self.payload_type, self.dtmf_payload_type = codec, payload_type, dtmf_payload_type
 
     def _relatch(self, remote: tuple[str, int]) -> None:
-        self._lane.relatch(remote)
+        address = _numeric(remote, self.sock.family)
+        if address is not None:
+            self._lane.relatch(address)
 
     def datagram_received(self, data: bytes, addr) -> None:  # pragma: no cover - the lane reads the socket
         raise RuntimeError("a native RTP session reads its own socket")
