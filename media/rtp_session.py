@@ -99,7 +99,6 @@ class RtpSession:
         self._transport: UdpSocket | None = None
         self._started = False
         self._loop_time = time.monotonic
-        self.playout = Playout()
         self._talking = False
         self.on_hold = False  # the peer put the call on hold: nothing is sent, the queue waits
         self._rtcp: UdpSocket | None = None
@@ -113,7 +112,8 @@ class RtpSession:
         self._init_media(remote, random.randint(0, 0xFFFF), random.randint(0, 0xFFFFFFFF), random.randint(1, 0xFFFFFFFF))
 
     def _init_media(self, remote: tuple[str, int], seq: int, ts: int, ssrc: int) -> None:
-        """The per-packet state: the stream's address, codec, jitter buffer and counters."""
+        """The per-packet state: the stream's address, codec, jitter buffer, playout queue and counters."""
+        self.playout = Playout()
         self.remote = remote
         self._encode = g711.encoder(self.codec)
         self._decode = g711.decoder(self.codec)
@@ -412,10 +412,7 @@ class RtpSession:
                 "send_pacing": self.pacing_stats()}
 
     def jitter_stats(self) -> dict:
-        st = self._jitter.stats
-        return {"target_ms": round(self._jitter.target_s * 1000), "mean_delay_ms": round(st.mean_delay_ms, 1),
-                "played": st.played, "concealed": st.concealed, "late": st.late, "duplicates": st.duplicates,
-                "underruns": st.underruns, "shrinks": st.shrinks, "grows": st.grows}
+        return _jitter_summary(self._jitter.target_s, self._jitter.stats)
 
     def _send_audio(self, frame: np.ndarray | None, marker: bool) -> None:
         """Send 20 ms of agent audio (None: silence)."""
@@ -466,6 +463,13 @@ class RtpSession:
             self._send_rtcp(bye=True)
         except (OSError, SrtpError):
             pass
+
+
+def _jitter_summary(target_s: float, st) -> dict:
+    """A jitter buffer's figures for the call record (``st``: JitterStats or the native buffer)."""
+    return {"target_ms": round(target_s * 1000), "mean_delay_ms": round(st.mean_delay_ms, 1),
+            "played": st.played, "concealed": st.concealed, "late": st.late, "duplicates": st.duplicates,
+            "underruns": st.underruns, "shrinks": st.shrinks, "grows": st.grows}
 
 
 def _numeric(address: tuple[str, int], family: int) -> tuple[str, int] | None:
@@ -645,10 +649,8 @@ class NativeRtpSession(RtpSession):
         self._talking = False
 
     def jitter_stats(self) -> dict:
-        jb = self._lane.jitter
-        return {"target_ms": round(jb.target_s * 1000), "mean_delay_ms": round(jb.mean_delay_ms, 1),
-                "played": jb.played, "concealed": jb.concealed, "late": jb.late, "duplicates": jb.duplicates,
-                "underruns": jb.underruns, "shrinks": jb.shrinks, "grows": jb.grows}
+        jb = self._lane.jitter  # its counters are JitterStats' (media/_native/jitter.pxi)
+        return _jitter_summary(jb.target_s, jb)
 
     def _close_media(self) -> None:
         media_clock().remove(self._lane)
