@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # llama-cpp-python builds from its sdist; portable x86-64 code, not tuned to this CPU.
 CMAKE_ARGS ?= -DGGML_NATIVE=OFF
-DEBS := sip-tester iproute2 util-linux postgresql kamailio openssl baresip-core chromium docker-compose
+DEBS := sip-tester iproute2 iptables util-linux postgresql kamailio openssl baresip-core chromium docker-compose
 
 FUZZ_SECONDS ?= 600
 FUZZ_TARGETS := sip sdp rtp rtcp dtmf srtp config
@@ -36,7 +36,7 @@ models: venv
 	$(BIN)/frontdesk models install
 
 sysdeps:
-	@missing=""; for c in sipp ip unshare runuser openssl baresip chromium docker-compose; do command -v $$c >/dev/null || missing=1; done; \
+	@missing=""; for c in sipp ip iptables unshare runuser openssl baresip chromium docker-compose; do command -v $$c >/dev/null || missing=1; done; \
 	test -x /usr/sbin/kamailio || missing=1; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing=1; \
 	if [ -n "$$missing" ]; then \

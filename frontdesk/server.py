@@ -611,6 +611,10 @@ async def serve(cfg: Config, ready_file: str | None = None, app: str = "agent", 
                 f.write("\n".join(f"{n} {k}" for k, n in sorted(counts.items(), key=lambda kv: -kv[1])[:25]) + "\n")
         loop.add_signal_handler(signal.SIGUSR1, dump)
     host = cfg.sip.public_address
+    if ipaddress.ip_address(cfg.sip.listen).is_loopback and not ipaddress.ip_address(host).is_loopback:
+        log.warning("sip.listen is %s, so only this host reaches the server, yet SIP and SDP advertise %s: "
+                    "callers elsewhere get no answer. Set sip.listen to %s or 0.0.0.0 (and sip.allowed_networks).",
+                    cfg.sip.listen, host, host)
     uri = f"sip:frontdesk@{host}:{server.bound_port}"
     transports = "/".join(t.lower() for t in cfg.sip.transports)
     if server.tls_port:

@@ -385,7 +385,9 @@ class CallSession:
             turn = await asyncio.to_thread(self.conversation.overloaded)
         except (asyncio.TimeoutError, EngineFailure, RuntimeError, OSError, ValueError) as exc:
             # a model hung or crashed: never leave the caller in silence
-            why = "no reply within %.0f s" % self.turn_timeout_s if isinstance(exc, asyncio.TimeoutError) else repr(exc)
+            stage = "deciding the reply" if "asr_ms" in timing else "recognising the speech"
+            why = (f"no reply within {self.turn_timeout_s:.0f} s, still {stage}"
+                   if isinstance(exc, asyncio.TimeoutError) else repr(exc))
             log.error("call %s: turn failed (%s); apologising, callback, hanging up", self.record.call_id, why)
             self.record.end_reason = f"engine failure: {why}"
             turn = await asyncio.to_thread(self.conversation.failed)

@@ -1,19 +1,47 @@
-"""A SIP-aware UDP relay that impairs a call's RTP in both directions: bursty loss (Gilbert-Elliott),
-per-packet jitter (which reorders packets) and nothing else. The caller sends its INVITE to the
-relay; the relay rewrites the SDP on the way so that both sides send their RTP through it.
+"""Network impairment in the kernel's forwarding path, for tests: bursty loss (Gilbert-Elliott),
+per-packet jitter (which reorders packets), both ways, on every packet a router forwards.
 
-This stands in for `tc netem`, whose kernel module this machine does not have; the impairment is
-the same kind, applied in user space on loopback."""
+This does what `tc netem` on a router would do. This machine's kernel is built without netem
+(CONFIG_NET_SCH_NETEM is not set), so the router hands each packet it forwards to this program
+through NFQUEUE (iptables' `-j NFQUEUE`), and this program gives each one its verdict: drop it
+now, or let it go on after a delay. The packet waits in the kernel meanwhile. Verdicts given out
+of order reorder the packets. The endpoints see an ordinary routed network: nothing rewrites
+their SIP or SDP.
+
+    ip netns exec ROUTER python -m tests.impair --queue 0 --queue 1
+
+Queue K is impaired with seed K; SIGTERM prints each queue's counts as one JSON line.
+The netlink messages are those of linux/netfilter/nfnetlink_queue.h."""
 
 from __future__ import annotations
 
-import asyncio
+import argparse
+import heapq
+import json
+import os
 import random
-import re
-import threading
+import select
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from media.sip.message import Request, Response, parse
+NETLINK_NETFILTER = 12
+NFNL_SUBSYS_QUEUE = 3
+NFQNL_MSG_PACKET, NFQNL_MSG_VERDICT, NFQNL_MSG_CONFIG = 0, 1, 2
+NFQA_CFG_CMD, NFQA_CFG_PARAMS, NFQA_CFG_QUEUE_MAXLEN = 1, 2, 3
+NFQA_PACKET_HDR, NFQA_VERDICT_HDR, NFQA_PAYLOAD = 1, 2, 10
+NFQNL_CFG_CMD_BIND = 1
+NFQNL_COPY_PACKET = 2
+NF_DROP, NF_ACCEPT = 0, 1
+NLM_F_REQUEST, NLM_F_ACK = 1, 4
+NLMSG_ERROR = 2
+SOL_NETLINK, NETLINK_NO_ENOBUFS = 270, 5
+SO_RCVBUFFORCE = 33
 
 
 @dataclass
@@ -22,7 +50,7 @@ class Impairment:
     burst: float = 3.0  # mean length of a loss burst, in packets
     jitter_s: float = 0.200  # each packet is delayed by a uniform 0..jitter
     seed: int = 7
-    stats: dict = field(default_factory=lambda: {"sent": 0, "dropped": 0, "reordered": 0})
+    stats: dict = field(default_factory=lambda: {"passed": 0, "dropped": 0, "reordered": 0, "udp": 0})
 
     def __post_init__(self):
         self._rng = random.Random(self.seed)
@@ -41,110 +69,178 @@ class Impairment:
         if now + delay < self._last_due:
             self.stats["reordered"] += 1
         self._last_due = max(self._last_due, now + delay)
-        self.stats["sent"] += 1
+        self.stats["passed"] += 1
         return delay
 
 
-class _Udp(asyncio.DatagramProtocol):
-    def __init__(self, on_packet):
-        self.on_packet = on_packet
-        self.transport = None
-
-    def connection_made(self, transport):
-        self.transport = transport
-
-    def datagram_received(self, data, addr):
-        self.on_packet(data, addr)
+def _attr(kind: int, value: bytes) -> bytes:
+    size = 4 + len(value)
+    return struct.pack("=HH", size, kind) + value + b"\0" * (-size % 4)
 
 
-class ImpairingRelay:
-    def __init__(self, server: tuple[str, int], impairment: Impairment | None = None):
-        self.server = server
-        self.up = impairment or Impairment(seed=7)  # caller -> server
-        self.down = Impairment(loss=self.up.loss, burst=self.up.burst, jitter_s=self.up.jitter_s, seed=8)
-        self.loop = asyncio.new_event_loop()
-        self.ready = threading.Event()
-        self.port = 0
-        self._caller_sip = None
-        self._caller_rtp = None
-        self._server_rtp = None
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        self.ready.wait(10)
+def _attrs(data: bytes) -> dict[int, bytes]:
+    out, at = {}, 0
+    while at + 4 <= len(data):
+        size, kind = struct.unpack_from("=HH", data, at)
+        if size < 4:
+            break
+        out[kind & 0x7FFF] = data[at + 4:at + size]
+        at += (size + 3) & ~3
+    return out
 
-    def _run(self):
-        asyncio.set_event_loop(self.loop)
-        self.loop.run_until_complete(self._start())
-        self.ready.set()
-        self.loop.run_forever()
 
-    async def _start(self):
-        ep = self.loop.create_datagram_endpoint
-        self.sip, _ = await ep(lambda: _Udp(self._on_sip), local_addr=("127.0.0.1", 0))
-        self.to_server, _ = await ep(lambda: _Udp(self._from_server_rtp), local_addr=("127.0.0.1", 0))
-        self.to_caller, _ = await ep(lambda: _Udp(self._from_caller_rtp), local_addr=("127.0.0.1", 0))
-        self.port = self.sip.get_extra_info("sockname")[1]
+class QueueSocket:
+    """One netlink socket bound to the given NFQUEUE numbers."""
 
-    # -- signalling: only the INVITE transaction passes here; the SDP is rewritten --------------
+    def __init__(self, queues: list[int]):
+        self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_NETFILTER)
+        self.sock.bind((0, 0))
+        self.sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, 4 << 20)
+        self.sock.setsockopt(SOL_NETLINK, NETLINK_NO_ENOBUFS, 1)
+        self._seq = 0
+        for q in queues:
+            self._config(q, _attr(NFQA_CFG_CMD, struct.pack("!BBH", NFQNL_CFG_CMD_BIND, 0, socket.AF_INET)))
+            # the IP and UDP headers are enough to tell what a packet is
+            self._config(q, _attr(NFQA_CFG_PARAMS, struct.pack("!IB", 28, NFQNL_COPY_PACKET))
+                         + _attr(NFQA_CFG_QUEUE_MAXLEN, struct.pack("!I", 4096)))
 
-    def _rewrite(self, data: bytes, port: int) -> tuple[bytes, tuple[str, int] | None]:
+    def _send(self, msg_type: int, flags: int, queue: int, payload: bytes) -> None:
+        self._seq += 1
+        body = struct.pack("!BBH", socket.AF_UNSPEC, 0, queue) + payload
+        header = struct.pack("=IHHII", 16 + len(body), (NFNL_SUBSYS_QUEUE << 8) | msg_type, flags, self._seq, 0)
+        self.sock.send(header + body)
+
+    def _config(self, queue: int, payload: bytes) -> None:
+        self._send(NFQNL_MSG_CONFIG, NLM_F_REQUEST | NLM_F_ACK, queue, payload)
+        data = self.sock.recv(65536)
+        length, kind = struct.unpack_from("=IH", data)
+        if kind == NLMSG_ERROR:
+            (error,) = struct.unpack_from("=i", data, 16)
+            if error:
+                raise OSError(-error, f"NFQUEUE {queue}: {socket.errno.errorcode.get(-error, error)}")
+
+    def verdict(self, queue: int, packet_id: int, verdict: int) -> None:
+        self._send(NFQNL_MSG_VERDICT, NLM_F_REQUEST, queue, _attr(NFQA_VERDICT_HDR, struct.pack("!II", verdict, packet_id)))
+
+    def packets(self):
+        """(queue, packet id, first bytes of the packet) for each packet in one read."""
+        data = self.sock.recv(1 << 16)
+        at = 0
+        while at + 16 <= len(data):
+            length, kind = struct.unpack_from("=IH", data, at)
+            if length < 16:
+                break
+            if kind == (NFNL_SUBSYS_QUEUE << 8) | NFQNL_MSG_PACKET:
+                (queue,) = struct.unpack_from("!H", data, at + 18)
+                attrs = _attrs(data[at + 20:at + length])
+                (packet_id,) = struct.unpack_from("!I", attrs[NFQA_PACKET_HDR])
+                yield queue, packet_id, attrs.get(NFQA_PAYLOAD, b"")
+            at += (length + 3) & ~3
+
+
+def run(queues: list[int], impairments: dict[int, Impairment]) -> None:
+    nfq = QueueSocket(queues)
+    due: list[tuple[float, int, int]] = []  # (when, packet id, queue)
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+    print("ready", flush=True)
+    while not stop:
+        wait = max(0.0, due[0][0] - time.monotonic()) if due else 0.5
         try:
-            msg = parse(data)
-        except Exception:
-            return data, None
-        body = msg.body.decode("latin-1")
-        m = re.search(r"^m=audio (\d+)", body, re.M)
-        c = re.search(r"^c=IN IP4 (\S+)", body, re.M)
-        if not m:
-            return data, None
-        original = (c.group(1) if c else "127.0.0.1", int(m.group(1)))
-        body = re.sub(r"^m=audio \d+", f"m=audio {port}", body, flags=re.M)
-        body = re.sub(r"^c=IN IP4 \S+", "c=IN IP4 127.0.0.1", body, flags=re.M)
-        body = re.sub(r"^a=rtcp:.*\r?\n", "", body, flags=re.M)
-        msg.body = body.encode("latin-1")
-        return msg.serialize(), original
+            readable, _, _ = select.select([nfq.sock], [], [], wait)
+        except InterruptedError:
+            continue
+        if readable:
+            now = time.monotonic()
+            for queue, packet_id, head in nfq.packets():
+                imp = impairments[queue]
+                imp.stats["udp"] += len(head) >= 20 and head[9] == socket.IPPROTO_UDP
+                delay = imp.decide(now)
+                if delay is None:
+                    nfq.verdict(queue, packet_id, NF_DROP)
+                else:
+                    heapq.heappush(due, (now + delay, packet_id, queue))
+        now = time.monotonic()
+        while due and due[0][0] <= now:
+            _, packet_id, queue = heapq.heappop(due)
+            nfq.verdict(queue, packet_id, NF_ACCEPT)
+    for _, packet_id, queue in due:
+        nfq.verdict(queue, packet_id, NF_ACCEPT)
+    print(json.dumps({str(q): impairments[q].stats for q in queues}), flush=True)
 
-    def _on_sip(self, data: bytes, addr):
-        if addr == self.server:  # a response (or request) from the server: back to the caller
-            msg = None
-            try:
-                msg = parse(data)
-            except Exception:
-                pass
-            if isinstance(msg, Response) and msg.body:
-                data, original = self._rewrite(data, self.to_caller.get_extra_info("sockname")[1])
-                if original:
-                    self._server_rtp = ("127.0.0.1", original[1])
-            if self._caller_sip:
-                self.sip.sendto(data, self._caller_sip)
-            return
-        self._caller_sip = addr
+
+class ImpairedPath:
+    """Two hosts in their own network namespaces, "caller" (10.78.1.2) and "server" (10.78.2.2),
+    with a router between them that impairs every packet it forwards, both ways (queue 0: caller
+    to server, queue 1: server to caller). ``on(host)`` prefixes a command to run it on a host;
+    ``close()`` tears it all down and returns the impairer's counts per direction."""
+
+    ADDRESSES = {"caller": "10.78.1.2", "server": "10.78.2.2"}
+
+    def __init__(self, loss: float = 0.30, burst: float = 3.0, jitter_ms: float = 200.0):
+        tag = f"fdi{os.getpid() % 100000}"
+        self.ns = {h: f"{tag}{h[0]}" for h in ("caller", "router", "server")}
+        self.stats: dict = {}
+        self._impairer = None
+        for ns in self.ns.values():
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+            self._ip("netns", "add", ns)
         try:
-            msg = parse(data)
-        except Exception:
-            msg = None
-        if isinstance(msg, Request) and msg.body:
-            data, original = self._rewrite(data, self.to_server.get_extra_info("sockname")[1])
-            if original:
-                self._caller_rtp = ("127.0.0.1", original[1])
-        self.sip.sendto(data, self.server)
+            router = self.ns["router"]
+            for i, host in enumerate(("caller", "server"), start=1):
+                ns, leg = self.ns[host], f"leg{i}"
+                self._ip("-n", ns, "link", "set", "lo", "up")
+                self._ip("-n", router, "link", "add", leg, "type", "veth", "peer", "name", "eth0", "netns", ns)
+                self._ip("-n", router, "addr", "add", f"10.78.{i}.1/24", "dev", leg)
+                self._ip("-n", router, "link", "set", leg, "up")
+                self._ip("-n", ns, "addr", "add", f"{self.ADDRESSES[host]}/24", "dev", "eth0")
+                self._ip("-n", ns, "link", "set", "eth0", "up")
+                self._ip("-n", ns, "route", "add", "default", "via", f"10.78.{i}.1")
+                self._run(*self.on("router"), "iptables", "-A", "FORWARD", "-i", leg, "-j", "NFQUEUE",
+                          "--queue-num", str(i - 1))
+            self._run(*self.on("router"), "sysctl", "-qw", "net.ipv4.ip_forward=1")
+            self._impairer = subprocess.Popen(
+                self.on("router") + [sys.executable, "-m", "tests.impair", "--queue", "0", "--queue", "1",
+                                     "--loss", str(loss), "--burst", str(burst), "--jitter-ms", str(jitter_ms)],
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=str(Path(__file__).parent.parent))
+            line = self._impairer.stdout.readline()
+            if line.strip() != "ready":
+                raise RuntimeError("the impairer did not start: " + line + self._impairer.stdout.read())
+        except BaseException:
+            self.close()
+            raise
 
-    # -- media: impaired both ways -------------------------------------------------------------
+    @staticmethod
+    def _run(*cmd: str) -> None:
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode:
+            raise RuntimeError(f"{' '.join(cmd)}: {proc.stderr.strip()}")
 
-    def _from_caller_rtp(self, data: bytes, addr):
-        if self._server_rtp is None:
-            return
-        delay = self.up.decide(self.loop.time())
-        if delay is not None:
-            self.loop.call_later(delay, self.to_server.sendto, data, self._server_rtp)
+    def _ip(self, *args: str) -> None:
+        self._run("ip", *args)
 
-    def _from_server_rtp(self, data: bytes, addr):
-        if self._caller_rtp is None:
-            return
-        delay = self.down.decide(self.loop.time())
-        if delay is not None:
-            self.loop.call_later(delay, self.to_caller.sendto, data, self._caller_rtp)
+    def on(self, host: str) -> list[str]:
+        return ["ip", "netns", "exec", self.ns[host]]
 
-    def close(self):
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(5)
+    def close(self) -> dict:
+        if self._impairer is not None and self._impairer.poll() is None:
+            self._impairer.terminate()
+            out = self._impairer.communicate(timeout=10)[0]
+            self.stats = {("up", "down")[int(q)]: v for q, v in json.loads(out.splitlines()[-1]).items()}
+        for ns in self.ns.values():
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        return self.stats
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--queue", type=int, action="append", required=True)
+    p.add_argument("--loss", type=float, default=0.30)
+    p.add_argument("--burst", type=float, default=3.0)
+    p.add_argument("--jitter-ms", type=float, default=200.0)
+    a = p.parse_args(argv)
+    run(a.queue, {q: Impairment(a.loss, a.burst, a.jitter_ms / 1000, seed=q) for q in a.queue})
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -103,12 +103,13 @@ def test_sigkill_mid_call_and_between_hold_and_booking_loses_nothing(tmp_path):
         server.stop()
 
 
-def test_a_hung_model_gets_an_apology_and_a_callback_and_the_server_stays_up(tmp_path):
+@pytest.mark.parametrize("fault", ["asr:hang", "asr:crash"])
+def test_a_hung_or_crashed_model_gets_an_apology_and_a_callback_and_the_server_stays_up(tmp_path, fault):
     cfg = tmp_path / "clinic.toml"
     text = DEMO_CONFIG.read_text()
     assert "[dialog]" in text
     cfg.write_text(text.replace("[dialog]", "[dialog]\nturn_timeout_s = 8", 1))
-    server = Server(tmp_path, config=str(cfg), extra_env={"FRONTDESK_FAULT": "asr:hang"})
+    server = Server(tmp_path, config=str(cfg), extra_env={"FRONTDESK_FAULT": fault})
     try:
         out = tmp_path / "call.json"
         proc = subprocess.run([FRONTDESK, "call", server.uri, "--caller-id", "+12025550114", "--json", str(out),
@@ -121,7 +122,9 @@ def test_a_hung_model_gets_an_apology_and_a_callback_and_the_server_stays_up(tmp
         # the caller heard something within 3 s of finishing ("One moment, please."), then the apology
         assert result["latency_ms"][0] is not None and result["latency_ms"][0] <= 3000, context
         heard = " ".join(t["text"] for t in result["turns"] if t["speaker"] == "agent").lower()
-        assert "moment" in heard and "call you back" in heard, context
+        assert "call you back" in heard, context
+        if fault.endswith("hang"):  # a crash apologises at once; a hang has a filler first
+            assert "moment" in heard, context
         assert record["outcome"] == "callback" and record["end_reason"].startswith("engine failure"), record
         assert any(t.phone == "+12025550114" for t in _calendar(server).callbacks()), context
         # the server is still up and still answers other calls
@@ -129,6 +132,24 @@ def test_a_hung_model_gets_an_apology_and_a_callback_and_the_server_stays_up(tmp
         again = subprocess.run([FRONTDESK, "call", server.uri, "--no-transcribe", "--say", "Hello?"],
                                capture_output=True, text=True, timeout=300)
         assert "answered" in again.stdout, again.stdout + again.stderr
+    finally:
+        server.stop()
+
+
+def test_a_crashed_language_model_leaves_the_call_to_the_rules(tmp_path):
+    """The LLM only proposes: when it fails, the deterministic parsers carry the booking flow."""
+    server = Server(tmp_path, extra_env={"FRONTDESK_FAULT": "llm:crash"})
+    try:
+        out = tmp_path / "call.json"
+        proc = subprocess.run([FRONTDESK, "call", server.uri, "--json", str(out), "--say", "Hi, I'd like to book a cleaning.",
+                               "--say", "Are you there?"], capture_output=True, text=True, timeout=300)
+        result = json.loads(out.read_text())
+        record = server.wait_calls(1)[-1]
+        context = proc.stdout + proc.stderr + server.output()[-3000:]
+        assert result["ended_by"] == "caller" and record["outcome"] != "callback", context
+        agent = [t["text"].lower() for t in record["turns"] if t["speaker"] == "agent"]
+        assert len(agent) >= 3 and "name" in agent[1] and "name" in agent[2], context
+        assert "model failed: injected fault: llm:crash" in server.output(), context
     finally:
         server.stop()
 
@@ -154,27 +175,44 @@ def test_a_full_disk_while_writing_records_is_logged_once_and_calls_go_on(tmp_pa
 
 
 def test_the_call_survives_burst_loss_jitter_and_reordering(tmp_path):
-    """30% loss in bursts, 0-200 ms of jitter (so packets reorder), both ways, through a relay that
-    rewrites the SDP (tc netem's kernel module is not available here)."""
-    from .impair import ImpairingRelay
+    """The caller and the server on two hosts (network namespaces) with a router between them that
+    loses 30% of the packets it forwards in bursts and delays each by 0-200 ms (so they reorder),
+    both ways: SIP and RTP alike, as tc netem on the router would (see tests/impair.py for why it
+    is NFQUEUE and not netem)."""
+    from .impair import ImpairedPath
 
-    server = Server(tmp_path)
-    relay = ImpairingRelay(("127.0.0.1", server.port))
+    path = ImpairedPath(loss=0.30, burst=3.0, jitter_ms=200)
+    server = None
     try:
+        address = path.ADDRESSES["server"]
+        cfg = tmp_path / "clinic.toml"
+        text = DEMO_CONFIG.read_text()
+        sip = '[sip]\nlisten = "127.0.0.1"\n'
+        assert sip in text
+        cfg.write_text(text.replace(sip, f'[sip]\nlisten = "0.0.0.0"\npublic_address = "{address}"\n', 1).replace(
+            'allowed_networks = ["127.0.0.0/8", "::1/128"]', f'allowed_networks = ["{path.ADDRESSES["caller"]}/32"]', 1))
+        server = Server(tmp_path, config=str(cfg), prefix=path.on("server"))
         out = tmp_path / "call.json"
-        proc = subprocess.run([FRONTDESK, "call", f"sip:frontdesk@127.0.0.1:{relay.port}", "--json", str(out),
-                               "--no-transcribe", "--say", "Hi, I'd like to book a cleaning.", "--say", "What are your hours?",
-                               "--say", "Goodbye."], capture_output=True, text=True, timeout=400)
+        proc = subprocess.run(path.on("caller") + [
+            FRONTDESK, "call", f"sip:frontdesk@{address}:{server.port}", "--json", str(out), "--no-transcribe",
+            "--say", "Hi, I'd like to book a cleaning.", "--say", "What are your hours?", "--say", "Goodbye."],
+            capture_output=True, text=True, timeout=400)
+        record = server.wait_calls(1, timeout=60)[-1]
+        stats = path.close()
+        context = (proc.stdout + proc.stderr + json.dumps(record.get("rtp"), indent=1) + json.dumps(stats)
+                   + server.output()[-3000:])
         result = json.loads(out.read_text())
-        record = server.wait_calls(1)[-1]
-        context = proc.stdout + proc.stderr + json.dumps(record.get("rtp"), indent=1) + str(relay.up.stats)
         assert result["answered"] and result["ended_by"] in ("agent", "caller"), context
         # the conversation went on: the agent answered every line it heard
         assert sum(1 for t in record["turns"] if t["speaker"] == "caller") >= 2, context
         assert sum(1 for t in record["turns"] if t["speaker"] == "agent") >= 3, context
         jb = record["rtp"]["jitter_buffer"]
         assert record["rtp"]["lost_in"] > 0 and jb["concealed"] > 0 and jb["target_ms"] >= 100, context
-        assert relay.up.stats["reordered"] > 0 and relay.up.stats["dropped"] > 0
+        for way in ("up", "down"):  # the router saw the call's packets, and impaired them as asked
+            seen = stats[way]["passed"] + stats[way]["dropped"]
+            assert seen > 500 and 0.2 < stats[way]["dropped"] / seen < 0.4, context
+            assert stats[way]["reordered"] > 0.1 * seen, context
     finally:
-        relay.close()
-        server.stop()
+        path.close()
+        if server:
+            server.stop()
