@@ -25,6 +25,9 @@ import time
 import urllib.request
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from sip_cps import last_stat_row  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 SCENARIO = ROOT / "tests" / "sipp" / "soak_uac.xml"
@@ -103,13 +106,15 @@ def run_sipp(port: int, calls: int, rate: float, cwd: Path) -> dict:
         raise SystemExit("sipp (Debian sip-tester) is needed")
     t = time.monotonic()
     proc = subprocess.run([exe, "-sf", str(SCENARIO), "-r", str(rate), "-m", str(calls), "-l", str(int(rate * 10)),
-                           "-i", "127.0.0.1", "-p", "0", "-mp", "50000", "-nostdin", "-trace_err", "-timeout", str(int(calls / rate) + 120),
+                           "-i", "127.0.0.1", "-p", "0", "-mp", "50000", "-nostdin", "-trace_err",
+                           "-trace_stat", "-stf", "stat.csv", "-fd", "5", "-timeout", str(int(calls / rate) + 120),
                            f"127.0.0.1:{port}"], capture_output=True, text=True, cwd=cwd)
     ok = re.search(r"Successful call\s+\|\s+\d+\s+\|\s+(\d+)", proc.stdout)
     bad = re.search(r"Failed call\s+\|\s+\d+\s+\|\s+(\d+)", proc.stdout)
-    retrans = re.search(r"Retransmissions\s+\|\s+\d+\s+\|\s+(\d+)", proc.stdout)
+    stat = last_stat_row(cwd / "stat.csv") if (cwd / "stat.csv").exists() else {}
+    retrans = stat.get("Retransmissions(C)", "")
     return {"successful": int(ok.group(1)) if ok else 0, "failed": int(bad.group(1)) if bad else calls,
-            "retransmissions": int(retrans.group(1)) if retrans else None, "sipp_rc": proc.returncode,
+            "retransmissions": int(retrans) if retrans.isdigit() else None, "sipp_rc": proc.returncode,
             "wall_s": round(time.monotonic() - t, 1), "tail": proc.stdout[-1500:] if not ok else ""}
 
 
