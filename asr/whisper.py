@@ -84,7 +84,9 @@ class WhisperASR:
         if prompt:
             tokens = [tok.sot_prev] + tok.encode(" " + prompt.strip())[-200:] + tokens
         result = self.model.model.generate(
-            encoded, [tokens], beam_size=self.beam_size, max_length=len(tokens) + 8 + int(x.size / 16000 * 6),
+            # spelled letters and digits run to ~10 tokens a second ("B, H, A, T, T, ..."); a lower
+            # cap cut read-backs short
+            encoded, [tokens], beam_size=self.beam_size, max_length=min(440, len(tokens) + 16 + int(x.size / 16000 * 12)),
             return_scores=True, return_no_speech_prob=True, suppress_blank=True, suppress_tokens=[-1],
         )[0]
         ids = [t for t in result.sequences_ids[0] if t < tok.eot]

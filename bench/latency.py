@@ -45,12 +45,14 @@ def summary(values: list[float]) -> dict:
 
 
 class Server:
-    def __init__(self, tmp: Path):
+    def __init__(self, tmp: Path, config: str | None = None):
         self.tmp = tmp
         ready = tmp / "ready"
         self.log = tmp / "serve.log"
-        self.proc = subprocess.Popen([str(BIN / "frontdesk"), "serve", "--port", "0", "--ready-file", str(ready),
-                                      "--data-dir", str(tmp / "var"), "--dashboard-port", "0"], stdout=open(self.log, "w"), stderr=subprocess.STDOUT)
+        self.data_dir = tmp / "var"
+        cmd = [str(BIN / "frontdesk"), "serve", "--port", "0", "--ready-file", str(ready),
+               "--data-dir", str(self.data_dir), "--dashboard-port", "0", *(["--config", config] if config else [])]
+        self.proc = subprocess.Popen(cmd, stdout=open(self.log, "w"), stderr=subprocess.STDOUT)
         while not ready.exists():
             if self.proc.poll() is not None:
                 raise SystemExit(self.log.read_text()[-2000:])

@@ -1,21 +1,196 @@
-"""Deterministic understanding that does not depend on the language model."""
+"""Deterministic understanding that does not depend on the language model: what the caller wants
+(intents) and the safety rules. The values in a turn (names, numbers, dates) are in parse.py,
+names.py and yesno.py; understand.py runs them all on every turn."""
 
 from __future__ import annotations
 
 import re
 
-_GOODBYE = re.compile(
-    r"\b(good ?bye|bye|that'?s all|that is all|nothing else|no,? thank(s| you)|have a (good|nice) (day|one))\b", re.I)
-_EMERGENCY = re.compile(
-    r"\b(chest pains?|can'?t breathe|cannot breathe|not breathing|unconscious|heart attack|stroke|"
-    r"bleeding (heavily|a lot|badly|won'?t stop)|severe (bleeding|swelling)|suicid\w*|overdose|emergency room|"
-    r"face is swelling|swelling .*(eye|throat))\b", re.I)
-_HUMAN = re.compile(r"\b(real person|human|receptionist|operator|someone (real|at the (front )?desk)|speak to (a|the) (person|staff|doctor|dentist))\b", re.I)
+
+def normalize(text: str) -> str:
+    t = text.lower().replace("’", "'")
+    return re.sub(r"\s+", " ", re.sub(r"[^a-z0-9' ]", " ", t)).strip()
 
 
+# ---- emergencies ------------------------------------------------------------------------
+# By what is happening, said plainly, indirectly, or as speech recognition writes it at 8 kHz
+# ("chess pain", "can't breed", "a lergic"). An emergency missed is the worst failure there is,
+# so these lean towards recall; a false alarm costs a callback.
+_BREATH = r"(breath\w*|breeth\w*|breed|bread|air|wheez\w*|choking|choke)"
+_EMERGENCY_PARTS = [
+    # bleeding that does not stop
+    r"(bleed\w*|blood\w*)\W+(?:\w+\W+){0,12}?(won'?t|wont|want|will not|doesn'?t|does not|not|isn'?t|haven'?t|hasn'?t|can'?t|cannot)"
+    r"\W+(?:\w+\W+){0,2}?(stop\w*|quit|clot\w*|slow\w*)",
+    r"(won'?t|wont|will not|can'?t|not) stop(ping)? bleeding",
+    r"(hasn'?t|has not|haven'?t|have not|won'?t|isn'?t|doesn'?t|never|not) (\w+ ){0,2}(stopp?ed|stopping|stop|slowed) "
+    r"(\w+ ){0,2}bleed",
+    r"\bthrough (\w+ ){0,4}gauze|\bsoak\w* (through )?(\w+ ){0,3}gauze|\bgauze\W+(?:\w+\W+){0,6}?(soak\w*|blood\w*|red)",
+    r"\bblood\W+(every\W*where|all over|pouring|gushing|is pouring|keeps (coming|pouring))",
+    r"(bleeding|blood)\W+(?:\w+\W+){0,5}?(a lot|heavily|badly|so much|really bad|everywhere|pouring|gushing|soak\w*)",
+    r"(soak\w*|filling up|full of|mouthful of|spitting( out)?) (\w+ ){0,3}(blood|gauze)",
+    # breathing, swallowing, swelling that spreads
+    rf"(can'?t|cannot|can not|hard to|trouble|struggling to|difficulty|barely|hardly|not able to|unable to|short of) "
+    rf"(\w+ ){{0,2}}{_BREATH}",
+    rf"\b(not|isn'?t|stopped|barely|hardly) breath\w*",
+    r"(can'?t|cannot|hard to|trouble|struggling to|difficulty|barely|hardly|unable to|not able to) (\w+ ){0,5}swallow\w*",
+    r"\bfever\W+(?:\w+\W+){0,12}?(swell\w*|swollen)|\b(swell\w*|swollen)\W+(?:\w+\W+){0,12}?fever",
+    r"\bwheez\w*|\bweez\w*|\bweas(in|ing)\b",
+    r"\b(camp|kant|cant|can'?t|cannot|can not) (breeze|breed|breathe|breath|brief)\b",
+    r"\bswell\w*\W+(?:\w+\W+){0,10}?(eye|eyes|throat|neck|breath\w*|swallow\w*|spread\w*|tongue|airway|wheez\w*)",
+    r"\b(eye|throat|neck|tongue|lips?|face)\W+(?:\w+\W+){0,6}?(swell\w*|swallow\w*|swollen|puff\w*|closing|tight)",
+    r"\bthroat (is |feels )?(closing|tight|swelling|swollen)",
+    r"\bface is (swelling|swallowing|swollen|puffed|puffing)",
+    r"\bchoking\b",
+    # trauma, losing consciousness
+    r"\b(pass(ed|es|ing)? out|black(ed)? out|faint(ed|ing)?|collaps\w*|unconscious|unresponsive|not respond\w*|"
+    r"knock(ed)? out cold|not waking|won'?t wake|isn'?t waking|can'?t wake|not moving|barely conscious|seizure|fitting|convuls\w*)",
+    r"\b(hit|bang\w*|smash\w*|knock\w*|bump\w*) (\w+ ){0,2}head",
+    r"\bhead (injury|wound|is bleeding|pounding)",
+    r"\b(car (accident|crash)|broken jaw|jaw is broken|concussion)",
+    r"\b(confused|dazed|not making (any )?sense|throwing up|vomit\w*)\b(?=.*\b(head|fell|hit|fall|accident)\b)",
+    # heart, stroke
+    r"\b(chest|chess|chested)\W+(?:\w+\W+){0,4}?(pain\w*|hurt\w*|tight\w*|pressure|crush\w*|ache\w*|squeez\w*)",
+    r"\b(pain|pressure|tightness|crushing|crushing feeling|squeezing) in (my |his |her )?(chest|chess)",
+    r"\bheart attack|\bcardiac",
+    r"\bstroke\b",
+    r"\b(face|mouth|lip)\W+(?:\w+\W+){0,4}?(droop\w*|drop\w*|fall\w* down|numb)",
+    r"\bdroop\w*",
+    r"\bslur\w*",
+    r"\b(can'?t|cannot|can not|unable to) (lift|move|feel|raise) (his|her|my|their) (\w+ )?(arm|leg|hand|side)",
+    r"\b(arm|side|hand)\W+(?:\w+\W+){0,3}?(numb|weak|dead|going numb)",
+    r"\b(talking funny|words (are )?(coming out )?(wrong|slurred|jumbled)|can'?t (speak|talk) properly)",
+    # poisoning, allergic reactions
+    r"\boverdos\w*",
+    r"\b(too many|to many|two many|too much|whole (bottle|pack|box)|hole bottle|bunch of|handful of|all (my|the) pills)\W+"
+    r"(?:\w+\W+){0,4}?(pill\w*|pain ?killers?|tablets?|tylenol|ibuprofen|advil|oxy\w*|medic\w*|codeine|paracetamol|"
+    r"acetaminophen|aspirin|extra strength)",
+    r"\bswallowed (a bunch|some|all|the|a lot)\W+(?:\w+\W+){0,3}?(pill\w*|tablets?|medic\w*)",
+    r"\b(allergic|allergy|a lergic) reaction|\banaphyla\w*|\bhives\b|\b(having|had) a reaction|"
+    r"\b(allergic|a lergic)\b(?=.*\b(swell\w*|swollen|breath\w*|itch\w*|rash|throat|puffy|hives|wheez\w*))",
+    # suicide and self-harm, direct and indirect
+    r"\bsuicid\w*|\bkill (my|him|her|them)sel(f|ves)|\bend(ing)? (my|his|her) (own )?life|\btake (my|his|her) (own )?life",
+    r"\bend(ing)? (it|it all|things|everything)\b",
+    r"\b(don'?t|do not|doesn'?t) want to (be (here|alive|around)|live|wake up|go on)",
+    r"\b(no|any) (reason|point) (to|in) (keep )?(living|live|going on|being here)|\bno point (anymore|any more)",
+    r"\bbetter off (dead|without me)|\bwon'?t be around (much )?(longer|anymore)",
+    r"\b(hurt|harm|cut\w*) (my|him|her)sel(f|ves)",
+    r"\b(never|not) wak(e|ing) up\b",
+    r"\btaking all (my|the) pills",
+    # said outright
+    r"\b(emergency room|call(ed)? (an )?ambulance|911|nine one one|it'?s an emergency|this is an emergency|"
+    r"medical emergency|life or death|dying(?! to\b)|(he|she|they|someone|somebody)'?s? (is )?dying)\b",
+]
+_EMERGENCY = re.compile("|".join(f"(?:{p})" for p in _EMERGENCY_PARTS), re.I)
+# "No chest pain, just a chipped tooth", "I had chest pain last year": not happening now
+_NOT_NOW = re.compile(r"\b(no|not|never|without|nothing like|isn'?t an?)\s+(\w+\s+){0,2}$", re.I)
+_PAST = re.compile(r"\b(last (year|month|week|time)|years ago|months ago|a while ago|back in|used to|in the past|history of|"
+                   r"when i was (a kid|young|little)|once before)\b", re.I)
+_MILD = re.compile(r"\b(a little|a bit|slightly|little bit|mild\w*|kind of|tiny bit)\s+(\w+\s+)?(puff\w*|swell\w*|swollen)", re.I)
+
+
+def is_emergency(text: str) -> bool:
+    t = text.replace("’", "'")
+    for m in _EMERGENCY.finditer(t):
+        before = t[:m.start()]
+        if _NOT_NOW.search(before[-30:]):
+            continue
+        sentence = re.split(r"[.;!?]", before)[-1] + " " + re.split(r"[.;!?]", t[m.start():])[0]
+        if _PAST.search(sentence):
+            continue
+        if _MILD.search(sentence) and not re.search(r"breath|swallow|eye|throat|fever|bleed", sentence, re.I):
+            continue
+        if re.search(r"\bnot an emergency|\bno emergency|\bisn'?t an emergency|\bnothing urgent", t, re.I) and \
+                not re.search(r"bleed|breath|swallow|unconscious|chest", m.group(0), re.I):
+            continue
+        return True
+    return False
+
+
+# ---- what the caller wants ------------------------------------------------------------------
+
+_HUMAN = re.compile(
+    r"\b(real person|live person|actual person|a human|human being|speak to a human|talk to a human|receptionist|"
+    r"operator|representative|somebody real|someone real|"
+    r"(speak|talk|chat)( \w+)? (to|with) (a |the |an |some |your )?(person|someone|somebody|staff|staff member|manager|"
+    r"office manager|front desk|desk|human|people|nurse|hygienist|reception|doctor|dentist|dr\.? \w+)|a manager|the manager|"
+    r"(someone|somebody|person) (at|in|from) the (front desk|desk|office|clinic|practice)|"
+    r"transfer me|transferred|put me through|connect me|get me (a|someone|somebody)|"
+    r"(a|any|real) (person|human|one|body) (i|we) (can|could) (talk|speak)|(is it|are you) (just )?(a|the) (robot|machine|"
+    r"computer|bot)|is (anyone|anybody|someone) real|(anyone|someone|somebody) (there )?(i|we) (can|could) "
+    r"(speak|talk))\b", re.I)
+_BILLING = re.compile(
+    r"\b(my bill|the bill|a bill|billing|billed|invoice|charged|charge on|overcharg\w*|double charg\w*|refund\w*|"
+    r"complain\w*|dispute|insurance claim|my statement|my balance|outstanding balance|collections?|"
+    r"not happy|unhappy|rude|terrible service|my payment|a payment (didn'?t|did not|that)|reimburs\w*|"
+    r"(account|bill|balance|payment|invoice) (is |was )?(overdue|past due|in arrears)|i owe|amount due|ridiculous|"
+    r"unacceptable)\b", re.I)
+_ADVICE = re.compile(
+    r"\b(should i (take|stop|use|keep|be worried|worry|go to|put|rinse|ice)|what (medicine|medication|antibiotic|"
+    r"painkiller|pain killer|pills?) (should|can|do)|is (it|this|that) (safe|normal|serious|infected|bad) |"
+    r"is (it|this|that) (safe|normal|serious|infected)\b|can i (take|drink|eat|mix) |"
+    r"is it (ok|okay|alright|all right) to (take|eat|drink|brush|smoke|exercise)|how (much|many) (ibuprofen|tylenol|advil|"
+    r"aspirin|pills|painkillers|mg)|diagnos\w*|prescri\w*|dosage|legal advice|lawyer|sue\b|financial advice|"
+    r"do i need (antibiotics|a root canal|to go to)|what (do|should) i do (about|for|with) (the|my|this)|"
+    r"what can i (take|do) for|(is|are) (that|this|these) (a )?(sign|symptom)|what (could|might|would) (that|this|it) be|"
+    r"what causes|why (does|is) my|how long (does|will) (the|it|this|my) (numb\w*|pain|swelling|bleeding|soreness)|"
+    r"(should|do) i (still )?(come in|cancel|tell|do anything|be worried)|(tell|warn) the dentist|"
+    r"(if|whether) (that'?s|it'?s|this is|that is) normal|how long does (it|that|this) (usually )?last)", re.I)
+_CANCEL = re.compile(r"\b(cancel(?!lation (fee|policy|charge))\w*|call off|call it off|(can'?t|cannot|won'?t|not going to|"
+                     r"unable to|not able to) (make|come to|attend|keep) (it|my|the)\b|take (it|me) off the (books|"
+                     r"calendar|schedule)|won'?t be (able to )?(coming|making it)|(scrap|delete|drop) (my|the) (\w+ ){0,2}appointment)\b", re.I)
+_RESCHEDULE = re.compile(
+    r"\b(reschedul\w*|re-schedul\w*|re schedul\w*|re-?book\w*|"
+    r"(move|switch|change|push|shift|bump|swap|rearrange) (my|the|our|his|her|that|this) (\w+ ){0,2}(appointment|appt|visit|"
+    r"booking|time|slot|cleaning|checkup|check up|filling|exam|day|date)|"
+    r"(move|push|shift|bump) (it|that)( \w+){0,2} (to|back|forward|later|earlier)|"
+    r"change the (day|time|date) of|different (time|day|date) for (my|the)|another (time|day|date) for (my|the)|"
+    r"(do|have|move) (it|that|this) (on|to|for) (another|a different|a new|some other) (day|time|date)|"
+    r"(a |find a )?new (time|day|date) for (my|the|our)|"
+    r"(can'?t|cannot|can not) make (it|my (\w+ ){0,2}appointment).{0,60}\b(another|different|instead|later|other|next)\b)", re.I)
+_BOOK = re.compile(
+    r"\b(book|booking|schedule|make an? (appointment|appt)|set up an? (appointment|visit)|an appointment|appointment|"
+    r"come in|get in|fit me in|squeeze me in|see (the|a|your) (dentist|doctor|hygienist)|get (my|a|the) (teeth|tooth)|"
+    r"(teeth|tooth) (cleaned|checked|looked at|fixed|seen)|openings?|availability|available (slot|time|appointment)|"
+    r"a (slot|visit|spot)|register as a (new )?patient|sign up|need (a|an|my) (cleaning|checkup|check up|filling|exam)|"
+    r"get seen|be seen|looked at|see (me|her|him|them|us|my \w+)|get me in|fit me|any openings|come by|"
+    r"(can|could|may) (i|we|you) (get|have|book|schedule|come|make|grab|squeeze)|"
+    r"(do|would) you have (anything|any|something|an opening|openings|availability|a slot|time|room)|"
+    r"is there (anything|any|something|a slot|an opening) (available|free|open|for|on|next|this|tomorrow))\b", re.I)
+_GREETING_WORDS = {"hi", "hello", "hey", "hiya", "howdy", "yes", "yeah", "yep", "good", "morning", "afternoon",
+                   "evening", "day", "um", "uh", "er", "erm", "hmm", "oh", "ah", "so", "okay", "ok", "there", "hallo",
+                   "yo", "well", "right", "alright", "thanks", "thank", "you", "for", "picking", "up", "how", "are",
+                   "doing", "is", "this", "the", "dentist", "dentist's", "office", "clinic", "and", "sorry", "mm",
+                   "calling", "i'm", "im", "today", "dear", "uhh", "umm", "it's", "me", "again", "morning's", "g'day",
+                   "anyone", "anybody", "someone", "guys", "everyone", "can", "hear", "hiya", "hey there"}
 _BACKCHANNEL = {"uh huh", "uh-huh", "mm hm", "mm-hm", "mhm", "mm", "hmm", "hm", "uh", "um", "ok", "okay", "right",
                 "yeah", "yep", "sure", "alright", "all right", "i see", "got it", "oh", "ah", "mm hmm", "uh huh okay",
                 "ic", "i c", "mmhmm", "mhmm", "uhhuh", "yup", "gotcha", "okay okay", "yes yes"}
+_TAKE_TURN = {"no", "nope", "stop", "wait", "sorry", "hold", "hang", "excuse", "actually", "hello", "hey", "cancel",
+              "hi", "what", "pardon", "repeat", "operator", "person", "human", "emergency", "help"}
+_GOODBYE = re.compile(
+    r"\b(good ?bye|bye|bye bye|that'?s all|that is all|that'?s everything|nothing else|no,? thank(s| you)|have a (good|nice|great) "
+    r"(day|one|evening|afternoon|weekend)|cheers|take care|talk (to you )?later|ta-?ra|cheerio|see ya|see you)\b", re.I)
+_FAQ = {
+    "hours": re.compile(r"\b(hours|opening times|are you open|you open|(you|you guys|y'?all) (open|close)|close on|"
+                        r"(are|is) (you|the (office|clinic)) (\w+ )?open|open (in the )?(evening|evenings|morning|mornings|late)|"
+                        r"open (on|at|until|till|til|late|early|today|tomorrow|"
+                        r"this|saturday|sunday|weekend)|open on|do you (open|close)|you close|closing time|closed on|"
+                        r"are you closed|what time do you|how late|how early|(on|at) (the )?weekends?|saturdays?|sundays?|"
+                        r"until what time|till what time)\b", re.I),
+    "parking": re.compile(r"\b(park|parking|car park|parking lot|garage)\b", re.I),
+    "address": re.compile(r"\b(address|where are you|where you are|where is the (office|clinic)|where'?s the (office|clinic)|"
+                          r"located|location|directions|find you|get there|get to you|which street|what street|"
+                          r"where exactly)\b", re.I),
+    "insurance": re.compile(r"\b(insurance|insurances|insured|in network|in-network|out of network|coverage|covered|"
+                            r"accept .*(plan|coverage)|take .*(plan|coverage)|medicaid|medicare|delta|aetna|cigna|"
+                            r"metlife|met life|blue cross|guardian|humana|united ?health\w*)\b", re.I),
+}
+_QUESTION = re.compile(
+    r"^(do|does|did|can|could|would|will|what|what's|whats|where|where's|when|how|why|is|are|who|which|any|"
+    r"have you|has|may)\b|\?|\b(i was wondering|wondering (if|whether|about)|i wanted to (ask|know|check)|"
+    r"quick question|a question|do you (do|have|offer|take|accept|see|treat|provide|know)|"
+    r"can you (tell|let me know)|is there|are there|i need to know|curious)", re.I)
+_NO_TEXTS = re.compile(r"\b(don'?t|do not|no|stop) (text|texting|send (me )?(a )?text)|no (text messages|texts|sms)\b", re.I)
 
 
 def is_backchannel(text: str) -> bool:
@@ -25,60 +200,32 @@ def is_backchannel(text: str) -> bool:
                                                     for w in words.split())
 
 
-_TAKE_TURN = {"no", "nope", "stop", "wait", "sorry", "hold", "hang", "excuse", "actually", "hello", "hey", "cancel",
-              "hi", "what", "pardon", "repeat", "operator", "person", "human", "emergency", "help"}
-
-
 def takes_turn(words: list[str]) -> bool:
     """A word that, said over the agent, asks it to stop ("no", "wait", "sorry")."""
     return any(w in _TAKE_TURN for w in words)
 
 
-def normalize(text: str) -> str:
-    return re.sub(r"\s+", " ", re.sub(r"[^a-z0-9' ]", " ", text.lower())).strip()
+def is_greeting_only(text: str) -> bool:
+    """"Hello?", "Good morning", "Yeah, hi", "Um": the caller has not said what they want yet."""
+    words = normalize(text.replace("-", " ")).split()
+    return bool(words) and all(w in _GREETING_WORDS for w in words) and len(words) <= 8
+
+
+def strip_greetings(text: str) -> str:
+    """The turn without its greeting clauses ("Good morning! ...", "Hi, morning. ..."), so that a
+    greeting's "morning" is not taken for a time of day."""
+    clauses = re.split(r"(?<=[.,!?;])\s+", text.strip())
+    kept = [c for c in clauses if not is_greeting_only(c)]
+    out = " ".join(kept)
+    return re.sub(r"\bgood (morning|afternoon|evening|day)\b", " ", out, flags=re.I)
 
 
 def is_goodbye(text: str) -> bool:
-    return bool(_GOODBYE.search(text)) and len(normalize(text).split()) <= 12
-
-
-def is_emergency(text: str) -> bool:
-    return bool(_EMERGENCY.search(text))
+    return bool(_GOODBYE.search(text)) and len(normalize(text).split()) <= 14
 
 
 def wants_human(text: str) -> bool:
     return bool(_HUMAN.search(text))
-
-
-def match_service(text: str, services) -> str | None:
-    """The configured service a caller named, by name or alias (longest match wins)."""
-    norm = f" {normalize(text)} "
-    best: tuple[int, str] | None = None
-    for service in services:
-        for phrase in [service.name, *service.aliases]:
-            p = normalize(phrase)
-            if p and f" {p} " in norm or (p and f" {p}s " in norm):
-                if best is None or len(p) > best[0]:
-                    best = (len(p), service.name)
-    return best[1] if best else None
-
-
-_BILLING = re.compile(r"\b(bill|billing|billed|invoice|charge[ds]?|overcharged|refund|payment|complain\w*|dispute|"
-                      r"insurance claim|statement|balance|collections?|not happy|unhappy|rude|terrible service)\b", re.I)
-_ADVICE = re.compile(r"\b(should i (take|stop|use)|what (medicine|medication|antibiotic|painkiller)|is it (safe|normal|serious)|"
-                     r"can i (take|drink|eat)|is it (ok|okay|alright) to (take|eat|drink)|diagnos\w*|prescri\w*|dosage|legal advice|lawyer|sue|"
-                     r"financial advice)\b", re.I)
-_CANCEL = re.compile(r"\b(cancel|call off)\b", re.I)
-_RESCHEDULE = re.compile(r"\b(reschedul\w*|(move|switch|change|push|shift) (my|the|our) (appointment|visit|booking|cleaning|checkup)|"
-                         r"change the (day|time|date) of my|different (time|day) for my)\b", re.I)
-_BOOK = re.compile(r"\b(book|schedule|make an? appointment|set up an? appointment|an appointment|come in|get in|see (the|a) (dentist|doctor))\b", re.I)
-_FAQ = {
-    "hours": re.compile(r"\b(hours|open|opening|close|closing|closed)\b", re.I),
-    "parking": re.compile(r"\b(park|parking)\b", re.I),
-    "address": re.compile(r"\b(address|where are you|where is the (office|clinic)|where's the (office|clinic)|located|location|"
-                          r"directions|find you|get there)\b", re.I),
-    "insurance": re.compile(r"\b(insurance|insurances|accept .*(plan|coverage)|in network|medicaid|medicare|delta|aetna|cigna|metlife)\b", re.I),
-}
 
 
 def is_billing(text: str) -> bool:
@@ -87,6 +234,40 @@ def is_billing(text: str) -> bool:
 
 def wants_advice(text: str) -> bool:
     return bool(_ADVICE.search(text))
+
+
+_LEAD = re.compile(r"^\W*((yeah|yes|yep|so|um|uh|and|oh|okay|ok|well|hi|hello|hey|also|actually|sorry|one more thing|"
+                   r"quick question|oh and|right|great|thanks|thank you)\W+)+", re.I)
+_NOT_A_QUESTION = re.compile(r"^\W*(can|could|would|will) (you|u) (help|assist)( me)?\W*$|^\W*(can|could|may) i (ask|get help)"
+                             r"\b[^?]*\W*$|^\W*(are|is) (you|this) (there|still there)\W*$", re.I)
+
+
+def question_clauses(text: str) -> list[str]:
+    """The questions in a turn, one clause each ("do you take Aetna? And is there parking?"),
+    without greetings ("how are you?") or requests for help ("can you help me?")."""
+    parts = re.split(r"(?<=[?.!])\s+|\s+[—–-]+\s+|;\s*|,?\s+and then\s+|,?\s+and also\s+|,?\s+also,?\s+|"
+                     r"(?:,\s*|\s+and\s+)(?=(?:and )?(?:(?:um|uh|so|also) )?(?:do|does|is|are|can|could|what|where|when|how)\s+"
+                     r"(?:you|your|i|there|they|it)\b)|(?<!\bwhat time)(?<!\bwhat)(?<!\bwhen)(?<!\bwhere)(?<!\bhow)(?<!\bwhy)"
+                     r"\s+(?=(?:do|does|is|are)\s+(?:you|your)\b)",
+                     text.strip(), flags=re.I)
+    out = []
+    for p in parts:
+        p = p.strip(" ,")
+        if not p or is_greeting_only(p) or _NOT_A_QUESTION.search(p):
+            continue
+        core = _LEAD.sub("", p)
+        if (_QUESTION.search(core) or p.endswith("?")) and not re.match(r"^\W*(how are you|how'?s it going|how do you do)\b", core, re.I):
+            out.append(p)
+    return out
+
+
+def is_question(text: str) -> bool:
+    return bool(question_clauses(text))
+
+
+def no_texts(text: str) -> bool:
+    """The caller opts out of text messages."""
+    return bool(_NO_TEXTS.search(text))
 
 
 def request_kind(text: str) -> str | None:
@@ -100,16 +281,63 @@ def request_kind(text: str) -> str | None:
     return None
 
 
+def faq_topics(text: str) -> list[str]:
+    """Every built-in FAQ topic a turn asks about, in the order they are asked."""
+    found = [(m.start(), topic) for topic, rx in _FAQ.items() for m in [rx.search(text)] if m]
+    return [topic for _, topic in sorted(found)]
+
+
 def faq_topic(text: str) -> str | None:
-    for topic, rx in _FAQ.items():
-        if rx.search(text):
-            return topic
+    topics = faq_topics(text)
+    return topics[0] if topics else None
+
+
+def _clause(text: str, phrase: str) -> str:
+    """The clause of ``text`` that says ``phrase`` (for "I had chest pain last year")."""
+    for part in re.split(r"[,.;!?]| but ", text.lower()):
+        if phrase in normalize(part):
+            return part
+    return ""
+
+
+def _negated(norm: str, phrase: str) -> bool:
+    """ "nothing is hurting", "no pain", "doesn't hurt": the caller says what is not the case."""
+    i = norm.find(f" {phrase}")
+    if i < 0:
+        return False
+    before = norm[:i].split()[-3:]
+    return any(w in ("no", "not", "nothing", "never", "without", "isn't", "doesn't", "don't", "aren't", "wasn't", "zero")
+               or w.endswith("n't") for w in before)
+
+
+def _stem(word: str) -> str:
+    for suffix in ("ings", "ing", "ed", "es", "s", "ups", "up"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
+            return word[: -len(suffix)]
+    return word
+
+
+def match_service(text: str, services) -> str | None:
+    """The configured service a caller named, by name or alias (longest match wins), also in
+    another form of the word ("teeth cleaned" for cleaning, "checked" for checkup)."""
+    norm = f" {normalize(text)} "
+    best: tuple[int, int, str] | None = None  # the first service named wins ("a scale and polish, I come yearly")
+    for service in services:
+        for phrase in [service.name, *service.aliases]:
+            p = normalize(phrase)
+            if not p:
+                continue
+            m = re.search(rf" {re.escape(p)}s? ", norm)
+            if m and not _negated(norm, p) and not _PAST.search(_clause(text, p)):
+                key = (m.start(), -len(p), service.name)
+                if best is None or key < best:
+                    best = key
+    if best:
+        return best[2]
+    stems = {_stem(w) for w in norm.split() if not _negated(norm, w)}
+    for service in services:
+        for phrase in [service.name, *service.aliases]:
+            words = normalize(phrase).split()
+            if len(words) == 1 and len(words[0]) >= 5 and _stem(words[0]) in stems:
+                return service.name
     return None
-
-
-_NO_TEXTS = re.compile(r"\b(don'?t|do not|no|stop) (text|texting|send (me )?(a )?text)|no (text messages|texts|sms)\b", re.I)
-
-
-def no_texts(text: str) -> bool:
-    """The caller opts out of text messages."""
-    return bool(_NO_TEXTS.search(text))

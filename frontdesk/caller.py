@@ -42,6 +42,7 @@ class CallResult:
     barge_in: dict | None = None
     holds: list[dict] = field(default_factory=list)
     dtmf_received: str = ""  # RFC 4733 digits the far end sent us
+    sip_call_id: str = ""
     error: str | None = None
 
     @property
@@ -139,217 +140,265 @@ def _speech(voice, text: str) -> np.ndarray:
     return np.concatenate(out) if out else np.zeros(0, np.int16)
 
 
+class Phone:
+    """One pjsua2 endpoint, account and call: the plumbing both test callers share."""
+
+    def __init__(self, uri: str, *, transport: str = "udp", caller_id: str = "caller", refuse_transfer: bool = False,
+                 srtp: bool = False, echo_db: float | None = None, echo_delay_ms: int = 100,
+                 debug_log: list[str] | None = None, result: CallResult | None = None):
+        import pjsua2 as pj
+
+        self.pj = pj
+        self.result = result or CallResult(uri=uri)
+        result = self.result
+        self.ep = ep = pj.Endpoint()
+        with _quiet_stdout():  # pjlib prints its start-up banner before logging is configured
+            ep.libCreate()
+
+        class SipLog(pj.LogWriter):
+            """pjsip's message log: the final response to our BYE is read from here."""
+
+            def write(self, entry):
+                m = re.search(r"RX \d+ bytes Response msg (\d{3})/BYE/", entry.msg)
+                if m:
+                    result.bye_status = int(m.group(1))
+                if debug_log is not None:
+                    debug_log.append(entry.msg)
+
+        self.writer = SipLog()
+        cfg = pj.EpConfig()
+        cfg.logConfig.writer = self.writer
+        cfg.logConfig.msgLogging = True
+        cfg.uaConfig.threadCnt = 0
+        cfg.uaConfig.mainThreadOnly = False
+        cfg.uaConfig.userAgent = "frontdesk-test-caller (pjsua2)"
+        cfg.logConfig.level = 4
+        cfg.logConfig.consoleLevel = 4
+        cfg.logConfig.decor = 0
+        cfg.medConfig.clockRate = 8000
+        cfg.medConfig.sndClockRate = 8000
+        cfg.medConfig.channelCount = 1
+        cfg.medConfig.noVad = True
+        cfg.medConfig.ecTailLen = 0
+        ep.libInit(cfg)
+        kinds = {"udp": pj.PJSIP_TRANSPORT_UDP, "tcp": pj.PJSIP_TRANSPORT_TCP, "tls": pj.PJSIP_TRANSPORT_TLS}
+        tcfg = pj.TransportConfig()
+        tcfg.port = 0
+        ep.transportCreate(kinds[transport], tcfg)
+        ep.audDevManager().setNullDev()
+        ep.libStart()
+        # prefer G.711 µ-law, then A-law
+        for codec in ep.codecEnum2():
+            prio = {"PCMU/8000/1": 255, "PCMA/8000/1": 254}.get(codec.codecId, 0)
+            ep.codecSetPriority(codec.codecId, prio)
+
+        self.audio = audio = _Audio()
+        if echo_db is not None:
+            audio.echo_gain = 10 ** (echo_db / 20)
+            audio.echo_frames = max(0, echo_delay_ms // FRAME_MS)
+        self.state = state = {"confirmed": False, "disconnected": False, "media": False, "local_hangup": False}
+
+        class Port(pj.AudioMediaPort):
+            def onFrameRequested(self, frame):
+                frame.type = pj.PJMEDIA_FRAME_TYPE_AUDIO
+                frame.buf = pj.ByteVector(audio.next_tx())
+                frame.size = FRAME * 2
+
+            def onFrameReceived(self, frame):
+                data = bytes(frame.buf)
+                if data:
+                    audio.received(np.frombuffer(data, dtype="<i2").copy())
+
+        self.port = port = Port()
+        fmt = pj.MediaFormatAudio()
+        fmt.type = pj.PJMEDIA_TYPE_AUDIO
+        fmt.clockRate = 8000
+        fmt.channelCount = 1
+        fmt.bitsPerSample = 16
+        fmt.frameTimeUsec = 20000
+        port.createPort("frontdesk-caller", fmt)
+
+        class Call(pj.Call):
+            def onCallState(self, prm):
+                ci = self.getInfo()
+                if ci.state == pj.PJSIP_INV_STATE_CONFIRMED:
+                    state["confirmed"] = True
+                    result.answered = True
+                    result.sip_status = 200
+                elif ci.state == pj.PJSIP_INV_STATE_DISCONNECTED:
+                    state["disconnected"] = True
+                    if not result.answered:
+                        result.sip_status = ci.lastStatusCode
+                    if result.ended_by is None:
+                        result.ended_by = "caller" if state["local_hangup"] else "agent"
+
+            def onCallMediaState(self, prm):
+                ci = self.getInfo()
+                for mi in ci.media:
+                    if mi.type == pj.PJMEDIA_TYPE_AUDIO and mi.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
+                        am = self.getAudioMedia(mi.index)
+                        am.startTransmit(port)
+                        port.startTransmit(am)
+                        state["media"] = True
+
+            def onDtmfDigit(self, prm):
+                result.dtmf_received += prm.digit
+
+            def onCallTransferRequest(self, prm):
+                result.transfer = prm.dstUri.strip().lstrip("<").split(">")[0]
+                prm.statusCode = 603 if refuse_transfer else 202
+
+        self.acc = acc = pj.Account()
+        acfg = pj.AccountConfig()
+        acfg.idUri = f"sip:{caller_id}@127.0.0.1"
+        acfg.mediaConfig.transportConfig.port = 41000  # its own RTP range, away from the server's
+        acfg.mediaConfig.transportConfig.portRange = 2000
+        if srtp:  # SDES SRTP, mandatory: pjsua offers RTP/SAVP with a=crypto
+            acfg.mediaConfig.srtpUse = pj.PJMEDIA_SRTP_MANDATORY
+            acfg.mediaConfig.srtpSecureSignaling = 0
+        acc.create(acfg)
+        self.call = Call(acc)
+        self.target = uri if transport == "udp" or "transport=" in uri else f"{uri};transport={transport}"
+        self.t_start = time.monotonic()
+
+    def dial(self, answer_timeout: float) -> bool:
+        """Place the call; True once it is answered and its media is up."""
+        self.call.makeCall(self.target, self.pj.CallOpParam(True))
+        self.pump(answer_timeout, lambda: self.state["confirmed"] or self.state["disconnected"])
+        if not self.state["confirmed"]:
+            self.result.error = None if self.state["disconnected"] else f"no answer within {answer_timeout:.0f} s"
+            return False
+        self.pump(5.0, lambda: self.state["media"] or self.state["disconnected"])
+        try:
+            self.result.sip_call_id = self.call.getInfo().callIdString
+        except self.pj.Error:
+            pass
+        return True
+
+    def pump(self, seconds: float, until=None) -> bool:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            self.ep.libHandleEvents(10)
+            if until is not None and until():
+                return True
+        return until() if until is not None else True
+
+    @property
+    def up(self) -> bool:
+        return not self.state["disconnected"]
+
+    def rx_ms(self) -> int:
+        return self.audio.rx_frames * FRAME_MS
+
+    def wait_agent(self, after_frame: int, timeout: float) -> tuple[int, int] | None:
+        """Wait for an agent segment that starts at or after after_frame and has ended."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.up:
+            self.pump(0.1)
+            segs = _agent_segments(self.audio.rx_audio(), after_frame)
+            if segs and self.audio.rx_frames - segs[0][1] >= AGENT_DONE_SILENCE_MS // FRAME_MS:
+                return segs[0]
+        segs = _agent_segments(self.audio.rx_audio(), after_frame)
+        return segs[0] if segs else None
+
+    def speak(self, pcm: np.ndarray, extra_s: float = 5.0) -> None:
+        self.audio.speak(pcm)
+        self.pump(pcm.size / 8000 + extra_s, lambda: not self.audio.speaking or not self.up)
+
+    def dtmf(self, digits: str) -> None:
+        self.call.dialDtmf(digits)
+        self.pump(0.2 * len(digits) + 0.5)
+
+    def hangup(self) -> None:
+        if self.up:
+            self.state["local_hangup"] = True
+            self.call.hangup(self.pj.CallOpParam(True))
+        self.pump(10.0, lambda: self.state["disconnected"] and (self.result.ended_by != "caller"
+                                                                or self.result.bye_status is not None))
+
+    def close(self, teardown: bool) -> np.ndarray:
+        """End the call and the endpoint; returns everything the caller received."""
+        self.result.duration_ms = int((time.monotonic() - self.t_start) * 1000)
+        received = self.audio.rx_audio()
+        self.ep.hangupAllCalls()
+        self.pump(0.3)
+        if teardown:
+            # calls and ports go before libDestroy, or pjmedia aborts in pjmedia_conf_remove_port
+            del self.call
+            del self.port
+            self.acc.shutdown()
+            del self.acc
+            self.ep.libDestroy()
+        else:
+            # The CLI exits with os._exit right after printing: pjsua2's destructors racing its
+            # media clock thread have crashed (SIGSEGV) at teardown, after the call was over.
+            _KEEP.extend([self.ep, self.acc, self.call, self.port, self.writer])
+        return received
+
+
+def caller_asr():
+    from asr.whisper import WhisperASR
+    from models.store import default_models_dir, model_for_role
+
+    return WhisperASR(str(model_for_role("asr").path(default_models_dir())))
+
+
 def place_call(uri: str, says: list[str], dtmf: str = "", transport: str = "udp",
                answer_timeout: float = 30.0, reply_timeout: float = 45.0, transcribe: bool = True,
                debug_log: list[str] | None = None, caller_id: str = "caller",
                refuse_transfer: bool = False, teardown: bool = True, barge_in_ms: int | None = None,
                echo_db: float | None = None, echo_delay_ms: int = 100, hold_after: int | None = None,
                hold_s: float = 3.0, srtp: bool = False) -> CallResult:
-    import pjsua2 as pj
-
     from tts.hibari import HibariTTS
 
-    result = CallResult(uri=uri)
     voice = HibariTTS(sample_rate=8000)
     lines = [(re.sub(r"\s*\[pause \d+\]\s*", " ", text).strip(), _speech(voice, text)) for text in says]
-
-    ep = pj.Endpoint()
-    with _quiet_stdout():  # pjlib prints its start-up banner before logging is configured
-        ep.libCreate()
-
-    class SipLog(pj.LogWriter):
-        """pjsip's message log: the final response to our BYE is read from here."""
-
-        def write(self, entry):
-            m = re.search(r"RX \d+ bytes Response msg (\d{3})/BYE/", entry.msg)
-            if m:
-                result.bye_status = int(m.group(1))
-            if debug_log is not None:
-                debug_log.append(entry.msg)
-
-    writer = SipLog()
-    cfg = pj.EpConfig()
-    cfg.logConfig.writer = writer
-    cfg.logConfig.msgLogging = True
-    cfg.uaConfig.threadCnt = 0
-    cfg.uaConfig.mainThreadOnly = False
-    cfg.uaConfig.userAgent = "frontdesk-test-caller (pjsua2)"
-    cfg.logConfig.level = 4
-    cfg.logConfig.consoleLevel = 4
-    cfg.logConfig.decor = 0
-    cfg.medConfig.clockRate = 8000
-    cfg.medConfig.sndClockRate = 8000
-    cfg.medConfig.channelCount = 1
-    cfg.medConfig.noVad = True
-    cfg.medConfig.ecTailLen = 0
-    ep.libInit(cfg)
-    kinds = {"udp": pj.PJSIP_TRANSPORT_UDP, "tcp": pj.PJSIP_TRANSPORT_TCP, "tls": pj.PJSIP_TRANSPORT_TLS}
-    tcfg = pj.TransportConfig()
-    tcfg.port = 0
-    ep.transportCreate(kinds[transport], tcfg)
-    ep.audDevManager().setNullDev()
-    ep.libStart()
-    # prefer G.711 µ-law, then A-law
-    for codec in ep.codecEnum2():
-        prio = {"PCMU/8000/1": 255, "PCMA/8000/1": 254}.get(codec.codecId, 0)
-        ep.codecSetPriority(codec.codecId, prio)
-
-    audio = _Audio()
-    if echo_db is not None:
-        audio.echo_gain = 10 ** (echo_db / 20)
-        audio.echo_frames = max(0, echo_delay_ms // FRAME_MS)
-    state = {"confirmed": False, "disconnected": False, "media": False, "local_hangup": False}
-
-    class Port(pj.AudioMediaPort):
-        def onFrameRequested(self, frame):
-            frame.type = pj.PJMEDIA_FRAME_TYPE_AUDIO
-            frame.buf = pj.ByteVector(audio.next_tx())
-            frame.size = FRAME * 2
-
-        def onFrameReceived(self, frame):
-            data = bytes(frame.buf)
-            if data:
-                audio.received(np.frombuffer(data, dtype="<i2").copy())
-
-    port = Port()
-    fmt = pj.MediaFormatAudio()
-    fmt.type = pj.PJMEDIA_TYPE_AUDIO
-    fmt.clockRate = 8000
-    fmt.channelCount = 1
-    fmt.bitsPerSample = 16
-    fmt.frameTimeUsec = 20000
-    port.createPort("frontdesk-caller", fmt)
-
-    class Call(pj.Call):
-        def onCallState(self, prm):
-            ci = self.getInfo()
-            if ci.state == pj.PJSIP_INV_STATE_CONFIRMED:
-                state["confirmed"] = True
-                result.answered = True
-                result.sip_status = 200
-            elif ci.state == pj.PJSIP_INV_STATE_DISCONNECTED:
-                state["disconnected"] = True
-                if not result.answered:
-                    result.sip_status = ci.lastStatusCode
-                if result.ended_by is None:
-                    result.ended_by = "caller" if state["local_hangup"] else "agent"
-
-        def onCallMediaState(self, prm):
-            ci = self.getInfo()
-            for mi in ci.media:
-                if mi.type == pj.PJMEDIA_TYPE_AUDIO and mi.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
-                    am = self.getAudioMedia(mi.index)
-                    am.startTransmit(port)
-                    port.startTransmit(am)
-                    state["media"] = True
-
-        def onDtmfDigit(self, prm):
-            result.dtmf_received += prm.digit
-
-        def onCallTransferRequest(self, prm):
-            result.transfer = prm.dstUri.strip().lstrip("<").split(">")[0]
-            prm.statusCode = 603 if refuse_transfer else 202
-
-    acc = pj.Account()
-    acfg = pj.AccountConfig()
-    acfg.idUri = f"sip:{caller_id}@127.0.0.1"
-    acfg.mediaConfig.transportConfig.port = 41000  # its own RTP range, away from the server's
-    acfg.mediaConfig.transportConfig.portRange = 2000
-    if srtp:  # SDES SRTP, mandatory: pjsua offers RTP/SAVP with a=crypto
-        acfg.mediaConfig.srtpUse = pj.PJMEDIA_SRTP_MANDATORY
-        acfg.mediaConfig.srtpSecureSignaling = 0
-    acc.create(acfg)
-    call = Call(acc)
-    target = uri if transport == "udp" or "transport=" in uri else f"{uri};transport={transport}"
-
-    def pump(seconds: float, until=None) -> bool:
-        end = time.monotonic() + seconds
-        while time.monotonic() < end:
-            ep.libHandleEvents(10)
-            if until is not None and until():
-                return True
-        return until() if until is not None else True
-
-    def rx_ms() -> int:
-        return audio.rx_frames * FRAME_MS
-
-    def wait_agent(after_frame: int, timeout: float) -> tuple[int, int] | None:
-        """Wait for an agent segment that starts at or after after_frame and has ended."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and not state["disconnected"]:
-            pump(0.1)
-            segs = _agent_segments(audio.rx_audio(), after_frame)
-            if segs and audio.rx_frames - segs[0][1] >= AGENT_DONE_SILENCE_MS // FRAME_MS:
-                return segs[0]
-        segs = _agent_segments(audio.rx_audio(), after_frame)
-        return segs[0] if segs else None
-
-    t_start = time.monotonic()
+    phone = Phone(uri, transport=transport, caller_id=caller_id, refuse_transfer=refuse_transfer, srtp=srtp,
+                  echo_db=echo_db, echo_delay_ms=echo_delay_ms, debug_log=debug_log)
+    result, audio, pj = phone.result, phone.audio, phone.pj
     caller_turns: list[dict] = []
     try:
-        call.makeCall(target, pj.CallOpParam(True))
-        pump(answer_timeout, lambda: state["confirmed"] or state["disconnected"])
-        if state["confirmed"]:
-            pump(5.0, lambda: state["media"] or state["disconnected"])
+        if phone.dial(answer_timeout):
             if barge_in_ms is None:
-                wait_agent(0, reply_timeout)  # the greeting
+                phone.wait_agent(0, reply_timeout)  # the greeting
             else:  # talk over the greeting, barge_in_ms after it starts
-                pump(reply_timeout, lambda: bool(_agent_segments(audio.rx_audio())) or state["disconnected"])
-                greeting_start = _agent_segments(audio.rx_audio())[0][0] * FRAME_MS if _agent_segments(audio.rx_audio()) else 0
-                pump(max(0.0, (greeting_start + barge_in_ms - rx_ms()) / 1000))
+                phone.pump(reply_timeout, lambda: bool(_agent_segments(audio.rx_audio())) or not phone.up)
+                segs = _agent_segments(audio.rx_audio())
+                greeting_start = segs[0][0] * FRAME_MS if segs else 0
+                phone.pump(max(0.0, (greeting_start + barge_in_ms - phone.rx_ms()) / 1000))
             for index, (text, pcm) in enumerate(lines):
-                if state["disconnected"]:
+                if not phone.up:
                     break
-                start = rx_ms()
-                audio.speak(pcm)
+                start = phone.rx_ms()
                 if index == 0 and barge_in_ms is not None:  # from the caller's first sound
                     onset = _agent_segments(pcm.copy())
                     result.barge_in = {"caller_start_ms": start + (onset[0][0] * FRAME_MS if onset else 0)}
-                pump(pcm.size / 8000 + 5.0, lambda: not audio.speaking or state["disconnected"])
+                phone.speak(pcm)
                 voiced = _agent_segments(pcm.copy())
                 speech_end = start + (voiced[-1][1] * FRAME_MS if voiced else pcm.size // 8)
                 caller_turns.append({"speaker": "caller", "text": text, "start_ms": start, "end_ms": speech_end})
-                seg = wait_agent(speech_end // FRAME_MS, reply_timeout)
+                seg = phone.wait_agent(speech_end // FRAME_MS, reply_timeout)
                 result.latency_ms.append(seg[0] * FRAME_MS - speech_end if seg else None)
-                if hold_after is not None and index + 1 == hold_after and not state["disconnected"]:
+                if hold_after is not None and index + 1 == hold_after and phone.up:
                     # hold (re-INVITE a=sendonly), wait, resume (re-INVITE a=sendrecv)
-                    call.setHold(pj.CallOpParam(True))
-                    pump(hold_s)
+                    phone.call.setHold(pj.CallOpParam(True))
+                    phone.pump(hold_s)
                     prm = pj.CallOpParam(True)
                     prm.opt.flag = pj.PJSUA_CALL_UNHOLD
-                    call.reinvite(prm)
-                    pump(1.0)
+                    phone.call.reinvite(prm)
+                    phone.pump(1.0)
                     result.holds.append({"held_s": hold_s})
-            if dtmf and not state["disconnected"]:
-                start = rx_ms()
-                call.dialDtmf(dtmf)
-                pump(0.2 * len(dtmf) + 1.0)
-                caller_turns.append({"speaker": "caller", "text": f"[DTMF {dtmf}]", "start_ms": start, "end_ms": rx_ms()})
-                wait_agent(rx_ms() // FRAME_MS, 10.0)
-            if not state["disconnected"]:
-                state["local_hangup"] = True
-                call.hangup(pj.CallOpParam(True))
-            pump(10.0, lambda: state["disconnected"] and (result.ended_by != "caller" or result.bye_status is not None))
-        else:
-            result.error = None if state["disconnected"] else f"no answer within {answer_timeout:.0f} s"
+            if dtmf and phone.up:
+                start = phone.rx_ms()
+                phone.dtmf(dtmf)
+                phone.pump(0.5)
+                caller_turns.append({"speaker": "caller", "text": f"[DTMF {dtmf}]", "start_ms": start, "end_ms": phone.rx_ms()})
+                phone.wait_agent(phone.rx_ms() // FRAME_MS, 10.0)
+            phone.hangup()
     except pj.Error as exc:
         result.error = f"pjsua2: {exc.info()}"
     finally:
-        result.duration_ms = int((time.monotonic() - t_start) * 1000)
-        received = audio.rx_audio()
-        ep.hangupAllCalls()
-        pump(0.3)
-        if teardown:
-            # calls and ports go before libDestroy, or pjmedia aborts in pjmedia_conf_remove_port
-            del call
-            del port
-            acc.shutdown()
-            del acc
-            ep.libDestroy()
-        else:
-            # The CLI exits with os._exit right after printing: pjsua2's destructors racing its
-            # media clock thread have crashed (SIGSEGV) at teardown, after the call was over.
-            _KEEP.extend([ep, acc, call, port, writer])
+        received = phone.close(teardown)
 
     if result.barge_in is not None:
         # when the agent's audio stopped after the caller began: the start of the first 500 ms
@@ -365,10 +414,7 @@ def place_call(uri: str, says: list[str], dtmf: str = "", transport: str = "udp"
     agent_turns = [{"speaker": "agent", "text": "", "start_ms": a * FRAME_MS, "end_ms": b * FRAME_MS, "_audio": (a, b)}
                    for a, b in _agent_segments(received)]
     if transcribe and agent_turns:
-        from asr.whisper import WhisperASR
-        from models.store import default_models_dir, model_for_role
-
-        asr = WhisperASR(str(model_for_role("asr").path(default_models_dir())))
+        asr = caller_asr()
         for turn in agent_turns:
             a, b = turn["_audio"]
             turn["text"] = asr.transcribe(received[a * FRAME:b * FRAME], 8000).text

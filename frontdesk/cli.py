@@ -70,6 +70,20 @@ def _drain(cfg) -> int:
 def _cmd_call(args) -> int:
     from .caller import place_call, print_transcript, write_result
 
+    if args.persona:
+        from .persona.run import run_persona
+        from .persona.spec import PersonaError
+        try:
+            data = run_persona(args.uri, args.persona, json_path=args.json, config=args.config, data_dir=args.data_dir,
+                               seed_existing=args.seed, transport=args.transport, answer_timeout=args.timeout)
+        except PersonaError as exc:
+            print(f"frontdesk: persona error: {exc}", file=sys.stderr)
+            sys.stdout.flush()
+            os._exit(2)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0 if data["ok"] else 1)
+
     result = place_call(args.uri, args.say or [], dtmf=args.dtmf or "", transport=args.transport,
                         answer_timeout=args.timeout, transcribe=not args.no_transcribe, caller_id=args.caller_id,
                         refuse_transfer=args.refuse_transfer, teardown=False, barge_in_ms=args.barge_in_ms,
@@ -95,10 +109,14 @@ def _cmd_models(args) -> int:
 
     if args.action == "list":
         base = store.default_models_dir()
+        defaults = {store.model_for_role(r).name for r in ("asr", "tts", "llm")}
         for m in store.load_manifest():
             size = sum(f.size for f in m.files)
             installed = all((base / m.dir / f.name).exists() for f in m.files)
-            print(f"{m.role:4} {m.name:38} {size / 1e6:7.1f} MB  {'installed' if installed else 'not installed'}")
+            role = "default" if m.name in defaults else "alternative"
+            print(f"{m.role:4} {m.name:38} {size / 1e6:7.1f} MB  {'installed' if installed else 'not installed'} ({role})")
+            if m.why:
+                print(f"     why: {m.why}")
             print(f"     from: {', '.join(m.packages)}")
             print(f"     license: {m.license}")
             print(f"     path: {m.path(base)}")
@@ -162,6 +180,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--refuse-transfer", action="store_true", help="answer the agent's REFER with 603 (test the fallback)")
     c.add_argument("--srtp", action="store_true", help="offer SRTP with SDES keys (RTP/SAVP), as Twilio Secure Trunking does")
     c.add_argument("--caller-id", default="caller", help="the caller's number, sent as the From user (e.g. +12025550143)")
+    c.add_argument("--persona", help="a simulated caller (tests/personas/README.md): it listens and answers from its facts")
+    c.add_argument("--config", help="the clinic's frontdesk.toml, to judge a persona's call against its database")
+    c.add_argument("--data-dir", help="the server's data directory (default: the config's)")
+    c.add_argument("--seed", action="store_true", help="book a cancel/reschedule persona's existing appointment first")
     c.set_defaults(func=_cmd_call)
 
     k = sub.add_parser("calendar", help="the clinic calendar: services, providers, slots, bookings, import/export")

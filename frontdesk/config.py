@@ -57,6 +57,7 @@ class Clinic:
     parking: str = ""
     insurance: list[str] = field(default_factory=list)
     emergency_number: str = "911"
+    faq: list = field(default_factory=list)  # dialog.faq.FaqEntry
 
 
 @dataclass
@@ -261,6 +262,35 @@ def default_config_path() -> Path:
     return local if local.is_file() else DEMO_CONFIG
 
 
+def _faq(items: list) -> list:
+    """[[clinic.faq]]: id, questions (how callers ask it), answer (said word for word), keywords."""
+    from dialog.faq import FaqEntry, valid_id
+
+    out, seen = [], set()
+    for i, item in enumerate(items):
+        key = f"clinic.faq[{i}]"
+        if not isinstance(item, dict):
+            raise ConfigError(f"{key}: expected a table with id, questions and answer")
+        fid = _get(item, "id", key, str, required=True)
+        if not valid_id(fid):
+            raise ConfigError(f"{key}.id: expected a short lower-case id (letters, digits, _), not one of hours, address, "
+                              f"parking, insurance; got {fid!r}")
+        if fid in seen:
+            raise ConfigError(f"{key}.id: {fid!r} is used twice")
+        seen.add(fid)
+        questions = _get(item, "questions", key, list, [])
+        keywords = _get(item, "keywords", key, list, [])
+        if not questions or not all(isinstance(q, str) and q.strip() for q in questions):
+            raise ConfigError(f"{key}.questions: expected a list of the ways callers ask it")
+        if not all(isinstance(k, str) for k in keywords):
+            raise ConfigError(f"{key}.keywords: expected a list of strings")
+        answer = _get(item, "answer", key, str, required=True).strip()
+        if not answer:
+            raise ConfigError(f"{key}.answer: expected the answer to say")
+        out.append(FaqEntry(fid, questions, answer, {k.lower() for k in keywords}))
+    return out
+
+
 def load_config(path: str | Path | None = None) -> Config:
     src = Path(path) if path else default_config_path()
     try:
@@ -328,6 +358,7 @@ def loads_config(text: str, src: Path = Path("<config>")) -> Config:
     insurance = _get(c, "insurance", "clinic", list, [])
     if not all(isinstance(x, str) for x in insurance):
         raise ConfigError("clinic.insurance: expected a list of strings")
+    faq = _faq(_get(c, "faq", "clinic", list, []))
     clinic = Clinic(
         name=name, timezone=tz, address=_get(c, "address", "clinic", str, ""),
         phone=_get(c, "phone", "clinic", str, ""),
@@ -335,7 +366,7 @@ def loads_config(text: str, src: Path = Path("<config>")) -> Config:
                         "I'm the clinic's automated assistant, so you're speaking with a computer."),
         services=services, hours=hours, providers=providers, closures=closures,
         parking=_get(c, "parking", "clinic", str, ""), insurance=list(insurance),
-        emergency_number=_get(c, "emergency_number", "clinic", str, "911"),
+        emergency_number=_get(c, "emergency_number", "clinic", str, "911"), faq=faq,
     )
 
     s = _get(data, "sip", "", dict, {})

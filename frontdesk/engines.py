@@ -77,10 +77,6 @@ class Engines:
         """Speculative recognition: runs when nothing more urgent waits; cancel() if not needed."""
         return self.asr_worker.submit(SPECULATIVE, self.asr.transcribe, audio, 8000, prompt)
 
-    def complete_json_blocking(self, messages: list[dict], schema: dict) -> dict:
-        """For code already on the LLM worker thread (the dialog runs there via run_llm)."""
-        return self.llm.complete_json(messages, schema)
-
     async def run_llm(self, fn, *args):
         """Run a blocking function that uses the language model on its worker thread."""
         return await asyncio.wrap_future(self.llm_worker.submit(TURN, fn, *args))
@@ -142,7 +138,7 @@ class Engines:
         """Chaos testing ($FRONTDESK_FAULT, e.g. "llm:hang" or "asr:crash"): from now on that
         model's jobs block forever or raise, as a wedged or broken model would."""
         engine, _, kind = spec.partition(":")
-        target = {"asr": (self.asr, "transcribe"), "llm": (self.llm, "complete_json"), "tts": (self.tts, "synthesize")}
+        target = {"asr": (self.asr, "transcribe"), "llm": (self.llm, "score"), "tts": (self.tts, "synthesize")}
         if engine not in target or kind not in ("hang", "crash"):
             raise ValueError(f"FRONTDESK_FAULT: expected asr|llm|tts:hang|crash, got {spec!r}")
         obj, name = target[engine]

@@ -349,7 +349,7 @@ class FrontdeskServer:
             return EchoSession(record, hangup=hangup, end_silence_ms=dialog.end_silence_ms,
                                hangup_after_s=self.hangup_after_s if self.app == "hangup" else None)
         assert self.engines is not None and self.backoffice is not None
-        conversation = Conversation(self.cfg.clinic, self.engines.complete_json_blocking, self.backoffice.calendar,
+        conversation = Conversation(self.cfg.clinic, self.engines.llm, self.backoffice.calendar,
                                     self.backoffice.policy(), call_id=call_id, caller_id=record.caller_number or None)
         if transfer is None:
             transfer = lambda target, cid=call_id: self.transfer(cid, target)  # noqa: E731
@@ -556,7 +556,7 @@ async def serve(cfg: Config, ready_file: str | None = None, app: str = "agent", 
     if app == "agent":
         engines = await loop.run_in_executor(None, Engines, cfg)
         conv = Conversation(cfg.clinic, None)
-        await loop.run_in_executor(None, engines.warm, conv.prompt_messages("Hello, I'd like to book an appointment."))
+        await loop.run_in_executor(None, engines.warm, conv.model_messages("Hello, I'd like to book an appointment."))
         await loop.run_in_executor(None, engines.prepare_phrases, conv.fixed_phrases())
         if os.environ.get("FRONTDESK_FAULT"):
             engines.inject_fault(os.environ["FRONTDESK_FAULT"])

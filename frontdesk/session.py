@@ -22,16 +22,21 @@ import numpy as np
 
 from dialog import parse, rules
 from dialog.conversation import FILLER, AgentTurn, Conversation
+from dialog.prompts import recognition_prompt
 from media.bargein import BargeIn, BargeInDetector
 from media.rtp_session import RtpSession
 from media.vad import Endpointer, SpeechPaused, SpeechStarted, Utterance
 
 from .calllog import CallRecord
 from .engines import Engines
-from .workers import EngineFailure, Overloaded
+from .workers import SPECULATIVE, EngineFailure, Overloaded
 
 log = logging.getLogger("frontdesk.call")
 ECHO_TAIL_MS = 350
+GREETING_WAIT_S = 1.5  # after "Hello?" alone, how long to wait for the caller to go on
+RESUMED_WAIT_S = 8.0  # the caller started talking again: how long their next utterance may take
+REJOIN_S = 2.0  # a barge-in this soon after a reply starts continues the caller's turn
+_FINAL = ("booked", "cancelled", "goodbye", "failed", "transfer_failed")  # replies that changed the world
 
 
 @dataclass
@@ -64,10 +69,7 @@ class CallSession:
         self._digits = ""
         self.rtp: RtpSession | None = None
         self.inbox: asyncio.Queue[Utterance | Heard | str] = asyncio.Queue()
-        clinic = conversation.clinic
-        # Whisper's domain prompt: the words this line hears that a general model would miss
-        self.asr_prompt = (f"{clinic.name}. " + ", ".join(s.name for s in clinic.services) + ". "
-                           + ", ".join(p.name for p in getattr(clinic, "providers", [])) + ".")
+        self.clinic = conversation.clinic
         self._utterance_wall: dict[int, float] = {}
         self.barge = (BargeInDetector(min_speech_ms=barge_in_ms, pause_ms=barge_in_pause_ms)
                       if barge_in_ms > 0 else None)
@@ -91,6 +93,19 @@ class CallSession:
         self.engine_failed = False  # speech synthesis failed: the call ends with the cached apology
         self.pauses = 0  # agent audio paused for caller speech
         self.resumes = 0  # ... and resumed (a backchannel or a noise)
+        self.joined = 0  # caller turns joined to the next one (a greeting, a pause mid-answer)
+        self.dropped = 0  # replies dropped because the caller went on talking before they played
+        self._pending_text: str | None = None  # the caller's words so far in a turn being joined
+        self._waited_s = 0.0  # this turn's time waiting for the caller to go on (not the engines')
+        self._answered = None  # (conversation before it, the caller's words, confidence) of the reply being made
+        self._reply_for = None  # ... of the reply now playing
+        self._reply_started = 0.0
+        self._rejoin = None  # set by a barge-in in the reply's first seconds: join the turns
+
+    @property
+    def asr_prompt(self) -> str:
+        """Whisper's prompt: the clinic's words, and letters or digits when those are expected."""
+        return recognition_prompt(self.clinic, self._expect)
 
     def attach(self, rtp: RtpSession) -> None:
         self.rtp = rtp
@@ -210,14 +225,21 @@ class CallSession:
 
         def done(fut: Future) -> None:
             if not fut.cancelled() and fut.exception() is None:
-                loop.call_soon_threadsafe(self._partial, event.end_ms, fut.result().text)
+                loop.call_soon_threadsafe(self._partial, event.end_ms, fut.result().text, fut.result().confidence)
 
         future.add_done_callback(done)
 
-    def _partial(self, end_ms: int, text: str) -> None:
-        """A transcript of the caller's speech so far: mid-number or mid-sentence, keep listening."""
+    def _partial(self, end_ms: int, text: str, confidence: float = 1.0) -> None:
+        """A transcript of the caller's speech so far: mid-number or mid-sentence, keep listening;
+        otherwise understand it now, during the end-of-turn silence (the model's part included),
+        so that the reply is ready when the turn ends. Understanding changes nothing in the call."""
         if not self.endpointer.in_speech:
             return
+        if text.strip() and self._pending_text is None:
+            try:
+                self.engines.llm_worker.submit(SPECULATIVE, self.conversation.understand, text.strip(), confidence)
+            except Overloaded:
+                pass
         wait = self.conversation.wait_for_more(text)
         if wait:
             self.endpointer.hold_open(wait)
@@ -243,6 +265,13 @@ class CallSession:
         if self._cancel_tts is not None:
             self._cancel_tts.set()
         log.info("call %s: barge-in; %d ms of agent audio dropped", self.record.call_id, dropped // 8)
+        answered = self._reply_for
+        if answered is not None and time.monotonic() - self._reply_started < REJOIN_S:
+            # the caller went on with what they were saying just as the reply began: their words
+            # are one turn, understood again as a whole, as if the reply had not started
+            self._rejoin = answered
+            log.info("call %s: the caller went on within %.1f s of the reply; the turn is joined", self.record.call_id,
+                     time.monotonic() - self._reply_started)
 
     def _said(self, text: str) -> str:
         """Caller words for the log: the text only when privacy.log_transcripts is on."""
@@ -261,7 +290,7 @@ class CallSession:
         rec.booking = summary["booking"]
         rec.misunderstandings = summary["misunderstandings"]
         rec.summary = summary_line(rec.outcome, summary)
-        rec.barge_in = {"pauses": self.pauses, "resumes": self.resumes}
+        rec.barge_in = {"pauses": self.pauses, "resumes": self.resumes, "joined": self.joined, "dropped": self.dropped}
 
     def on_dtmf(self, digit: str) -> None:
         self.record.dtmf.append(digit)
@@ -345,41 +374,121 @@ class CallSession:
             spec.future.cancel()
         return await self.engines.transcribe(utt.audio, self.asr_prompt), False
 
-    async def _reply(self, item: Utterance | Heard, timing: dict) -> AgentTurn:
+    async def _transcript(self, item: Utterance | Heard, timing: dict):
         t0 = time.monotonic()
         if isinstance(item, Heard):
             transcript, reused = item.transcript, True
         else:
             transcript, reused = await self._recognise(item)
         utt = item.utterance if isinstance(item, Heard) else item
-        t_asr = time.monotonic()
-        timing.update(asr_ms=int((t_asr - t0) * 1000), asr_early=reused)
+        timing["asr_ms"] = timing.get("asr_ms", 0) + int((time.monotonic() - t0) * 1000)
+        timing["asr_early"] = reused
         log.info("call %s: caller said %s (confidence %.2f)", self.record.call_id, self._said(transcript.text),
                  transcript.confidence)
         self.record.add_turn("caller", transcript.text, confidence=round(transcript.confidence, 3),
                              audio_ms=int(utt.audio.size / 8))
-        if not transcript.text.strip():
-            turn = self.conversation.on_unclear()
-        else:
-            turn = await self.engines.run_llm(self.conversation.on_caller, transcript.text, transcript.confidence)
-        timing["dialog_ms"] = int((time.monotonic() - t_asr) * 1000)
-        return turn
+        return transcript
+
+    def _caller_resumed(self) -> bool:
+        """The caller started speaking again (or has spoken) since the turn being answered ended."""
+        return self.endpointer.in_speech or any(not isinstance(i, str) for i in self.inbox._queue)  # type: ignore[attr-defined]
+
+    async def _next_utterance(self, timeout: float) -> Utterance | Heard | None:
+        """The caller's next utterance within ``timeout`` s (keypad digits wait their turn)."""
+        deadline = time.monotonic() + timeout
+        held: list[str] = []
+        t0 = time.monotonic()
+        try:
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 and not self.endpointer.in_speech:
+                    return None
+                try:
+                    async with asyncio.timeout(max(0.05, remaining) if not self.endpointer.in_speech else 30.0):
+                        item = await self.inbox.get()
+                except TimeoutError:
+                    if self.endpointer.in_speech:
+                        continue
+                    return None
+                if isinstance(item, str):
+                    held.append(item)
+                    continue
+                return item
+        finally:
+            self._waited_s += time.monotonic() - t0
+            for d in held:
+                self.inbox.put_nowait(d)
+
+    async def _reply(self, item: Utterance | Heard, timing: dict) -> AgentTurn:
+        """One reply per caller turn. A greeting or filler alone ("Hi.", "Um.") waits for what
+        follows; if the caller goes on talking before the reply is ready, the words are joined and
+        understood once, and the conversation is put back as it was before the stale reply."""
+        words: list[str] = []
+        confidences: list[float] = []
+        if self._rejoin is not None:
+            snapshot, prev, conf = self._rejoin
+            self._rejoin = None
+            self.conversation.restore(snapshot)
+            self.joined += 1
+            words, confidences = [prev], [conf]
+        while True:
+            transcript = await self._transcript(item, timing)
+            if transcript.text.strip():
+                words.append(transcript.text.strip())
+                confidences.append(transcript.confidence)
+            text = " ".join(words)
+            self._pending_text = text
+            wait = 0.0
+            if rules.is_greeting_only(text) and self.conversation.state in ("open", "anything_else"):
+                wait = GREETING_WAIT_S  # "Hello? [pause] It's Ngozi..." is one turn
+            if self._caller_resumed() or wait:
+                nxt = await self._next_utterance(wait or RESUMED_WAIT_S)
+                if nxt is not None:
+                    self.joined += 1
+                    item = nxt
+                    continue
+            if not text:
+                self._pending_text = None
+                return self.conversation.on_unclear()
+            t_dialog = time.monotonic()
+            snapshot = self.conversation.snapshot()
+            turn = await self.engines.run_llm(self.conversation.on_caller, text, min(confidences))
+            timing["dialog_ms"] = timing.get("dialog_ms", 0) + int((time.monotonic() - t_dialog) * 1000)
+            if self._caller_resumed():
+                # the caller went on before we answered: this reply is stale, and never played
+                self.conversation.restore(snapshot)
+                self.dropped += 1
+                log.info("call %s: the caller went on talking; the reply to the first part is dropped", self.record.call_id)
+                nxt = await self._next_utterance(RESUMED_WAIT_S)
+                if nxt is not None:
+                    self.joined += 1
+                    item = nxt
+                    continue
+                turn = await self.engines.run_llm(self.conversation.on_caller, text, min(confidences))
+            self._pending_text = None
+            if turn.intent not in _FINAL and not turn.intent.startswith("handoff"):
+                self._answered = (snapshot, text, min(confidences))
+            return turn
 
     async def handle_utterance(self, item: Utterance | Heard) -> AgentTurn | None:
         utt = item.utterance if isinstance(item, Heard) else item
         speech_end = self._utterance_wall.pop(id(utt), time.monotonic())
         t0 = time.monotonic()
         timing: dict = {"endpoint_ms": int((t0 - speech_end) * 1000)}
+        self._waited_s = 0.0
         work = asyncio.ensure_future(self._reply(item, timing))
         filler = False
         try:
             done, _ = await asyncio.wait({work}, timeout=max(0.0, self.filler_after_s - (t0 - speech_end)))
-            if not done:  # slow: let the caller know we're on it
+            if not done and not self._caller_resumed():  # slow: let the caller know we're on it (once)
                 filler = True
                 await self.say(AgentTurn(FILLER, intent="filler"), record_history=False)
-            remaining = self.turn_timeout_s - (time.monotonic() - speech_end)
-            async with asyncio.timeout(max(0.1, remaining)):
-                turn = await work
+            while not work.done():  # the time spent waiting for the caller to go on does not count
+                remaining = self.turn_timeout_s + self._waited_s - (time.monotonic() - speech_end)
+                if remaining <= 0:
+                    raise asyncio.TimeoutError
+                await asyncio.wait({work}, timeout=remaining)
+            turn = work.result()
         except Overloaded as exc:
             log.warning("call %s: %s; offering a callback", self.record.call_id, exc)
             turn = await asyncio.to_thread(self.conversation.overloaded)
@@ -391,8 +500,14 @@ class CallSession:
             log.error("call %s: turn failed (%s); apologising, callback, hanging up", self.record.call_id, why)
             self.record.end_reason = f"engine failure: {why}"
             turn = await asyncio.to_thread(self.conversation.failed)
+        finally:
+            if not work.done():
+                work.cancel()
+        self._pending_text = None
         t_reply = time.monotonic()
+        self._reply_for, self._answered = self._answered, None
         first_audio = await self.say(turn)
+        self._reply_for = None
         end = first_audio or t_reply
         timing.update(tts_first_ms=int((end - t_reply) * 1000), total_ms=int((end - speech_end) * 1000),
                       filler=filler, intent=turn.intent, source=turn.source)
@@ -424,7 +539,7 @@ class CallSession:
                 if self._interrupted:
                     break
                 if first is None:
-                    first = time.monotonic()
+                    first = self._reply_started = time.monotonic()
                 pieces.append((piece, pcm.size))
                 self.rtp.play(pcm)
         except (Overloaded, EngineFailure) as exc:
@@ -447,7 +562,7 @@ class CallSession:
         """Short after a yes/no or pick-one question, longer mid-number or mid-name."""
         base = self.end_silence_ms
         return {"yes_no": max(300, base - 200), "choice": max(350, base - 150),
-                "name": base + 200, "number": base + 300}.get(expect, base)
+                "name": base + 200, "number": base + 300, "spelling": base + 500}.get(expect, base)
 
 
 def heard_text(pieces: list[tuple[str, int]], played: int) -> str:

@@ -1,7 +1,10 @@
-"""A local chat model through llama-cpp-python, with grammar-constrained JSON output.
+"""A local chat model through llama-cpp-python, used to choose among closed options.
 
-The Llama object keeps the KV cache of the last prompt, so a stable system prompt is only
-evaluated once: later turns pay only for their new tokens.
+Nothing is generated: `score` evaluates the chat prompt and reads the next-token logits of the
+options' first tokens, one forward pass over the tokens the KV cache does not already hold. The
+Llama object keeps the cache of the last prompt, so a stable system prompt and its examples are
+evaluated once and later turns pay only for their own words (about 10 ms a token for the 0.5B
+model on 2 cores; a grammar-constrained answer cost about 23 ms per output token on top).
 """
 
 from __future__ import annotations
@@ -21,87 +24,65 @@ class LlamaLLM:
 
         self.llm = Llama(model_path=str(model_path), n_ctx=n_ctx, n_threads=n_threads,
                          n_threads_batch=n_threads, n_batch=512, verbose=False)
-        self._grammars: dict[str, Any] = {}
         self.last_stats: dict = {}
+        self._prompt_cache: dict[str, list[int]] = {}
+        self._formatter = None
 
-    def _grammar(self, schema: dict):
-        from llama_cpp import LlamaGrammar
+    # -- choosing among options from one forward pass ------------------------------------
 
-        key = json.dumps(schema, sort_keys=True)
-        if key not in self._grammars:
-            self._grammars[key] = LlamaGrammar.from_json_schema(key, verbose=False)
-        return self._grammars[key]
+    def _chat_tokens(self, messages: list[dict], assistant_prefix: str = "") -> list[int]:
+        """The chat prompt as the model's template renders it, ready for the assistant's answer."""
+        key = json.dumps(messages, sort_keys=True) + "\x00" + assistant_prefix
+        cached = self._prompt_cache.get(key)
+        if cached is not None:
+            return cached
+        template = self.llm.metadata.get("tokenizer.chat_template")
+        if template:
+            if self._formatter is None:
+                from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+                self._formatter = Jinja2ChatFormatter(template=template, eos_token="", bos_token="")
+            text = self._formatter(messages=messages).prompt
+        else:
+            text = "".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in messages) + "<|im_start|>assistant\n"
+        tokens = self.llm.tokenize((text + assistant_prefix).encode(), add_bos=False, special=True)
+        if len(self._prompt_cache) > 256:
+            self._prompt_cache = {}
+        self._prompt_cache[key] = tokens
+        return tokens
 
-    def complete_json(self, messages: list[dict], schema: dict, *, max_tokens: int = 96,
-                      confidence_field: str | None = "action") -> dict:
-        """One grammar-constrained completion; returns the parsed object (or raises ValueError).
+    def option_tokens(self, options: list[str], after_prefix: bool) -> dict[str, int]:
+        """Each option's first token (with a leading space when it follows a prefix word); the
+        options must begin with different tokens."""
+        out: dict[str, int] = {}
+        for opt in options:
+            tok = self.llm.tokenize(((" " if after_prefix else "") + opt).encode(), add_bos=False, special=False)[0]
+            if tok in out.values():
+                raise ValueError(f"options {opt!r} and {[k for k, v in out.items() if v == tok]} begin with the same token")
+            out[opt] = tok
+        return out
 
-        When the schema has an enum-valued ``confidence_field``, the result carries
-        ``_confidence``: the model's probability for the value it chose, renormalised over the
-        first tokens of the allowed values at the step where the value begins. Clear requests
-        score 0.75 and more; nonsense spreads the mass and scores well under 0.5.
-        """
-        probe = self._confidence_probe(schema, confidence_field)
-        kwargs = {}
-        if probe is not None:
-            from llama_cpp import LogitsProcessorList
-            kwargs["logits_processor"] = LogitsProcessorList([probe])
-        cached = list(self.llm.input_ids[:self.llm.n_tokens])
-        out = self.llm.create_chat_completion(
-            messages=messages, grammar=self._grammar(schema), temperature=0.0, max_tokens=max_tokens, **kwargs,
-        )
-        prompt_tokens = int(out.get("usage", {}).get("prompt_tokens", 0))
-        reused = 0
-        for a, b in zip(cached, self.llm.input_ids[:prompt_tokens]):
-            if a != b:
-                break
-            reused += 1
-        # the system prompt and clinic facts come from the KV cache; only the turn is evaluated
-        self.last_stats = {"prompt_tokens": prompt_tokens, "reused_tokens": reused,
-                           "output_tokens": int(out.get("usage", {}).get("completion_tokens", 0))}
-        text = out["choices"][0]["message"]["content"] or ""
-        try:
-            value = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"model output is not JSON: {text[:120]!r}") from exc
-        if not isinstance(value, dict):
-            raise ValueError("model output is not a JSON object")
-        if probe is not None and probe.probs is not None and isinstance(value.get(confidence_field), str):
-            first = self._first_token(value[confidence_field])
-            value["_confidence"] = float(probe.probs.get(first, 0.0))
-        value["_tokens"] = dict(self.last_stats)
-        return value
-
-    def _first_token(self, text: str) -> int:
-        return self.llm.tokenize(text.encode(), add_bos=False, special=False)[0]
-
-    def _confidence_probe(self, schema: dict, field: str | None):
-        values = (schema.get("properties", {}).get(field or "", {}) or {}).get("enum")
-        if not field or not values:
-            return None
-        firsts = sorted({self._first_token(v) for v in values})
+    def score(self, messages: list[dict], options: list[str], *, assistant_prefix: str = "") -> dict[str, float]:
+        """The model's probability for each option as the next word of its answer, renormalised
+        over the options, from one forward pass over the turn's new tokens (the system prompt
+        and anything else already evaluated comes from the KV cache)."""
+        tokens = self._chat_tokens(messages, assistant_prefix)
+        firsts = self.option_tokens(options, bool(assistant_prefix))
         llm = self.llm
-        marker = f'"{field}":"'
-
-        class Probe:
-            def __init__(self):
-                self.prompt_len: int | None = None
-                self.probs: dict[int, float] | None = None
-
-            def __call__(self, input_ids, scores):
-                if self.prompt_len is None:
-                    self.prompt_len = len(input_ids)
-                if self.probs is None:
-                    generated = llm.detokenize(list(input_ids[self.prompt_len:])).decode("utf-8", "replace")
-                    if generated.replace(" ", "").endswith(marker):
-                        logits = np.array([scores[i] for i in firsts], dtype=np.float64)
-                        p = np.exp(logits - logits.max())
-                        p /= p.sum()
-                        self.probs = dict(zip(firsts, p.tolist()))
-                return scores
-
-        return Probe()
+        reuse = 0
+        limit = min(llm.n_tokens, len(tokens) - 1)  # evaluate at least the last token for its logits
+        ids = llm.input_ids
+        while reuse < limit and ids[reuse] == tokens[reuse]:
+            reuse += 1
+        llm.n_tokens = reuse
+        llm.eval(tokens[reuse:])
+        logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),))
+        picked = np.array([logits[firsts[o]] for o in options], dtype=np.float64)
+        p = np.exp(picked - picked.max())
+        p /= p.sum()
+        self.last_stats = {"prompt_tokens": len(tokens), "reused_tokens": reuse, "output_tokens": 0}
+        return dict(zip(options, p.tolist()))
 
     def warm(self, messages: list[dict]) -> None:
-        """Evaluate a prompt once so that its prefix is cached for the first call."""
-        self.llm.create_chat_completion(messages=messages, temperature=0.0, max_tokens=1)
+        """Evaluate a prompt once so that its prefix (system prompt, examples) is cached for the
+        first call."""
+        self.score(messages, ["yes", "no"])

@@ -43,6 +43,7 @@ class Model:
     license: str
     provenance: str
     files: list[ModelFile]
+    why: str = ""  # why this model is the default (or installed at all): what was measured
 
     def path(self, models_dir: Path) -> Path:
         """What the engine loads: a file, or the model's directory when entry is "."."""
@@ -55,11 +56,12 @@ def load_manifest(path: Path = MANIFEST) -> list[Model]:
     for m in data["model"]:
         files = [ModelFile(f["name"], list(f["from"]), int(f["size"]), f["sha256"]) for f in m["file"]]
         out.append(Model(m["name"], m["role"], m["format"], m["dir"], m["entry"], list(m["packages"]),
-                         m["license"], m["provenance"], files))
+                         m["license"], m["provenance"], files, m.get("why", "")))
     return out
 
 
 def model_for_role(role: str) -> Model:
+    """The default model for a role: the first in the manifest (others are alternatives)."""
     return next(m for m in load_manifest() if m.role == role)
 
 

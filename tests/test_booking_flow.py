@@ -21,7 +21,7 @@ def cal(tmp_path):
 
 
 def conv(cal, model=None, **policy) -> Conversation:
-    policy = {"parking": CFG.clinic.parking, "insurance": tuple(CFG.clinic.insurance), **policy}
+    policy = {"parking": CFG.clinic.parking, "insurance": tuple(CFG.clinic.insurance), "spell_names": False, **policy}
     c = Conversation(CFG.clinic, model, cal, BookingPolicy(**policy), call_id="call-1", caller_id="+12025550143",
                      clock=lambda: NOW)
     c.greeting()
@@ -134,7 +134,7 @@ def test_cancel_and_reschedule(cal):
     slot = [s for s in cal.find_slots("cleaning", date(2026, 12, 2)) if s.provider == "Dr. Patel"][0]
     b = cal.book_slot(slot, CallerInfo("Maria Gonzalez", "+12025550143"))
     c = conv(cal)
-    t = talk(c, "I need to cancel my appointment", "Maria Gonzalez", "yes")[-1]
+    t = talk(c, "I need to cancel my appointment", "yes")[-1]  # "Am I speaking with Maria Gonzalez?" (caller ID)
     assert "Shall I cancel it" in t.text and "Wednesday, December 2nd" in t.text
     assert c.on_caller("Yes, cancel it.").intent == "cancelled"
     assert cal.get_booking(b.id).status == "cancelled"
@@ -180,7 +180,8 @@ class BrokenCalendar:
 
 
 def test_calendar_tool_failure_hands_off_with_a_callback(cal):
-    c = Conversation(CFG.clinic, None, BrokenCalendar(), BookingPolicy(), call_id="c", caller_id="+12025550143", clock=lambda: NOW)
+    c = Conversation(CFG.clinic, None, BrokenCalendar(), BookingPolicy(spell_names=False), call_id="c", caller_id="+12025550143",
+                     clock=lambda: NOW)
     c.greeting()
     talk(c, "book a cleaning on Friday", "my name is Ann Lee")
     t = c.on_caller("yes")
@@ -211,7 +212,7 @@ def test_date_of_birth_identifies_the_caller_when_configured(cal):
     slot = cal.find_slots("checkup", date(2026, 12, 2))[0]
     cal.book_slot(slot, CallerInfo("Maria Gonzalez", "+12025550143", dob="1985-03-14"))
     c = conv(cal, required_fields=("name", "phone", "dob"))
-    t = talk(c, "I need to cancel my appointment", "Maria Gonzalez", "yes")[-1]
+    t = talk(c, "I need to cancel my appointment", "yes")[-1]  # a returning caller, known by caller ID
     assert t.intent == "dob"
     wrong = c.on_caller("It's July 4th, 1990.")
     assert "couldn't find" in wrong.text  # a different date of birth finds nothing

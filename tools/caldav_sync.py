@@ -101,7 +101,10 @@ class CalDavSync:
         ev = appointment_event(
             uid=appt.uid, start=appt.start.replace(tzinfo=timezone.utc).astimezone(tz),
             end=appt.end.replace(tzinfo=timezone.utc).astimezone(tz),
-            summary=f"{svc.name}: {appt.caller_name}", description=f"Phone {appt.phone}. Booked by phone (frontdesk).",
+            summary=f"{svc.name}: {appt.caller_name}" + (" (name unverified)" if appt.name_unverified else ""),
+            description=f"Phone {appt.phone}. Booked by phone (frontdesk)." + (
+                " The caller's name could not be confirmed on the call: check its spelling when you call."
+                if appt.name_unverified else ""),
             location=self.address, sequence=appt.sequence)
         resp = self.client().put(url, to_ics(ev), {"Content-Type": "text/calendar; charset=utf-8"})
         if resp.status not in (200, 201, 204):

@@ -63,6 +63,7 @@ class CallerInfo:
     new_patient: bool | None = None
     sms_opt_out: bool = False
     email_opt_out: bool = False
+    name_unverified: bool = False  # spelling not confirmed on the call: staff check it
 
 
 @dataclass
@@ -78,11 +79,13 @@ class Booking:
     email: str
     status: str
     reason: str = ""
+    name_unverified: bool = False
 
     def as_json(self) -> dict:
         return {"id": self.id, "uid": self.uid, "service": self.service, "provider": self.provider,
                 "start": self.start.isoformat(), "end": self.end.isoformat(), "caller_name": self.caller_name,
-                "phone": self.phone, "email": self.email, "status": self.status, "reason": self.reason}
+                "phone": self.phone, "email": self.email, "status": self.status, "reason": self.reason,
+                "name_unverified": self.name_unverified}
 
 
 def granules(start: datetime, end: datetime) -> range:
@@ -266,6 +269,17 @@ class Calendar:
             self._upsert_caller(s, info)
             s.commit()
 
+    def known_caller(self, phone: str) -> str | None:
+        """The name on file for a number that has booked here before (a confirmed spelling), so
+        that a returning caller is greeted by name instead of asked to spell it again."""
+        if not phone:
+            return None
+        with Session(self.engine) as s:
+            rows = s.exec(select(Appointment).where(Appointment.phone == phone, Appointment.name_unverified == False)  # noqa: E712
+                          .order_by(Appointment.created_at.desc())).all()
+            names = list(dict.fromkeys(a.caller_name for a in rows if a.caller_name))
+        return names[0] if len(names) == 1 else None
+
     def _upsert_caller(self, s: Session, info: CallerInfo) -> Caller:
         row = s.exec(select(Caller).where(Caller.phone == info.phone, Caller.name == info.name)).first()
         if row is None:  # same number, a name heard slightly differently: match on any shared word
@@ -297,7 +311,7 @@ class Calendar:
                 id=appt_id, uid=f"{uuid.uuid4()}@frontdesk", provider_id=hold.provider_id,
                 service_id=hold.service_id, start=hold.start, end=hold.end, caller_id=caller_row.id,
                 caller_name=caller.name, phone=caller.phone, email=email, reason=caller.reason,
-                call_id=call_id, created_at=now, updated_at=now)
+                name_unverified=caller.name_unverified, call_id=call_id, created_at=now, updated_at=now)
             s.add(appt)
             claims = s.exec(select(Claim).where(Claim.owner == f"hold:{hold_id}")).all()
             for c in claims:
@@ -345,7 +359,7 @@ class Calendar:
         return Booking(appt.id, appt.uid, svc.name if svc else "?", prov.name if prov else "?",
                        appt.start.replace(tzinfo=timezone.utc).astimezone(tz),
                        appt.end.replace(tzinfo=timezone.utc).astimezone(tz),
-                       appt.caller_name, appt.phone, appt.email, appt.status, appt.reason)
+                       appt.caller_name, appt.phone, appt.email, appt.status, appt.reason, appt.name_unverified)
 
     def get_booking(self, appointment_id: str) -> Booking | None:
         with Session(self.engine, expire_on_commit=False) as s:

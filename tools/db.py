@@ -58,8 +58,15 @@ def _v3(engine: Engine) -> None:
                     conn.execute(text(f"CREATE INDEX IF NOT EXISTS ix_{table}_node ON {table} (node)"))
 
 
+def _v4(engine: Engine) -> None:
+    """An appointment whose caller name the agent could not confirm is flagged for staff."""
+    if "name_unverified" not in {c["name"] for c in inspect(engine).get_columns("appointment")}:
+        with engine.begin() as conn:
+            conn.execute(text("ALTER TABLE appointment ADD COLUMN name_unverified BOOLEAN NOT NULL DEFAULT FALSE"))
+
+
 # Append new migrations; never edit an applied one.
-MIGRATIONS: list[tuple[int, Callable[[Engine], None]]] = [(1, _v1), (2, _v2), (3, _v3)]
+MIGRATIONS: list[tuple[int, Callable[[Engine], None]]] = [(1, _v1), (2, _v2), (3, _v3), (4, _v4)]
 
 
 def schema_version(engine: Engine) -> int:

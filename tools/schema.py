@@ -83,6 +83,7 @@ class Appointment(SQLModel, table=True):
     email: str = ""
     reason: str = ""
     status: str = "booked"  # booked | cancelled
+    name_unverified: bool = False  # the agent could not confirm the spelling: staff check it
     call_id: str = ""
     created_at: NaiveDatetime
     updated_at: NaiveDatetime

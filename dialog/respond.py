@@ -1,0 +1,421 @@
+"""The policy for one caller turn, given its Reading (a mixin of Conversation).
+
+Order: safety and handoffs; the answer to the question that is open; every value into the
+frame; the request; FAQ answers; then the next question, with an acknowledgement of what was
+taken. `_next` asks for the first thing still missing or unconfirmed.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from . import names, parse, rules
+from .prompts import PROMPTS, SORRY, UNCLEAR_LINE, AgentTurn
+from .steps import NO_ANSWER
+from .understand import Reading
+
+log = logging.getLogger("frontdesk.dialog")
+_READ_BACKS = ("confirm", "cancel_confirm", "phone_confirm", "phone_check", "spelling_check", "known_caller")
+MAX_SPELL_ATTEMPTS = 2
+
+
+class Policy:
+    def respond(self, r: Reading, text: str, confidence: float = 1.0) -> AgentTurn:
+        intent = r.intent
+        if intent == "emergency":
+            return self._emergency()
+        if intent == "human":
+            return self._handoff("caller asked for a person", "human")
+        if intent == "billing":
+            return self._handoff("billing, refund or complaint", "billing")
+        if intent == "advice":
+            return self._handoff("request for medical, legal or financial advice", "advice",
+                                 preface="I'm not able to give medical advice over the phone.")
+        acks: list[str] = []
+        if rules.no_texts(text) and not self.sms_opt_out:
+            self.sms_opt_out = True
+            self.policy.confirm_by = tuple(c for c in self.policy.confirm_by if c != "sms")
+            acks.append("Okay, I won't send you text messages.")
+        turn = self._apply_answer(r, text, acks)
+        if turn is not None:
+            self.failed_in_a_row = 0
+            return self._prefixed(turn, acks)
+        took = self._take_values(r, acks)
+        started = False
+        if intent in ("book", "cancel", "reschedule") and not (intent == "book" and self.task in ("cancel", "reschedule")
+                                                                and not self.task_done):
+            started = self._start(intent)
+        elif intent == "goodbye" and self.state not in _READ_BACKS:
+            return self._goodbye()
+        answers, unknown = self._answer_faqs(r)
+        if intent == "greeting" and not took and not self.task and not answers:
+            self.failed_in_a_row = 0
+            return self._ask("Hi! How can I help you today?", "greeting", state="open")
+        if not (took or started or answers or unknown):
+            if self.state in ("spelling", "spelling_first"):
+                self.spell_attempts += 1
+                if self.spell_attempts >= MAX_SPELL_ATTEMPTS:
+                    self.name_unverified = True
+                    self.name_spelled = self.first_spelled = True
+                    return self._prefixed(self._next(), ["Thank you, I'll have our staff check the spelling."])
+                return self._ask("Sorry, I didn't get that. Please spell it one letter at a time, for example "
+                                 "S as in Sam.", "spelling", state=self.state, expect="spelling")
+            if intent in ("yes", "no") and self.state == "open":
+                return self._prefixed(self._ask("How can I help you today?", "reprompt", state="open"), acks)
+            return self._not_understood("not understood", low_confidence=confidence < 0.4)
+        self.failed_in_a_row = 0
+        if unknown:
+            self._callback_topic = text[:200]
+            offer = NO_ANSWER if not answers else "About your other question: " + NO_ANSWER
+            return self._prefixed(self._ask(offer, "faq_unknown", state="callback_offer", expect="yes_no"), acks + answers)
+        if answers and (not self.task or self.task_done):
+            if not self.outcome:
+                self.outcome = "faq_only"
+            return self._prefixed(self._ask(PROMPTS["anything_else"], "faq", state="anything_else"), acks + answers)
+        turn = self._next()
+        if turn.text == self._last_asked and turn.intent not in ("offer", "read_back") and not answers:
+            self._asked_again += 1
+            if self._asked_again >= 2:  # the third time the same question: a person will do better
+                self._asked_again = 0
+                self.history.pop()
+                self.failed_in_a_row = 1
+                return self._not_understood("the same question a third time")
+        else:
+            self._asked_again = 0
+        self._last_asked = turn.text
+        return self._prefixed(turn, acks + answers)
+
+    _last_asked = ""
+    _asked_again = 0
+
+    def _prefixed(self, turn: AgentTurn, before: list[str]) -> AgentTurn:
+        if before and not turn.hangup:
+            turn.text = " ".join([*before, turn.text])
+            if self.history and self.history[-1][0] == "agent":
+                self.history[-1] = ("agent", turn.text)
+        return turn
+
+    # -- the answer to the open question -------------------------------------------------------
+
+    def _apply_answer(self, r: Reading, text: str, acks: list[str]) -> AgentTurn | None:
+        s, intent, slots = self.state, r.intent, r.slots
+        if s == "confirm":
+            if intent == "yes":
+                return self._book()
+            if intent in ("no", "goodbye") or (intent == "give_info" and "when" in slots):
+                self._release()
+                self.chosen = None
+                if rules.is_goodbye(text) and "when" not in slots:
+                    self.task_done = True
+                    return self._goodbye("No problem, I haven't booked anything.")
+                if "when" in slots:
+                    self.when = slots["when"]
+                    return self._offer()
+                if "service" in slots and slots["service"] != self.q.appointment_type:
+                    self.q.appointment_type = slots["service"]
+                    return self._offer()
+                self.when = parse.When()
+                return self._ask("No problem. What day and time would suit you better?", "when", state="when")
+            return None
+        if s == "cancel_confirm":
+            if intent == "yes":
+                return self._do_cancel()
+            if intent == "reschedule":
+                self.task = "reschedule"
+                return self._lookup()
+            if intent in ("no", "goodbye"):
+                self.task_done = True
+                return self._ask("Okay, I've left your appointment as it is. Is there anything else I can help with?",
+                                 "kept", state="anything_else")
+            return None
+        if s == "offer":
+            if "choice" in slots:
+                turn = self._choose(self.offered[slots["choice"]])
+                if turn is not None:
+                    return turn
+            if "when" in slots and intent != "choose_slot":
+                self.when = self.when.merged(slots["when"]) if intent != "no" else slots["when"]
+                return self._offer()
+            if intent == "no":
+                return self._offer_more()
+            if len(self.offered) > 1 and (intent == "yes" or re.search(r"\b(that|this) one\b|\bthat'?s fine\b", text, re.I)):
+                # "I'll take that one" with two on offer: ask which, rather than "sorry?"
+                first, second = (self.slot_words(o).split(" with ")[0] for o in self.offered[:2])
+                return self._ask(f"Sure. Which one: the first, {first}, or the second, {second}?", "offer",
+                                 state="offer", expect="choice")
+            return None
+        if s == "anything_else":
+            if intent in ("no", "goodbye"):
+                return self._goodbye()
+            if intent == "yes" and not slots and len(rules.normalize(text).split()) <= 4:
+                return self._ask("Sure, what else can I help you with?", "more", state="open")
+            return None
+        if s == "callback_offer":
+            if intent == "yes":
+                self.create_callback(f"caller's question: {self._callback_topic}")
+                self.outcome = self.outcome or "callback"
+                acks.append("I've asked a member of our staff to call you back about that.")
+                return self._after_callback()
+            if intent in ("no", "goodbye"):
+                if intent == "goodbye":
+                    return self._goodbye()
+                acks.append("No problem.")
+                return self._after_callback()
+            return None
+        if s == "phone_confirm":
+            if intent == "yes" and "phone" not in slots:
+                self.q.phone_number = self.caller_id or ""
+                self.phone_source = "caller_id"
+            elif intent == "no" or "phone" in slots:
+                self.phone_source = "declined" if "phone" not in slots else self.phone_source
+        elif s == "phone_check":
+            if intent == "yes" and "phone" not in slots:
+                self.phone_source = "confirmed"
+            elif intent == "no" or "phone" in slots:
+                if "phone" not in slots:
+                    self.q.phone_number = ""
+                    self.phone_source = "declined"
+        elif s == "known_caller":
+            if intent == "yes":
+                self.first_name, _, self.last_name = (self.known_name or "").partition(" ")
+                self.name_verified = True
+                if not self.q.phone_number:  # the number on file is the one they call from
+                    self.q.phone_number, self.phone_source = self.caller_id or "", "caller_id"
+                acks.append(f"Thanks, {self.first_name}.")
+            elif intent == "no":
+                self.known_name = ""
+        elif s in ("spelling", "spelling_first"):
+            self._take_spelling(r, text, first=s == "spelling_first")
+        elif s == "spelling_check":
+            if intent == "yes" and "spelled" not in slots:
+                self.name_verified = True
+            elif intent == "no" or "spelled" in slots:
+                self.spell_attempts += 1
+                if "spelled" in slots:
+                    self._set_spelled(slots["spelled"], first=self._means_first(text))
+                elif self.spell_attempts >= MAX_SPELL_ATTEMPTS:
+                    self.name_unverified = True
+                    acks.append("Thank you, I'll have our staff check the spelling.")
+                else:
+                    first = self._means_first(text)
+                    return self._ask(f"Sorry about that. Could you spell your {'first' if first else 'last'} name again, "
+                                     "letter by letter?", "spelling", state="spelling_first" if first else "spelling",
+                                     expect="spelling")
+                if self.spell_attempts >= MAX_SPELL_ATTEMPTS + 1:
+                    self.name_unverified = True
+        elif s == "email" and intent == "no" and "email" not in slots:
+            self.q.email = ""
+            self.policy.confirm_by = tuple(c for c in self.policy.confirm_by if c != "email")
+            self._email_declined = True
+        elif s == "reason" and not slots.get("faq"):
+            self.q.reason = text[:200]
+        elif s == "insurance" and "insurance" not in slots and intent in ("give_info", "unknown", "other") and text:
+            self.q.insurance = text[:80]
+        return None
+
+    def _after_callback(self) -> AgentTurn:
+        if self.task and not self.task_done:
+            return self._next()
+        return self._ask(PROMPTS["anything_else"], "anything_else", state="anything_else")
+
+    @staticmethod
+    def _means_first(text: str) -> bool:
+        return "first" in rules.normalize(text).split()
+
+    def _take_spelling(self, r: Reading, text: str, first: bool) -> None:
+        spelled = r.slots.get("spelled")
+        if not spelled:  # the recogniser wrote the spelled letters as one word ("Okonkwo")
+            words = [w for w in rules.normalize(text).split() if w not in ("it's", "its", "that's", "um", "uh", "sure")]
+            if len(words) == 1 and len(words[0]) >= 2 and words[0].isalpha():
+                spelled = words[0].upper()
+        if spelled:
+            self._set_spelled(spelled, first=first)
+
+    def _set_spelled(self, letters: str, first: bool) -> None:
+        value = names.from_spelling(letters)
+        if first:
+            self.first_name, self.first_spelled = names.reconcile(value, self.first_name), True
+            return
+        heard = self.last_name.split()
+        if len(heard) > 1 and names.reconcile(value, heard[-1]) == heard[-1]:
+            # "Fatima Zahra Benali": the spelled last name is the final word; the rest is given names
+            self.first_name = " ".join([self.first_name, *heard[:-1]]).strip()
+            self.last_name = heard[-1]
+        self.last_name, self.name_spelled = names.reconcile(value, self.last_name or value), True
+
+    # -- values into the frame ---------------------------------------------------------------
+
+    def _take_values(self, r: Reading, acks: list[str]) -> bool:
+        slots, took = r.slots, False
+        if "name" in slots and not self.name_verified and self.state not in ("spelling", "spelling_first",
+                                                                            "spelling_check", "offer", "confirm"):
+            first, last = slots["name"]
+            if (first, last) != (self.first_name, self.last_name):
+                if not (last == "" and self.last_name and first == self.first_name):
+                    self.first_name, self.last_name = first, last or self.last_name
+                    self.name_spelled = self.first_spelled = False
+                acks.append(f"Thanks, {first}.")
+            took = True
+        if "spelled" in slots and self.state not in ("spelling", "spelling_first", "spelling_check") and self.full_name:
+            self._set_spelled(slots["spelled"], first=self._means_first(r.text) or
+                              names.from_spelling(slots["spelled"]).lower() == self.first_name.lower())
+            took = True
+        if "phone" in slots:
+            self.q.phone_number = slots["phone"]
+            self.phone_source = "confirmed" if slots["phone"] == self.caller_id else "spoken"
+            took = True
+        for key, attr in (("email", "email"), ("insurance", "insurance")):
+            if key in slots:
+                setattr(self.q, attr, slots[key])
+                took = True
+        if "dob" in slots:
+            self.q.dob = slots["dob"].isoformat()
+            took = True
+        if "new_patient" in slots:
+            self.q.new_patient = slots["new_patient"]
+            took = True
+        if "provider" in slots and self.state not in ("offer",):
+            self.provider = slots["provider"]
+            took = True
+        if "service" in slots and (self.task in ("", "book") or not self.task_done):
+            if self.task != "cancel":
+                self.q.appointment_type = slots["service"]
+                took = True
+        if "when" in slots and self.state not in ("offer", "confirm", "dob"):
+            self.when = self.when.merged(slots["when"])
+            took = True
+        if self.state in ("phone_confirm", "phone_check", "known_caller", "spelling", "spelling_first",
+                          "spelling_check", "email", "insurance") and r.intent in ("yes", "no", "give_info"):
+            took = True
+        if self.state == "reason" and self.q.reason:
+            took = True
+        if self.state == "new_patient" and r.intent in ("yes", "no") and self.q.new_patient is None:
+            self.q.new_patient = r.intent == "yes"
+            took = True
+        return took
+
+    def _start(self, kind: str) -> bool:
+        if self.task == kind and not self.task_done:
+            return True
+        self.task = kind
+        self.task_done = False
+        self.target_booking = None
+        if kind == "book" and self.booking is not None:  # a second booking on the same call
+            self.booking = None
+            self.offered = []
+            self.q.appointment_type = ""
+        self.requests.append({"type": kind, "service": self.q.appointment_type or None})
+        return True
+
+    def _answer_faqs(self, r: Reading) -> tuple[list[str], bool]:
+        answers, unknown = [], False
+        for topic in r.slots.get("faq") or []:
+            answer = self.faq_answer(topic) if topic != "unknown" else None
+            if answer:
+                answers.append(answer)
+            elif r.intent == "faq" or topic == "unknown":
+                unknown = True
+        if answers and not self.outcome:
+            self.outcome = "faq_only"
+        return answers, unknown
+
+    # -- what to ask next ------------------------------------------------------------------------
+
+    def _next(self) -> AgentTurn:
+        if not self.task:
+            return self._ask(PROMPTS["anything_else"] if self.outcome else "How can I help you today?",
+                             "anything_else" if self.outcome else "open",
+                             state="anything_else" if self.outcome else "open")
+        if self.task_done:
+            return self._ask(PROMPTS["anything_else"], "anything_else", state="anything_else")
+        if self.task == "book" and not self.q.appointment_type:
+            names_ = ", ".join(s.name for s in self.clinic.services[:-1]) + f", or {self.clinic.services[-1].name}"
+            return self._ask(f"What kind of appointment do you need? For example a {names_}.", "service", state="service")
+        turn = self._identify()
+        if turn is not None:
+            return turn
+        identify_only = ("dob",) if "dob" in self.policy.required_fields else ()
+        for fld in self.policy.required_fields if self.task == "book" else identify_only:
+            if fld == "email" and not self.q.email and "email" in self.policy.confirm_by and \
+                    not getattr(self, "_email_declined", False):
+                return self._ask(PROMPTS["email"], "email", state="email")
+            if fld == "dob" and not self.q.dob and self.state != "dob":
+                return self._ask(PROMPTS["dob"], "dob", state="dob")
+            if fld == "insurance" and not self.q.insurance and self.state != "insurance":
+                return self._ask(PROMPTS["insurance"], "insurance", state="insurance")
+            if fld == "reason" and not self.q.reason and self.state != "reason":
+                return self._ask(PROMPTS["reason"], "reason", state="reason")
+            if fld == "new_patient" and self.q.new_patient is None and self.state != "new_patient":
+                return self._ask(PROMPTS["new_patient"], "new_patient", state="new_patient", expect="yes_no")
+        if self.task in ("cancel", "reschedule") and self.target_booking is None:
+            return self._lookup()
+        if self.hold is not None and self.chosen is not None:
+            return self._read_back()
+        if self.when.empty and not self.when.flexible and self.state != "when":
+            return self._ask(PROMPTS["when"], "when", state="when")
+        return self._offer()
+
+    def _identify(self) -> AgentTurn | None:
+        """Who is calling and how to reach them: a returning caller by caller ID, otherwise the
+        name, its spelling (read back) and the number (read back unless it is the caller ID)."""
+        book = self.task == "book"
+        if not self.full_name and not self.name_verified:
+            if self.known_name is None and self.caller_id and self.calendar is not None:
+                try:
+                    self.known_name = self.calendar.known_caller(self.caller_id) or ""
+                except Exception as exc:
+                    log.warning("calendar failure: %s", exc)
+                    self.known_name = ""
+                if self.known_name:
+                    return self._ask(f"Am I speaking with {self.known_name}?", "known_caller", state="known_caller",
+                                     expect="yes_no")
+            if "name" in (self.policy.required_fields if book else ("name",)):
+                return self._ask(PROMPTS["name"], "name", state="name", expect="name")
+        if book and self.policy.spell_names and self.full_name and not self.name_verified and not self.name_unverified:
+            if not self.name_spelled:
+                return self._ask(f"Could you spell your {'last ' if self.first_name and self.last_name else ''}name "
+                                 "for me, letter by letter?", "spelling", state="spelling", expect="spelling")
+            if self.first_name and not self.first_spelled and not names.is_common_first_name(self.first_name) \
+                    and self.last_name:
+                return self._ask(PROMPTS["spelling_first"], "spelling", state="spelling_first", expect="spelling")
+            from .conversation import spell_readback
+            return self._ask(f"Thank you. I have {spell_readback(self.first_name, self.last_name, self.first_spelled)}. "
+                             "Is that right?", "spelling_check", state="spelling_check", expect="yes_no")
+        if not self.q.phone_number:
+            if self.caller_id and self.phone_source != "declined":
+                return self._ask(f"Is the number you're calling from, {parse.speak_phone(self.caller_id)}, the best number "
+                                 "to reach you?", "phone_confirm", state="phone_confirm", expect="yes_no")
+            return self._ask(PROMPTS["phone"], "phone", state="phone", expect="number")
+        if self.phone_source == "spoken":
+            return self._ask(f"I have {parse.speak_phone(self.q.phone_number)}. Is that right?", "phone_check",
+                             state="phone_check", expect="yes_no")
+        return None
+
+    # -- endings ----------------------------------------------------------------------------------
+
+    def _emergency(self) -> AgentTurn:
+        self.q.urgency = "emergency"
+        return self._handoff("emergency", "emergency",
+                             preface=f"If this is a medical emergency, please hang up and dial {self.policy.emergency_number} now.")
+
+    def _goodbye(self, preface: str = "") -> AgentTurn:
+        self._release()
+        if not self.outcome:
+            self.outcome = "faq_only"
+        return self._say(AgentTurn(f"{preface} Thank you for calling {self.clinic.name}. Goodbye.".strip(), hangup=True,
+                                   intent="goodbye"))
+
+    def _not_understood(self, why: str, low_confidence: bool = False) -> AgentTurn:
+        self.misunderstandings += 1
+        self.failed_in_a_row += 1
+        if self.failed_in_a_row >= 2:
+            self.failed_in_a_row = 0
+            if self.q.handoff_reason == "two failed understandings in a row":
+                # staff will already call back: a second task helps nobody, and the caller may go
+                return self._goodbye("I'm sorry, I'm still having trouble understanding. Our staff will call you back.")
+            return self._handoff("two failed understandings in a row", "not_understood",
+                                 preface="I'm sorry, I'm having trouble understanding.")
+        again = self.last_question or "How can I help you today?"
+        sorry = UNCLEAR_LINE if low_confidence else SORRY  # the recogniser was unsure: say so
+        return self._say(AgentTurn(f"{sorry} {again}", intent="reprompt", source="fallback", expect="open"))

@@ -1,0 +1,322 @@
+"""The conversation's actions on the clinic's tools: availability, offers, holds, bookings,
+cancellations, FAQ answers, handoffs and callbacks. A mixin of Conversation (conversation.py),
+which owns the call's state; every tool call is logged for the call record."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+from datetime import datetime, timedelta
+
+from . import parse
+from .hours import DAY_NAMES, describe_hours, spoken_time
+
+log = logging.getLogger("frontdesk.dialog")
+NO_ANSWER = ("I don't have that information, but I can have someone from the clinic call you back about it. "
+             "Would you like that?")
+
+
+def ordinal(n: int) -> str:
+    suffix = "th" if 11 <= n % 100 <= 13 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def _similar_name(stored: str, heard: str, strict: bool = False) -> bool:
+    """A name on file against the name heard: any word alike (strict: the whole name alike)."""
+    from difflib import SequenceMatcher
+
+    a, b = stored.lower(), heard.lower()
+    if strict:
+        return SequenceMatcher(None, a, b).ratio() >= 0.85
+    return any(SequenceMatcher(None, x, y).ratio() >= 0.75 for x in a.split() for y in b.split())
+
+
+def day_words(t: datetime) -> str:
+    return f"{DAY_NAMES[list(DAY_NAMES)[t.weekday()]]}, {t.strftime('%B')} {ordinal(t.day)}"
+
+
+class Steps:
+    # -- availability and offers ---------------------------------------------------------
+
+    def _search(self, after_start=None) -> list:
+        cal = self.calendar
+        if cal is None:
+            raise RuntimeError("no calendar configured")
+        today = self.now_local().date()
+        w = self.when
+        day_from = max(w.day_from or today, today)
+        day_to = max(w.day_to or (day_from + timedelta(days=self.policy.horizon_days)), day_from)
+        if w.weekdays is not None and w.day_to == w.day_from is not None and w.day_from.weekday() not in w.weekdays:
+            day_to = day_from + timedelta(days=self.policy.horizon_days)
+        service = self.q.appointment_type or (self.target_booking.service if self.target_booking else "")
+        provider = self.provider
+        slots = cal.find_slots(service, day_from, day_to, after_local=w.after, before_local=w.before,
+                               **({"provider": provider} if provider else {}))
+        if w.weekdays is not None:
+            slots = [s for s in slots if s.local_start.weekday() in w.weekdays]
+        self._tool("find_slots", {"service": service, "from": str(day_from), "to": str(day_to), "after": str(w.after),
+                                  "before": str(w.before), "provider": provider or ""}, len(slots))
+        if after_start is not None:
+            slots = [s for s in slots if s.start > after_start]
+        return slots
+
+    def _pick_offers(self, slots: list) -> list:
+        w = self.when
+        if w.at is not None:
+            def distance(s):
+                at = datetime.combine(s.local_start.date(), w.at)
+                return abs((s.local_start.replace(tzinfo=None) - at).total_seconds()) + \
+                    (s.local_start.date() - slots[0].local_start.date()).days * 86400
+            exact = [s for s in slots if s.local_start.time().replace(tzinfo=None) == w.at]
+            near = sorted(slots, key=distance)
+            if exact:
+                return [exact[0]] + [s for s in near if s.start != exact[0].start and s.provider != exact[0].provider][:1]
+            slots = near
+        picked: list = []
+        for s in slots:  # spread the options: at least 90 minutes apart
+            if all(abs((s.start - p.start).total_seconds()) >= 5400 for p in picked):
+                picked.append(s)
+            if len(picked) == 2:
+                break
+        return sorted(picked, key=lambda s: s.start)
+
+    def _offer(self, after_start=None, prefix: str = "I have"):
+        try:
+            slots = self._search(after_start)
+        except Exception as exc:
+            log.warning("calendar failure: %s", exc)
+            return self._handoff(f"calendar tool failure: {exc}", "calendar")
+        if not slots and not self.when.empty:
+            asked = self.when
+            self.when = parse.When(day_from=(asked.day_to or asked.day_from or self.now_local().date()) + timedelta(days=1)
+                                   if asked.day_from else None, after=asked.after, before=asked.before,
+                                   weekdays=asked.weekdays)
+            try:
+                slots = self._search()
+                if not slots:  # nothing at that time of day either: any time
+                    self.when = parse.When()
+                    slots = self._search()
+            except Exception as exc:
+                return self._handoff(f"calendar tool failure: {exc}", "calendar")
+            if slots:
+                return self._present(self._pick_offers(slots), prefix="I don't have anything then. The next openings are")
+        if not slots:
+            return self._handoff("no availability found", "no_availability",
+                                 preface="I'm sorry, I couldn't find an opening in the next few weeks.")
+        return self._present(self._pick_offers(slots), prefix=prefix)
+
+    def _offer_more(self):
+        last = max((s.start for s in self.offered), default=None)
+        return self._offer(after_start=last + timedelta(minutes=89) if last else None, prefix="I also have")
+
+    def _present(self, offers: list, prefix: str = "I have"):
+        self.offered = offers
+        self._tool("offer", {}, [{"id": s.id, "provider": s.provider, "start": s.start.isoformat(),
+                                  "end": s.end.isoformat()} for s in offers])
+        self.seen_slot_ids.update(s.id for s in offers)
+        words = [self.slot_words(s) for s in offers]
+        options = words[0] if len(words) == 1 else ", or ".join(words)
+        question = "Does that work?" if len(offers) == 1 else "Which would you prefer?"
+        return self._ask(f"{prefix} {options}. {question}", "offer", state="offer", expect="choice")
+
+    def slot_words(self, s) -> str:
+        t = s.local_start
+        return f"{day_words(t)} at {spoken_time(t.strftime('%H:%M'))} with {s.provider}"
+
+    def _choose(self, slot):
+        from tools.calendar import SlotTaken
+
+        if slot.id not in self.seen_slot_ids:  # never book what this call was not offered
+            return None
+        self._release()
+        try:
+            self.hold = self.calendar.hold(slot, self.call_id, ttl_s=self.policy.hold_ttl_s)
+            self._tool("hold", {"slot": slot.id}, self.hold.id)
+        except Exception as exc:
+            self._tool("hold", {"slot": slot.id}, f"error: {exc}")
+            if isinstance(exc, SlotTaken):
+                self.offered = [s for s in self.offered if s.id != slot.id]
+                turn = self._offer()
+                turn.text = "I'm sorry, that time was just taken. " + turn.text
+                return turn
+            return self._handoff(f"calendar tool failure: {exc}", "calendar")
+        self.chosen = slot
+        return self._read_back()
+
+    def _read_back(self):
+        slot = self.chosen
+        where = f" at {self.clinic.address}" if self.clinic.address else ""
+        what = self.q.appointment_type or (self.target_booking.service if self.target_booking else "appointment")
+        move = "move your appointment to" if self.task == "reschedule" else "book"
+        t = slot.local_start
+        article = "an" if what[:1].lower() in "aeiou" else "a"
+        return self._ask(f"To confirm, I'll {move} {article} {what} with {slot.provider} on {day_words(t)} at "
+                         f"{spoken_time(t.strftime('%H:%M'))}{where}. Shall I go ahead?", "read_back", state="confirm",
+                         expect="yes_no")
+
+    def _book(self):
+        from tools.calendar import CallerInfo, HoldExpired
+
+        if self.hold is None or self.chosen is None:
+            return self._next()
+        info = CallerInfo(name=self.full_name or "Unknown caller", phone=self.q.phone_number, email=self.q.email,
+                          reason=self.q.reason, new_patient=self.q.new_patient, sms_opt_out=self.sms_opt_out,
+                          dob=self.q.dob, name_unverified=self.name_unverified)
+        replaces = self.target_booking.id if self.task == "reschedule" and self.target_booking else None
+        try:
+            self.booking = self.calendar.book(self.hold.id, info, self.call_id, replaces=replaces)
+            self._tool("create_booking", {"hold": self.hold.id, "replaces": replaces}, self.booking.id)
+        except HoldExpired:
+            self.hold = None
+            turn = self._offer()
+            turn.text = "I'm sorry, that hold expired. " + turn.text
+            return turn
+        except Exception as exc:
+            return self._handoff(f"calendar tool failure: {exc}", "calendar")
+        self.hold = None
+        self.q.qualified = "yes"
+        self.outcome = "rescheduled" if replaces else "booked"
+        self.task_done = True
+        self._confirmations(self.booking)
+        sent = self._confirmation_words(self.booking.email)
+        done = "Your appointment is moved." if replaces else "You're all set."
+        return self._ask(f"{done} {sent}Is there anything else I can help with?", "booked", state="anything_else")
+
+    def _confirmations(self, booking) -> None:
+        enqueue = getattr(self.calendar, "enqueue_confirmation", None)
+        if enqueue is None:
+            return
+        for channel in self.policy.confirm_by:
+            if channel == "email" and not booking.email:
+                continue
+            try:
+                enqueue(booking.id, channel)
+                self._tool("send_confirmation", {"channel": channel}, "queued")
+            except Exception as exc:  # the booking stands; staff see the failure in the outbox
+                log.warning("confirmation could not be queued: %s", exc)
+
+    def _confirmation_words(self, email: str) -> str:
+        channels = [c for c in self.policy.confirm_by if c != "email" or email]
+        if "email" in channels and "sms" in channels:
+            return "I'll send a confirmation by text and email. "
+        if "email" in channels:
+            return "I'll email you a confirmation. "
+        if "sms" in channels:
+            return "I'll text you a confirmation. "
+        return ""
+
+    # -- cancel and reschedule -----------------------------------------------------------
+
+    def _lookup(self):
+        try:
+            # by number first: one upcoming appointment on it is the caller's, however the name was heard
+            strict_dob = "dob" in self.policy.required_fields and self.q.dob  # the clinic identifies callers by it
+            found = self.calendar.bookings(phone=self.q.phone_number, upcoming_only=True, status="booked",
+                                           dob=self.q.dob if strict_dob else None)
+            if len(found) > 1 and self.q.dob and not strict_dob:
+                found = self.calendar.bookings(phone=self.q.phone_number, dob=self.q.dob, upcoming_only=True,
+                                               status="booked") or found
+            if len(found) > 1 and self.full_name:
+                named = [b for b in found if _similar_name(b.caller_name, self.full_name)]
+                found = named or found
+            if not found and self.full_name and not strict_dob:
+                found = [b for b in self.calendar.bookings(upcoming_only=True, status="booked")
+                         if _similar_name(b.caller_name, self.full_name, strict=True)]
+        except Exception as exc:
+            return self._handoff(f"calendar tool failure: {exc}", "calendar")
+        self._tool("find_bookings", {"phone": self.q.phone_number, "name": self.full_name}, len(found))
+        if not found:
+            return self._handoff("no booking found for this caller", "not_found",
+                                 preface="I couldn't find an upcoming appointment under that name and number.")
+        self.target_booking = found[0]
+        b = found[0]
+        if self.provider is None and self.task == "reschedule":
+            self.provider = b.provider  # a moved appointment stays with the same provider unless asked
+        when = f"{day_words(b.start)} at {spoken_time(b.start.strftime('%H:%M'))}"
+        if self.task == "cancel":
+            return self._ask(f"I found your {b.service} with {b.provider} on {when}. Shall I cancel it?",
+                             "cancel_read_back", state="cancel_confirm", expect="yes_no")
+        self.q.appointment_type = b.service
+        if self.when.empty and not self.when.flexible:
+            return self._ask(f"I found your {b.service} with {b.provider} on {when}. What day and time would you like instead?",
+                             "when", state="when")
+        return self._offer(prefix=f"I found your {b.service} on {when}. I have")
+
+    def _do_cancel(self):
+        try:
+            self.calendar.cancel(self.target_booking.id)
+            self._tool("cancel_booking", {"id": self.target_booking.id}, "cancelled")
+        except Exception as exc:
+            return self._handoff(f"calendar tool failure: {exc}", "calendar")
+        self.outcome = "cancelled"
+        self.q.qualified = "yes"
+        self.task_done = True
+        enqueue = getattr(self.calendar, "enqueue_confirmation", None)
+        if enqueue:
+            for channel in self.policy.confirm_by:
+                try:
+                    enqueue(self.target_booking.id, channel)
+                except Exception as exc:
+                    log.warning("cancellation notice could not be queued: %s", exc)
+        return self._ask("Your appointment is cancelled. Is there anything else I can help with?", "cancelled",
+                         state="anything_else")
+
+    # -- FAQ, handoff, goodbye -----------------------------------------------------------
+
+    def faq_answer(self, topic: str) -> str | None:
+        """The clinic's answer to a topic; None when it has none configured."""
+        if topic == "hours":
+            return describe_hours(self.clinic.hours)
+        if topic == "address":
+            return f"We're at {self.clinic.address}." if self.clinic.address else None
+        if topic == "parking":
+            return self.policy.parking or None
+        if topic == "insurance":
+            plans = list(self.policy.insurance)
+            if not plans:
+                return None
+            return "We accept " + (", ".join(plans[:-1]) + f", and {plans[-1]}" if len(plans) > 1 else plans[0]) + "."
+        entry = next((e for e in self.faq_entries if e.id == topic), None)
+        return entry.answer if entry else None
+
+    def _handoff(self, reason: str, kind: str, preface: str = ""):
+        from .conversation import AgentTurn
+
+        self._release()
+        self.q.handoff_reason = reason
+        self.q.qualified = "needs human review"
+        self.outcome = "transferred" if (self.policy.front_desk_uri and self.is_open_now()) else "callback"
+        urgency = "urgent" if kind == "emergency" else ("normal" if self.q.urgency == "unknown" else self.q.urgency)
+        if self.q.urgency == "unknown":
+            self.q.urgency = urgency
+        self.task_done = True
+        if self.outcome == "transferred":
+            return self._say(AgentTurn(f"{preface} I'll transfer you to our front desk now.".strip(), intent=f"handoff_{kind}",
+                                       transfer_to=self.policy.front_desk_uri, hangup=True))
+        self.create_callback(reason)
+        when = "as soon as we open" if not self.is_open_now() else "shortly"
+        phone = self.q.phone_number or self.caller_id
+        number = f" at {parse.speak_phone(phone)}" if phone else ""
+        return self._ask(f"{preface} I've asked a member of our staff to call you back{number} {when}. "
+                         "Is there anything else I can help with?".strip(), f"handoff_{kind}", state="anything_else")
+
+    def create_callback(self, reason: str) -> None:
+        if self.calendar is None:
+            self.requests.append({"type": "callback", "reason": reason})
+            return
+        try:
+            task = self.calendar.add_callback(self.call_id, reason, self.full_name, self.q.phone_number or self.caller_id or "",
+                                              details={"qualification": asdict(self.q), "transcript": self.history[-12:]},
+                                              urgency="urgent" if self.q.urgency in ("urgent", "emergency") else "normal")
+            self._tool("create_callback", {"reason": reason}, task.id)
+        except Exception as exc:  # the call log still holds everything
+            log.error("could not create a callback task: %s", exc)
+        self.requests.append({"type": "callback", "reason": reason})
+
+    def _release(self) -> None:
+        if self.hold is not None and self.calendar is not None:
+            try:
+                self.calendar.release_holds(self.call_id)
+            except Exception as exc:
+                log.warning("could not release holds: %s", exc)
+            self.hold = None

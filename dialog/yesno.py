@@ -1,0 +1,100 @@
+"""Yes and no as people say them on the phone.
+
+A caller rarely says a bare "yes": "that is right", "yep, go for it", "mm-hm, that's the one",
+"I don't see why not", "no no, it's with a K". Each answer is read as a sequence of markers
+(strong and weak, for and against); a correction ("no wait", "actually, no") and the last strong
+marker decide. Negated affirmations ("not right", "not quite") count against, "no problem" and
+"no worries" count for. Returns "yes", "no" or None (not a yes/no answer).
+"""
+
+from __future__ import annotations
+
+import re
+
+from .rules import normalize
+
+# (pattern, polarity, strength): strength 2 = says it outright, 1 = agreement words that also
+# appear in other talk ("okay", "fine", "right")
+_MARKERS: list[tuple[str, str, int]] = [
+    # against
+    (r"not (right|correct|quite|exactly|it|that|the one|what i said|really|so much|this one|that one|now)", "no", 2),
+    (r"(is|was|that'?s|thats|it'?s) (not|n't) (right|correct|it|the one)", "no", 2),
+    (r"(isn'?t|wasn'?t|doesn'?t|don'?t|didn'?t) (right|correct|work|sound right|look right)", "no", 2),
+    (r"\b(no|nope|nah|naw|nay|negative|wrong|incorrect|uh uh|uh-uh|nuh uh)\b", "no", 2),
+    (r"\b(don'?t|do not|please don'?t|dont) (book|cancel|do|go ahead|bother|need|want)", "no", 2),
+    (r"\b(i'?ll pass|pass on|i'?d rather not|rather not|not for me|not for now|never ?mind|changed my mind|"
+     r"leave it|keep it|hold off|not yet|maybe later|not today)\b", "no", 2),
+    (r"\b(neither|none of (those|them|these))\b", "no", 2),
+    (r"\b(i'?m (good|fine|all set|okay|ok)|all set|that'?s (all|everything|it for (today|now))|nothing (else|more)|"
+     r"that will be all|that'?ll be all|that is all|that is everything|we'?re done|i'?m done|no more|that'?s it|"
+     r"have a (good|nice|great) (day|one))\b", "done", 2),
+    (r"\b(close,? but|almost,? but|not exactly)\b", "no", 2),
+    # for
+    (r"\b(yes|yeah|yea|yep|yup|yah|ya|aye|yess|yesss|yessir|affirmative|affirm|correct|exactly|absolutely|definitely|"
+     r"certainly|indeed|precisely|spot on|bang on|100 percent|a hundred percent|roger|copy that|aye aye)\b", "yes", 2),
+    (r"\b(that'?s|that is|it'?s|thats|is|you'?re|you are) (right|correct|it|the one|fine|good|perfect|great|"
+     r"the best one|my (cell|number|mobile|phone|cell phone|home number)|the number|the best number)\b", "yes", 2),
+    (r"\b(please do|go ahead|go for it|do it|book it|book that|lock it in|sounds (good|great|perfect|fine|right|lovely)|"
+     r"works for me|that works|that'?ll work|that would work|that'?d work|that'?ll do|that will do|you got it|you bet|"
+     r"of course|by all means|why not|i don'?t see why not|for sure|sure thing|mm ?hmm|mhm|mm hm|uh huh|uh-huh|"
+     r"i think so|i guess so|i believe so|yes please|that one|that'?d be (great|good|perfect|lovely)|"
+     r"that would be (great|good|perfect|lovely)|all good|all correct|confirm(ed)?|go on then|"
+     r"you can reach me|reach me (there|on (this|that))|text me there|call me (there|on (this|that))|"
+     r"(this|that) (number|one)'?s? (is )?(fine|good|best|great|okay|ok)|will do|totally|yes ma'?am|yes sir)\b", "yes", 2),
+    (r"\b(ok|okay|okey|alright|all right|fine|good|great|perfect|lovely|brilliant|excellent|wonderful|grand|"
+     r"sure|right|cool|awesome|nice|righto|dope)\b", "yes", 1),
+    # "no problem", "no worries": agreement
+    (r"\bno (problem|worries|doubt|bother)\b", "yes", 3),
+]
+_COMPILED = [(re.compile(p), pol, s) for p, pol, s in _MARKERS]
+_CORRECTION = re.compile(r"\b(no,? wait|wait,? no|actually,? no|hold on,? no|oh no|sorry,? no|no no)\b")
+
+
+def markers(text: str, done: bool = True) -> list[tuple[int, str, int]]:
+    t = normalize(text.replace("-", " "))
+    found: list[tuple[int, int, str, int]] = []
+    for rx, pol, strength in _COMPILED:
+        if pol == "done" and not done:
+            continue
+        for m in rx.finditer(t):
+            found.append((m.start(), m.end(), pol, strength))
+    # a longer marker hides the shorter ones inside it ("not right" hides "right", "no problem" hides "no")
+    found.sort(key=lambda f: (f[0], -(f[1] - f[0])))
+    kept: list[tuple[int, int, str, int]] = []
+    for f in found:
+        if any(k[0] <= f[0] and f[1] <= k[1] and (k[1] - k[0]) > (f[1] - f[0]) for k in kept):
+            continue
+        if any(k[0] <= f[0] < k[1] and k[3] >= f[3] for k in kept):
+            continue
+        kept.append(f)
+    return [(s, pol, strength) for s, _, pol, strength in sorted(kept)]
+
+
+def yes_no(text: str, *, done_means_no: bool = False) -> str | None:
+    """"yes", "no" or None. ``done_means_no``: "I'm all set", "that's all" answer "anything
+    else?" with a no (at a read-back they are not an answer)."""
+    t = normalize(text.replace("-", " "))
+    if not t:
+        return None
+    if _CORRECTION.search(t):
+        return "no"
+    found = markers(t, done=done_means_no)
+    if done_means_no and any(f[1] == "done" for f in found):
+        return "no"  # "anything else?" "I think that's everything, yeah, no, I'm good"
+    if not done_means_no:
+        found = [f for f in found if f[1] != "done"]
+    found = [(s, "no" if pol == "done" else pol, strength) for s, pol, strength in found]
+    if not found:
+        return None
+    strong = [f for f in found if f[2] >= 2]
+    if strong:
+        return strong[-1][1]
+    return found[-1][1]
+
+
+def is_yes(text: str) -> bool:
+    return yes_no(text, done_means_no=False) == "yes"
+
+
+def is_no(text: str) -> bool:
+    return yes_no(text, done_means_no=True) == "no"
