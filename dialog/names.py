@@ -211,17 +211,20 @@ def parse_spelling(text: str, letter_words: bool = False) -> str | None:
             continue
         letter = None
         # "B as in Bravo" (heard "B is in Bravo", "C as an Charlie"): the example word decides
-        example = None
-        if i + 3 < len(tokens) and tokens[i + 1].lower() in ("as", "is", "like") and \
-                tokens[i + 2].lower() in ("in", "an", "and", "for"):
-            example, step = tokens[i + 3], 4
-        elif i + 2 < len(tokens) and tokens[i + 1].lower() in ("isn't", "for", "like"):
-            example, step = tokens[i + 2], 3
-        if example and (len(lw) <= 2 or lw in _LETTER_WORDS) and len(example) >= 3 and example.isalpha():
-            letters.append((_SPELL_WORDS.get(example.lower()) or example[0].upper()) * mult)
-            mult = 1
-            i += step
-            continue
+        # "B as in Bravo" (heard "B is in Bravo", "C as an Charlie", "G. S. N. George"): the
+        # example word decides the letter
+        if len(lw) <= 2 or lw in _LETTER_WORDS:
+            j = i + 1
+            while j < len(tokens) and j - i <= 2 and tokens[j].lower() in ("as", "is", "s", "in", "an", "and", "n",
+                                                                            "like", "for", "isn't"):
+                j += 1
+            example = tokens[j] if j < len(tokens) and j > i + 1 else ""
+            head = lw[:1].upper() if len(lw) == 1 else _LETTER_WORDS.get(lw, "")
+            if len(example) >= 3 and example.isalpha() and (example.lower() in _SPELL_WORDS or example[0].upper() == head):
+                letters.append((_SPELL_WORDS.get(example.lower()) or example[0].upper()) * mult)
+                mult = 1
+                i = j + 1
+                continue
         if len(lw) == 1 and lw.isalpha():
             letter = lw.upper()
         elif re.fullmatch(r"[a-z](-[a-z])+", lw):  # "o-k-o"

@@ -36,17 +36,14 @@ class AgentTurn:
     expect: str = "open"  # open | yes_no | choice | name | number | spelling (endpointing hint)
 
 SPELLING_HINT = "Spelling, letter by letter: A, B, C, D. M as in Mike."
-NUMBER_HINT = "Phone number: 312-555-0181."
 
 
 def recognition_prompt(clinic, expect: str = "open") -> str:
     """Whisper's prompt for a caller turn: the words this line hears that a general model would
-    miss (the clinic, its services and providers), and the shape of the answer expected: letters
-    when a name is being spelled, digits when a number is asked for."""
+    miss (the clinic, its services and providers), or letters when a name is being spelled. (A
+    phone-number example in the prompt made Whisper write "[phone]" for spoken digits.)"""
     base = (f"{clinic.name}. " + ", ".join(s.name for s in clinic.services) + ". "
             + ", ".join(p.name for p in getattr(clinic, "providers", [])) + ".")
     if expect == "spelling":
         return SPELLING_HINT
-    if expect == "number":
-        return f"{base} {NUMBER_HINT}"
     return base

@@ -49,9 +49,13 @@ class Policy:
         elif intent == "goodbye" and self.state not in _READ_BACKS:
             return self._goodbye()
         answers, unknown = self._answer_faqs(r)
-        if intent == "greeting" and not took and not self.task and not answers:
+        if intent == "greeting" and not took and not answers:
             self.failed_in_a_row = 0
-            return self._ask("Hi! How can I help you today?", "greeting", state="open")
+            if not self.task and self.state in ("open", "anything_else"):
+                return self._ask("Hi! How can I help you today?", "greeting", state="open")
+            # "Hello? Are you there?" mid-call: yes, and the question again
+            return self._say(AgentTurn(f"Yes, I'm here. {self.last_question}", intent="still_here",
+                                       expect="open" if self.state not in ("phone", "phone_check") else "number"))
         if not (took or started or answers or unknown):
             if self.state in ("spelling", "spelling_first"):
                 self.spell_attempts += 1
@@ -153,7 +157,7 @@ class Policy:
             return None
         if s == "callback_offer":
             if intent == "yes":
-                self.create_callback(f"caller's question: {self._callback_topic}")
+                self.create_callback("a question the clinic has no answer for")  # the words are in the details
                 self.outcome = self.outcome or "callback"
                 acks.append("I've asked a member of our staff to call you back about that.")
                 return self._after_callback()
@@ -194,16 +198,15 @@ class Policy:
                 self.spell_attempts += 1
                 if "spelled" in slots:
                     self._set_spelled(slots["spelled"], first=self._means_first(text))
-                elif self.spell_attempts >= MAX_SPELL_ATTEMPTS:
+                if self.spell_attempts >= MAX_SPELL_ATTEMPTS:
+                    # no more reading back: the booking carries the best spelling and a flag for staff
                     self.name_unverified = True
-                    acks.append("Thank you, I'll have our staff check the spelling.")
-                else:
+                    acks.append("Thank you. I'll note the spelling for our staff to check.")
+                elif "spelled" not in slots:
                     first = self._means_first(text)
                     return self._ask(f"Sorry about that. Could you spell your {'first' if first else 'last'} name again, "
                                      "letter by letter?", "spelling", state="spelling_first" if first else "spelling",
                                      expect="spelling")
-                if self.spell_attempts >= MAX_SPELL_ATTEMPTS + 1:
-                    self.name_unverified = True
         elif s == "email" and intent == "no" and "email" not in slots:
             self.q.email = ""
             self.policy.confirm_by = tuple(c for c in self.policy.confirm_by if c != "email")

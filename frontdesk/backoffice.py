@@ -20,20 +20,30 @@ log = logging.getLogger("frontdesk.backoffice")
 LEASE_S = 10.0
 
 
+def data_cipher(cfg: Config):
+    """The cipher for data at rest when privacy.encrypt is on (callers' names, numbers and words in
+    the calendar, callback tasks and the text log); None otherwise."""
+    if not cfg.privacy.encrypt:
+        return None
+    from tools.crypto import ContentCipher, load_key
+    return ContentCipher(load_key(cfg.privacy.encryption_key_file, required=True))
+
+
 class Backoffice:
     def __init__(self, cfg: Config):
         self.cfg = cfg
         self.engine = make_engine(cfg.database_url)
         self.node = cfg.node_id
+        self.cipher = data_cipher(cfg)
         self.calendar = Calendar(self.engine, cfg.clinic.timezone, step_min=cfg.booking.slot_step_min,
-                                 lead_min=cfg.booking.lead_min, node=self.node)
+                                 lead_min=cfg.booking.lead_min, node=self.node, cipher=self.cipher)
         self.calendar.seed(cfg.clinic.services, cfg.clinic.providers, cfg.clinic.closures)
         self._release_orphaned_holds()
         c = cfg.confirmations
         self.notifier = Notifier(self.calendar, cfg.clinic.name, cfg.clinic.address,
                                  SmtpSettings(c.smtp_host, c.smtp_port, c.sender, c.smtp_username, c.smtp_password,
                                               c.smtp_starttls),
-                                 LogSmsGateway(cfg.data_dir / "sms.jsonl"))
+                                 LogSmsGateway(cfg.data_dir / "sms.jsonl", self.cipher))
         self.sync = CalDavSync(self.calendar, CalDavSettings(cfg.caldav.url, cfg.caldav.username, cfg.caldav.password),
                                cfg.clinic.name, cfg.clinic.address) if cfg.caldav.url else None
         push = self.sync.push if self.sync else (lambda payload: None)
@@ -54,7 +64,8 @@ class Backoffice:
             required_fields=tuple(self.cfg.booking.required_fields), hold_ttl_s=self.cfg.booking.hold_ttl_s,
             horizon_days=self.cfg.booking.horizon_days, front_desk_uri=self.cfg.handoff.front_desk_uri,
             emergency_number=self.cfg.clinic.emergency_number, confirm_by=tuple(self.cfg.booking.confirm_by),
-            parking=self.cfg.clinic.parking, insurance=tuple(self.cfg.clinic.insurance))
+            parking=self.cfg.clinic.parking, insurance=tuple(self.cfg.clinic.insurance),
+            spell_names=self.cfg.booking.spell_names)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="backoffice", daemon=True)

@@ -17,7 +17,8 @@ def run(args) -> int:
     if args.data_dir:
         from pathlib import Path
         cfg.data_dir = Path(args.data_dir)
-    cal = Calendar(make_engine(cfg.database_url), cfg.clinic.timezone, step_min=cfg.booking.slot_step_min,
+    from .backoffice import data_cipher
+    cal = Calendar(make_engine(cfg.database_url), cfg.clinic.timezone, cipher=data_cipher(cfg), step_min=cfg.booking.slot_step_min,
                    lead_min=cfg.booking.lead_min)
     cal.seed(cfg.clinic.services, cfg.clinic.providers, cfg.clinic.closures)
     what = args.what

@@ -2,7 +2,8 @@
 
 A call is stored as "failed" when it starts and replaced by its real record when it ends, so a
 call the process never finished (kill -9, power loss) shows as failed, not missing. A JSON-lines
-copy in <data_dir>/calls.jsonl is optional (``storage.call_log_file``); it is not encrypted or
+copy in <data_dir>/calls.jsonl is optional (``storage.call_log_file``); each line is sealed like the
+database content when encryption at rest is on, but it is not
 purged, so leave it off where transcripts are PHI."""
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import logging
 import queue
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -22,13 +24,20 @@ log = logging.getLogger("frontdesk.calllog")
 BATCH_WAIT_S = 0.1  # how long the writer lets records gather before a transaction
 
 
+def new_record_id() -> str:
+    """A call's own id. The Call-ID (or a stream's callSid) comes from the other side, and a
+    reused one must never replace an earlier call's record or recording."""
+    return "c" + uuid.uuid4().hex[:20]
+
+
 @dataclass
 class CallRecord:
-    call_id: str
+    external_id: str  # the SIP Call-ID, Twilio callSid or WebRTC id the call came with
     caller: str
     called: str
     remote: str
     transport: str
+    call_id: str = field(default_factory=new_record_id)  # the record's own id (the database key)
     started_at: float = field(default_factory=time.time)
     answered_at: float | None = None
     ended_at: float | None = None
@@ -118,7 +127,9 @@ class CallLog:
                         with open(self.path, "a") as f:
                             for data, final in items:
                                 if final:
-                                    f.write(json.dumps(data, default=record_json) + "\n")
+                                    line = json.dumps(data, default=record_json)
+                                    cipher = getattr(self.store, "cipher", None)
+                                    f.write((cipher.seal(line) if cipher is not None and cipher.enabled else line) + "\n")
             except Exception as exc:  # the disk is full, the database is gone: the calls go on
                 self.errors += 1
                 if self.errors == 1 or self.errors % 100 == 0:

@@ -31,6 +31,7 @@ def _cmd_serve(args) -> int:
         cfg.dashboard.port = args.dashboard_port
     if args.drain:
         return _drain(cfg)
+    private_data_dir(cfg)
     if cfg.privacy.encrypt:  # a missing or bad key stops the server here, in one line
         from .report_cli import open_store
         open_store(cfg)
@@ -40,6 +41,24 @@ def _cmd_serve(args) -> int:
             model_path(cfg, role)  # fail early, in one line, when a model is missing
     asyncio.run(serve(cfg, ready_file=args.ready_file, app=args.app, hangup_after_s=args.hangup_after))
     return 0
+
+
+def private_data_dir(cfg) -> None:
+    """Everything the server writes (database, WAL, recordings, caches, logs) is for this user
+    only: files 0600, folders 0700. A data folder that other users can already read is refused
+    (its files may be readable too), unless storage.data_dir_shared says it is meant to be."""
+    import stat
+
+    os.umask(0o077)
+    d = cfg.data_dir
+    if d.exists():
+        mode = stat.S_IMODE(d.stat().st_mode)
+        if mode & 0o077 and not cfg.data_dir_shared:
+            raise ConfigError(f"storage.data_dir: {d} can be read by other users (mode {mode:o}); it holds "
+                              f"patient data. Run: chmod 700 {d} (and chmod -R go-rwx {d}), or set "
+                              "storage.data_dir_shared = true if that is intended")
+    else:
+        d.mkdir(parents=True, mode=0o700)
 
 
 def _drain(cfg) -> int:

@@ -69,6 +69,7 @@ class BookingConfig:
     lead_min: int
     horizon_days: int
     confirm_by: list[str]
+    spell_names: bool = True  # new callers spell their name, read back; off: the name as heard
 
 
 @dataclass
@@ -170,8 +171,12 @@ class DashboardConfig:
                                                             ipaddress.ip_network("::1/128")])
     secure_cookies: bool = False  # set when the dashboard is served over HTTPS (a reverse proxy)
     test_call: bool = True  # the "Test call" page: staff talk to the agent from the browser (WebRTC)
-    lockout_after: int = 5  # failed logins before the account locks
+    test_call_connect_s: float = 20.0  # a test call whose connection never comes up ends after this
+    lockout_after: int = 5  # failed logins for one user name from one address before that address waits
     lockout_minutes: int = 15
+    trusted_proxies: list = field(default_factory=list)  # addresses whose X-Forwarded-For is believed
+    request_timeout_s: float = 10.0  # a request (headers and body) must arrive within this
+    connections_per_source: int = 32  # open connections from one address at once
 
 
 @dataclass
@@ -181,6 +186,7 @@ class TwilioConfig:
     public_url: str = ""  # the https:// address Twilio reaches this server's web port at
     auth_token: str = ""  # signs Twilio's requests; $FRONTDESK_TWILIO_AUTH_TOKEN overrides
     dial: str = ""  # handoff: a number or sip: URI for <Dial>; empty: handoff.front_desk_uri
+    max_streams: int = 20  # Media Stream sockets open at once (every stream carries the same signature)
 
     @property
     def stream_url(self) -> str:
@@ -207,6 +213,7 @@ class Config:
     call_log_file: bool = False  # also append records to <data_dir>/calls.jsonl (plain text)
     twilio: TwilioConfig = field(default_factory=TwilioConfig)
     node_id: str = ""  # [cluster] node_id / $FRONTDESK_NODE_ID; default: the host name
+    data_dir_shared: bool = False  # storage.data_dir_shared: allow a data folder others can read
 
     @property
     def database_url(self) -> str:
@@ -260,6 +267,18 @@ def default_config_path() -> Path:
     """./frontdesk.toml when there is one, else the demo clinic shipped with frontdesk."""
     local = Path("frontdesk.toml")
     return local if local.is_file() else DEMO_CONFIG
+
+
+def _proxies(items: list) -> list[str]:
+    """dashboard.trusted_proxies: the reverse proxies whose X-Forwarded-For is believed (none by
+    default: a forged header from anywhere, 127.0.0.1 included, is ignored)."""
+    out = []
+    for item in items:
+        try:
+            out.append(str(ipaddress.ip_address(str(item))))
+        except ValueError:
+            raise ConfigError(f"dashboard.trusted_proxies: expected IP addresses, got {item!r}") from None
+    return out
 
 
 def _faq(items: list) -> list:
@@ -470,6 +489,7 @@ def loads_config(text: str, src: Path = Path("<config>")) -> Config:
         lead_min=_range(_get(b, "lead_min", "booking", int, 60), 0, 10080, "booking.lead_min"),
         horizon_days=_range(_get(b, "horizon_days", "booking", int, 21), 1, 365, "booking.horizon_days"),
         confirm_by=list(confirm_by),
+        spell_names=_get(b, "spell_names", "booking", bool, True),
     )
     h = _get(data, "handoff", "", dict, {})
     front = _get(h, "front_desk_uri", "handoff", str, "")
@@ -525,12 +545,20 @@ def loads_config(text: str, src: Path = Path("<config>")) -> Config:
         metrics_networks=metrics_nets, secure_cookies=_get(dc, "secure_cookies", "dashboard", bool, False),
         lockout_after=_range(_get(dc, "lockout_after", "dashboard", int, 5), 1, 100, "dashboard.lockout_after"),
         lockout_minutes=_range(_get(dc, "lockout_minutes", "dashboard", int, 15), 1, 1440, "dashboard.lockout_minutes"),
-        test_call=_get(dc, "test_call", "dashboard", bool, True))
+        trusted_proxies=_proxies(_get(dc, "trusted_proxies", "dashboard", list, [])),
+        request_timeout_s=_range(_get(dc, "request_timeout_s", "dashboard", float, 10.0), 1.0, 300.0,
+                                 "dashboard.request_timeout_s"),
+        connections_per_source=_range(_get(dc, "connections_per_source", "dashboard", int, 32), 2, 10000,
+                                      "dashboard.connections_per_source"),
+        test_call=_get(dc, "test_call", "dashboard", bool, True),
+        test_call_connect_s=_range(_get(dc, "test_call_connect_s", "dashboard", float, 20.0), 2.0, 300.0,
+                                   "dashboard.test_call_connect_s"))
     tw = _get(data, "twilio", "", dict, {})
     twilio = TwilioConfig(enabled=_get(tw, "enabled", "twilio", bool, False),
                           public_url=_get(tw, "public_url", "twilio", str, "").rstrip("/"),
                           auth_token=os.environ.get("FRONTDESK_TWILIO_AUTH_TOKEN") or _get(tw, "auth_token", "twilio", str, ""),
-                          dial=_get(tw, "dial", "twilio", str, ""))
+                          dial=_get(tw, "dial", "twilio", str, ""),
+                          max_streams=_range(_get(tw, "max_streams", "twilio", int, 20), 1, 10000, "twilio.max_streams"))
     if twilio.enabled:
         if not re.match(r"^https?://[^/\s]+(/[^\s?#]*)?$", twilio.public_url):
             raise ConfigError(f"twilio.public_url: expected the https:// address Twilio reaches this server at, "
@@ -547,7 +575,8 @@ def loads_config(text: str, src: Path = Path("<config>")) -> Config:
     if not re.match(r"^[A-Za-z0-9_.:-]{1,64}$", node_id):
         raise ConfigError(f"cluster.node_id: expected up to 64 letters, digits, '.', '_', ':' or '-', got {node_id!r}")
     return Config(clinic, sip, models, dialog, data_dir, src, booking, HandoffConfig(front), confirmations, caldav,
-                  privacy, recording, dashboard, _get(st, "call_log_file", "storage", bool, False), twilio, node_id)
+                  privacy, recording, dashboard, _get(st, "call_log_file", "storage", bool, False), twilio, node_id,
+                  _get(st, "data_dir_shared", "storage", bool, False))
 
 
 def _hours(table: dict, key: str) -> dict[str, tuple[str, str] | None]:

@@ -9,6 +9,8 @@ import time
 
 from tools.redact import RedactingFilter
 
+from .web_guard import RepeatFilter
+
 
 class JsonLines(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
@@ -26,6 +28,7 @@ def setup_logging(verbose: bool = False, fmt: str = "text") -> None:
     handler.setFormatter(JsonLines() if fmt == "json" else
                          logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(RedactingFilter())
+    handler.addFilter(RepeatFilter())  # a flood of the same line becomes a few lines and a count
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

@@ -350,7 +350,7 @@ class FrontdeskServer:
                                hangup_after_s=self.hangup_after_s if self.app == "hangup" else None)
         assert self.engines is not None and self.backoffice is not None
         conversation = Conversation(self.cfg.clinic, self.engines.llm, self.backoffice.calendar,
-                                    self.backoffice.policy(), call_id=call_id, caller_id=record.caller_number or None)
+                                    self.backoffice.policy(), call_id=record.call_id, caller_id=record.caller_number or None)
         if transfer is None:
             transfer = lambda target, cid=call_id: self.transfer(cid, target)  # noqa: E731
         session = CallSession(record, self.engines, conversation, dialog.silence_timeout_s, dialog.end_silence_ms,
@@ -491,7 +491,7 @@ class FrontdeskServer:
 
         def save_recording() -> None:  # WAV assembly and encryption stay off the media loop
             try:
-                rec.recording = str(recorder.save(self.cfg.data_dir / "recordings", ev.call_id, self.cipher))
+                rec.recording = str(recorder.save(self.cfg.data_dir / "recordings", rec.call_id, self.cipher))
             except OSError as exc:
                 log.error("call %s: recording not saved: %s", ev.call_id, exc)
             self.calllog.write(rec)
@@ -519,15 +519,16 @@ async def start_dashboard(cfg: Config, server: FrontdeskServer) -> tuple[asyncio
 
     from .dashboard.app import create_app
     from .metrics import Metrics
+    from .web_guard import web_limits
     from tools.records import Users
 
     metrics = Metrics(server.store, server.live)
     calendar = server.backoffice.calendar if server.backoffice is not None else None
     users = Users(server.store.engine, cfg.dashboard.lockout_after, cfg.dashboard.lockout_minutes)
     test_calls = None
-    if cfg.dashboard.test_call and server.app == "agent":
+    if cfg.dashboard.test_call and server.app in ("agent", "echo"):  # echo: a line check from the browser
         from .webrtc_ingress import WebRtcIngress
-        test_calls = server.webrtc = WebRtcIngress(server)
+        test_calls = server.webrtc = WebRtcIngress(server, cfg.dashboard.test_call_connect_s)
     web = create_app(cfg, server.store, users, calendar, metrics.render, test_calls=test_calls)
     if cfg.twilio.enabled:
         from .twilio_ingress import add_twilio_routes
@@ -537,7 +538,12 @@ async def start_dashboard(cfg: Config, server: FrontdeskServer) -> tuple[asyncio
     sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_REUSEADDR, 1)
     sock.bind((cfg.dashboard.listen, cfg.dashboard.port))
     port = sock.getsockname()[1]
-    uv = uvicorn.Server(uvicorn.Config(web, log_level="warning", lifespan="off", access_log=False))
+    # X-Forwarded-For only from configured proxies: uvicorn's default believes 127.0.0.1, and behind
+    # a local proxy every client would then be whoever the header said
+    trusted = cfg.dashboard.trusted_proxies
+    uv = uvicorn.Server(uvicorn.Config(web, log_level="warning", lifespan="off", access_log=False,
+                                       proxy_headers=bool(trusted), forwarded_allow_ips=",".join(trusted) or None,
+                                       **web_limits(cfg)))
     task = asyncio.get_running_loop().create_task(uv.serve(sockets=[sock]))
     return task, uv, port
 

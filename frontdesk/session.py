@@ -314,6 +314,8 @@ class CallSession:
                 except TimeoutError:
                     if self.rtp is not None and (self.rtp.on_hold or self.rtp.playing):
                         continue  # on hold (or still talking): silence is expected
+                    if self.endpointer.in_speech:
+                        continue  # the caller is in the middle of a long answer (a spelling, say)
                     await self.say(self.conversation.on_silence())
                     break
                 if isinstance(item, str):
@@ -562,7 +564,7 @@ class CallSession:
         """Short after a yes/no or pick-one question, longer mid-number or mid-name."""
         base = self.end_silence_ms
         return {"yes_no": max(300, base - 200), "choice": max(350, base - 150),
-                "name": base + 200, "number": base + 300, "spelling": base + 500}.get(expect, base)
+                "name": base + 200, "number": base + 900, "spelling": base + 700}.get(expect, base)
 
 
 def heard_text(pieces: list[tuple[str, int]], played: int) -> str:

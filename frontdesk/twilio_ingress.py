@@ -31,6 +31,7 @@ log = logging.getLogger("frontdesk.twilio")
 START_TIMEOUT_S = 10.0  # connected+start must arrive this soon after the WebSocket opens
 MAX_BAD_MESSAGES = 50
 HANDOFF_TTL_S = 300.0
+AHEAD_MS = 2000  # caller audio more than this far ahead of real time is dropped, not queued
 
 
 def twiml(body: str) -> Response:
@@ -53,6 +54,8 @@ class TwilioIngress:
         self.server = server
         self.handoffs: dict[str, tuple[float, str]] = {}  # CallSid -> (when, <Dial> target)
         self.rejected = 0
+        self.streams = 0  # open Media Stream sockets (one signature opens any number: they are capped)
+        self.max_streams = cfg.twilio.max_streams
 
     def _public(self, request_url, scheme: str | None = None) -> str:
         base = self.cfg.stream_url[:-len("/twilio/stream")] if scheme == "ws" else self.cfg.public_url
@@ -111,8 +114,18 @@ class TwilioIngress:
                         ws.client.host if ws.client else "?")
             await ws.close(code=1008)
             return
-        await ws.accept()
-        await TwilioCall(self, ws).run()
+        if self.streams >= self.max_streams:
+            self.rejected += 1
+            log.warning("Twilio stream refused: %d streams are open (twilio.max_streams)", self.streams)
+            await ws.accept()
+            await ws.close(code=1013)  # try again later
+            return
+        self.streams += 1
+        try:
+            await ws.accept()
+            await TwilioCall(self, ws).run()
+        finally:
+            self.streams -= 1
 
 
 class TwilioCall:
@@ -129,6 +142,9 @@ class TwilioCall:
         self.ended_by = "remote"
         self.reason = "stream stopped"
         self.bad = 0
+        self.audio_ms = 0  # caller audio received, and when it started: faster than real time is dropped
+        self.audio_t0 = 0.0
+        self.dropped_ms = 0
 
     def _send(self, frame) -> None:
         if frame is not None:
@@ -225,6 +241,16 @@ class TwilioCall:
         """True when the stream is over."""
         for ev in events:
             if isinstance(ev, Media) and self.media is not None:
+                now = time.monotonic()
+                if not self.audio_t0:
+                    self.audio_t0 = now
+                ms = ev.pcm.size // 8
+                if self.audio_ms + ms > (now - self.audio_t0) * 1000 + AHEAD_MS:
+                    self.dropped_ms += ms  # audio pushed faster than real time: a flood, not a caller
+                    if self.dropped_ms in (ms, 60000):
+                        log.warning("call %s: caller audio arriving faster than real time; dropping it", self.call_id)
+                    continue
+                self.audio_ms += ms
                 self.media.receive(ev.pcm)
             elif isinstance(ev, Started):
                 if not self._open(ev):

@@ -22,13 +22,16 @@ from aiortc.mediastreams import MediaStreamError
 
 log = logging.getLogger("frontdesk.webrtc")
 MAX_CALLS = 4  # test calls at once; they use the same models as phone calls
+CONNECT_TIMEOUT_S = 20.0  # an offer whose connection never comes up gives its slot back after this
 FRAME = 160
 
 
 class WebRtcIngress:
-    def __init__(self, server):
+    def __init__(self, server, connect_timeout_s: float = CONNECT_TIMEOUT_S):
         self.server = server
         self.calls: dict[str, object] = {}  # call id -> RTCPeerConnection
+        self.owners: dict[str, str] = {}  # call id -> the staff user who started it
+        self.connect_timeout_s = connect_timeout_s
 
     async def answer(self, offer_sdp: str, user: str, remote: str) -> tuple[str, str]:
         """(call id, answer SDP) for a browser's offer. ValueError: a bad offer or too many calls."""
@@ -52,13 +55,27 @@ class WebRtcIngress:
             raise ValueError("the server takes no new calls right now")
         media.send = track.push
         self.calls[call_id] = pc
+        self.owners[call_id] = user
         pc.addTrack(track)
 
         def finished() -> None:
             if not state["ended"]:
                 state["ended"] = True
                 self.calls.pop(call_id, None)
+                self.owners.pop(call_id, None)
                 self.server.call_ended(call_id, state["by"], state["reason"])
+
+        async def give_up_unless_connected() -> None:
+            # an offer that never completes ICE (a browser gone, a forged offer) must not keep a
+            # test-call slot, or a SIP call slot with sip.max_calls, for ever
+            await asyncio.sleep(self.connect_timeout_s)
+            if not state["begun"] and not state["ended"]:
+                log.info("call %s: WebRTC not connected within %.0f s; ended", call_id, self.connect_timeout_s)
+                state["by"], state["reason"] = "local", "WebRTC connection never came up"
+                await pc.close()
+                finished()
+
+        asyncio.get_running_loop().create_task(give_up_unless_connected())
 
         @pc.on("track")
         def on_track(incoming) -> None:
@@ -88,9 +105,10 @@ class WebRtcIngress:
             raise ValueError(f"the browser's offer was refused: {exc}") from None
         return call_id, pc.localDescription.sdp
 
-    async def hangup(self, call_id: str) -> bool:
+    async def hangup(self, call_id: str, user: str | None = None) -> bool:
+        """End a test call; with ``user``, only one that user started."""
         pc = self.calls.get(call_id)
-        if pc is None:
+        if pc is None or (user is not None and self.owners.get(call_id) != user):
             return False
         await pc.close()  # connectionstatechange "closed" ends the call
         return True

@@ -14,13 +14,16 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import g711
 
-MAX_MESSAGE = 64 * 1024  # a 20 ms media message is ~250 bytes; anything near this is not Twilio
+MAX_MESSAGE = 8 * 1024  # a 20 ms media message is ~400 bytes; Twilio sends none near this size
+MAX_DEPTH = 8  # Twilio's messages nest 3 deep; a deeply nested array is an attack on the parser
+_SID = re.compile(r"[A-Za-z0-9_.-]{1,64}")  # Twilio SIDs are two letters and 32 hex digits
 DTMF_DIGITS = set("0123456789*#ABCD")
 
 
@@ -65,6 +68,31 @@ class Stopped:
     call_sid: str
 
 
+def _depth(message: str | bytes) -> int:
+    """How deep a JSON text nests (brackets outside strings), without parsing it."""
+    text = message.decode("utf-8", "replace") if isinstance(message, bytes) else message
+    depth = deepest = 0
+    in_str = escaped = False
+    for ch in text:
+        if in_str:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_str = False
+        elif ch == '"':
+            in_str = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+            if deepest > MAX_DEPTH:
+                return deepest
+        elif ch in "]}":
+            depth -= 1
+    return deepest
+
+
 def _obj(value, what: str) -> dict:
     if not isinstance(value, dict):
         raise TwilioStreamError(f"{what}: expected an object")
@@ -95,10 +123,12 @@ class TwilioStream:
     def receive(self, message: str | bytes) -> list:
         if len(message) > MAX_MESSAGE:
             raise TwilioStreamError(f"message of {len(message)} bytes is over the {MAX_MESSAGE} limit")
+        if _depth(message) > MAX_DEPTH:
+            raise TwilioStreamError(f"JSON nested deeper than {MAX_DEPTH}")
         try:
             data = json.loads(message)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise TwilioStreamError(f"not JSON: {exc}") from None
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+            raise TwilioStreamError(f"not JSON: {str(exc)[:80]}") from None
         data = _obj(data, "message")
         event = data.get("event")
         if self.state == "stopped":
@@ -153,9 +183,13 @@ class TwilioStream:
         sid = str(start.get("streamSid") or data.get("streamSid") or "")
         if not sid:
             raise TwilioStreamError("start: no streamSid")
+        call_sid = str(start.get("callSid", ""))
+        for name, value in (("streamSid", sid), ("callSid", call_sid)):
+            if value and not _SID.fullmatch(value):  # it goes into logs and records: no newlines, no markup
+                raise TwilioStreamError(f"start: {name} is not a Twilio SID")
         params = start.get("customParameters") or {}
         self.state = "started"
-        self.stream_sid, self.call_sid = sid, str(start.get("callSid", ""))
+        self.stream_sid, self.call_sid = sid, call_sid
         return Started(sid, self.call_sid, str(start.get("accountSid", "")),
                        [str(t) for t in start.get("tracks", ["inbound"])],
                        {str(k): str(v) for k, v in _obj(params, "start.customParameters").items()})

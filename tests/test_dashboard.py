@@ -325,18 +325,42 @@ def _current(cfg):
     return current(cfg)
 
 
-def test_repeated_failures_lock_the_account(dash):
+def test_repeated_failures_throttle_that_source_with_one_answer_for_every_failure(dash):
     c = Client(dash["port"])
     pages = []
     for _ in range(6):
         status, _, body = c.login("lou", "wrong-password-x")
         assert status == 401
         pages.append(body.decode())
-    assert "Wrong user name or password" in pages[0] and "locked" in pages[-1]
-    status, _, body = c.login("lou", "lockout-password-1")  # the right password, too late
-    assert status == 401 and "locked" in body.decode()
+    status, _, body = c.login("lou", "lockout-password-1")  # the right password, from the throttled source
+    assert status == 401
+    pages.append(body.decode())
+    status, _, unknown = c.login("nobody-here", "any-password-123")  # a user name that does not exist
+    pages.append(unknown.decode())
+    errors = {re.search(r'<p class="error"[^>]*>(.*?)</p>', p, re.S).group(1) for p in pages}
+    assert len(errors) == 1 and "locked" not in errors.pop()  # the same words whatever the reason
     failed = [e for e in dash["store"].audit_log() if e.action == "login_failed" and e.username == "lou"]
     assert len(failed) == 7
+    # the account itself is not locked: its owner, from another address, signs in
+    user, _ = dash["users"].login("lou", "lockout-password-1", source="10.9.8.7")
+    assert user is not None and user.username == "lou"
+
+
+def test_an_unknown_user_costs_the_same_work_as_a_known_one(dash):
+    import statistics
+    import time as _t
+
+    users = dash["users"]
+
+    def cost(name):
+        runs = []
+        for i in range(7):
+            t = _t.perf_counter()
+            users.login(name, "wrong-password-1", source=f"192.0.2.{i}-{name}")
+            runs.append(_t.perf_counter() - t)
+        return statistics.median(runs)
+    known, unknown = cost("lou"), cost("no-such-user")
+    assert 0.5 < unknown / known < 1.5, (known, unknown)
 
 
 def test_secure_cookies_when_configured(dash):
@@ -500,14 +524,15 @@ def test_dashboard_in_a_browser_after_a_real_call(server, tmp_path):
             page.click("form.logout button")
             page.wait_for_url(re.compile(r".*/login\?bye=1"))
 
-            # six wrong passwords lock the account; then even the right one is refused
+            # six wrong passwords throttle this browser's address for that user; then even the right
+            # one is refused, with the same words as a wrong password
             for _ in range(6):
                 login(page, "e2e-lock", "not-the-password")
                 page.wait_for_selector("p.error")
-            assert "locked" in page.inner_text("p.error")
+            wrong = page.inner_text("p.error")
             login(page, "e2e-lock", "locked-password-e2e")
             page.wait_for_selector("p.error")
-            assert "locked" in page.inner_text("p.error") and "/login" in page.url
+            assert page.inner_text("p.error") == wrong and "/login" in page.url
             shot(page, "locked")
             browser.close()
     finally:
@@ -524,3 +549,16 @@ def test_dashboard_in_a_browser_after_a_real_call(server, tmp_path):
     assert any(e.action == "task" and e.username == "e2e-admin" and e.call_id == call_id for e in events)
     assert any(e.action == "login" and e.username == "e2e-staff" for e in events)
     assert sum(e.action == "login_failed" and e.username == "e2e-lock" for e in events) == 7
+
+
+def test_a_changed_password_ends_the_sessions_signed_in_with_the_old_one(dash):
+    users = dash["users"]
+    users.add("pat", "first-password-1", "staff")
+    c = Client(dash["port"])
+    status, _, _ = c.login("pat", "first-password-1")
+    assert status == 303 and c.get("/calls")[0] == 200
+    users.add("pat", "second-password-2", "staff", replace=True)  # `frontdesk users add --replace`
+    status, headers, _ = c.get("/calls")
+    assert status == 303 and headers["location"].startswith("/login")
+    status, _, _ = Client(dash["port"]).login("pat", "second-password-2")
+    assert status == 303

@@ -146,7 +146,7 @@ def test_a_persona_in_text_reaches_its_goal_and_the_verdict_reads_the_database(c
     cid = next_call_id(p)
     conv = Conversation(cfg.clinic, None, bo.calendar, bo.policy(), call_id=cid, caller_id=p.caller_id)
     call = run_text(p, conv)
-    v = judge(p, call.brain.progress, engine=bo.engine, sip_call_id=cid, tz=cfg.clinic.timezone,
+    v = judge(p, call.brain.progress, engine=bo.engine, call_id=cid, tz=cfg.clinic.timezone,
               today=conv.now_local().date(), existing_id=existing, required=tuple(cfg.booking.required_fields))
     transcript = "\n".join(f"{t['speaker']}: {t['text']}" for t in call.turns)
     assert v["goal_reached"] and v["all_fields_right"], transcript + "\n" + yaml.safe_dump(v)

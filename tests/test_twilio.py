@@ -47,7 +47,7 @@ def record_for(server, call_sid: str, timeout: float = 30.0) -> dict:
     deadline = time.time() + timeout
     while time.time() < deadline:
         for c in server.calls():
-            if c["call_id"] == call_sid and c.get("ended_at"):
+            if c.get("external_id") == call_sid and c.get("ended_at"):
                 return c
         time.sleep(0.3)
     raise AssertionError(f"no record for {call_sid}:\n" + server.output()[-3000:])

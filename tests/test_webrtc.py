@@ -114,7 +114,7 @@ def test_browser_test_call_reaches_the_agent(netns, ns_server, caller_voice, tmp
         expect(page.locator("#call-status")).to_have_text("Call ended.")
         browser.close()
     calls = ns_server.wait_calls(before + 1, timeout=30)
-    rec = next((c for c in calls if c["call_id"] == call_id), None)
+    rec = next((c for c in calls if c.get("external_id") == call_id), None)
     assert rec is not None, ns_server.output()[-3000:]
     assert rec["ingress"] == "webrtc" and rec["codec"] == "opus" and rec["transport"] == "DTLS-SRTP", rec
     agent = [t for t in rec["turns"] if t["speaker"] == "agent"]

@@ -98,11 +98,12 @@ class CalDavSync:
                 raise RuntimeError(f"CalDAV DELETE {url} answered {resp.status}")
             return
         tz = self.calendar.tz
+        name, phone = self.calendar.appointment_contact(appt)
         ev = appointment_event(
             uid=appt.uid, start=appt.start.replace(tzinfo=timezone.utc).astimezone(tz),
             end=appt.end.replace(tzinfo=timezone.utc).astimezone(tz),
-            summary=f"{svc.name}: {appt.caller_name}" + (" (name unverified)" if appt.name_unverified else ""),
-            description=f"Phone {appt.phone}. Booked by phone (frontdesk)." + (
+            summary=f"{svc.name}: {name}" + (" (name unverified)" if appt.name_unverified else ""),
+            description=f"Phone {phone}. Booked by phone (frontdesk)." + (
                 " The caller's name could not be confirmed on the call: check its spelling when you call."
                 if appt.name_unverified else ""),
             location=self.address, sequence=appt.sequence)
@@ -209,7 +210,7 @@ class CalDavSync:
                              created_at=self.calendar.clock(), next_attempt_at=self.calendar.clock()))
                 s.commit()
                 self.calendar.add_callback("caldav", f"calendar conflict: {ev['summary']} was moved in CalDAV onto booked time; "
-                                           "kept at its booked time", appt.caller_name, appt.phone)
+                                           "kept at its booked time", *self.calendar.appointment_contact(appt))
 
     def _apply_deletions(self, prov: Provider, seen: set[str], stats: dict) -> None:
         with Session(self.calendar.engine, expire_on_commit=False) as s:

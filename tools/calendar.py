@@ -102,6 +102,18 @@ class Calendar:
     lead_min: int = 60  # no slot sooner than this from now
     clock: callable = field(default=utcnow)
     node: str = ""  # this frontdesk node, on the holds it makes (nodes of a cluster share the database)
+    cipher: object | None = None  # tools.crypto.ContentCipher: callers' names, numbers and words sealed at rest
+
+    # -- personal data at rest -------------------------------------------------------------
+
+    def _seal(self, value: str) -> str:
+        return self.cipher.seal(value) if self.cipher is not None and value else value
+
+    def _open(self, value: str) -> str:
+        return self.cipher.open(value) if self.cipher is not None and value else value
+
+    def _key(self, phone: str) -> str:
+        return self.cipher.lookup_key(phone) if self.cipher is not None and phone else phone
 
     @property
     def tz(self) -> ZoneInfo:
@@ -275,20 +287,21 @@ class Calendar:
         if not phone:
             return None
         with Session(self.engine) as s:
-            rows = s.exec(select(Appointment).where(Appointment.phone == phone, Appointment.name_unverified == False)  # noqa: E712
+            rows = s.exec(select(Appointment).where(Appointment.phone_key == self._key(phone),
+                                                    Appointment.name_unverified == False)  # noqa: E712
                           .order_by(Appointment.created_at.desc())).all()
-            names = list(dict.fromkeys(a.caller_name for a in rows if a.caller_name))
+            names = list(dict.fromkeys(self._open(a.caller_name) for a in rows if a.caller_name))
         return names[0] if len(names) == 1 else None
 
     def _upsert_caller(self, s: Session, info: CallerInfo) -> Caller:
-        row = s.exec(select(Caller).where(Caller.phone == info.phone, Caller.name == info.name)).first()
+        same_number = s.exec(select(Caller).where(Caller.phone_key == self._key(info.phone))).all()
+        row = next((c for c in same_number if self._open(c.name) == info.name), None)
         if row is None:  # same number, a name heard slightly differently: match on any shared word
-            row = next((c for c in s.exec(select(Caller).where(Caller.phone == info.phone)).all()
-                        if _name_match(c.name, info.name)), None)
+            row = next((c for c in same_number if _name_match(self._open(c.name), info.name)), None)
         if row is None:
-            row = Caller(name=info.name, phone=info.phone)
-        row.email = info.email or row.email
-        row.dob = info.dob or row.dob
+            row = Caller(name=self._seal(info.name), phone=self._seal(info.phone), phone_key=self._key(info.phone))
+        row.email = self._seal(info.email) if info.email else row.email
+        row.dob = self._seal(info.dob) if info.dob else row.dob
         if info.new_patient is not None:
             row.new_patient = info.new_patient
         row.sms_opt_out = info.sms_opt_out or row.sms_opt_out
@@ -306,11 +319,12 @@ class Calendar:
                 raise HoldExpired("the held slot expired or was released")
             appt_id = uuid.uuid4().hex[:12]
             caller_row = self._upsert_caller(s, caller)
-            email = caller.email or caller_row.email  # a known patient's address on file
+            email = caller.email or self._open(caller_row.email)  # a known patient's address on file
             appt = Appointment(
                 id=appt_id, uid=f"{uuid.uuid4()}@frontdesk", provider_id=hold.provider_id,
                 service_id=hold.service_id, start=hold.start, end=hold.end, caller_id=caller_row.id,
-                caller_name=caller.name, phone=caller.phone, email=email, reason=caller.reason,
+                caller_name=self._seal(caller.name), phone=self._seal(caller.phone), phone_key=self._key(caller.phone),
+                email=self._seal(email), reason=self._seal(caller.reason),
                 name_unverified=caller.name_unverified, call_id=call_id, created_at=now, updated_at=now)
             s.add(appt)
             claims = s.exec(select(Claim).where(Claim.owner == f"hold:{hold_id}")).all()
@@ -359,7 +373,8 @@ class Calendar:
         return Booking(appt.id, appt.uid, svc.name if svc else "?", prov.name if prov else "?",
                        appt.start.replace(tzinfo=timezone.utc).astimezone(tz),
                        appt.end.replace(tzinfo=timezone.utc).astimezone(tz),
-                       appt.caller_name, appt.phone, appt.email, appt.status, appt.reason, appt.name_unverified)
+                       self._open(appt.caller_name), self._open(appt.phone), self._open(appt.email), appt.status,
+                       self._open(appt.reason), appt.name_unverified)
 
     def get_booking(self, appointment_id: str) -> Booking | None:
         with Session(self.engine, expire_on_commit=False) as s:
@@ -370,15 +385,19 @@ class Calendar:
                  status: str | None = None, dob: str | None = None) -> list[Booking]:
         with Session(self.engine, expire_on_commit=False) as s:
             q = select(Appointment)
-            if dob:  # identify the caller by date of birth as well
+            if dob and self.cipher is None:  # identify the caller by date of birth as well
                 q = q.join(Caller, Caller.id == Appointment.caller_id).where(Caller.dob == dob)
             if phone:
-                q = q.where(Appointment.phone == phone)
+                q = q.where(Appointment.phone_key == self._key(phone))
             if status:
                 q = q.where(Appointment.status == status)
             if upcoming_only:
                 q = q.where(Appointment.start >= self.clock())
             rows = s.exec(q.order_by(Appointment.start)).all()
+            if dob and self.cipher is not None:  # sealed: compare after opening
+                born = {c.id for c in s.exec(select(Caller).where(Caller.id.in_([a.caller_id for a in rows]))).all()
+                        if self._open(c.dob) == dob}
+                rows = [a for a in rows if a.caller_id in born]
             out = [self._booking(s, a) for a in rows]
         if name:
             out = [b for b in out if _name_match(b.caller_name, name)]
@@ -399,12 +418,20 @@ class Calendar:
     def add_callback(self, call_id: str, reason: str, caller_name: str = "", phone: str = "",
                      details: dict | None = None, urgency: str = "normal") -> CallbackTask:
         with Session(self.engine, expire_on_commit=False) as s:
-            task = CallbackTask(created_at=self.clock(), call_id=call_id, reason=reason, caller_name=caller_name,
-                                phone=phone, details=json.dumps(details or {}), urgency=urgency)
+            task = CallbackTask(created_at=self.clock(), call_id=call_id, reason=reason, caller_name=self._seal(caller_name),
+                                phone=self._seal(phone), details=self._seal(json.dumps(details or {})), urgency=urgency)
             s.add(task)
             s.commit()
             s.refresh(task)
+            return self._opened(task)
+
+    def _opened(self, task: CallbackTask) -> CallbackTask:
+        """A task with its caller's name, number and words readable (not to be saved back)."""
+        if self.cipher is None:
             return task
+        return CallbackTask(**{**task.model_dump(), "caller_name": self._open(task.caller_name),
+                               "phone": self._open(task.phone), "details": self._open(task.details),
+                               "notes": self._open(task.notes)})
 
     def update_callback(self, task_id: int, *, status: str | None = None, assigned_to: str | None = None,
                         notes: str | None = None) -> CallbackTask:
@@ -419,19 +446,32 @@ class Calendar:
                 task.status = status
             if assigned_to is not None:
                 task.assigned_to = assigned_to[:64]
-            if notes is not None:
-                task.notes = notes[:4000]
+            if notes is not None:  # staff notes may repeat what the caller said
+                task.notes = self._seal(notes[:4000])
             s.add(task)
             s.commit()
             s.refresh(task)
-            return task
+            return self._opened(task)
 
     def callbacks(self, status: str | None = None) -> list[CallbackTask]:
         with Session(self.engine, expire_on_commit=False) as s:
             q = select(CallbackTask)
             if status:
                 q = q.where(CallbackTask.status == status)
-            return list(s.exec(q.order_by(CallbackTask.id)).all())
+            return [self._opened(t) for t in s.exec(q.order_by(CallbackTask.id)).all()]
+
+    def caller_opted_out(self, phone: str, name: str, channel: str) -> bool:
+        """Whether the caller on file (number and name) said no to texts or emails."""
+        with Session(self.engine) as s:
+            rows = s.exec(select(Caller).where(Caller.phone_key == self._key(phone))).all()
+        row = next((c for c in rows if self._open(c.name) == name), None)
+        if row is None:
+            return False
+        return row.sms_opt_out if channel == "sms" else row.email_opt_out
+
+    def appointment_contact(self, appt: Appointment) -> tuple[str, str]:
+        """(name, number) of a stored appointment row, readable."""
+        return self._open(appt.caller_name), self._open(appt.phone)
 
 
 def _weekday(day: str) -> int:

@@ -47,6 +47,7 @@ class ContentCipher:
 
             try:
                 self._fernet = Fernet(key)
+                self._raw = key
             except ValueError:
                 raise KeyError_("the encryption key is not a valid Fernet key (32 url-safe base64 bytes)") from None
 
@@ -70,6 +71,19 @@ class ContentCipher:
             return self._fernet.decrypt(stored[len(PREFIX):].encode()).decode()
         except InvalidToken:
             raise KeyError_("this content was encrypted with another key") from None
+
+    def lookup_key(self, value: str) -> str:
+        """A value to find a sealed field by (a phone number): an HMAC with a key derived from the
+        data key when encryption is on (equal numbers give equal keys, and the number cannot be read
+        back from it), the value itself otherwise."""
+        if self._fernet is None:
+            return value
+        import hashlib
+        import hmac
+
+        if not hasattr(self, "_index_key"):
+            self._index_key = hmac.new(self._raw, b"frontdesk lookup key v1", hashlib.sha256).digest()
+        return "k:" + hmac.new(self._index_key, value.encode(), hashlib.sha256).hexdigest()[:32]
 
     def seal_bytes(self, data: bytes) -> bytes:
         return data if self._fernet is None else self._fernet.encrypt(data)

@@ -65,8 +65,28 @@ def _v4(engine: Engine) -> None:
             conn.execute(text("ALTER TABLE appointment ADD COLUMN name_unverified BOOLEAN NOT NULL DEFAULT FALSE"))
 
 
+def _v5(engine: Engine) -> None:
+    """Call records keyed by frontdesk's own id; the Call-ID the call came with is kept beside it
+    (a reused Call-ID used to replace the earlier call's record)."""
+    if "external_id" not in {c["name"] for c in inspect(engine).get_columns("call_record")}:
+        with engine.begin() as conn:
+            conn.execute(text("ALTER TABLE call_record ADD COLUMN external_id VARCHAR NOT NULL DEFAULT ''"))
+            conn.execute(text("UPDATE call_record SET external_id = call_id"))
+            conn.execute(text("CREATE INDEX IF NOT EXISTS ix_call_record_external_id ON call_record (external_id)"))
+
+
+def _v6(engine: Engine) -> None:
+    """Callers' numbers found by a lookup key, so that the number itself can be stored sealed."""
+    for table in ("appointment", "caller"):
+        if "phone_key" not in {c["name"] for c in inspect(engine).get_columns(table)}:
+            with engine.begin() as conn:
+                conn.execute(text(f"ALTER TABLE {table} ADD COLUMN phone_key VARCHAR NOT NULL DEFAULT ''"))
+                conn.execute(text(f"UPDATE {table} SET phone_key = phone"))
+                conn.execute(text(f"CREATE INDEX IF NOT EXISTS ix_{table}_phone_key ON {table} (phone_key)"))
+
+
 # Append new migrations; never edit an applied one.
-MIGRATIONS: list[tuple[int, Callable[[Engine], None]]] = [(1, _v1), (2, _v2), (3, _v3), (4, _v4)]
+MIGRATIONS: list[tuple[int, Callable[[Engine], None]]] = [(1, _v1), (2, _v2), (3, _v3), (4, _v4), (5, _v5), (6, _v6)]
 
 
 def schema_version(engine: Engine) -> int:

@@ -15,11 +15,10 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Protocol
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from .calendar import Booking, Calendar
 from .ics import appointment_event, to_ics
-from .schema import Caller
 
 
 @dataclass
@@ -38,15 +37,18 @@ class SmsGateway(Protocol):
 
 
 class LogSmsGateway:
-    """Writes texts to a JSON-lines file instead of sending them."""
+    """Writes texts to a JSON-lines file instead of sending them (each line sealed when encryption
+    at rest is on: it holds the caller's number)."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, cipher=None):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.cipher = cipher
 
     def send(self, to: str, text: str) -> None:
+        line = json.dumps({"at": time.time(), "to": to, "text": text})
         with open(self.path, "a") as f:
-            f.write(json.dumps({"at": time.time(), "to": to, "text": text}) + "\n")
+            f.write((self.cipher.seal(line) if self.cipher is not None else line) + "\n")
 
 
 def _when(b: Booking) -> str:
@@ -62,11 +64,7 @@ class Notifier:
         self.sms = sms
 
     def _opted_out(self, b: Booking, channel: str) -> bool:
-        with Session(self.calendar.engine, expire_on_commit=False) as s:
-            row = s.exec(select(Caller).where(Caller.phone == b.phone, Caller.name == b.caller_name)).first()
-        if row is None:
-            return False
-        return row.sms_opt_out if channel == "sms" else row.email_opt_out
+        return self.calendar.caller_opted_out(b.phone, b.caller_name, channel)
 
     def handle_email(self, payload: dict) -> None:
         b = self.calendar.get_booking(payload["appointment_id"])

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import threading
 import statistics
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -47,7 +48,8 @@ def utcnow() -> datetime:
 
 class CallRow(SQLModel, table=True):
     __tablename__ = "call_record"
-    call_id: str = Field(primary_key=True)
+    call_id: str = Field(primary_key=True)  # frontdesk's own id for the call (never the other side's)
+    external_id: str = Field(default="", index=True)  # the SIP Call-ID / callSid it came with
     started_at: NaiveDatetime = Field(index=True)
     answered_at: NaiveDatetime | None = None
     ended_at: NaiveDatetime | None = None
@@ -171,8 +173,11 @@ class RecordStore:
         started = record.get("started_at") or 0.0
         ended = record.get("ended_at") or started
         row = CallRow(
-            call_id=record["call_id"], started_at=_utc(started) or utcnow(), answered_at=_utc(record.get("answered_at")),
-            ended_at=_utc(record.get("ended_at")), caller=record.get("caller_number") or record.get("caller", ""),
+            call_id=record["call_id"], external_id=record.get("external_id", record["call_id"]),
+            started_at=_utc(started) or utcnow(), answered_at=_utc(record.get("answered_at")),
+            ended_at=_utc(record.get("ended_at")),
+            caller=(_mask(record.get("caller_number") or "") or "withheld") if self.cipher.enabled else
+            record.get("caller_number") or record.get("caller", ""),
             called=record.get("called", ""), ingress=record.get("ingress", "sip"), transport=record.get("transport", ""),
             node=record.get("node", ""), codec=record.get("codec", ""), outcome=record.get("outcome", ""), handoff_reason=qual.get("handoff_reason", ""),
             ended_by=record.get("ended_by", ""), end_reason=record.get("end_reason", ""),
@@ -186,9 +191,11 @@ class RecordStore:
             recording=record.get("recording", ""))
         return row
 
-    def mark_failed_if_open(self, call_id: str, started_at: float, caller: str, called: str, reason: str) -> None:
+    def mark_failed_if_open(self, call_id: str, started_at: float, caller: str, called: str, reason: str,
+                            external_id: str = "") -> None:
         """A call that was live when the process died: kept as failed, not lost."""
-        self.save({"call_id": call_id, "started_at": started_at, "caller": caller, "called": called,
+        self.save({"call_id": call_id, "external_id": external_id or call_id, "started_at": started_at,
+                   "caller": caller, "called": called,
                    "outcome": "failed", "ended_by": "", "end_reason": reason, "turns": []})
 
     # -- reading ---------------------------------------------------------------------------
@@ -196,6 +203,12 @@ class RecordStore:
     def get(self, call_id: str) -> CallRow | None:
         with Session(self.engine) as s:
             return s.get(CallRow, call_id)
+
+    def by_external_id(self, external_id: str) -> list[CallRow]:
+        """Every call that came with this Call-ID or callSid, oldest first (a reused one is kept)."""
+        with Session(self.engine) as s:
+            return list(s.exec(select(CallRow).where(CallRow.external_id == external_id)
+                               .order_by(CallRow.started_at)).all())
 
     def content(self, row: CallRow) -> dict:
         """The full record (transcript and all), or {} once purged."""
@@ -303,11 +316,25 @@ class RecordStore:
     # -- audit -------------------------------------------------------------------------------
 
     def audit(self, username: str, action: str, call_id: str = "", detail: str = "") -> None:
+        if action == "login_failed" and self.cipher.enabled:
+            username = self.cipher.seal(username)  # what was typed as a user name may be a password
         with Session(self.engine) as s:
             s.add(AuditEvent(at=utcnow(), username=username, action=action, call_id=call_id, detail=detail))
             s.commit()
 
     def audit_log(self, limit: int = 500, call_id: str = "") -> list[AuditEvent]:
+        """The audit log, newest first (sealed user names of failed logins opened)."""
+        return [self._opened_event(e) for e in self._audit_rows(limit, call_id)]
+
+    def _opened_event(self, e: AuditEvent) -> AuditEvent:
+        if e.username.startswith("enc:"):
+            try:
+                return AuditEvent(**{**e.model_dump(), "username": self.cipher.open(e.username)})
+            except Exception:
+                return e
+        return e
+
+    def _audit_rows(self, limit: int = 500, call_id: str = "") -> list[AuditEvent]:
         with Session(self.engine) as s:
             q = select(AuditEvent)
             if call_id:
@@ -367,21 +394,42 @@ class UserError(ValueError):
     pass
 
 
-class Users:
-    """Local dashboard accounts: staff and admin, with lockout after repeated failed logins."""
+_DUMMY_HASH: list[str] = []
 
-    def __init__(self, engine: Engine, lockout_after: int = 5, lockout_minutes: int = 15):
+
+def _dummy_hash() -> str:
+    """A stored hash to check an unknown user's password against: the same one scrypt as a real
+    user's check, so that timing does not tell which user names exist."""
+    if not _DUMMY_HASH:
+        _DUMMY_HASH.append(hash_password("not a user of this dashboard"))
+    return _DUMMY_HASH[0]
+
+
+class Users:
+    """Local dashboard accounts: staff and admin. Repeated failed logins are throttled per pair of
+    (user name, source address) and per source, not per account: a stranger failing on purpose
+    cannot lock out the staff member the account belongs to. Every failure gives the same answer
+    after the same work (one scrypt), whether the user exists, the password is wrong or the source
+    is throttled."""
+
+    def __init__(self, engine: Engine, lockout_after: int = 5, lockout_minutes: int = 15, per_source: int = 20):
         self.engine = engine
         self.lockout_after = lockout_after
         self.lockout_minutes = lockout_minutes
+        self.per_source = per_source  # failures from one address (any user names) before it waits
+        self._failures: dict[tuple[str, str], list[datetime]] = {}  # (user, source) -> failure times
+        self._by_source: dict[str, list[datetime]] = {}
+        self._lock = threading.Lock()
+        _dummy_hash()
 
     def add(self, username: str, password: str, role: str = "staff", replace: bool = False) -> None:
         if not re.fullmatch(r"[A-Za-z0-9._@-]{1,64}", username):
             raise UserError("user names are 1-64 letters, digits, '.', '_', '@' or '-'")
         if role not in ("staff", "admin"):
             raise UserError("role must be staff or admin")
-        if len(password) < 10:
-            raise UserError("passwords need at least 10 characters")
+        if len(password.strip()) < 10 or len(set(password)) < 5:
+            raise UserError("passwords need at least 10 characters, not counting spaces at the ends, "
+                            "and at least 5 different ones")
         with Session(self.engine) as s:
             if s.get(DashboardUser, username) is not None and not replace:
                 raise UserError(f"user {username} exists")
@@ -405,28 +453,34 @@ class Users:
         with Session(self.engine) as s:
             return s.get(DashboardUser, username)
 
-    def login(self, username: str, password: str, now: datetime | None = None) -> tuple[DashboardUser | None, str]:
-        """(the user, "") on success; (None, why) otherwise: "bad credentials" or "locked".
-        An unknown user costs the same hashing time as a known one."""
+    def login(self, username: str, password: str, now: datetime | None = None,
+              source: str = "") -> tuple[DashboardUser | None, str]:
+        """(the user, "") on success; otherwise (None, "bad credentials"), whatever the reason: an
+        unknown user, a wrong password, or a throttled user name and source."""
         now = now or utcnow()
+        window = timedelta(minutes=self.lockout_minutes)
+        with self._lock:
+            pair = [t for t in self._failures.get((username, source), []) if now - t < window]
+            src = [t for t in self._by_source.get(source, []) if now - t < window]
+        throttled = len(pair) >= self.lockout_after or len(src) >= self.per_source
         with Session(self.engine) as s:
             user = s.get(DashboardUser, username)
-            if user is None:
-                check_password(password, hash_password("not-a-user"))
-                return None, "bad credentials"
-            if user.locked_until is not None and user.locked_until > now:
-                return None, "locked"
-            if not check_password(password, user.password_hash):
-                user.failed_logins += 1
-                if user.failed_logins >= self.lockout_after:
-                    user.locked_until = now + timedelta(minutes=self.lockout_minutes)
-                    user.failed_logins = 0
+            ok = check_password(password, user.password_hash if user is not None else _dummy_hash())
+            if user is not None and ok and not throttled:
+                with self._lock:
+                    self._failures.pop((username, source), None)
+                user.failed_logins = 0
                 s.add(user)
                 s.commit()
-                return None, "locked" if user.locked_until and user.locked_until > now else "bad credentials"
-            user.failed_logins = 0
-            user.locked_until = None
-            s.add(user)
-            s.commit()
-            s.refresh(user)
-            return user, ""
+                s.refresh(user)
+                return user, ""
+            with self._lock:
+                self._failures[(username, source)] = [*pair, now]
+                self._by_source[source] = [*src, now]
+                if len(self._failures) > 10000:  # a spray of names: keep the recent ones
+                    self._failures = {k: v for k, v in self._failures.items() if now - v[-1] < window}
+            if user is not None:
+                user.failed_logins += 1
+                s.add(user)
+                s.commit()
+        return None, "bad credentials"

@@ -61,8 +61,9 @@ class Closure(SQLModel, table=True):
 
 class Caller(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
-    name: str = Field(index=True)
+    name: str = Field(index=True)  # sealed when privacy.encrypt is on (as are phone, email, dob)
     phone: str = Field(index=True)  # E.164
+    phone_key: str = Field(default="", index=True)  # what the number is found by (tools.crypto.lookup_key)
     email: str = ""
     dob: str = ""
     new_patient: bool | None = None
@@ -78,8 +79,9 @@ class Appointment(SQLModel, table=True):
     start: NaiveDatetime = Field(index=True)
     end: NaiveDatetime
     caller_id: int | None = Field(default=None, foreign_key="caller.id")
-    caller_name: str = ""
+    caller_name: str = ""  # caller_name, phone, email and reason are sealed when privacy.encrypt is on
     phone: str = ""
+    phone_key: str = Field(default="", index=True)  # what the number is found by (tools.crypto.lookup_key)
     email: str = ""
     reason: str = ""
     status: str = "booked"  # booked | cancelled

@@ -237,8 +237,8 @@ def create_app(cfg: Config, store: RecordStore, users: Users, calendar: Any | No
         if s is None or not s.signed_in:
             return None
         user = users.get(s.username)  # removed users lose their sessions; role changes apply at once
-        if user is None:
-            sessions.drop_user(s.username)
+        if user is None or (s.credential and s.credential != user.password_hash):
+            sessions.drop_user(s.username)  # removed, or the password changed: sign in again
             return None
         s.role = user.role
         return Me(user.username, user.role, s, token)
@@ -322,19 +322,17 @@ def create_app(cfg: Config, store: RecordStore, users: Users, calendar: Any | No
                               error="The login form expired. Please sign in again.")
         if not s.csrf_ok(form.get("csrf")):
             raise _Forbidden("The login form did not come from this dashboard (CSRF check failed). Reload and try again.")
-        user, why = users.login(username, password) if username and password else (None, "bad credentials")
         ip = client_ip(request)
+        user, why = users.login(username, password, source=ip) if username and password else (None, "bad credentials")
         if user is None:
             store.audit(username or "-", "login_failed", detail=f"{why} from {ip}")
-            log.info("dashboard: failed login from %s (%s)", ip, why)  # the name typed may be a password
-            if why == "locked":
-                error = (f"This account is locked after too many failed attempts. Try again in "
-                         f"{users.lockout_minutes} minutes, or ask an administrator.")
-            else:
-                error = "Wrong user name or password."
+            log.info("dashboard: failed login from %s", ip)  # the name typed may be a password
+            # one answer for every failure: it must not tell which user names exist or are throttled
+            error = (f"Wrong user name or password. After {users.lockout_after} failed attempts, wait "
+                     f"{users.lockout_minutes} minutes before trying again.")
             return login_page(request, None, s, status=401, error=error, username=username, next_path=next_path)
         sessions.drop(request.cookies.get(cookie))
-        token, _ = sessions.new(user.username, user.role)
+        token, _ = sessions.new(user.username, user.role, credential=user.password_hash)
         store.audit(user.username, "login", detail=f"from {ip}")
         log.info("dashboard: %s signed in from %s", user.username, ip)
         resp = RedirectResponse(next_path, status_code=303)
@@ -590,8 +588,10 @@ def create_app(cfg: Config, store: RecordStore, users: Users, calendar: Any | No
 
         @app.post("/test-call/hangup")
         async def test_call_hangup(request: Request, form: dict = Depends(_form)):
-            need_post(request, form)
-            return JSONResponse({"ended": await test_calls.hangup(form.get("call_id", ""))})
+            me = need_post(request, form)
+            # staff hang up their own test calls; an administrator may end any
+            owner = None if me.role == "admin" else me.username
+            return JSONResponse({"ended": await test_calls.hangup(form.get("call_id", ""), owner)})
 
     # -- metrics (by network, no login) --------------------------------------------------------
 

@@ -24,6 +24,7 @@ class DashSession:
     csrf: str
     username: str = ""  # empty: not signed in yet (the login form's session)
     role: str = ""
+    credential: str = ""  # the password hash it signed in with: a changed password ends the session
     created: float = field(default_factory=time.monotonic)
     seen: float = field(default_factory=time.monotonic)
 
@@ -70,11 +71,11 @@ class SessionStore:
                 return s
         return None
 
-    def new(self, username: str = "", role: str = "") -> tuple[str, DashSession]:
+    def new(self, username: str = "", role: str = "", credential: str = "") -> tuple[str, DashSession]:
         """A fresh session (and its cookie value)."""
         token = secrets.token_urlsafe(32)
         s = DashSession(csrf=secrets.token_urlsafe(32), username=username, role=role,
-                        created=self.clock(), seen=self.clock())
+                        created=self.clock(), seen=self.clock(), credential=credential)
         with self._lock:
             table, cap = (self._users, MAX_SIGNED_IN) if username else (self._anon, MAX_ANONYMOUS)
             table[_key(token)] = s

@@ -404,9 +404,16 @@ class PersonaCaller:
         # say which name is wrong, and spell it again, more carefully (with words for the letters)
         if last_ok:
             return self._say("no", self.phrase("no_correction"),
-                             f"My first name is {words.spell(self.f.first_name, 'phonetic', self.rng)}.")
+                             f"My first name is {words.spell(self.f.first_name, 'mixed', self.rng)}.")
         return self._say("no", self.phrase("no_correction"),
-                         f"My last name is {words.spell(self.f.last_name, 'phonetic', self.rng)}.")
+                         f"My last name is {words.spell(self.f.last_name, 'mixed', self.rng)}.")
+
+    def spelling_prompt(self) -> str:
+        """What the caller's recogniser is told to expect when its spelling is read back: its own
+        letters (a person listening for their name hears it; a letter that differs still shows)."""
+        first = ", ".join(c for c in self.f.first_name.upper() if c.isalpha())
+        last = ", ".join(c for c in self.f.last_name.upper() if c.isalpha())
+        return f"Spelling, letter by letter. First name {first}. Last name {last}."
 
     def expects_spelling(self) -> bool:
         """The caller has just spelled its name: what comes back is likely letters."""

@@ -18,8 +18,6 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from dialog.prompts import SPELLING_HINT
-
 from ..caller import FRAME, FRAME_MS, CallResult, Phone, _agent_segments, caller_asr
 from .brain import PersonaCaller, Reply
 from .spec import Persona
@@ -191,8 +189,8 @@ def _listen(phone: Phone, brain: PersonaCaller, voice: _Voice, asr, after: int, 
             backchannel = brain.backchannel()
             talk_over = brain.wants_talk_over()
         if now - b >= TURN_END_MS // FRAME_MS:
-            # after spelling its name the caller listens for letters, as a person would
-            prompt = SPELLING_HINT if brain.expects_spelling() else None
+            # after spelling its name the caller listens for its letters, as a person would
+            prompt = brain.spelling_prompt() if brain.expects_spelling() else None
             text = asr.transcribe(audio.rx_audio()[a * FRAME:b * FRAME], 8000, prompt).text.strip()
             return a, b, text, False
         speaking_ms = (now - a) * FRAME_MS

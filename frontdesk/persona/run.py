@@ -24,7 +24,9 @@ def open_clinic(config: str | None, data_dir: str | None):
     if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).exists():
         return cfg, None
     engine = make_engine(url)
-    cal = Calendar(engine, cfg.clinic.timezone, step_min=cfg.booking.slot_step_min, lead_min=cfg.booking.lead_min)
+    from ..backoffice import data_cipher
+    cal = Calendar(engine, cfg.clinic.timezone, step_min=cfg.booking.slot_step_min, lead_min=cfg.booking.lead_min,
+                   cipher=data_cipher(cfg))
     return cfg, cal
 
 
@@ -52,7 +54,8 @@ def run_persona(uri: str, persona_path: str, *, json_path: str | None = None, co
             if record.get("ended_at") or record.get("error"):
                 break
             time.sleep(0.25)
-        data["verdict"] = judge(persona, result._brain.progress, engine=cal.engine, sip_call_id=result.sip_call_id,
+        data["verdict"] = judge(persona, result._brain.progress, engine=cal.engine,
+                                call_id=record.get("call_id") or result.sip_call_id,
                                 tz=cfg.clinic.timezone, today=today, existing_id=existing_id, transfer=result.transfer,
                                 required=tuple(cfg.booking.required_fields))
         data["server"] = summarise_record(record)

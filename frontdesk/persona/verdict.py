@@ -31,7 +31,7 @@ def _field(expected, got, ok: bool) -> dict:
     return {"expected": expected, "got": got, "ok": bool(ok)}
 
 
-def judge(persona: Persona, progress: Progress, *, engine, sip_call_id: str, tz: str, today: date,
+def judge(persona: Persona, progress: Progress, *, engine, call_id: str, tz: str, today: date,
           existing_id: str | None = None, transfer: str | None = None, required: tuple[str, ...] = ("name", "phone"),
           unverified_ok: float = 0.6) -> dict:
     """The persona's verdict: goal reached, and every field compared with the facts."""
@@ -43,9 +43,9 @@ def judge(persona: Persona, progress: Progress, *, engine, sip_call_id: str, tz:
     zone = ZoneInfo(tz)
     out: dict = {"goal": persona.goal, "goal_reached": False, "fields": {}, "notes": []}
     with Session(engine) as s:
-        appts = s.exec(select(Appointment).where(Appointment.call_id == sip_call_id)).all()
+        appts = s.exec(select(Appointment).where(Appointment.call_id == call_id)).all()
         booked = [a for a in appts if a.status == "booked"]
-        tasks = s.exec(select(CallbackTask).where(CallbackTask.call_id == sip_call_id)).all()
+        tasks = s.exec(select(CallbackTask).where(CallbackTask.call_id == call_id)).all()
         names = {p.id: p.name for p in s.exec(select(Provider)).all()}
         services = {x.id: x.name for x in s.exec(select(Service)).all()}
         old = s.get(Appointment, existing_id) if existing_id else None
@@ -140,14 +140,18 @@ def seed_existing(persona: Persona, calendar, now: datetime | None = None) -> st
 
 
 def server_record(engine, sip_call_id: str) -> dict:
-    """The server's record of the call (turn sources and latencies), read after the call."""
+    """The server's record of the call (its own call id, turn sources and latencies), found by
+    the SIP Call-ID the caller used, read after the call."""
     from tools.crypto import ContentCipher, load_key
     from tools.records import RecordStore
 
     try:
         store = RecordStore(engine, ContentCipher(load_key()))
-        row = store.get(sip_call_id)
-        return store.content(row) if row is not None else {}
+        rows = store.by_external_id(sip_call_id)
+        if not rows:
+            return {}
+        content = store.content(rows[-1])
+        return content or {"call_id": rows[-1].call_id, "ended_at": rows[-1].ended_at}
     except Exception as exc:  # the verdict still stands without it
         return {"error": str(exc)}
 

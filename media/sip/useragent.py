@@ -189,6 +189,7 @@ class UserAgent:
         self.allowed = allowed  # source access control: False gets 403 before any dialog state
         self.limiter = limiter  # new requests per source; over the limit: 503 (or silence, flood_action "drop")
         self.flood_action = flood_action
+        self.rate_limited = 0  # requests refused or dropped by the rate limiter
         # overload: a new INVITE that waited longer than this in our receive queue (the transport
         # says how long) gets 503 at once, instead of a call this process is too far behind to
         # carry; its peer's retransmissions would otherwise pile up behind it. 0: off
@@ -407,9 +408,14 @@ class UserAgent:
             return
         if self.limiter is not None and method in ("INVITE", "OPTIONS", "REGISTER", "SUBSCRIBE", "MESSAGE") \
                 and self._out_of_dialog(req) and not self.limiter.allow(addr[0], now):
-            if self.flood_action == "reject":
+            # Over the rate: an INVITE may be told to come back (a trunk bursting calls), anything
+            # else gets silence. A scanner (svwar) that got 503 for some extensions and 200 for
+            # others learned which "existed"; now every probe past the rate looks the same. Not
+            # reported one by one: the count is a metric (sip_rate_limited) and a flood is no log flood.
+            self.rate_limited += 1
+            if self.flood_action == "reject" and method == "INVITE":
                 self._reply(req, 503, addr, transport, now, key, reason="Service Unavailable (rate limited)",
-                            extra=[("Retry-After", str(self.limiter.retry_after()))])
+                            extra=[("Retry-After", str(self.limiter.retry_after()))], report=False)
             return
         try:
             if req.uri.startswith("<"):
