@@ -98,6 +98,7 @@ class FrontdeskServer:
             sip = self.cfg.sip
             self.tls_port = await self.sip.listen_tls(sip.listen, sip.tls_port, str(Path(sip.tls_certificate).expanduser()),
                                                       str(Path(sip.tls_private_key).expanduser()))
+            self.ua.transport_ports["TLS"] = self.tls_port
         self.bound_port = port
         self.ua.port = port
         asyncio.get_running_loop().call_later(1.0, self._watch_media)

@@ -319,3 +319,28 @@ def test_an_invite_that_waited_too_long_in_the_receive_queue_gets_503_at_once():
     off = UserAgent("127.0.0.1", 5060)  # 0: off
     off.receive(request("INVITE", body=SDP_PCMU), PEER, 0.0, waited_s=10.0)
     assert [r.status for r in responses(off)] == [100]
+
+
+def test_a_tls_dialog_names_the_tls_port_in_its_contact_so_the_callers_bye_arrives():
+    """The caller sends its BYE to our Contact: over TLS that must be the TLS port, not the UDP one."""
+    ua = UserAgent("127.0.0.1", 5060)
+    ua.transport_ports["TLS"] = 5061
+    invite = request("INVITE", body=SDP_PCMU).replace(b"SIP/2.0/UDP", b"SIP/2.0/TLS")
+    ua.receive(invite, PEER, 0.0, transport="TLS")
+    responses(ua)
+    (ev,) = ua.take_events()
+    ua.answer(ev.call_id, b"v=0\r\n", now=0.0)
+    (r200,) = responses(ua)
+    assert r200.headers.get("Contact") == "<sip:frontdesk@127.0.0.1:5061;transport=tls>"
+    ua.receive(request("ACK", branch="z9hG4bK-ack", to_tag=to_tag(r200)).replace(b"SIP/2.0/UDP", b"SIP/2.0/TLS"),
+               PEER, 0.1, transport="TLS")
+    ua.take_events()
+    ua.hangup(ev.call_id, now=1.0)
+    (bye,) = [parse(o.data) for o in ua.take_outgoing()]
+    assert bye.method == "BYE" and "SIP/2.0/TLS 127.0.0.1:5061;" in bye.headers.get("Via")
+    # a UDP dialog on the same agent keeps the UDP port
+    ua.receive(request("INVITE", call_id="c2@test", branch="z9hG4bK-2", body=SDP_PCMU), PEER, 2.0)
+    responses(ua)
+    (ev2,) = ua.take_events()
+    ua.answer(ev2.call_id, b"v=0\r\n", now=2.0)
+    assert responses(ua)[0].headers.get("Contact") == "<sip:frontdesk@127.0.0.1:5060>"

@@ -186,6 +186,7 @@ class UserAgent:
                  limiter: RateLimiter | None = None, flood_action: str = "reject", max_backlog_s: float = 0.0):
         self.host = host
         self.port = port
+        self.transport_ports: dict[str, int] = {}  # a transport on another port than `port` (TLS)
         self.allowed = allowed  # source access control: False gets 403 before any dialog state
         self.limiter = limiter  # new requests per source; over the limit: 503 (or silence, flood_action "drop")
         self.flood_action = flood_action
@@ -743,7 +744,12 @@ class UserAgent:
     def _contact(self, transport: str) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         suffix = "" if transport == "UDP" else f";transport={transport.lower()}"
-        return f"<sip:{self.user}@{host}:{self.port}{suffix}>"
+        return f"<sip:{self.user}@{host}:{self._port(transport)}{suffix}>"
+
+    def _port(self, transport: str) -> int:
+        """The port this agent is reached on over `transport`: a peer sends its in-dialog requests
+        (the caller's BYE) to the Contact, so a TLS dialog must name the TLS port."""
+        return self.transport_ports.get(transport, self.port)
 
     def _build_response(self, req: Request, status: int, addr: Addr, transport: str, *,
                         to_tag: str | None = None, reason: str | None = None, body: bytes = b"",
@@ -838,7 +844,7 @@ class UserAgent:
         branch = _branch()
         headers = Headers()
         host = f"[{self.host}]" if ":" in self.host else self.host
-        headers.add("Via", f"SIP/2.0/{call.transport} {host}:{self.port};branch={branch};rport")
+        headers.add("Via", f"SIP/2.0/{call.transport} {host}:{self._port(call.transport)};branch={branch};rport")
         headers.add("Max-Forwards", "70")
         for route in call.route_set:
             headers.add("Route", route)
