@@ -38,6 +38,19 @@ def finished_calls(data_dir: Path) -> list[dict]:
         engine.dispose()
 
 
+def scripted_config(tmp: Path, text: str | None = None) -> str:
+    """The demo clinic (or `text`) for callers that read fixed lines: such a caller cannot hear its
+    spelling read back, so names are taken as heard (booking.spell_names off). The spelling dialog
+    is measured with simulated callers (tests/test_personas_e2e.py) and in tests/test_booking_flow.py."""
+    from frontdesk.config import DEMO_CONFIG
+
+    text = text if text is not None else DEMO_CONFIG.read_text()
+    assert "spell_names = true" in text
+    path = tmp / "clinic.toml"
+    path.write_text(text.replace("spell_names = true", "spell_names = false", 1))
+    return str(path)
+
+
 class Server:
     """A real `frontdesk serve` process on a free port."""
 
@@ -97,7 +110,8 @@ class Server:
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory):
-    srv = Server(tmp_path_factory.mktemp("serve"))
+    tmp = tmp_path_factory.mktemp("serve")
+    srv = Server(tmp, config=scripted_config(tmp))
     yield srv
     srv.stop()
 

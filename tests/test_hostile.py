@@ -210,7 +210,7 @@ def test_a_finished_call_is_freed_without_the_garbage_collector():
     async def run():
         caller = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         caller.bind(("127.0.0.1", 0))
-        app = EchoSession(CallRecord(call_id="c1", caller="sip:a@127.0.0.1", called="sip:frontdesk@127.0.0.1", remote="127.0.0.1", transport="UDP"), hangup=lambda reason: None)
+        app = EchoSession(CallRecord(external_id="c1", caller="sip:a@127.0.0.1", called="sip:frontdesk@127.0.0.1", remote="127.0.0.1", transport="UDP"), hangup=lambda reason: None)
         session = await RtpSession.open(PortAllocator(44100, 44200), "127.0.0.1", codec="PCMU", payload_type=0,
                                         dtmf_payload_type=101, remote=caller.getsockname(),
                                         on_frame=app.on_frame, on_dtmf=app.on_dtmf)
@@ -251,7 +251,7 @@ def test_the_echo_app_task_ends_with_the_call_even_without_its_cancellation():
     from frontdesk.echo_app import EchoSession
 
     async def run():
-        app = EchoSession(CallRecord(call_id="c2", caller="sip:a@127.0.0.1", called="sip:frontdesk@127.0.0.1",
+        app = EchoSession(CallRecord(external_id="c2", caller="sip:a@127.0.0.1", called="sip:frontdesk@127.0.0.1",
                                      remote="127.0.0.1", transport="UDP"), hangup=lambda reason: None)
         task = asyncio.get_running_loop().create_task(app.run())
         await asyncio.sleep(0.05)

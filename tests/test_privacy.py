@@ -18,7 +18,7 @@ from tools.db import make_engine
 from tools.records import AuditEvent, RecordStore, utcnow
 from tools.redact import redact_record, redact_text
 
-from .conftest import FRONTDESK, Server
+from .conftest import FRONTDESK, Server, scripted_config
 
 
 @pytest.mark.parametrize("text,gone", [
@@ -126,10 +126,8 @@ def private_server(tmp_path_factory):
     text = DEMO_CONFIG.read_text()
     text = text.replace("[storage]", f'[privacy]\nencrypt = true\nencryption_key_file = "{key_file}"\n'
                                      f'log_format = "json"\nretention_days = 30\n\n[recording]\nenabled = true\n\n[storage]', 1)
-    text = text.replace("spell_names = true", "spell_names = false")  # a scripted caller cannot hear its spelling back
     assert "encrypt = true" in text
-    cfg = tmp / "clinic.toml"
-    cfg.write_text(text)
+    cfg = scripted_config(tmp, text)
     os.environ["FRONTDESK_DATA_KEY"] = key_file.read_text().strip()  # for this test process's reads
     server = Server(tmp, config=str(cfg))
     yield server, cfg

@@ -20,7 +20,7 @@ from tools.calendar import Calendar, CallerInfo
 from tools.db import make_engine
 from tools.ics import parse_events
 
-from .conftest import FRONTDESK, Radicale, Server, Smtp
+from .conftest import FRONTDESK, Radicale, Server, Smtp, scripted_config
 
 pytestmark = pytest.mark.e2e
 SCENARIOS = sorted((Path(__file__).parent / "scenarios").glob("*.yaml"))
@@ -38,9 +38,7 @@ def clinic(tmp_path_factory):
     text = text.replace('[caldav]\n# url = "http://127.0.0.1:5232/clinic/"   # one calendar per provider under this collection\nurl = ""\nusername = ""\npassword = ""\nsync_interval_s = 60',
                         f'[caldav]\nurl = "{radicale.url}"\nusername = "clinic"\npassword = "secret"\nsync_interval_s = 5')
     assert radicale.url in text and f"smtp_port = {smtp.port}" in text
-    cfg = tmp / "clinic.toml"
-    cfg.write_text(text)
-    server = Server(tmp, config=str(cfg))
+    server = Server(tmp, config=scripted_config(tmp, text))
     cal = Calendar(make_engine(f"sqlite:///{(server.data / 'frontdesk.db').resolve()}"), TZ)
     yield {"server": server, "radicale": radicale, "smtp": smtp, "calendar": cal, "tmp": tmp}
     server.stop()

@@ -16,7 +16,7 @@ from frontdesk.config import DEMO_CONFIG
 from tools.calendar import Calendar, CallerInfo
 from tools.db import make_engine
 
-from .conftest import Server
+from .conftest import Server, scripted_config
 from .twilio_peer import TwilioPeer, post, sign
 
 pytestmark = pytest.mark.e2e
@@ -35,9 +35,7 @@ def twilio_server(tmp_path_factory):
     text = re.sub(r'^(mon|tue|wed|thu|fri|sat|sun) = "[^"]*"$', r'\1 = "00:00-23:59"', text, flags=re.M)
     text = text.replace('front_desk_uri = ""', 'front_desk_uri = "tel:+15550100"')
     text += f'\n[twilio]\nenabled = true\npublic_url = "{PUBLIC}"\nauth_token = "{TOKEN}"\n'
-    cfg = tmp / "clinic.toml"
-    cfg.write_text(text)
-    server = Server(tmp, config=str(cfg))
+    server = Server(tmp, config=scripted_config(tmp, text))
     server.web = f"http://127.0.0.1:{int(Path(str(server.ready) + '.dashboard').read_text())}"
     yield server
     server.stop()
