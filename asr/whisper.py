@@ -23,6 +23,7 @@ class Transcript:
 
 SHORT_CONTEXT_MIN_FRAMES = 1000  # 10 s: shorter windows make tiny.en loop ("Yes. Yes. Yes.")
 FULL_FRAMES = 3000  # Whisper's 30 s window
+SHORT_CHECK_S, MIN_WORDS_PER_S = 5.0, 0.6  # a turn this long with fewer words was cut off: decode again
 
 
 def _collapse_repeats(text: str) -> str:
@@ -70,10 +71,10 @@ class WhisperASR:
             return self._short(x, prompt)
         return self._windowed(x, prompt)
 
-    def _short(self, x: np.ndarray, prompt: str | None) -> Transcript:
+    def _short(self, x: np.ndarray, prompt: str | None, frames: int = 0) -> Transcript:
         import ctranslate2
 
-        frames = min(FULL_FRAMES, max(SHORT_CONTEXT_MIN_FRAMES, int(math.ceil((x.size / 160 + 100) / 100)) * 100))
+        frames = frames or min(FULL_FRAMES, max(SHORT_CONTEXT_MIN_FRAMES, int(math.ceil((x.size / 160 + 100) / 100)) * 100))
         padded = np.zeros(frames * 160, np.float32)
         padded[:x.size] = x
         feats = self.model.feature_extractor(padded)[:, :frames]
@@ -95,7 +96,12 @@ class WhisperASR:
         no_speech = float(result.no_speech_prob)
         if no_speech > 0.8 and avg_logprob < -1.0:
             text = ""
-        return Transcript(text, float(math.exp(avg_logprob)) if text else 0.0, no_speech, x.size / 16000)
+        seconds = x.size / 16000
+        if text and frames < FULL_FRAMES and seconds > SHORT_CHECK_S and len(text.split()) < seconds * MIN_WORDS_PER_S:
+            # a long turn cut off after its first words ("Of course." for 12 s of spelling): in some
+            # shortened windows the decoder ends early. The full window does not.
+            return self._short(x, prompt, FULL_FRAMES)
+        return Transcript(text, float(math.exp(avg_logprob)) if text else 0.0, no_speech, seconds)
 
     def _windowed(self, x: np.ndarray, prompt: str | None) -> Transcript:
         segments, _info = self.model.transcribe(

@@ -27,7 +27,7 @@ from . import names, parse, rules
 from .faq import FaqEntry, parse_entries
 from .hours import DAY_NAMES
 from .prompts import _UNFINISHED, FAILED, FILLER, PROMPTS, SORRY, UNCLEAR_LINE, AgentTurn  # noqa: F401
-from .respond import Policy
+from .respond import YES_NO_STATES, Policy
 from .steps import NO_ANSWER, Steps
 from .understand import Context, Reading, read
 
@@ -41,7 +41,12 @@ _FRAME = ("state", "task", "task_done", "q", "first_name", "last_name", "name_sp
           "name_verified", "name_unverified", "spell_attempts", "phone_source", "when", "offered", "seen_slot_ids",
           "hold", "chosen", "target_booking", "booking", "last_question", "misunderstandings", "failed_in_a_row",
           "outcome", "provider", "sms_opt_out", "requests", "tool_calls", "history", "known_name", "_callback_topic",
-          "policy")
+          "policy", "lookup_phone", "lookup_tries", "_last_asked", "_asked_again", "_phone_digits", "_email_declined")
+
+
+# where the model's reading of an unknown intent can change the reply: what the caller wants, or
+# a yes or no the rules did not recognise. (Mid-spelling, mid-number or at an offer it only costs time.)
+_MODEL_STATES = ("open", "anything_else", "service", "when", *YES_NO_STATES)
 
 
 class ClinicFacts(Protocol):
@@ -122,6 +127,8 @@ class Conversation(Policy, Steps):
     phone_source: str = ""  # caller_id | spoken | keypad
     provider: str | None = None
     known_name: str | None = None
+    lookup_phone: str = ""  # another number the appointment may be under (asked when none was found)
+    lookup_tries: int = 0
     _callback_topic: str = ""
     _readings: dict = field(default_factory=dict)
 
@@ -203,7 +210,7 @@ class Conversation(Policy, Steps):
             return msgs
 
         words = len(rules.normalize(text).split())
-        if r.intent == "unknown" and words >= 2:
+        if r.intent == "unknown" and words >= 2 and self.state in _MODEL_STATES:
             pick = llm_prompt.choose(self.model, messages(), list(llm_prompt.INTENT_WORDS))
             self._tool("llm.choose", {"options": "intent"}, pick)
             if pick and pick[1] >= MIN_CONFIDENCE:
@@ -260,7 +267,17 @@ class Conversation(Policy, Steps):
             if 0 < len(digits) < 10 and not rules.normalize(partial).startswith("no"):
                 return 2500
         if self.state in ("spelling", "spelling_first"):
-            return 1500
+            # "Sure, it's... [pause]": wait for the letters; mid-spelling, wait unless as many letters
+            # as the name heard have come (the end of a spelling looks like its middle)
+            so_far = len(re.sub(r"[^A-Z]", "", names.parse_spelling(partial, letter_words=True) or ""))
+            heard = self.first_name if self.state == "spelling_first" else self.last_name
+            if so_far == 0:
+                return 1500
+            if so_far < max(3, len(re.sub(r"[^A-Za-z]", "", heard)) - 1):
+                return 1000
+            return 0
+        if _spelling_goes_on(partial):  # "no, it's K, E, O, H, A, [pause] N..." at a read-back
+            return 1000
         if rules.is_greeting_only(partial) and self.state in ("open", "anything_else"):
             return 1500
         words = rules.normalize(partial).split()
@@ -305,6 +322,8 @@ class Conversation(Policy, Steps):
                 return self._next()
             return self._ask("That number didn't look complete. Please key in your ten-digit phone number, then press pound.",
                              "phone", state="phone", expect="number")
+        if self.state in YES_NO_STATES and digits in ("1", "2"):  # "press 1 for yes, 2 for no"
+            return self.on_caller("yes" if digits == "1" else "no")
         return None
 
     def interrupted(self, heard: str) -> None:
@@ -353,6 +372,12 @@ class Conversation(Policy, Steps):
         return {"qualification": asdict(self.q), "outcome": self.outcome or "faq_only", "tool_calls": self.tool_calls,
                 "misunderstandings": self.misunderstandings, "requests": self.requests,
                 "booking": self.booking.as_json() if self.booking else None}
+
+
+def _spelling_goes_on(text: str) -> bool:
+    """The words so far end in a run of spelled letters ("... K, E, O, H, A")."""
+    words = re.findall(r"[A-Za-z']+", text)
+    return len(words) >= 3 and all(len(w) == 1 for w in words[-3:])
 
 
 def spell_readback(first: str, last: str, first_spelled: bool) -> str:

@@ -1,9 +1,11 @@
 """Questions the clinic has answered: the built-in topics (hours, address, parking, insurance)
 and the entries it configures (`[[clinic.faq]]`: an id, question variants, the answer).
 
-A question is matched to an entry by the content words it shares with the entry's variants; the
-model may pick among the entries by id when the words don't decide (understand.py). A question
-with no configured answer gets an honest "I don't have that information" and a callback offer.
+A question is matched to an entry by the content words (and keywords) it shares with the
+entry's variants. (Letting the 0.5B model pick an entry by id when the words don't decide was
+measured on tests/nlu/ and picked no right entry the words had missed, so it was taken out.) A
+question with no configured answer gets an honest "I don't have that information" and a
+callback offer.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ N", "O-K-O-N", "O as in Oscar", "double L", "B for boy".
 from __future__ import annotations
 
 import re
+from difflib import SequenceMatcher
 
 _FILLERS = {"um", "uh", "er", "erm", "uhm", "hmm", "mm", "ah", "oh", "well", "so", "yeah", "yes", "okay", "ok", "sure",
             "like", "right", "hi", "hello", "hey", "sorry", "officially", "actually", "basically"}
@@ -187,6 +188,25 @@ def extract_name(text: str, asked: bool = False) -> tuple[str, str] | None:
     return split_name(name)
 
 
+def same_person(stored: str, heard: str) -> bool:
+    """Whether a name heard on the phone is the name on file, allowing for how speech recognition
+    spells it ("Maria Gonzales" for "Maria Gonzalez"): the last names alike and, where both have
+    one, the first names alike. A shared first name alone is not enough (a family on one number)."""
+    s, h = _clean_words(stored), _clean_words(heard)
+    if not s or not h:
+        return False
+    if not _alike(s[-1], h[-1]):
+        return False
+    return len(s) == 1 or len(h) == 1 or _alike(s[0], h[0])
+
+
+def _alike(a: str, b: str) -> bool:
+    a, b = letters(a), letters(b)
+    if a == b:
+        return True
+    return min(len(a), len(b)) >= 3 and a[0] == b[0] and SequenceMatcher(None, a, b).ratio() >= 0.8
+
+
 def is_common_first_name(first: str) -> bool:
     return first.lower() in COMMON_FIRST
 
@@ -210,13 +230,22 @@ def parse_spelling(text: str, letter_words: bool = False) -> str | None:
             i += 1
             continue
         letter = None
-        # "B as in Bravo" (heard "B is in Bravo", "C as an Charlie"): the example word decides
+        # "<letter> as in <word>" with the letter itself misheard ("I was in Alpha", "and as in
+        # Nancy"): a spelling-alphabet word decides
+        example = tokens[i + 3] if i + 3 < len(tokens) else ""
+        if nxt in ("as", "is", "was", "has") and tokens[i + 2].lower() in ("in", "an") and \
+                (example.lower() in _SPELL_WORDS or example.istitle() and example.isalpha() and len(example) >= 3) \
+                and (len(lw) <= 3 or lw in _LETTER_WORDS):
+            letters.append((_SPELL_WORDS.get(example.lower()) or example[0].upper()) * mult)
+            mult = 1
+            i += 4
+            continue
         # "B as in Bravo" (heard "B is in Bravo", "C as an Charlie", "G. S. N. George"): the
         # example word decides the letter
         if len(lw) <= 2 or lw in _LETTER_WORDS:
             j = i + 1
             while j < len(tokens) and j - i <= 2 and tokens[j].lower() in ("as", "is", "s", "in", "an", "and", "n",
-                                                                            "like", "for", "isn't"):
+                                                                            "like", "for", "isn't", "was"):
                 j += 1
             example = tokens[j] if j < len(tokens) and j > i + 1 else ""
             head = lw[:1].upper() if len(lw) == 1 else _LETTER_WORDS.get(lw, "")

@@ -52,6 +52,9 @@ def _clock_phrases(t: str) -> str:
 def clean(text: str) -> str:
     t = text.lower().replace("’", "'")
     t = re.sub(r"\b([ap])\.\s?m\.?", r"\1m", t)
+    t = re.sub(r"\b(1[0-2]|0?[1-9])\.([0-5]\d)(?!\d)", r"\1:\2", t)  # "9.30"
+    # "130 in the afternoon", "930am": the recogniser dropped the colon
+    t = re.sub(r"\b(1[0-2]|[1-9]):?([0-5]\d) ?(am|pm|in the (?:morning|afternoon|evening)|o'?clock)\b", r"\1:\2 \3", t)
     t = re.sub(r"[^a-z0-9':# ]", " ", t)
     return _clock_phrases(re.sub(r"\s+", " ", t).strip())
 
@@ -74,7 +77,7 @@ def is_no(text: str) -> bool:
 
 def spoken_digits(text: str) -> str:
     """Digits from speech or DTMF: '555 0143', 'five five five oh one four three', 'double five'."""
-    t = clean(text).replace("-", " ")
+    t = re.sub(r"(?<=[a-z])(?=\d)|(?<=\d)(?=[a-z])", " ", clean(text).replace("-", " "))  # "om202"
     out: list[str] = []
     repeat = 1
     words = t.split()
@@ -89,6 +92,9 @@ def spoken_digits(text: str) -> str:
         if word in ("oh", "o") and not (numeric(i - 1) or numeric(i + 1) or (i + 1 < len(words) and words[i + 1] in ("oh", "o"))):
             repeat = 1
             continue  # "Oh, right, so..." is not a zero
+        if word == "one" and repeat == 1 and not (numeric(i - 1) or numeric(i + 1) or
+                                                  {words[j] for j in (i - 1, i + 1) if 0 <= j < len(words)} & {"oh", "o"}):
+            continue  # "that's the best one", "this one"
         if word.isdigit():
             out.append(word * repeat if len(word) == 1 else word)
         elif word in UNITS and UNITS[word] < 10:

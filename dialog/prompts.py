@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 PROMPTS = {
     "name": "Can I have your first and last name, please?",
-    "spelling": "Could you spell your last name for me, letter by letter?",
-    "spelling_first": "And could you spell your first name for me?",
+    "spelling": "Could you spell your last name for me, with a word for each letter, like S as in Sam?",
+    "spelling_first": "And could you spell your first name for me, the same way?",
     "phone": "What's the best number to reach you? You can say it, or key it in and press pound.",
     "email": "What email address should I send the confirmation to?",
     "dob": "What's your date of birth?",

@@ -17,6 +17,7 @@ from .understand import Reading
 
 log = logging.getLogger("frontdesk.dialog")
 _READ_BACKS = ("confirm", "cancel_confirm", "phone_confirm", "phone_check", "spelling_check", "known_caller")
+YES_NO_STATES = (*_READ_BACKS, "callback_offer", "new_patient")
 MAX_SPELL_ATTEMPTS = 2
 
 
@@ -92,6 +93,7 @@ class Policy:
 
     _last_asked = ""
     _asked_again = 0
+    _email_declined = False
 
     def _prefixed(self, turn: AgentTurn, before: list[str]) -> AgentTurn:
         if before and not turn.hangup:
@@ -123,7 +125,7 @@ class Policy:
                 return self._ask("No problem. What day and time would suit you better?", "when", state="when")
             return None
         if s == "cancel_confirm":
-            if intent == "yes":
+            if intent == "yes" or (intent == "cancel" and self.task == "cancel"):  # "please cancel it"
                 return self._do_cancel()
             if intent == "reschedule":
                 self.task = "reschedule"
@@ -138,16 +140,36 @@ class Policy:
                 turn = self._choose(self.offered[slots["choice"]])
                 if turn is not None:
                     return turn
+            if "provider" in slots and slots["provider"] != self.provider and intent != "choose_slot":
+                self.provider = slots["provider"]  # "none of those, I'd like to see Dr. Kim"
+                if "when" in slots:
+                    self.when = self.when.merged(slots["when"])
+                return self._offer()
             if "when" in slots and intent != "choose_slot":
                 self.when = self.when.merged(slots["when"]) if intent != "no" else slots["when"]
                 return self._offer()
             if intent == "no":
                 return self._offer_more()
-            if len(self.offered) > 1 and (intent == "yes" or re.search(r"\b(that|this) one\b|\bthat'?s fine\b", text, re.I)):
-                # "I'll take that one" with two on offer: ask which, rather than "sorry?"
-                first, second = (self.slot_words(o).split(" with ")[0] for o in self.offered[:2])
-                return self._ask(f"Sure. Which one: the first, {first}, or the second, {second}?", "offer",
-                                 state="offer", expect="choice")
+            if len(self.offered) > 1 and (intent == "yes" or re.search(
+                    r"\b(that|this|the) (one|time|slot)\b|\bthat'?s (fine|good|great|perfect)\b|\bthat works\b|"
+                    r"\bsounds good\b|\bthe one with\b", text, re.I)):
+                # "I'll take that one" with two on offer: ask which, rather than "sorry?" (once)
+                if self.last_question != self._which_one():
+                    return self._ask(f"Sure. {self._which_one()}", "offer", state="offer", expect="choice")
+            return None
+        if s == "lookup_retry":
+            if "phone" in slots:
+                self.lookup_phone = slots["phone"]
+                return self._lookup()
+            if "spelled" in slots or "name" in slots:
+                if "name" in slots:
+                    self.first_name, self.last_name = slots["name"][0], slots["name"][1] or self.last_name
+                if "spelled" in slots:
+                    self._set_spelled(slots["spelled"], first=False)
+                return self._lookup()
+            if intent == "no" or re.search(r"\b(don'?t|do not) know\b|\bnot sure\b", text, re.I):
+                self.lookup_tries = 1
+                return self._lookup()
             return None
         if s == "anything_else":
             if intent in ("no", "goodbye"):
@@ -167,6 +189,10 @@ class Policy:
                 acks.append("No problem.")
                 return self._after_callback()
             return None
+        if s == "phone" and "phone" not in slots:
+            turn = self._phone_in_parts(text)
+            if turn is not None:
+                return turn
         if s == "phone_confirm":
             if intent == "yes" and "phone" not in slots:
                 self.q.phone_number = self.caller_id or ""
@@ -217,6 +243,35 @@ class Policy:
             self.q.insurance = text[:80]
         return None
 
+    def _which_one(self) -> str:
+        first, second = (self.slot_words(o) for o in self.offered[:2])
+        if self.offered[0].provider == self.offered[1].provider:
+            first, second = first.split(" with ")[0], second.split(" with ")[0]
+        if first.split(" at ")[0] == second.split(" at ")[0]:  # the same day: the times tell them apart
+            second = second.split(" at ", 1)[1]
+        return f"Which one: the first, {first}, or the second, {second}?"
+
+    def _phone_in_parts(self, text: str) -> AgentTurn | None:
+        """A number said in pieces across turns ("two oh two" [pause] "five five five..."): the
+        digits so far are kept and read back, and the caller goes on."""
+        digits = parse.spoken_digits(text)
+        so_far = self._phone_digits + digits
+        if not digits or len(so_far) > 11:
+            self._phone_digits = ""
+            return None
+        phone = parse.parse_phone(so_far) if len(so_far) >= 10 else None
+        if phone:
+            self._phone_digits = ""
+            self.q.phone_number, self.phone_source = phone, "spoken"
+            return self._next()
+        if len(so_far) >= 10:
+            self._phone_digits = ""
+            return None
+        self._phone_digits = so_far
+        return self._ask(f"{parse.speak_phone(so_far)}, and then?", "phone_partial", state="phone", expect="number")
+
+    _phone_digits = ""
+
     def _after_callback(self) -> AgentTurn:
         if self.task and not self.task_done:
             return self._next()
@@ -249,6 +304,22 @@ class Policy:
 
     # -- values into the frame ---------------------------------------------------------------
 
+    def _match_on_file(self) -> None:
+        """The caller's number is on file under the name they gave: the spelling on file is used
+        and not asked for again."""
+        if not self.caller_id or self.calendar is None or self.name_verified:
+            return
+        try:
+            on_file = self.calendar.names_on_file(self.caller_id)
+        except Exception as exc:
+            log.warning("calendar failure: %s", exc)
+            return
+        match = [n for n in on_file if names.same_person(n, self.full_name)]
+        if len(match) == 1:
+            first, _, last = match[0].rpartition(" ")
+            self.first_name, self.last_name = (first, last) if first else (self.first_name, last)
+            self.name_verified = True
+
     def _take_values(self, r: Reading, acks: list[str]) -> bool:
         slots, took = r.slots, False
         if "name" in slots and not self.name_verified and self.state not in ("spelling", "spelling_first",
@@ -258,7 +329,8 @@ class Policy:
                 if not (last == "" and self.last_name and first == self.first_name):
                     self.first_name, self.last_name = first, last or self.last_name
                     self.name_spelled = self.first_spelled = False
-                acks.append(f"Thanks, {first}.")
+                self._match_on_file()
+                acks.append(f"Thanks, {self.first_name or first}.")
             took = True
         if "spelled" in slots and self.state not in ("spelling", "spelling_first", "spelling_check") and self.full_name:
             self._set_spelled(slots["spelled"], first=self._means_first(r.text) or
@@ -341,7 +413,7 @@ class Policy:
         identify_only = ("dob",) if "dob" in self.policy.required_fields else ()
         for fld in self.policy.required_fields if self.task == "book" else identify_only:
             if fld == "email" and not self.q.email and "email" in self.policy.confirm_by and \
-                    not getattr(self, "_email_declined", False):
+                    not self._email_declined:
                 return self._ask(PROMPTS["email"], "email", state="email")
             if fld == "dob" and not self.q.dob and self.state != "dob":
                 return self._ask(PROMPTS["dob"], "dob", state="dob")
@@ -353,6 +425,8 @@ class Policy:
                 return self._ask(PROMPTS["new_patient"], "new_patient", state="new_patient", expect="yes_no")
         if self.task in ("cancel", "reschedule") and self.target_booking is None:
             return self._lookup()
+        if self.task == "cancel":  # found, not yet confirmed: ask again (a cancel call never books)
+            return self._confirm_cancel()
         if self.hold is not None and self.chosen is not None:
             return self._read_back()
         if self.when.empty and not self.when.flexible and self.state != "when":
@@ -378,7 +452,8 @@ class Policy:
         if book and self.policy.spell_names and self.full_name and not self.name_verified and not self.name_unverified:
             if not self.name_spelled:
                 return self._ask(f"Could you spell your {'last ' if self.first_name and self.last_name else ''}name "
-                                 "for me, letter by letter?", "spelling", state="spelling", expect="spelling")
+                                 "for me, with a word for each letter, like S as in Sam?", "spelling", state="spelling",
+                                 expect="spelling")
             if self.first_name and not self.first_spelled and not names.is_common_first_name(self.first_name) \
                     and self.last_name:
                 return self._ask(PROMPTS["spelling_first"], "spelling", state="spelling_first", expect="spelling")
@@ -420,5 +495,10 @@ class Policy:
             return self._handoff("two failed understandings in a row", "not_understood",
                                  preface="I'm sorry, I'm having trouble understanding.")
         again = self.last_question or "How can I help you today?"
+        if self.state == "offer" and len(self.offered) > 1:
+            again = self._which_one()  # the choices again, not only "which would you prefer?"
         sorry = UNCLEAR_LINE if low_confidence else SORRY  # the recogniser was unsure: say so
+        if self.state in YES_NO_STATES:  # a word the recogniser can't get wrong, or the keypad
+            return self._say(AgentTurn(f"{sorry} {again} Please say yes or no, or press 1 for yes and 2 for no.",
+                                       intent="reprompt", source="fallback", expect="yes_no"))
         return self._say(AgentTurn(f"{sorry} {again}", intent="reprompt", source="fallback", expect="open"))

@@ -211,21 +211,32 @@ class Steps:
         try:
             # by number first: one upcoming appointment on it is the caller's, however the name was heard
             strict_dob = "dob" in self.policy.required_fields and self.q.dob  # the clinic identifies callers by it
-            found = self.calendar.bookings(phone=self.q.phone_number, upcoming_only=True, status="booked",
-                                           dob=self.q.dob if strict_dob else None)
+            phone = self.lookup_phone or self.q.phone_number
+            found = self.calendar.bookings(phone=phone, upcoming_only=True, status="booked",
+                                           dob=self.q.dob if strict_dob else None) if phone else []
             if len(found) > 1 and self.q.dob and not strict_dob:
-                found = self.calendar.bookings(phone=self.q.phone_number, dob=self.q.dob, upcoming_only=True,
+                found = self.calendar.bookings(phone=phone, dob=self.q.dob, upcoming_only=True,
                                                status="booked") or found
             if len(found) > 1 and self.full_name:
                 named = [b for b in found if _similar_name(b.caller_name, self.full_name)]
                 found = named or found
             if not found and self.full_name and not strict_dob:
-                found = [b for b in self.calendar.bookings(upcoming_only=True, status="booked")
-                         if _similar_name(b.caller_name, self.full_name, strict=True)]
+                found = self._by_name()
         except Exception as exc:
             return self._handoff(f"calendar tool failure: {exc}", "calendar")
-        self._tool("find_bookings", {"phone": self.q.phone_number, "name": self.full_name}, len(found))
+        self._tool("find_bookings", {"phone": phone, "name": self.full_name}, len(found))
         if not found:
+            self.lookup_tries += 1
+            if self.lookup_tries == 1:  # once more, by another number or the spelled name
+                number = f" under {parse.speak_phone(phone)}" if phone else ""
+                return self._ask(f"I couldn't find an upcoming appointment{number}. Was it booked under a different "
+                                 "phone number? You can say the number, or spell your last name for me.",
+                                 "lookup_retry", state="lookup_retry")
+            if any(r.get("reason") == "no booking found for this caller" for r in self.requests):
+                self.task_done = True  # asked again after the callback was set up: say so, not a second task
+                return self._ask("I still can't find it, but I've already asked our staff to call you back about "
+                                 "your appointment. Is there anything else I can help with?", "not_found_again",
+                                 state="anything_else")
             return self._handoff("no booking found for this caller", "not_found",
                                  preface="I couldn't find an upcoming appointment under that name and number.")
         self.target_booking = found[0]
@@ -234,13 +245,30 @@ class Steps:
             self.provider = b.provider  # a moved appointment stays with the same provider unless asked
         when = f"{day_words(b.start)} at {spoken_time(b.start.strftime('%H:%M'))}"
         if self.task == "cancel":
-            return self._ask(f"I found your {b.service} with {b.provider} on {when}. Shall I cancel it?",
-                             "cancel_read_back", state="cancel_confirm", expect="yes_no")
+            return self._confirm_cancel()
         self.q.appointment_type = b.service
         if self.when.empty and not self.when.flexible:
             return self._ask(f"I found your {b.service} with {b.provider} on {when}. What day and time would you like instead?",
                              "when", state="when")
         return self._offer(prefix=f"I found your {b.service} on {when}. I have")
+
+    def _by_name(self) -> list:
+        """Upcoming bookings under the caller's name: the whole name alike, else a spelled last
+        name exactly and the first name alike (the recogniser rarely hears an unusual name right)."""
+        upcoming = self.calendar.bookings(upcoming_only=True, status="booked")
+        found = [b for b in upcoming if _similar_name(b.caller_name, self.full_name, strict=True)]
+        if found or not (self.name_spelled and self.last_name):
+            return found
+        last = [b for b in upcoming if b.caller_name.split() and b.caller_name.split()[-1].lower() == self.last_name.lower()]
+        if len(last) > 1 and self.first_name:
+            last = [b for b in last if _similar_name(b.caller_name.split()[0], self.first_name)] or last
+        return last
+
+    def _confirm_cancel(self):
+        b = self.target_booking
+        when = f"{day_words(b.start)} at {spoken_time(b.start.strftime('%H:%M'))}"
+        return self._ask(f"I found your {b.service} with {b.provider} on {when}. Shall I cancel it?",
+                         "cancel_read_back", state="cancel_confirm", expect="yes_no")
 
     def _do_cancel(self):
         try:

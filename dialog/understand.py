@@ -22,7 +22,7 @@ from .yesno import yes_no
 INTENTS = ("book", "cancel", "reschedule", "faq", "human", "billing", "advice", "emergency", "yes", "no",
            "choose_slot", "give_info", "greeting", "goodbye", "other", "unknown")
 YES_NO_ASKS = ("confirm", "phone_confirm", "spelling_check", "cancel_confirm", "anything_else", "phone_check",
-               "known_caller", "callback_offer", "new_patient", "sms_ok")
+               "known_caller", "callback_offer", "new_patient", "sms_ok", "lookup_retry")
 
 
 @dataclass
@@ -245,7 +245,7 @@ def read(text: str, ctx: Context) -> Reading:
             del slots["when"]  # "March 14th 1990" is not a day to book
     spelling_asked = asked in ("spelling", "spelling_first")
     spelled = names.parse_spelling(t, letter_words=spelling_asked) \
-        if spelling_asked or asked in ("spelling_check", "name") or re.search(r"\b(spell\w*|as in|double [a-z]\b)", t, re.I) \
+        if spelling_asked or asked in ("spelling_check", "name", "lookup_retry") or re.search(r"\b(spell\w*|as in|double [a-z]\b)", t, re.I) \
         or re.search(r"\b([A-Za-z][ ,-]+){3,}[A-Za-z]\b", t) else None
     if spelled:
         slots["spelled"] = spelled
@@ -317,6 +317,8 @@ def read(text: str, ctx: Context) -> Reading:
                                               r"talk (to you )?later|cheerio|ta ?ra)\b", norm) else "no"
         elif asked == "anything_else" and yn == "yes" and (kind or "faq" in slots):
             r.intent = kind or "faq"
+        elif asked == "anything_else" and yn == "yes" and rules.is_goodbye(t):
+            r.intent = "goodbye"  # "okay, bye": an okay that closes, not a yes to "anything else?"
     elif kind == "book" and asked in ("service", "reason") and "service" in slots:
         r.intent = "give_info"
     elif kind and not (kind == "book" and asked not in ("open", "anything_else", "service") and _is_answer(slots, asked)):

@@ -76,6 +76,7 @@ def yes_no(text: str, *, done_means_no: bool = False) -> str | None:
     t = normalize(text.replace("-", " "))
     if not t:
         return None
+    t = re.sub(r"\bgood bye\b", "goodbye", t)  # a farewell, not a "good"
     if _CORRECTION.search(t):
         return "no"
     found = markers(t, done=done_means_no)

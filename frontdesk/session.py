@@ -35,7 +35,7 @@ log = logging.getLogger("frontdesk.call")
 ECHO_TAIL_MS = 350
 GREETING_WAIT_S = 1.5  # after "Hello?" alone, how long to wait for the caller to go on
 RESUMED_WAIT_S = 8.0  # the caller started talking again: how long their next utterance may take
-REJOIN_S = 2.0  # a barge-in this soon after a reply starts continues the caller's turn
+REJOIN_S = 2.0  # caller speech that starts this soon after a reply starts (and barges in) continues their turn
 _FINAL = ("booked", "cancelled", "goodbye", "failed", "transfer_failed")  # replies that changed the world
 
 
@@ -87,6 +87,7 @@ class CallSession:
         self.sdp_session_id = 0
         self.sdp_version = 1
         self._expect = "open"  # what that turn asked for
+        self._expect_before = "open"  # ... and the turn before it (a joined turn is heard as its answer)
         self.consent_prompt = ""  # said first when the call is recorded
         self.log_text = False  # caller words in the log (privacy.log_transcripts)
         self.turn_timeout_s = 20.0  # dialog.turn_timeout_s
@@ -100,6 +101,7 @@ class CallSession:
         self._answered = None  # (conversation before it, the caller's words, confidence) of the reply being made
         self._reply_for = None  # ... of the reply now playing
         self._reply_started = 0.0
+        self._speech_started = 0.0  # when the caller's latest speech began (monotonic)
         self._rejoin = None  # set by a barge-in in the reply's first seconds: join the turns
 
     @property
@@ -122,6 +124,7 @@ class CallSession:
         events = self.endpointer.feed(frame)
         for event in events:
             if isinstance(event, SpeechStarted):
+                self._speech_started = time.monotonic()
                 self._overlap = "playing" if playing else ("tail" if echo_tail else None)
                 self._barged = self._caller_heard = False
                 self._overlap_clean, self._overlap_caller = [], []
@@ -266,12 +269,14 @@ class CallSession:
             self._cancel_tts.set()
         log.info("call %s: barge-in; %d ms of agent audio dropped", self.record.call_id, dropped // 8)
         answered = self._reply_for
-        if answered is not None and time.monotonic() - self._reply_started < REJOIN_S:
+        went_on = self._speech_started - self._reply_started  # when the caller started, not when it counted
+        if answered is not None and went_on < REJOIN_S:
             # the caller went on with what they were saying just as the reply began: their words
             # are one turn, understood again as a whole, as if the reply had not started
             self._rejoin = answered
-            log.info("call %s: the caller went on within %.1f s of the reply; the turn is joined", self.record.call_id,
-                     time.monotonic() - self._reply_started)
+            self._expect = self._expect_before  # hear the rest as the answer it continues, not the new question
+            log.info("call %s: the caller went on %.1f s into the reply; the turn is joined", self.record.call_id,
+                     max(0.0, went_on))
 
     def _said(self, text: str) -> str:
         """Caller words for the log: the text only when privacy.log_transcripts is on."""
@@ -530,7 +535,7 @@ class CallSession:
         self._interrupted = False
         self._speaking = turn.text
         if record_history:
-            self._expect = turn.expect
+            self._expect_before, self._expect = self._expect, turn.expect
         cancel = threading.Event()
         self._cancel_tts = cancel
         start_played = self.rtp.played_samples
@@ -564,7 +569,7 @@ class CallSession:
         """Short after a yes/no or pick-one question, longer mid-number or mid-name."""
         base = self.end_silence_ms
         return {"yes_no": max(300, base - 200), "choice": max(350, base - 150),
-                "name": base + 200, "number": base + 900, "spelling": base + 700}.get(expect, base)
+                "name": base + 200, "number": base + 300, "spelling": base + 400}.get(expect, base)
 
 
 def heard_text(pieces: list[tuple[str, int]], played: int) -> str:

@@ -243,3 +243,84 @@ def test_clinic_configured_fields_are_collected(cal):
                  "My gums bleed when I brush")
     assert [t.intent for t in turns] == ["name", "phone_confirm", "new_patient", "insurance", "reason", "offer"]
     assert c.q.new_patient is True and c.q.insurance == "Delta Dental" and "gums" in c.q.reason
+
+
+def test_a_turn_understood_again_after_a_join_is_not_a_repeated_question(cal):
+    """The session drops a reply when the caller goes on, restores the conversation and reads the
+    joined words once more: four pieces of one opening must not look like the same question asked
+    four times (which hands a caller off)."""
+    c = conv(cal)
+    pieces = ["Hi, yes, hello. My name is Kwame Mensah.", "Can I book a cleaning?", "I come every six months.",
+              "I was hoping for next week in the afternoon."]
+    words = ""
+    for piece in pieces:
+        snap = c.snapshot()
+        words = f"{words} {piece}".strip()
+        t = c.on_caller(words)
+        if piece != pieces[-1]:
+            c.restore(snap)
+    assert not t.intent.startswith("handoff") and c.q.appointment_type == "cleaning"
+    assert c.first_name == "Kwame" and c.when.day_from is not None and c.misunderstandings == 0
+
+
+def test_a_number_said_in_pieces_is_collected_and_read_back(cal):
+    c = conv(cal)
+    talk(c, "book a checkup", "my name is Ann Lee", "no")
+    assert c.state == "phone"
+    t = c.on_caller("Oh, um, two zero two.")
+    assert t.intent == "phone_partial" and "2 0 2" in t.text and c.misunderstandings == 0
+    t = c.on_caller("five five five, zero one three seven")
+    assert c.q.phone_number == "+12025550137" and t.intent == "phone_check"
+
+
+def test_an_appointment_not_found_by_number_is_found_by_the_spelled_last_name(cal):
+    slot = cal.find_slots("cleaning", date(2026, 12, 2))[0]
+    b = cal.book_slot(slot, CallerInfo("Ayesha Siddiqui", "+17135550129"))
+    c = conv(cal)  # calling from another phone, name misheard
+    t = talk(c, "Hi, this is Aisha Syrekwe, I want to move my cleaning", "yes")[-1]
+    assert t.intent == "lookup_retry" and "2 0 2, 5 5 5, 0 1 4 3" in t.text
+    t = c.on_caller("S, I, double D, I, Q, U, I")
+    assert c.target_booking is not None and c.target_booking.id == b.id and "instead" in t.text
+    c2 = conv(cal)
+    talk(c2, "Hi, this is Aisha, I want to move my cleaning", "yes")
+    t = c2.on_caller("it's under seven one three, five five five, zero one two nine")
+    assert c2.target_booking is not None and c2.target_booking.id == b.id
+    c3 = conv(cal)
+    talk(c3, "Hi, this is Bob Jones, I want to cancel my appointment", "yes")
+    t = c3.on_caller("no, this is the only number")
+    assert t.intent == "handoff_not_found"
+
+
+def test_an_unclear_read_back_answer_offers_the_keypad(cal):
+    c = conv(cal)
+    talk(c, "I'd like a cleaning", "my name is Ann Lee")
+    assert c.state == "phone_confirm"
+    t = c.on_caller("Grandia.")
+    assert "press 1 for yes" in t.text
+    c.on_dtmf("1")
+    assert c.q.phone_number == "+12025550143"
+
+
+def test_that_one_with_two_on_offer_asks_which_with_the_choices(cal):
+    c = conv(cal)
+    talk(c, "I'd like a cleaning", "my name is Ann Lee", "yes")
+    t = c.on_caller("Monday afternoon")
+    assert c.state == "offer" and len(c.offered) == 2
+    t = c.on_caller("Let's do that time.")
+    assert t.text.startswith("Sure. Which one: the first,") and "the second" in t.text
+    t = c.on_caller("I want 130 in the afternoon please") if any(o.local_start.minute == 30 for o in c.offered) else \
+        c.on_caller("the second one")
+    assert t.intent == "read_back" and c.chosen is not None
+
+
+def test_a_registered_patient_is_not_asked_to_spell_the_name_on_file(cal):
+    cal.add_caller(CallerInfo("Chiamaka Okonkwo", "+12025550143"))
+    c = conv(cal, spell_names=True)
+    t1, t2 = talk(c, "Hi, I'd like a cleaning next Tuesday afternoon.", "It's Chiamaka Okonkow.")
+    assert "name" in t1.text.lower()
+    assert "spell" not in t2.text.lower() and "calling from" in t2.text, t2.text
+    assert c.full_name == "Chiamaka Okonkwo"  # the spelling on file, not as heard
+    # someone else on the same number (a family) still spells theirs
+    c = conv(cal, spell_names=True)
+    t1, t2 = talk(c, "Hi, I'd like a cleaning next Tuesday afternoon.", "It's Emeka Okafor.")
+    assert "spell" in t2.text.lower() and c.full_name == "Emeka Okafor"

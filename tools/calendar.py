@@ -293,6 +293,21 @@ class Calendar:
             names = list(dict.fromkeys(self._open(a.caller_name) for a in rows if a.caller_name))
         return names[0] if len(names) == 1 else None
 
+    def names_on_file(self, phone: str) -> list[str]:
+        """Every name this number is on file under with a spelling somebody checked: bookings whose
+        name was spelled or confirmed, and patients the clinic registered (not names the agent stored
+        as heard and flagged unverified)."""
+        if not phone:
+            return []
+        key = self._key(phone)
+        with Session(self.engine) as s:
+            appts = s.exec(select(Appointment).where(Appointment.phone_key == key)).all()
+            callers = s.exec(select(Caller).where(Caller.phone_key == key)).all()
+            unsure = {self._open(a.caller_name) for a in appts if a.name_unverified}
+            names = [self._open(a.caller_name) for a in appts if not a.name_unverified]
+            names += [self._open(c.name) for c in callers]
+        return [n for n in dict.fromkeys(names) if n and n not in unsure]
+
     def _upsert_caller(self, s: Session, info: CallerInfo) -> Caller:
         same_number = s.exec(select(Caller).where(Caller.phone_key == self._key(info.phone))).all()
         row = next((c for c in same_number if self._open(c.name) == info.name), None)
