@@ -70,10 +70,49 @@ def spoken(items, asr_path: str | None):
     return heard
 
 
-def load_model():
+def load_model(path: str | None = None):
     from llm.llama import LlamaLLM
     from models.store import default_models_dir, model_for_role
-    return LlamaLLM(str(model_for_role("llm").path(default_models_dir())))
+    return LlamaLLM(path or str(model_for_role("llm").path(default_models_dir())))
+
+
+_ASKED = {"open": "How can I help you today?", "offer": "I have Tuesday at 9 AM or Thursday at 2 PM. Which would you prefer?",
+          "confirm": "To confirm, I'll book a cleaning on Tuesday at 9 AM. Shall I go ahead?",
+          "phone_confirm": "Is the number you're calling from the best number to reach you?",
+          "spelling_check": "I have S, M, I, T, H. Is that right?", "cancel_confirm": "Shall I cancel it?"}
+
+
+def model_alone(items, model) -> dict:
+    """The model's intent for every utterance, as if the rules had found nothing: how good a
+    backstop it is (the call asks it only when they do)."""
+    import time
+
+    from dialog import model as llm_prompt
+    from dialog.model import INTENT_WORDS
+    from dialog.prompts import PROMPTS
+    from frontdesk.config import load_config
+
+    clinic = load_config().clinic
+    faq_ids = [e["id"] for e in getattr(clinic, "faq", []) if isinstance(e, dict)] or \
+        [getattr(e, "id", "") for e in getattr(clinic, "faq", [])]
+    right, ms, per = 0, [], {}
+    expressible = set(INTENT_WORDS.values()) | {"unknown"}
+    items = [it for it in items if set(it.intent) & expressible]  # not "choose_slot", "greeting": rules only
+    for it in items:
+        asked = _ASKED.get(it.asked) or PROMPTS.get(it.asked) or "How can I help you today?"
+        t0 = time.perf_counter()
+        pick = llm_prompt.choose(model, llm_prompt.messages(clinic, faq_ids, asked, it.heard or it.say), list(INTENT_WORDS))
+        ms.append((time.perf_counter() - t0) * 1000)
+        got = INTENT_WORDS[pick[0]] if pick else "none"
+        want = it.intent if isinstance(it.intent, list) else [it.intent]
+        ok = got in want or (got == "other" and "unknown" in want)
+        right += ok
+        for w in want[:1]:
+            a, n = per.get(w, (0, 0))
+            per[w] = (a + ok, n + 1)
+    ms.sort()
+    return {"items": len(items), "right": right, "per_intent": per, "ms_p50": ms[len(ms) // 2],
+            "ms_p95": ms[int(len(ms) * 0.95)]}
 
 
 def main() -> int:
@@ -84,11 +123,24 @@ def main() -> int:
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--audio", action="store_true", help="speak each line (caller voice, G.711) and recognise it first")
     ap.add_argument("--asr", help="recogniser directory for --audio (default: the installed default)")
+    ap.add_argument("--llm", help="a GGUF to use instead of the installed language model")
+    ap.add_argument("--model-alone", action="store_true",
+                    help="ask the model for every utterance's intent (no rules) and print its accuracy and time")
     args = ap.parse_args()
     items = load()
     if args.file:
         items = [i for i in items if i.file == args.file]
-    model = None if args.no_model else load_model()
+    model = None if args.no_model else load_model(args.llm)
+    if args.model_alone:
+        m = model_alone(items, model)
+        if args.json:
+            print(json.dumps(m, indent=2))
+            return 0
+        print(f"model alone: intent right on {m['right']}/{m['items']} ({100 * m['right'] / m['items']:.1f}%), "
+              f"{m['ms_p50']:.0f} ms median, {m['ms_p95']:.0f} ms p95 per utterance")
+        for k, (ok, n) in sorted(m["per_intent"].items()):
+            print(f"  {k:14} {ok:4}/{n:<4}")
+        return 0
     if args.audio:
         heard = spoken(items, args.asr)
         for it in items:

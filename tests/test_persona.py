@@ -152,3 +152,31 @@ def test_a_persona_in_text_reaches_its_goal_and_the_verdict_reads_the_database(c
     assert v["goal_reached"] and v["all_fields_right"], transcript + "\n" + yaml.safe_dump(v)
     if p.goal == "book":
         assert v["fields"]["name"]["got"].replace(" (unverified)", "") == p.facts.full_name
+
+
+def test_the_verdict_opens_what_an_encrypting_clinic_sealed(monkeypatch):
+    """With privacy.encrypt the caller's name and number are sealed in the database; the verdict
+    opens them with the clinic's key rather than comparing ciphertext."""
+    from tools.crypto import new_key
+
+    monkeypatch.setenv("FRONTDESK_DATA_KEY", new_key())
+    cfg = load_config()
+    cfg.data_dir = Path(tempfile.mkdtemp())
+    cfg.privacy.encrypt = True
+    bo = Backoffice(cfg)
+    try:
+        p = load_persona(FOLDER / "ngozi-obiora.yaml")
+        cid = next_call_id(p)
+        conv = Conversation(cfg.clinic, None, bo.calendar, bo.policy(), call_id=cid, caller_id=p.caller_id)
+        call = run_text(p, conv)
+        from sqlmodel import Session, select
+
+        from tools.schema import Appointment
+        with Session(bo.engine) as s:
+            stored = s.exec(select(Appointment).where(Appointment.call_id == cid)).one()
+        assert p.facts.last_name.lower() not in stored.caller_name.lower()  # sealed at rest
+        v = judge(p, call.brain.progress, engine=bo.engine, call_id=cid, tz=cfg.clinic.timezone,
+                  today=conv.now_local().date(), required=tuple(cfg.booking.required_fields), opener=bo.calendar._open)
+        assert v["goal_reached"] and v["all_fields_right"], yaml.safe_dump(v)
+    finally:
+        bo.engine.dispose()

@@ -110,6 +110,8 @@ class Progress:
 
 
 class PersonaCaller:
+    clinic_words = ""  # the clinic's name and dentists, as the caller knows them (for its ear)
+
     def __init__(self, persona: Persona, today: date, bank: dict[str, list[str]] | None = None):
         self.p = persona
         self.f = persona.facts
@@ -384,7 +386,10 @@ class PersonaCaller:
         # a second request for the same spelling: slower and with words, as people do
         again = self.progress.spell_requests.get(first, 0)
         self.progress.spell_requests[first] = again + 1
-        spelled = words.spell(name, "phonetic" if again and self.s.spelling == "letters" else self.s.spelling, self.rng)
+        style = self.s.spelling
+        if style == "letters" and (again or re.search(r"\bas in\b|word for each", ask.text, re.I) and self.rng.random() < 0.7):
+            style = "phonetic"  # most people do as asked: "with a word for each letter, like S as in Sam"
+        spelled = words.spell(name, style, self.rng)
         if first:
             return self._say("spell", f"{self.phrase('spell_intro')} {spelled}.")
         if self.rng.random() < 0.5:

@@ -70,13 +70,20 @@ def sentences(text: str) -> list[str]:
 def digits_in(text: str) -> str:
     """Every digit the agent said, in order ("two zero two, 555-0143" -> 2025550143)."""
     t = norm(text).replace("-", " ").replace(".", " ").replace(",", " ")
+    words = t.split()
+
+    def numeric(j: int) -> bool:
+        return 0 <= j < len(words) and (words[j].isdigit() or words[j] in _DIGIT_WORDS and words[j] not in _SOUNDALIKE)
     out = []
-    for w in t.split():
+    for i, w in enumerate(words):
         if w.isdigit():
             out.append(w)
-        elif w in _DIGIT_WORDS and w not in ("to", "too", "for", "o"):
-            out.append(_DIGIT_WORDS[w])
+        elif w in _DIGIT_WORDS and (w not in _SOUNDALIKE or numeric(i - 1) or numeric(i + 1)):
+            out.append(_DIGIT_WORDS[w])  # "to zero to" beside digits is "two zero two"
     return "".join(out)
+
+
+_SOUNDALIKE = ("to", "too", "for", "o", "ate")
 
 
 def _code_word(word: str) -> str | None:
@@ -147,7 +154,7 @@ def parse_time_words(text: str) -> time | None:
     t = norm(text)
     if re.search(r"\bnoon\b", t):
         return time(12)
-    m = re.search(r"\b(\d{1,2})(?::?(\d{2}))?\s*(am|pm)\b", t) or re.search(r"\b(\d{1,2}) (\d{2})\s*(am|pm)\b", t)
+    m = re.search(r"\b(\d{1,2})(?:[:.]?(\d{2}))?\s*(am|pm)\b", t) or re.search(r"\b(\d{1,2}) (\d{2})\s*(am|pm)\b", t)
     if m:
         h, mi, ap = int(m.group(1)), int(m.group(2) or 0), m.group(3)
     else:
@@ -190,8 +197,14 @@ def _split_offers(text: str) -> list[Offer]:
     """ "I have Tuesday, December 8th at 2 PM with Dr. Kim, or Wednesday ... Which would you prefer?" """
     body = re.split(r"(?i)\b(which (one )?would you|which do you|does (that|either|one of those) work|would (that|either|one of those) work|do any of)", text)[0]
     parts = re.split(r"(?i),?\s+\bor\b\s+", body)
-    offers = [parse_offer(p) for p in parts]
-    return [o for o in offers if o.at is not None]
+    offers = [o for o in (parse_offer(p) for p in parts) if o.at is not None]
+    starts = [m.start() for m in re.finditer(rf"(?i)\b({'|'.join(WEEKDAYS)})\b", body)]
+    if len(offers) < 2 and len(starts) >= 2:  # the "or" was heard as something else ("..., from Monday")
+        pieces = [body[a:b] for a, b in zip(starts, starts[1:] + [len(body)])]
+        by_day = [o for o in (parse_offer(p) for p in pieces) if o.at is not None]
+        if len(by_day) > len(offers):
+            return by_day
+    return offers
 
 
 _Q = {
@@ -234,7 +247,8 @@ def classify(text: str) -> Ask:
     sorry = re.search(r"didn'?t (catch|get|understand|hear)|say that again|could you repeat|can you repeat|"
                       r"line (was|is) unclear|having trouble understanding|sorry\?$|pardon", t)
     # read-backs first: they contain words ("name", "number") that would read as plain questions
-    if re.search(r"\bcancel\b", q) and re.search(r"shall i|should i|do you want|would you like|want me to", q):
+    if re.search(r"\bcancel\b", q) and (re.search(r"shall i|should i|do you want|would you like|want me to", q) or
+                                        re.search(r"\bcancel (it|that|this)\b", q) and parse_time_words(t) is not None):
         ask.kind = "cancel_confirm"
         ask.detail = parse_offer(text)
         return ask

@@ -69,10 +69,13 @@ class _Voice:
 
 
 def place_persona_call(uri: str, persona: Persona, *, answer_timeout: float = 30.0, transport: str = "udp",
-                       teardown: bool = True, tz: str = "America/New_York") -> PersonaResult:
+                       teardown: bool = True, tz: str = "America/New_York", clinic_words: str = "") -> PersonaResult:
+    """``clinic_words``: what a caller knows of the place they rang (its name, its dentists), which
+    their own recogniser is told to expect, as a person's ear would."""
     result = PersonaResult(uri=uri, persona=persona.id, goal=persona.goal)
     today = datetime.now(ZoneInfo(tz)).date()
     brain = PersonaCaller(persona, today)
+    brain.clinic_words = clinic_words
     voice = _Voice()
     asr = caller_asr()
     phone = Phone(uri, transport=transport, caller_id=persona.caller_id or "anonymous", result=result)
@@ -190,7 +193,7 @@ def _listen(phone: Phone, brain: PersonaCaller, voice: _Voice, asr, after: int, 
             talk_over = brain.wants_talk_over()
         if now - b >= TURN_END_MS // FRAME_MS:
             # after spelling its name the caller listens for its letters, as a person would
-            prompt = brain.spelling_prompt() if brain.expects_spelling() else None
+            prompt = brain.spelling_prompt() if brain.expects_spelling() else (brain.clinic_words or None)
             text = asr.transcribe(audio.rx_audio()[a * FRAME:b * FRAME], 8000, prompt).text.strip()
             return a, b, text, False
         speaking_ms = (now - a) * FRAME_MS

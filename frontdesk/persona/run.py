@@ -42,8 +42,11 @@ def run_persona(uri: str, persona_path: str, *, json_path: str | None = None, co
         if cal is None:
             raise PersonaError("--seed: the clinic's database was not found (give --config or --data-dir)")
         existing_id = seed(persona, cal)
+    clinic = cfg.clinic
+    words = f"{clinic.name}. " + ", ".join(p.name for p in clinic.providers) + ". " + \
+        ", ".join(s.name for s in clinic.services) + "."
     result = place_persona_call(uri, persona, answer_timeout=answer_timeout, transport=transport, teardown=False,
-                                tz=cfg.clinic.timezone)
+                                tz=clinic.timezone, clinic_words=words)
     data = result_json(result)
     if cal is not None and result.sip_call_id:
         today = datetime.now(timezone.utc).astimezone(cal.tz).date()
@@ -57,7 +60,7 @@ def run_persona(uri: str, persona_path: str, *, json_path: str | None = None, co
         data["verdict"] = judge(persona, result._brain.progress, engine=cal.engine,
                                 call_id=record.get("call_id") or result.sip_call_id,
                                 tz=cfg.clinic.timezone, today=today, existing_id=existing_id, transfer=result.transfer,
-                                required=tuple(cfg.booking.required_fields))
+                                required=tuple(cfg.booking.required_fields), opener=cal._open)
         data["server"] = summarise_record(record)
     else:
         data["verdict"] = {"checked": False, "why": "the clinic's database is not on this machine (--config/--data-dir)"}

@@ -33,7 +33,7 @@ def _field(expected, got, ok: bool) -> dict:
 
 def judge(persona: Persona, progress: Progress, *, engine, call_id: str, tz: str, today: date,
           existing_id: str | None = None, transfer: str | None = None, required: tuple[str, ...] = ("name", "phone"),
-          unverified_ok: float = 0.6) -> dict:
+          unverified_ok: float = 0.6, opener=lambda value: value) -> dict:
     """The persona's verdict: goal reached, and every field compared with the facts."""
     from sqlmodel import Session, select
 
@@ -51,6 +51,9 @@ def judge(persona: Persona, progress: Progress, *, engine, call_id: str, tz: str
         old = s.get(Appointment, existing_id) if existing_id else None
         old_status = old.status if old is not None else None
         flagged = {a.id: bool(getattr(a, "name_unverified", False)) for a in booked}
+        for a in booked:  # sealed at rest when the clinic encrypts (privacy.encrypt): opened to compare
+            s.expunge(a)
+            a.caller_name, a.phone, a.email = (opener(v) for v in (a.caller_name, a.phone, a.email))
     out["callbacks"] = [{"reason": t.reason, "urgency": t.urgency} for t in tasks]
     out["bookings"] = [{"service": services.get(a.service_id), "provider": names.get(a.provider_id),
                         "start": a.start.replace(tzinfo=timezone.utc).astimezone(zone).isoformat(),
