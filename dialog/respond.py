@@ -42,6 +42,12 @@ class Policy:
         if turn is not None:
             self.failed_in_a_row = 0
             return self._prefixed(turn, acks)
+        if intent == "book" and (self.task == "cancel" or self.task == "reschedule" and not self.task_done) \
+                and rules.about_own_appointment(text):
+            intent = r.intent = self.task  # "it's for my cleaning appointment": the one being changed
+        if intent == "cancel" and self.task == "cancel" and self.task_done and self.outcome == "cancelled" \
+                and self.target_booking is not None:
+            return self._already_cancelled()
         took = self._take_values(r, acks)
         started = False
         if intent in ("book", "cancel", "reschedule") and not (intent == "book" and self.task in ("cancel", "reschedule")
@@ -79,7 +85,8 @@ class Policy:
                 self.outcome = "faq_only"
             return self._prefixed(self._ask(PROMPTS["anything_else"], "faq", state="anything_else"), acks + answers)
         turn = self._next()
-        if turn.text == self._last_asked and turn.intent not in ("offer", "read_back") and not answers:
+        # a read-back of a spelling given again is progress (the spelling has its own limit), not a repeat
+        if turn.text == self._last_asked and turn.intent not in ("offer", "read_back", "spelling_check") and not answers:
             self._asked_again += 1
             if self._asked_again >= 2:  # the third time the same question: a person will do better
                 self._asked_again = 0
@@ -474,8 +481,9 @@ class Policy:
 
     def _emergency(self) -> AgentTurn:
         self.q.urgency = "emergency"
+        number = parse.speak_phone(self.policy.emergency_number)  # "9 1 1": said digit by digit, not "nine hundred eleven"
         return self._handoff("emergency", "emergency",
-                             preface=f"If this is a medical emergency, please hang up and dial {self.policy.emergency_number} now.")
+                             preface=f"If this is a medical emergency, please hang up and dial {number} now.")
 
     def _goodbye(self, preface: str = "") -> AgentTurn:
         self._release()

@@ -136,7 +136,8 @@ _ADVICE = re.compile(
     r"(should|do) i (still )?(come in|cancel|tell|do anything|be worried)|(tell|warn) the dentist|"
     r"(if|whether) (that'?s|it'?s|this is|that is) normal|how long does (it|that|this) (usually )?last)", re.I)
 _CANCEL = re.compile(r"\b(cancel(?!lation (fee|policy|charge))\w*|call off|call it off|(can'?t|cannot|won'?t|not going to|"
-                     r"unable to|not able to) (make|come to|attend|keep) (it|my|the)\b|take (it|me) off the (books|"
+                     r"unable to|not able to) (make|come to|attend|keep) (it|my|the)\b|get out of (it|my|the) (\w+ ){0,2}appointment|"
+                     r"(don'?t|do not|no longer) need (it|my|the) (\w+ ){0,2}appointment|take (it|me) off the (books|"
                      r"calendar|schedule)|won'?t be (able to )?(coming|making it)|(scrap|delete|drop) (my|the) (\w+ ){0,2}appointment)\b", re.I)
 _RESCHEDULE = re.compile(
     r"\b(reschedul\w*|re-schedul\w*|re schedul\w*|re-?book\w*|"
@@ -268,6 +269,16 @@ def is_question(text: str) -> bool:
 def no_texts(text: str) -> bool:
     """The caller opts out of text messages."""
     return bool(_NO_TEXTS.search(text))
+
+
+_OWN_APPOINTMENT = re.compile(r"\b(my|the) (\w+ ){0,2}(appointment|booking|visit)\b", re.I)
+_NEW_APPOINTMENT = re.compile(r"\b(another|new|second|also|too|as well|book|schedule|make|set up)\b", re.I)
+
+
+def about_own_appointment(text: str) -> bool:
+    """"It's for my cleaning appointment": the caller points at the appointment they already have
+    (on a cancel or reschedule call), not a request for a new one."""
+    return bool(_OWN_APPOINTMENT.search(text)) and not _NEW_APPOINTMENT.search(text)
 
 
 def request_kind(text: str) -> str | None:

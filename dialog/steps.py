@@ -243,7 +243,7 @@ class Steps:
         b = found[0]
         if self.provider is None and self.task == "reschedule":
             self.provider = b.provider  # a moved appointment stays with the same provider unless asked
-        when = f"{day_words(b.start)} at {spoken_time(b.start.strftime('%H:%M'))}"
+        when = _when(b)
         if self.task == "cancel":
             return self._confirm_cancel()
         self.q.appointment_type = b.service
@@ -266,8 +266,7 @@ class Steps:
 
     def _confirm_cancel(self):
         b = self.target_booking
-        when = f"{day_words(b.start)} at {spoken_time(b.start.strftime('%H:%M'))}"
-        return self._ask(f"I found your {b.service} with {b.provider} on {when}. Shall I cancel it?",
+        return self._ask(f"I found your {b.service} with {b.provider} on {_when(b)}. Shall I cancel it?",
                          "cancel_read_back", state="cancel_confirm", expect="yes_no")
 
     def _do_cancel(self):
@@ -288,6 +287,13 @@ class Steps:
                     log.warning("cancellation notice could not be queued: %s", exc)
         return self._ask("Your appointment is cancelled. Is there anything else I can help with?", "cancelled",
                          state="anything_else")
+
+    def _already_cancelled(self):
+        """The caller asks again for the cancel this call already made (they did not hear it, or
+        want to be sure): say what was cancelled, not "I can't find it"."""
+        b = self.target_booking
+        return self._ask(f"That's done: your {b.service} on {_when(b)} is cancelled. Is there anything else I can help with?",
+                         "cancelled", state="anything_else")
 
     # -- FAQ, handoff, goodbye -----------------------------------------------------------
 
@@ -348,3 +354,7 @@ class Steps:
             except Exception as exc:
                 log.warning("could not release holds: %s", exc)
             self.hold = None
+
+
+def _when(b) -> str:
+    return f"{day_words(b.start)} at {spoken_time(b.start.strftime('%H:%M'))}"

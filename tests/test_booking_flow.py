@@ -109,7 +109,7 @@ def test_ask_for_a_person_and_press_zero(cal):
 def test_chest_pain_says_the_emergency_number_first(cal):
     c = conv(cal)
     t = c.on_caller("My husband has chest pain and his jaw hurts")
-    assert t.text.startswith("If this is a medical emergency, please hang up and dial 911")
+    assert t.text.startswith("If this is a medical emergency, please hang up and dial 9 1 1")
     assert c.q.urgency == "emergency" and cal.callbacks()[0].urgency == "urgent"
 
 
@@ -324,3 +324,21 @@ def test_a_registered_patient_is_not_asked_to_spell_the_name_on_file(cal):
     c = conv(cal, spell_names=True)
     t1, t2 = talk(c, "Hi, I'd like a cleaning next Tuesday afternoon.", "It's Emeka Okafor.")
     assert "spell" in t2.text.lower() and c.full_name == "Emeka Okafor"
+
+
+def test_a_cancel_asked_again_after_it_is_done_is_confirmed_not_searched_again_or_booked(cal):
+    today = NOW.date()
+    slot = cal.find_slots("cleaning", date(2026, 11, 30), date(2026, 12, 4))[0]
+    cal.book_slot(slot, CallerInfo("Aminata Sesay", "+12025550143"), "earlier-call")
+    c = conv(cal)
+    t1, t2, t3 = talk(c, "Hi, this is Aminata Sesay, I'm ringing to cancel my cleaning appointment.", "Yes, that's me.",
+                      "Please cancel it.")
+    assert "Shall I cancel it" in t2.text and t3.intent == "cancelled"
+    again = c.on_caller("Hi, so I'm booked in for my cleaning appointment and I need to call it off.")
+    assert "already" not in again.text and "is cancelled" in again.text and "cleaning" in again.text, again.text
+    # pointing at that appointment, or "getting out of" it, is not a new booking
+    for line in ("It's for my cleaning appointment.", "I need to get out of my cleaning appointment."):
+        t = c.on_caller(line)
+        assert t.intent == "cancelled" and c.state == "anything_else", (line, t.text)
+    assert [b.status for b in cal.bookings()] == ["cancelled"] and c.summary()["outcome"] == "cancelled"
+    assert today < slot.local_start.date()

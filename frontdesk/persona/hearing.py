@@ -228,7 +228,7 @@ def classify(text: str) -> Ask:
     t = norm(text)
     ask = Ask(kind="unknown", text=text)
     ask.callback = bool(re.search(r"call you back|give you a call|call you as soon|get back to you|someone will call|reach out to you", t))
-    ask.emergency = bool(re.search(r"\b(911|nine one one|emergency services|emergency room)\b", t))
+    ask.emergency = bool(re.search(r"\b(9[ -]?1[ -]?1|nine one one|emergency services|emergency room)\b", t))
     ask.transfer = bool(re.search(r"\btransfer(ring)? you\b|put you through|connect you", t))
     sents = sentences(text)
     questions = [s for s in sents if s.rstrip().endswith("?")]

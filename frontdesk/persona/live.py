@@ -212,10 +212,12 @@ def _speak(phone: Phone, voice: _Voice, reply: Reply, caller_turns: list, wait: 
     """Say a reply; returns the rx time (ms) it began. Its turn records when the voice ended."""
     start = phone.rx_ms()
     end = start
+    keys_from = None
     for kind, value in voice.render(reply):
         if not phone.up:
             break
         if kind == "dtmf":
+            keys_from = phone.rx_ms() if keys_from is None else keys_from
             phone.dtmf(value)
             end = phone.rx_ms()
         else:
@@ -226,7 +228,8 @@ def _speak(phone: Phone, voice: _Voice, reply: Reply, caller_turns: list, wait: 
                 phone.audio.speak(value)
             voiced = _agent_segments(value.copy())
             end = begin + (voiced[-1][1] * FRAME_MS if voiced else value.size // 8)
-    caller_turns.append({"speaker": "caller", "text": reply.text, "act": reply.act, "start_ms": start, "end_ms": end})
+    caller_turns.append({"speaker": "caller", "text": reply.text, "act": reply.act, "start_ms": start, "end_ms": end,
+                         "keys_from": keys_from})
     return start
 
 
@@ -240,6 +243,9 @@ def _latencies(received: np.ndarray, caller_turns: list, result: PersonaResult) 
         if during:
             result.agent_over_caller += 1
         after = [s for s in segs if t["end_ms"] <= s[0] * FRAME_MS < nxt]
+        if not after and t.get("keys_from") is not None and any(t["keys_from"] < s[0] * FRAME_MS < t["end_ms"] for s in segs):
+            result.latency_ms.append(0)  # answered once the number was complete, before the closing "#"
+            continue
         result.latency_ms.append(after[0][0] * FRAME_MS - t["end_ms"] if after else None)
 
 
