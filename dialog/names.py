@@ -29,7 +29,7 @@ wanted was we wednesday week were what when where which while who why will with 
 hoping trying wondering interested calling looking speaking new existing fine great just still here there
 cell mobile home work email address insurance tooth teeth time day days weekend please hi hello hey yes yeah yep
 okay ok sure sorry excuse pardon morning evening afternoon son daughter wife husband mother father mom dad child kid
-surname first last family name names spelled spelt under put booked officially that's thats calling
+surname first last family name spelled spelt under put booked officially that's thats calling
 prefer free wondering number's phone's cell's she's he's they're we're you're i've i'll i'd that'd it'd would
 """.split())
 # introductions, strongest first: the words after one are the name
