@@ -35,5 +35,7 @@ def test_a_simulated_caller_reaches_its_goal(clinic, name, tmp_path):
     assert verdict.get("checked", True), verdict
     assert verdict["goal_reached"], f"{json.dumps(verdict, indent=1, default=str)}\n{transcript}"
     assert verdict["all_fields_right"], f"{json.dumps(verdict['fields'], indent=1, default=str)}\n{transcript}"
-    # the caller heard every reply: no turn went unanswered
-    assert all(v is not None for v in result["latency_ms"][:-1]), transcript
+    # every turn but the last (the caller's goodbye may end the call) got a reply, though it may have
+    # begun over the caller's last words (counted as agent_over_caller by bench/personas.py)
+    last = len(result["latency_ms"]) - 1
+    assert not [i for i in result["unanswered"] if i != last], transcript

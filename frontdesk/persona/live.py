@@ -38,6 +38,7 @@ class PersonaResult(CallResult):
     verdict: dict = field(default_factory=dict)
     server: dict = field(default_factory=dict)
     agent_over_caller: int = 0  # agent audio that started while the caller was still talking
+    unanswered: list[int] = field(default_factory=list)  # caller turns no agent audio began during or after
 
 
 class _Voice:
@@ -243,9 +244,12 @@ def _latencies(received: np.ndarray, caller_turns: list, result: PersonaResult) 
         if during:
             result.agent_over_caller += 1
         after = [s for s in segs if t["end_ms"] <= s[0] * FRAME_MS < nxt]
-        if not after and t.get("keys_from") is not None and any(t["keys_from"] < s[0] * FRAME_MS < t["end_ms"] for s in segs):
-            result.latency_ms.append(0)  # answered once the number was complete, before the closing "#"
-            continue
+        # no latency when the reply began before the turn ended: over the caller (counted above),
+        # or once a keyed-in number was complete, before its closing "#"
+        early = during or t.get("keys_from") is not None and any(t["keys_from"] < s[0] * FRAME_MS < t["end_ms"]
+                                                                 for s in segs)
+        if not after and not early:
+            result.unanswered.append(i)
         result.latency_ms.append(after[0][0] * FRAME_MS - t["end_ms"] if after else None)
 
 
