@@ -244,9 +244,10 @@ def parse_spelling(text: str, letter_words: bool = False) -> str | None:
         # example word decides the letter
         if len(lw) <= 2 or lw in _LETTER_WORDS:
             j = i + 1
-            while j < len(tokens) and j - i <= 2 and tokens[j].lower() in ("as", "is", "s", "in", "an", "and", "n",
-                                                                            "like", "for", "isn't", "was"):
-                j += 1
+            while j < len(tokens) and j - i <= 2 and (tokens[j].lower() in ("as", "is", "s", "in", "an", "and", "n",
+                                                                             "like", "for", "isn't", "was")
+                                                      or tokens[j].lower() == "a" and tokens[j - 1].lower() in ("is", "as")):
+                j += 1  # "N is a Nancy": "as in" misheard
             example = tokens[j] if j < len(tokens) and j > i + 1 else ""
             head = lw[:1].upper() if len(lw) == 1 else _LETTER_WORDS.get(lw, "")
             if len(example) >= 3 and example.isalpha() and (example.lower() in _SPELL_WORDS or example[0].upper() == head):
@@ -268,8 +269,8 @@ def parse_spelling(text: str, letter_words: bool = False) -> str | None:
             letters.append(letter * mult if len(letter) == 1 else letter)
             mult = 1
             # "O as in Oscar", "B for boy", "M like Mike": skip the example word
-            if nxt in ("as", "for", "like") and i + 2 < len(tokens):
-                skip = 3 if nxt == "as" and i + 3 < len(tokens) and tokens[i + 2].lower() == "in" else 2
+            if nxt in ("as", "is", "for", "like") and i + 2 < len(tokens):
+                skip = 3 if nxt in ("as", "is") and i + 3 < len(tokens) and tokens[i + 2].lower() in ("in", "a") else 2
                 example = tokens[i + skip].lower() if i + skip < len(tokens) else ""
                 if example[:1].upper() == letters[-1][-1:] or example in _SPELL_WORDS:
                     i += skip + 1

@@ -342,3 +342,14 @@ def test_a_cancel_asked_again_after_it_is_done_is_confirmed_not_searched_again_o
         assert t.intent == "cancelled" and c.state == "anything_else", (line, t.text)
     assert [b.status for b in cal.bookings()] == ["cancelled"] and c.summary()["outcome"] == "cancelled"
     assert today < slot.local_start.date()
+
+
+@pytest.mark.parametrize("heard, letters", [
+    ("ERN is a Nancy. A. N is a Nancy. D is a David O.", "ERNANDO"),  # "as in" heard as "is a"
+    ("My last name is Emma's in Mike A and as in Nancy. S is in Sam O U R.", "MANSOUR"),
+    ("It is a lovely day", None),
+])
+def test_spelled_letters_as_the_recogniser_writes_them(heard, letters):
+    from dialog.names import parse_spelling
+
+    assert parse_spelling(heard) == letters
