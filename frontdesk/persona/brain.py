@@ -353,7 +353,7 @@ class PersonaCaller:
         for q in self.f.questions:
             if q.ask in self.progress.answered:
                 continue
-            if q.answer_has and any(w in t for w in q.answer_has):
+            if q.answer_has and any(_heard_word(w, t) for w in q.answer_has):
                 self.progress.answered.append(q.ask)
 
     def _note_asked(self, fact: str) -> None:
@@ -718,3 +718,16 @@ def day_fits(d: date, days, today: date) -> bool:
 
 def heard_digits(text: str) -> str:
     return digits_in(text)
+
+
+def _heard_word(word: str, text: str) -> bool:
+    """A word of the answer in what the caller heard, allowing for its own recogniser running words
+    together or changing a letter ("Delpadental" for "Delta Dental"), as a listener would."""
+    word = word.lower()
+    if word in text:
+        return True
+    if len(word) < 4:
+        return False
+    from difflib import SequenceMatcher
+    return any(SequenceMatcher(None, word, token[:len(word)]).ratio() >= 0.8
+               for token in re.findall(r"[a-z']+", text) if len(token) >= len(word))
