@@ -41,7 +41,8 @@ _FRAME = ("state", "task", "task_done", "q", "first_name", "last_name", "name_sp
           "name_verified", "name_unverified", "spell_attempts", "phone_source", "when", "offered", "seen_slot_ids",
           "hold", "chosen", "target_booking", "booking", "last_question", "misunderstandings", "failed_in_a_row",
           "outcome", "provider", "sms_opt_out", "requests", "tool_calls", "history", "known_name", "_callback_topic",
-          "policy", "lookup_phone", "lookup_tries", "_last_asked", "_asked_again", "_phone_digits", "_email_declined")
+          "policy", "lookup_phone", "lookup_tries", "_last_asked", "_asked_again", "_phone_digits", "_email_declined",
+          "_spell_prefix", "_spell_misses")
 
 
 # where the model's reading of an unknown intent can change the reply: what the caller wants, or
@@ -280,6 +281,10 @@ class Conversation(Policy, Steps):
             return 1000
         if rules.is_greeting_only(partial) and self.state in ("open", "anything_else"):
             return 1500
+        if self.state == "open" and not self.task and re.fullmatch(
+                r"(my name is|my name's|name's|this is|it's|i'm|i am)\s+[\w'-]+(\s+[\w'-]+){0,3}[.!]?",
+                rules.strip_greetings(partial).strip(), re.I):
+            return 1200  # "Hi. My name is Abdulrahman Al-Qahtani. [pause] I'd like to book...": the request is next
         words = rules.normalize(partial).split()
         if words and (words[-1] in _UNFINISHED or partial.rstrip().endswith((",", "-", "..."))):
             return 1200
@@ -377,7 +382,10 @@ class Conversation(Policy, Steps):
 def _spelling_goes_on(text: str) -> bool:
     """The words so far end in a run of spelled letters ("... K, E, O, H, A")."""
     words = re.findall(r"[A-Za-z']+", text)
-    return len(words) >= 3 and all(len(w) == 1 for w in words[-3:])
+    if len(words) >= 3 and all(len(w) == 1 for w in words[-3:]):
+        return True
+    # "... my first name is F as in Frank, [pause]": a letter with its example word
+    return bool(re.search(r"\b[A-Za-z]\.?,?\s+(as|is|was)\s+(in|an|a)\s+[A-Za-z]+[,.]?\s*$", text))
 
 
 def spell_readback(first: str, last: str, first_spelled: bool) -> str:

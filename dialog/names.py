@@ -328,3 +328,16 @@ def reconcile(spelled: str, heard: str) -> str:
 def from_spelling(letters: str) -> str:
     """Spelled letters as a stored name: "OKONKWO" -> "Okonkwo", "AL-HASHIMI" -> "Al-Hashimi"."""
     return _title(letters.lower())
+
+
+def lone_letter(text: str) -> str | None:
+    """One letter given with its example word and nothing more yet ("my first name is F as in
+    Frank" before a pause): the start of a spelling."""
+    found = re.findall(r"\b([A-Za-z])\.?,?\s+(?:as|is|was)\s+(?:in|an|a)\s+([A-Za-z]{3,})", text)
+    if len(found) != 1:
+        return None
+    letter, example = found[0]
+    word = _SPELL_WORDS.get(example.lower())
+    if word:
+        return word
+    return letter.upper() if example[0].lower() == letter.lower() else None

@@ -436,6 +436,8 @@ def _parse_times(t: str, w: When) -> None:
         if re.search(r"\b(first thing|early morning|early in the morning|early|crack of dawn|before work)\b", t) and \
                 not re.search(r"\bearly (afternoon|evening)\b", t):
             w.before = time(10)
+        elif re.search(r"\b(late|later|mid|middle of the) ?(in the )?mornings?\b", t):
+            w.after, w.before = time(10), time(12)
         elif re.search(r"\bmornings?\b|\bam\b(?! \d)|\ba\.m\b", t) and \
                 not re.search(rf"\b(\d{{1,2}}(:\d\d)?|{_HOUR_WORDS}|(\d{{1,2}}|{_HOUR_WORDS}) (fifteen|thirty|forty five))\s*am\b|"
                               rf"\b({_HOUR_WORDS}|\d{{1,2}}) in the morning", t):

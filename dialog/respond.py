@@ -65,8 +65,9 @@ class Policy:
                                        expect="open" if self.state not in ("phone", "phone_check") else "number"))
         if not (took or started or answers or unknown):
             if self.state in ("spelling", "spelling_first"):
-                self.spell_attempts += 1
-                if self.spell_attempts >= MAX_SPELL_ATTEMPTS:
+                # turns with no letters in them count apart from spellings read back and refused
+                self._spell_misses += 1
+                if self._spell_misses >= MAX_SPELL_ATTEMPTS:
                     self.name_unverified = True
                     self.name_spelled = self.first_spelled = True
                     return self._prefixed(self._next(), ["Thank you, I'll have our staff check the spelling."])
@@ -162,7 +163,11 @@ class Policy:
                     r"\bsounds good\b|\bthe one with\b", text, re.I)):
                 # "I'll take that one" with two on offer: ask which, rather than "sorry?" (once)
                 if self.last_question != self._which_one():
-                    return self._ask(f"Sure. {self._which_one()}", "offer", state="offer", expect="choice")
+                    sure = "Sure."
+                    if re.search(r"\b(dr|doctor)\b", text, re.I) and len({o.provider for o in self.offered}) == 1:
+                        # "the one with Dr. Adele" when both are with Dr. Patel: say so
+                        sure = f"{'Both' if len(self.offered) == 2 else 'All'} are with {self.offered[0].provider}."
+                    return self._ask(f"{sure} {self._which_one()}", "offer", state="offer", expect="choice")
             return None
         if s == "lookup_retry":
             if "phone" in slots:
@@ -223,7 +228,7 @@ class Policy:
             elif intent == "no":
                 self.known_name = ""
         elif s in ("spelling", "spelling_first"):
-            self._take_spelling(r, text, first=s == "spelling_first")
+            return self._take_spelling(r, text, first=s == "spelling_first" or self._means_first(text))
         elif s == "spelling_check":
             if intent == "yes" and "spelled" not in slots:
                 self.name_verified = True
@@ -231,6 +236,9 @@ class Policy:
                 self.spell_attempts += 1
                 if "spelled" in slots:
                     self._set_spelled(slots["spelled"], first=self._means_first(text))
+                elif names.lone_letter(text) and self.spell_attempts < MAX_SPELL_ATTEMPTS:
+                    # "No. My first name is F as in Frank, [pause]": the rest of it is coming
+                    return self._spelling_begun(names.lone_letter(text), first=self._means_first(text))
                 if self.spell_attempts >= MAX_SPELL_ATTEMPTS:
                     # no more reading back: the booking carries the best spelling and a flag for staff
                     self.name_unverified = True
@@ -288,14 +296,31 @@ class Policy:
     def _means_first(text: str) -> bool:
         return "first" in rules.normalize(text).split()
 
-    def _take_spelling(self, r: Reading, text: str, first: bool) -> None:
+    def _take_spelling(self, r: Reading, text: str, first: bool) -> AgentTurn | None:
         spelled = r.slots.get("spelled")
         if not spelled:  # the recogniser wrote the spelled letters as one word ("Okonkwo")
             words = [w for w in rules.normalize(text).split() if w not in ("it's", "its", "that's", "um", "uh", "sure")]
             if len(words) == 1 and len(words[0]) >= 2 and words[0].isalpha():
                 spelled = words[0].upper()
+        prefix, self._spell_prefix = self._spell_prefix, ""
         if spelled:
+            if prefix and not spelled.startswith(prefix):  # "F as in Frank" [pause] "E, R, N, A, N, D, O"
+                spelled = prefix + spelled
             self._set_spelled(spelled, first=first)
+            return None
+        letter = names.lone_letter(text)
+        if letter:
+            return self._spelling_begun(prefix + letter, first=first)
+        return None
+
+    def _spelling_begun(self, letters: str, first: bool) -> AgentTurn:
+        """The first letter(s) of a spelling, then a pause: keep them and let the caller go on."""
+        self._spell_prefix = letters
+        return self._ask(f"{', '.join(letters)}, and then?", "spelling_partial",
+                         state="spelling_first" if first else "spelling", expect="spelling")
+
+    _spell_prefix = ""
+    _spell_misses = 0
 
     def _set_spelled(self, letters: str, first: bool) -> None:
         value = names.from_spelling(letters)
@@ -337,7 +362,9 @@ class Policy:
                     self.first_name, self.last_name = first, last or self.last_name
                     self.name_spelled = self.first_spelled = False
                 self._match_on_file()
-                acks.append(f"Thanks, {self.first_name or first}.")
+                heard = self.first_name or first
+                # "Name's Fernando" heard as "Names for Nando": no "Thanks, Names."; the spelling will tell
+                acks.append("Thank you." if heard.lower().rstrip("s'") == "name" else f"Thanks, {heard}.")
             took = True
         if "spelled" in slots and self.state not in ("spelling", "spelling_first", "spelling_check") and self.full_name:
             self._set_spelled(slots["spelled"], first=self._means_first(r.text) or

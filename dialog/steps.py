@@ -116,6 +116,13 @@ class Steps:
         self.seen_slot_ids.update(s.id for s in offers)
         words = [self.slot_words(s) for s in offers]
         options = words[0] if len(words) == 1 else ", or ".join(words)
+        if len(offers) > 1 and len({s.provider for s in offers}) == 1:
+            # one provider: said once ("... at 10 AM, or at 11:30 AM, both with Dr. Patel"), so
+            # that a name heard differently the second time does not sound like another doctor
+            days = [day_words(s.local_start) for s in offers]
+            times = [f"at {spoken_time(s.local_start.strftime('%H:%M'))}" for s in offers]
+            parts = [t if i and days[i] == days[i - 1] else f"{d} {t}" for i, (d, t) in enumerate(zip(days, times))]
+            options = ", or ".join(parts) + f", {'both' if len(offers) == 2 else 'all'} with {offers[0].provider}"
         question = "Does that work?" if len(offers) == 1 else "Which would you prefer?"
         return self._ask(f"{prefix} {options}. {question}", "offer", state="offer", expect="choice")
 

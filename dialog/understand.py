@@ -11,6 +11,7 @@ caller said is thrown away: the policy (conversation.py) takes what it needs. Wh
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass, field
 from datetime import date
@@ -203,16 +204,29 @@ def _choice(text: str, offered: list, today: date | None = None) -> int | None:
         by_part = [i for i in cands if (offered[i].local_start.hour < 12) == (part == "am")]
         if by_part:
             cands = by_part
-    for i in list(cands):
-        last = offered[i].provider.split()[-1].lower()
-        if re.search(rf"\b{re.escape(last)}\b", t):
-            by_prov = [j for j in cands if offered[j].provider.split()[-1].lower() == last]
-            cands = by_prov
-            break
+    last = _provider_named(t, [offered[i].provider for i in cands])
+    if last:
+        cands = [j for j in cands if offered[j].provider.split()[-1].lower() == last]
     if len(cands) == 1 and (len(cands) < len(offered) or at is not None or days or part):
         return cands[0]
     if len(offered) == 1 and (at is not None or days) and cands:
         return 0
+    return None
+
+
+def _provider_named(t: str, providers: list[str]) -> str | None:
+    """The last name of the provider the caller names: said as offered, or heard a little
+    differently after "Dr."/"doctor" ("Dr. Patil" for Patel, "doctor Kin" for Kim)."""
+    lasts = sorted({p.split()[-1].lower() for p in providers})
+    for last in lasts:
+        if re.search(rf"\b{re.escape(last)}\b", t):
+            return last
+    m = re.search(r"\b(?:dr|doctor)\.?\s+([a-z]+)", t)
+    if not m:
+        return None
+    score = sorted(((difflib.SequenceMatcher(None, m.group(1), last).ratio(), last) for last in lasts), reverse=True)
+    if score and score[0][0] >= 0.6 and (len(score) == 1 or score[0][0] - score[1][0] >= 0.2):
+        return score[0][1]
     return None
 
 

@@ -198,6 +198,13 @@ def _split_offers(text: str) -> list[Offer]:
     body = re.split(r"(?i)\b(which (one )?would you|which do you|does (that|either|one of those) work|would (that|either|one of those) work|do any of)", text)[0]
     parts = re.split(r"(?i),?\s+\bor\b\s+", body)
     offers = [o for o in (parse_offer(p) for p in parts) if o.at is not None]
+    for prev, o in zip(offers, offers[1:]):  # "Tuesday, December 8th at 10 AM, or at 11:30 AM": the same day
+        if o.weekday is None and o.day is None:
+            o.weekday, o.month, o.day = prev.weekday, prev.month, prev.day
+    shared = re.search(r"(?i)\b(both|all|each)\s+(are\s+)?with\s+(dr|doctor)\.?\s+([a-z]+)", body)
+    if shared:  # "..., both with Dr. Patel"
+        for o in offers:
+            o.provider = "Dr. " + shared.group(4).capitalize()
     starts = [m.start() for m in re.finditer(rf"(?i)\b({'|'.join(WEEKDAYS)})\b", body)]
     if len(offers) < 2 and len(starts) >= 2:  # the "or" was heard as something else ("..., from Monday")
         pieces = [body[a:b] for a, b in zip(starts, starts[1:] + [len(body)])]
