@@ -42,7 +42,7 @@ _FRAME = ("state", "task", "task_done", "q", "first_name", "last_name", "name_sp
           "hold", "chosen", "target_booking", "booking", "last_question", "misunderstandings", "failed_in_a_row",
           "outcome", "provider", "sms_opt_out", "requests", "tool_calls", "history", "known_name", "_callback_topic",
           "policy", "lookup_phone", "lookup_tries", "_last_asked", "_asked_again", "_phone_digits", "_email_declined",
-          "_spell_prefix", "_spell_misses")
+          "_spell_prefix", "_spell_misses", "_last_said", "_last_expect")
 
 
 # where the model's reading of an unknown intent can change the reply: what the caller wants, or
@@ -202,6 +202,8 @@ class Conversation(Policy, Steps):
         return llm_prompt.messages(self.clinic, [e.id for e in self.faq_entries], self.last_question, text)
 
     def _consult_model(self, r: Reading, text: str) -> None:
+        if not r.slots and rules.asks_repeat(text):
+            return  # "sorry, what was that?": the last turn again, nothing for the model to read
         msgs = None
 
         def messages():
@@ -363,14 +365,26 @@ class Conversation(Policy, Steps):
 
     def _ask(self, text: str, intent: str, *, state: str, expect: str = "open") -> AgentTurn:
         self.state = state
-        sentences = re.split(r"(?<=[.?!])\s+", text.strip())
+        sentences = re.split(r"(?<=[.?!])(?<!Dr\.)(?<!Mr\.)(?<!Ms\.)(?<!Mrs\.)(?<!St\.)\s+", text.strip())
         questions = [s for s in sentences if s.endswith("?")]
         self.last_question = questions[-1] if questions else sentences[-1]
+        if len(sentences) > 1 and self.last_question in ("Is that right?", "Shall I go ahead?") and \
+                re.match(r"(I have|To confirm|So that's)\b", sentences[-2]):
+            self.last_question = " ".join(sentences[-2:])  # asked again with what it asks about
         return self._say(AgentTurn(text, intent=intent, expect=expect))
 
     def _say(self, turn: AgentTurn) -> AgentTurn:
         self.history.append(("agent", turn.text))
+        self._last_said, self._last_expect = turn.text, turn.expect
         return turn
+
+    _last_said = ""
+    _last_expect = "open"
+
+    def _repeat(self) -> AgentTurn:
+        """"Sorry, what was that?": the last thing the agent said, again, and nothing changes."""
+        # the whole of it, also when the caller talked over it (the history keeps what they heard)
+        return self._say(AgentTurn(self._last_said or self.greeting_text(), intent="repeat", expect=self._last_expect))
 
     def summary(self) -> dict:
         self.q.caller_name = self.full_name or self.q.caller_name

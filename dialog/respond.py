@@ -33,6 +33,10 @@ class Policy:
         if intent == "advice":
             return self._handoff("request for medical, legal or financial advice", "advice",
                                  preface="I'm not able to give medical advice over the phone.")
+        if rules.asks_repeat(text) and not r.slots and intent not in ("book", "cancel", "reschedule") \
+                and self.history and self.history[-1][0] == "caller":
+            self.history.pop()  # the request to repeat is not an answer
+            return self._repeat()
         acks: list[str] = []
         if rules.no_texts(text) and not self.sms_opt_out:
             self.sms_opt_out = True

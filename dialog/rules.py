@@ -221,6 +221,27 @@ def strip_greetings(text: str) -> str:
     return re.sub(r"\bgood (morning|afternoon|evening|day)\b", " ", out, flags=re.I)
 
 
+_REPEAT = re.compile(
+    r"\b(repeat|say (that|it|this|those|them)( \w+)? again|say again|come again|one more time|once more|"
+    r"(what|how) (was|were|is) (that|it)|what did you (just )?say|what('s| is) that|what was the (last|first)|"
+    r"(missed|didn't (catch|hear|get|understand)|did not (catch|hear|get|understand)|couldn't (hear|catch)|"
+    r"could not (hear|catch)|can't hear) (that|it|you|what|the|all|everything|most)|you (cut|broke) (out|up)|"
+    r"(cut|broke) (out|up) (a bit|there|a little)|(breaking|breaks) up|line('s| is) (bad|breaking)|pardon|excuse me|huh|"
+    r"what was the \w+ again|"
+    r"slower|too fast|sorry what|hmm sorry)\b")
+
+
+def asks_repeat(text: str) -> bool:
+    """"Sorry, what was that?", "Could you repeat that?", "You cut out": the caller wants the
+    agent's last turn again. A turn that also answers ("sorry, what? oh, Tuesday") is not one."""
+    t = normalize(text)
+    if not t or len(t.split()) > 14 or not _REPEAT.search(t):
+        return False
+    return not re.search(r"\b(yes|yeah|no|cancel|book|appointment|\d)\b", t) or bool(
+        re.search(r"\b(repeat|say (that|it) again|missed|didn't (catch|hear|get))\b", t) and
+        not re.search(r"\b(book|cancel|appointment|\d)\b", t))
+
+
 def is_goodbye(text: str) -> bool:
     return bool(_GOODBYE.search(text)) and len(normalize(text).split()) <= 14
 

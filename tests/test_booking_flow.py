@@ -229,6 +229,8 @@ def test_spoken_dates_times_and_numbers():
     assert parse_when("the 3rd", today).day_from == date(2026, 12, 3)
     w = parse_when("tomorrow at 2", today)
     assert w.day_from == date(2026, 11, 25) and w.at.hour == 14
+    w = parse_when("Tuesday, late morning", today)
+    assert (w.after.hour, w.before.hour) == (10, 12) and parse_when("mid-morning", today).after.hour == 10
     assert parse_time("at ten thirty") .strftime("%H:%M") == "10:30"
     assert parse_time("3:30 p.m.").strftime("%H:%M") == "15:30"
     assert parse_phone("two zero two, five five five, zero one four three") == "+12025550143"
@@ -311,6 +313,72 @@ def test_that_one_with_two_on_offer_asks_which_with_the_choices(cal):
     t = c.on_caller("I want 130 in the afternoon please") if any(o.local_start.minute == 30 for o in c.offered) else \
         c.on_caller("the second one")
     assert t.intent == "read_back" and c.chosen is not None
+
+
+def test_a_spelling_begun_with_one_letter_and_a_pause_is_kept_and_joined(cal):
+    """ "No. My first name is F as in Frank" [pause, the turn ends] "E, R, N as in Nancy, A..." """
+    c = conv(cal, spell_names=True)
+    talk(c, "Hi, I need a checkup.", "Name's Fernando Quintanilla.", "Q, U, I, N, T, A, N, I, L, L, A.")
+    t = c.on_caller("F, E, R, N, A, N, D, L.")
+    assert c.state == "spelling_check" and "F, E, R, N, A, N, D, L" in t.text
+    t = c.on_caller("No, that's not right. My first name is F as in Frank.")
+    assert t.text == "F, and then?" and c.state == "spelling_first"
+    t = c.on_caller("E, R, N as in Nancy, A, N as in Nancy, D as in David, O.")
+    assert c.first_name == "Fernando" and c.last_name == "Quintanilla"
+    assert "F, E, R, N, A, N, D, O" in t.text and c.state == "spelling_check"
+    # at the last-name question, "my first name is ..." is the first name
+    c = conv(cal, spell_names=True)
+    talk(c, "Hi, I need a checkup.", "It's Fernando Quintanilla.")
+    assert c.state == "spelling"
+    c.on_caller("My first name is F, E, R, N, A, N, D, O.")
+    assert c.first_name == "Fernando" and c.first_spelled and not c.name_spelled
+
+
+def test_a_turn_without_letters_does_not_use_up_the_read_backs(cal):
+    c = conv(cal, spell_names=True)
+    talk(c, "Hi, I need a checkup.", "Fernando Quintanilla.")
+    t = c.on_caller("Fernando Quintanilla.")  # the name again, not spelled
+    assert "one letter at a time" in t.text
+    talk(c, "Q, U, I, N, T, A, N, I, L, L, A.", "F, E, R, N, A, N, D, L.")
+    t = c.on_caller("No.")
+    assert "spell your" in t.text and "again" in t.text and not c.name_unverified  # a second try, not given up
+
+
+def test_a_caller_who_asks_to_hear_it_again_gets_the_whole_turn_again(cal):
+    c = conv(cal, spell_names=True)
+    talk(c, "Hi, I need a checkup.", "It's Fernando Quintanilla.", "Q, U, I, N, T, A, N, I, L, L, A.")
+    readback = c.on_caller("F, E, R, N, A, N, D, O.")
+    for line in ("Sorry, I missed that last bit.", "Could you say that one more time?", "Sorry, you cut out there."):
+        t = c.on_caller(line)
+        assert t.text == readback.text and t.intent == "repeat" and c.state == "spelling_check"
+    assert c.misunderstandings == 0
+    # an unclear answer to a read-back is asked again with the read-back, not only "Is that right?"
+    t = c.on_caller("Banana.")
+    assert "F, E, R, N, A, N, D, O" in t.text and "Is that right?" in t.text
+    t = c.on_caller("Yes.")
+    assert c.name_verified and "calling from" in t.text
+
+
+def test_two_offers_with_one_provider_name_them_once(cal):
+    c = conv(cal)
+    talk(c, "I'd like a filling", "my name is Ann Lee", "yes")  # only Dr. Patel does fillings
+    t = c.on_caller("Wednesday late morning")
+    assert c.state == "offer" and len(c.offered) == 2
+    assert all(10 <= o.local_start.hour < 12 for o in c.offered)
+    assert t.text.count("Dr. Patel") == 1 and "both with Dr. Patel" in t.text
+    t = c.on_caller("I'll take the one with Dr. Adele.")  # a name heard differently
+    assert t.text.startswith("Both are with Dr. Patel. Which one: the first,")
+    t = c.on_caller("the second one")
+    assert t.intent == "read_back" and c.chosen == c.offered[1]
+
+
+def test_a_provider_name_heard_a_little_differently_still_chooses(cal):
+    c = conv(cal)
+    talk(c, "I'd like a cleaning", "my name is Ann Lee", "yes")
+    c.on_caller("Thursday at 2")
+    assert {o.provider for o in c.offered} == {"Dr. Patel", "Dr. Kim"}
+    t = c.on_caller("the one with doctor Kin")
+    assert t.intent == "read_back" and c.chosen.provider == "Dr. Kim"
 
 
 def test_a_registered_patient_is_not_asked_to_spell_the_name_on_file(cal):

@@ -128,6 +128,13 @@ def test_the_caller_takes_only_offers_in_its_window():
     assert yes.act == "choose" and c.progress.chosen.day == 10
 
 
+def test_the_caller_hears_a_day_and_provider_said_once_for_both_offers():
+    c = _caller("ngozi-obiora")  # Tuesdays or Thursdays after 13:00
+    t = c.hear("I have Thursday, December 10th at 1:30 PM, or at 3 PM, both with Dr. Patel. Which would you prefer?")
+    assert t.act == "choose" and c.progress.chosen.day == 10 and c.progress.chosen.provider == "Dr. Patel"
+    assert "Dr." not in t.text  # "the one with Dr. Patel" would not tell two offers apart
+
+
 @pytest.fixture(scope="module")
 def clinic():
     cfg = load_config()
