@@ -10,6 +10,7 @@ N", "O-K-O-N", "O as in Oscar", "double L", "B for boy".
 
 from __future__ import annotations
 
+import difflib
 import re
 from difflib import SequenceMatcher
 
@@ -318,6 +319,10 @@ def reconcile(spelled: str, heard: str) -> str:
     s, h = letters(spelled), letters(heard)
     if not h or not s or s == h:
         return spelled
+    if h[0] in "AI" and s[0] != h[0] and len(h) - 3 <= len(s) <= len(h) + 2 and \
+            difflib.SequenceMatcher(None, h[0] + s, h).ratio() >= difflib.SequenceMatcher(None, s, h).ratio() + 0.05:
+        # "it's A, B, D, U..." heard as "at day B, D, U...": a first letter A or I taken for a word
+        spelled, s = h[0] + spelled[:1].lower() + spelled[1:], h[0] + s
     it = iter(h)
     in_order = all(c in it for c in s)
     if in_order and len(s) >= 0.6 * len(h) and h[0] == s[0]:

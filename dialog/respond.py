@@ -7,8 +7,10 @@ taken. `_next` asks for the first thing still missing or unconfirmed.
 
 from __future__ import annotations
 
+import difflib
 import logging
 import re
+from dataclasses import asdict
 
 from . import names, parse, rules
 from .prompts import PROMPTS, SORRY, UNCLEAR_LINE, AgentTurn
@@ -52,6 +54,7 @@ class Policy:
         if intent == "cancel" and self.task == "cancel" and self.task_done and self.outcome == "cancelled" \
                 and self.target_booking is not None:
             return self._already_cancelled()
+        before = self._progress_mark()
         took = self._take_values(r, acks)
         started = False
         if intent in ("book", "cancel", "reschedule") and not (intent == "book" and self.task in ("cancel", "reschedule")
@@ -91,7 +94,8 @@ class Policy:
             return self._prefixed(self._ask(PROMPTS["anything_else"], "faq", state="anything_else"), acks + answers)
         turn = self._next()
         # a read-back of a spelling given again is progress (the spelling has its own limit), not a repeat
-        if turn.text == self._last_asked and turn.intent not in ("offer", "read_back", "spelling_check") and not answers:
+        if turn.text == self._last_asked and turn.intent not in ("offer", "read_back", "spelling_check") and not answers \
+                and self._progress_mark() == before:  # a new fact in the turn ("after 12") is progress
             self._asked_again += 1
             if self._asked_again >= 2:  # the third time the same question: a person will do better
                 self._asked_again = 0
@@ -102,6 +106,10 @@ class Policy:
             self._asked_again = 0
         self._last_asked = turn.text
         return self._prefixed(turn, acks + answers)
+
+    def _progress_mark(self) -> str:
+        """What the caller has told the agent so far, to tell a turn that added a fact from one that did not."""
+        return repr((asdict(self.q), self.when, self.first_name, self.last_name, self.provider, self.task))
 
     _last_asked = ""
     _asked_again = 0
@@ -310,12 +318,32 @@ class Policy:
         if spelled:
             if prefix and not spelled.startswith(prefix):  # "F as in Frank" [pause] "E, R, N, A, N, D, O"
                 spelled = prefix + spelled
+            if first and self.state == "spelling_first" and not self.first_spelled and self._goes_on_last(spelled):
+                # "A, L" [pause, the agent asks for the first name] "Q, A, H, T, A, N, I": the last name went on
+                self.last_name = names.from_spelling(names.letters(self.last_name) + spelled)
+                return self._ask(f"Thank you. {PROMPTS['spelling_first']}", "spelling", state="spelling_first",
+                                 expect="spelling")
             self._set_spelled(spelled, first=first)
             return None
         letter = names.lone_letter(text)
         if letter:
             return self._spelling_begun(prefix + letter, first=first)
         return None
+
+    def _goes_on_last(self, spelled: str) -> bool:
+        """Letters given for the first name that read as the rest of the last name: with them the
+        spelled last name comes much closer to the name as heard, and they are nothing like the
+        first name as heard."""
+        heard_first, heard_last = (names.letters(n) for n in self._heard_name)
+        so_far, more = names.letters(self.last_name), names.letters(spelled)
+        if not heard_last or not so_far or len(so_far) >= len(heard_last):
+            return False
+        def like(a: str, b: str) -> float:
+            return difflib.SequenceMatcher(None, a, b).ratio()
+        return like(so_far + more, heard_last) >= like(so_far, heard_last) + 0.25 and \
+            like(more, heard_first) < 0.5 and like(so_far + more, heard_last) >= 0.6
+
+    _heard_name = ("", "")
 
     def _spelling_begun(self, letters: str, first: bool) -> AgentTurn:
         """The first letter(s) of a spelling, then a pause: keep them and let the caller go on."""
@@ -365,6 +393,7 @@ class Policy:
                 if not (last == "" and self.last_name and first == self.first_name):
                     self.first_name, self.last_name = first, last or self.last_name
                     self.name_spelled = self.first_spelled = False
+                    self._heard_name = (self.first_name, self.last_name)
                 self._match_on_file()
                 heard = self.first_name or first
                 # "Name's Fernando" heard as "Names for Nando": no "Thanks, Names."; the spelling will tell

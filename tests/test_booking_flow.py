@@ -334,6 +334,28 @@ def test_a_spelling_begun_with_one_letter_and_a_pause_is_kept_and_joined(cal):
     assert c.first_name == "Fernando" and c.first_spelled and not c.name_spelled
 
 
+def test_a_long_last_name_spelled_on_after_the_first_name_question_stays_the_last_name(cal):
+    c = conv(cal, spell_names=True)
+    talk(c, "Hi, I'd like a cleaning next week.", "My name is Abduraman Al-Katani.")
+    t = c.on_caller("Sure, that's A as in Alpha, L as in Lima.")  # a pause after two letters ends the turn
+    assert c.state == "spelling_first"
+    t = c.on_caller("Q as in Queen, A as in Alpha, H as in Henry, T as in Tom, A as in Alpha, N as in Nancy, I as in India.")
+    assert c.last_name == "Alqahtani" and c.state == "spelling_first" and "first name" in t.text
+    # "it's A, B, D..." heard as "at day B, D...": the A taken for a word comes back from the name as heard
+    t = c.on_caller("Right, at day B, D, U, L, R, A, H, M, A, N.")
+    assert c.first_name == "Abdulrahman" and "A, B, D, U, L, R, A, H, M, A, N" in t.text
+
+
+def test_facts_given_while_the_spelling_is_asked_are_kept_and_not_a_repeated_question(cal):
+    c = conv(cal, spell_names=True)
+    talk(c, "Hi, my name is Abduraman Al-Katani.", "Can I book a cleaning?")
+    assert c.state == "spelling"
+    for line in ("I was hoping for next week in the afternoon.", "After 12. Okay, okay."):
+        t = c.on_caller(line)
+        assert c.state == "spelling" and "spell" in t.text
+    assert c.when.after.hour == 12 and c.misunderstandings == 0
+
+
 def test_a_turn_without_letters_does_not_use_up_the_read_backs(cal):
     c = conv(cal, spell_names=True)
     talk(c, "Hi, I need a checkup.", "Fernando Quintanilla.")
