@@ -292,6 +292,28 @@ class Conversation(Policy, Steps):
             return 1200
         return 0
 
+    def answer_complete(self, partial: str) -> bool:
+        """From a transcript of the caller's speech so far: it is already a whole answer to what
+        was asked (a full phone number, a first and last name, a day or time, one of the offers),
+        so a short pause may end the turn. Not for yes/no questions: "yes, [pause] but make it
+        Friday" must not book."""
+        t = partial.strip()
+        words = rules.normalize(t).split()
+        if not words or words[-1] in _UNFINISHED or t.endswith((",", "-", "...")) or self.wait_for_more(t):
+            return False
+        r = read(t, self.context())
+        if self.state == "phone":
+            return "phone" in r.slots
+        if self.state == "name":
+            name = r.slots.get("name")
+            return bool(name and name[0] and name[1]) and len(words) <= 8
+        if self.state == "offer":
+            return "choice" in r.slots and r.intent in ("choose_slot", "give_info", "yes")
+        if self.state == "when":
+            when = r.slots.get("when")
+            return bool(when and not when.empty) and r.intent in ("give_info", "book", "unknown")
+        return False
+
     def overloaded(self) -> AgentTurn:
         """No reply could be produced in time: take a callback rather than keep the caller waiting."""
         return self._handoff("the assistant was overloaded", "overload",

@@ -36,6 +36,7 @@ ECHO_TAIL_MS = 350
 GREETING_WAIT_S = 1.5  # after "Hello?" alone, how long to wait for the caller to go on
 RESUMED_WAIT_S = 8.0  # the caller started talking again: how long their next utterance may take
 REJOIN_S = 2.0  # caller speech that starts this soon after a reply starts (and barges in) continues their turn
+ANSWERED_SILENCE_MS = 300  # the end-of-turn pause after a whole answer (a full number, a name, a day)
 _FINAL = ("booked", "cancelled", "goodbye", "failed", "transfer_failed")  # replies that changed the world
 
 
@@ -247,6 +248,9 @@ class CallSession:
         if wait:
             self.endpointer.hold_open(wait)
             log.info("call %s: %s sounds unfinished; waiting up to %d ms", self.record.call_id, self._said(text), wait)
+        elif self.conversation.answer_complete(text):
+            # a whole answer (a full number, a name, a day): a short pause ends the turn
+            self.endpointer.end_after(ANSWERED_SILENCE_MS)
 
     def _pause(self) -> None:
         assert self.rtp is not None

@@ -72,6 +72,7 @@ class Endpointer:
         self.end_silence_ms = end_silence_ms
         self.speculate_ms = speculate_ms
         self._hold_ms = 0  # a longer end silence for the current utterance only
+        self._cap_ms = 0  # a shorter one: the words so far are a whole answer
         self.max_frames = max_utterance_ms // FRAME_MS
         self.min_snr_db = min_snr_db
         self.noise_floor_db = floor_db
@@ -121,12 +122,19 @@ class Endpointer:
         """Wait at least ``ms`` of silence before ending the current utterance (this pause only)."""
         if self._in_speech:
             self._hold_ms = max(self._hold_ms, ms)
+            self._cap_ms = 0
+
+    def end_after(self, ms: int) -> None:
+        """End the current utterance after ``ms`` of silence if that is sooner (this pause only):
+        the words so far are a whole answer. A hold_open wins over it."""
+        if self._in_speech and not self._hold_ms:
+            self._cap_ms = ms
 
     def reset(self) -> None:
         self._frames = []
         self._in_speech = False
         self._silence_frames = 0
-        self._hold_ms = 0
+        self._hold_ms = self._cap_ms = 0
         self._window.clear()
         self._preroll.clear()
 
@@ -152,20 +160,22 @@ class Endpointer:
         self._frames.append(frame)
         if voiced:
             if self._silence_frames:
-                self._hold_ms = 0  # speech again: the next pause is judged afresh
+                self._hold_ms = self._cap_ms = 0  # speech again: the next pause is judged afresh
             self._silence_frames = 0
             self._last_voiced_ms = self._position_ms
         else:
             self._silence_frames += 1
         silence_ms = self._silence_frames * FRAME_MS
         end_silence = max(self.end_silence_ms, self._hold_ms)
+        if self._cap_ms:
+            end_silence = min(end_silence, self._cap_ms)
         if silence_ms >= end_silence or len(self._frames) >= self.max_frames:
             audio = np.concatenate(self._frames) if self._frames else np.zeros(0, np.int16)
             events.append(Utterance(audio, self._speech_start_ms, self._last_voiced_ms, self._position_ms))
             self._frames = []
             self._in_speech = False
             self._silence_frames = 0
-            self._hold_ms = 0
+            self._hold_ms = self._cap_ms = 0
         elif silence_ms == self.speculate_ms and self.speculate_ms < end_silence:
             events.append(SpeechPaused(np.concatenate(self._frames), self._speech_start_ms, self._last_voiced_ms))
         return events

@@ -443,3 +443,23 @@ def test_spelled_letters_as_the_recogniser_writes_them(heard, letters):
     from dialog.names import parse_spelling
 
     assert parse_spelling(heard) == letters
+
+
+def test_a_whole_answer_may_end_the_turn_at_a_short_pause_but_a_yes_may_not(cal):
+    c = conv(cal, spell_names=False)
+    c.caller_id = None
+    assert not c.answer_complete("Hi, I'd like to book a cleaning.")  # an opening often goes on
+    c.on_caller("Hi, I'd like to book a cleaning.")
+    assert c.state == "name"
+    assert c.answer_complete("It's Ann Lee.") and not c.answer_complete("It's Ann") and not c.answer_complete("It's Ann, and")
+    c.on_caller("It's Ann Lee.")
+    assert c.state == "phone"
+    assert c.answer_complete("two zero two, five five five, zero one four three.")
+    assert not c.answer_complete("two zero two, five five five")  # mid-number: wait for the rest
+    c.on_caller("two zero two, five five five, zero one four three.")
+    assert c.state == "phone_check"
+    assert not c.answer_complete("Yes.")  # "yes, [pause] but ..." must not be cut off at a read-back
+    c.on_caller("Yes.")
+    assert c.state == "when" and c.answer_complete("Next Tuesday at 2 PM.") and not c.answer_complete("Um, let me")
+    c.on_caller("Next Tuesday afternoon.")
+    assert c.state == "offer" and c.answer_complete("The second one.") and not c.answer_complete("Which doctor is it")

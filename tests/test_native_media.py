@@ -151,6 +151,8 @@ def test_the_c_endpointer_gives_the_python_ones_events(speech):
                 ep.hold_open(1500)
             if n == 600:
                 ep.set_end_silence(700)
+            if n in (450, 750, 900):
+                ep.end_after(300)  # a whole answer: a shorter pause ends it
             for e in ep.feed(frame):
                 events[id(ep)].append((type(e).__name__, e.start_ms, getattr(e, "end_ms", None),
                                        e.audio.tobytes() if hasattr(e, "audio") else None))

@@ -58,3 +58,26 @@ def test_a_pause_starts_recognition_early_and_can_be_held_open(caller_voice):
     assert len(utts) == 1 and len(paused) >= 2
     assert paused[-1].end_ms == utts[0].end_ms  # the last early transcript is the final one
     assert utts[0].audio.size >= part1.size + part2.size
+
+
+
+def test_a_whole_answer_ends_at_a_shorter_pause_and_a_hold_wins_over_it(caller_voice):
+    from media.vad import SpeechPaused
+
+    speech = caller_voice.synthesize_all("Two zero two, five five five, zero one four three.")
+    audio = np.concatenate([np.zeros(4000, np.int16), speech, np.zeros(16000, np.int16)])
+
+    def pause_at_end(action) -> int:
+        ep = Endpointer(end_silence_ms=850)
+        for i in range(0, audio.size - FRAME_SAMPLES + 1, FRAME_SAMPLES):
+            for e in ep.feed(audio[i:i + FRAME_SAMPLES]):
+                if isinstance(e, SpeechPaused) and e.audio.size >= speech.size * 0.8:  # the last pause
+                    action(ep)
+                if isinstance(e, Utterance) and e.audio.size >= speech.size * 0.8:
+                    return e.detected_ms - e.end_ms
+        raise AssertionError("no utterance")
+
+    plain = pause_at_end(lambda ep: None)
+    short = pause_at_end(lambda ep: ep.end_after(300))
+    held = pause_at_end(lambda ep: (ep.hold_open(1200), ep.end_after(300)))
+    assert plain >= 840 and 280 <= short <= 320 and held >= 1180, (plain, short, held)

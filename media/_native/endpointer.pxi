@@ -25,6 +25,7 @@ cdef class Endpointer:
     cdef object _vad, _process, _vad_handle
     cdef public int start_frames, end_silence_ms, speculate_ms, max_frames
     cdef int _hold_ms
+    cdef int _cap_ms
     cdef public double min_snr_db, noise_floor_db
     # the quietest-frame floor: (frame number, energy) pairs in a ring, increasing energy
     cdef long long rec_no[RECENT_FRAMES + 1]
@@ -106,12 +107,19 @@ cdef class Endpointer:
         """Wait at least ``ms`` of silence before ending the current utterance (this pause only)."""
         if self._in_speech:
             self._hold_ms = max(self._hold_ms, ms)
+            self._cap_ms = 0
+
+    def end_after(self, int ms):
+        """End the current utterance after ``ms`` of silence if that is sooner (this pause only):
+        the words so far are a whole answer. A hold_open wins over it."""
+        if self._in_speech and not self._hold_ms:
+            self._cap_ms = ms
 
     def reset(self):
         self._frames = []
         self._in_speech = False
         self._silence_frames = 0
-        self._hold_ms = 0
+        self._hold_ms = self._cap_ms = 0
         self._win_len = self._win_sum = 0
         self._preroll.clear()
 
@@ -145,20 +153,22 @@ cdef class Endpointer:
         self._frames.append(frame)
         if voiced:
             if self._silence_frames:
-                self._hold_ms = 0  # speech again: the next pause is judged afresh
+                self._hold_ms = self._cap_ms = 0  # speech again: the next pause is judged afresh
             self._silence_frames = 0
             self._last_voiced_ms = self._position_ms
         else:
             self._silence_frames += 1
         silence_ms = self._silence_frames * FRAME_MS
         end_silence = max(self.end_silence_ms, self._hold_ms)
+        if self._cap_ms:
+            end_silence = min(end_silence, self._cap_ms)
         if silence_ms >= end_silence or len(self._frames) >= self.max_frames:
             audio = np.concatenate(self._frames) if self._frames else np.zeros(0, np.int16)
             events.append(_event_types()[2](audio, self._speech_start_ms, self._last_voiced_ms, self._position_ms))
             self._frames = []
             self._in_speech = False
             self._silence_frames = 0
-            self._hold_ms = 0
+            self._hold_ms = self._cap_ms = 0
         elif silence_ms == self.speculate_ms and self.speculate_ms < end_silence:
             events.append(_event_types()[1](np.concatenate(self._frames), self._speech_start_ms, self._last_voiced_ms))
         return events
