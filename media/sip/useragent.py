@@ -278,46 +278,33 @@ class UserAgent:
             self._outgoing += [Outgoing(d, reg.destination, reg.transport) for d in data]
             self._events += events
         for call in list(self._calls.values()):
-            rt = call.retransmit
-            if rt is not None:
-                if now >= rt.give_up_at:
-                    call.retransmit = None
-                    if call.state == "answered":  # 2xx never acknowledged: end the dialog
-                        self._send_bye(call, now, "no ACK for 200 OK")
-                    elif call.state == "rejected":
-                        self._forget(call)
-                elif now >= rt.next_at:
-                    self._outgoing.append(Outgoing(rt.data, rt.addr, rt.transport))
-                    rt.interval = min(rt.interval * 2, rt.cap)
-                    rt.next_at = now + rt.interval
-            ref = call.refer
-            if ref is not None:
-                if now >= ref.give_up_at:
-                    call.refer = None
-                    self._events.append(TransferProgress(call.call_id, 408, True, False))
-                elif now >= ref.next_at:
-                    self._outgoing.append(Outgoing(ref.data, ref.addr, ref.transport))
-                    ref.interval = min(ref.interval * 2, ref.cap)
-                    ref.next_at = now + ref.interval
-            rf = call.refresh
-            if rf is not None:
-                if now >= rf.give_up_at:
-                    call.refresh = None
-                    self._send_bye(call, now, "session refresh timed out")
-                elif now >= rf.next_at:
-                    self._outgoing.append(Outgoing(rf.data, rf.addr, rf.transport))
-                    rf.interval = min(rf.interval * 2, rf.cap)
-                    rf.next_at = now + rf.interval
+            if self._resend(call, "retransmit", now):
+                if call.state == "answered":  # 2xx never acknowledged: end the dialog
+                    self._send_bye(call, now, "no ACK for 200 OK")
+                elif call.state == "rejected":
+                    self._forget(call)
+            if self._resend(call, "refer", now):
+                self._events.append(TransferProgress(call.call_id, 408, True, False))
+            if self._resend(call, "refresh", now):
+                self._send_bye(call, now, "session refresh timed out")
             self._session_timer(call, now)
-            bye = call.bye
-            if bye is not None:
-                if now >= bye.give_up_at:
-                    call.bye = None
-                    self._finish(call, "local", call.end_reason, 408)
-                elif now >= bye.next_at:
-                    self._outgoing.append(Outgoing(bye.data, bye.addr, bye.transport))
-                    bye.interval = min(bye.interval * 2, bye.cap)
-                    bye.next_at = now + bye.interval
+            if self._resend(call, "bye", now):
+                self._finish(call, "local", call.end_reason, 408)
+
+    def _resend(self, call: _Call, which: str, now: float) -> bool:
+        """Timer A/E/G for one of the call's outstanding requests or responses: sent again at a
+        doubling interval (capped at T2); True once it is given up (then it is dropped)."""
+        rt: _Retransmit | None = getattr(call, which)
+        if rt is None:
+            return False
+        if now >= rt.give_up_at:
+            setattr(call, which, None)
+            return True
+        if now >= rt.next_at:
+            self._outgoing.append(Outgoing(rt.data, rt.addr, rt.transport))
+            rt.interval = min(rt.interval * 2, rt.cap)
+            rt.next_at = now + rt.interval
+        return False
 
     # -- application actions -----------------------------------------------------------
 
