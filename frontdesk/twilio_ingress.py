@@ -22,7 +22,7 @@ from xml.sax.saxutils import escape, quoteattr
 from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import Response
 
-from media import twilio_signature
+from . import twilio_signature
 from media.twilio_stream import Dtmf, MarkPlayed, Media, Started, Stopped, TwilioStream, TwilioStreamError
 
 from .config import Config
