@@ -78,7 +78,9 @@ class Policy:
                     self.name_unverified = True
                     self.name_spelled = self.first_spelled = True
                     return self._prefixed(self._next(), ["Thank you, I'll have our staff check the spelling."])
-                return self._ask("Sorry, I didn't get that. Please spell it one letter at a time, for example "
+                which = "your first name" if self.state == "spelling_first" else \
+                    "your last name" if self.first_name and self.last_name else "your name"
+                return self._ask(f"Sorry, I didn't get that. Please spell {which} one letter at a time, for example "
                                  "S as in Sam.", "spelling", state=self.state, expect="spelling")
             if intent in ("yes", "no") and self.state == "open":
                 return self._prefixed(self._ask("How can I help you today?", "reprompt", state="open"), acks)
@@ -172,7 +174,7 @@ class Policy:
                 return self._offer_more()
             if len(self.offered) > 1 and (intent == "yes" or re.search(
                     r"\b(that|this|the) (one|time|slot)\b|\bthat'?s (fine|good|great|perfect)\b|\bthat works\b|"
-                    r"\bsounds good\b|\bthe one with\b", text, re.I)):
+                    r"\bsounds good\b|\bthe one with\b|\b(take|have|go with|do|book|want|grab) (that|this|it)\b", text, re.I)):
                 # "I'll take that one" with two on offer: ask which, rather than "sorry?" (once)
                 if self.last_question != self._which_one():
                     sure = "Sure."
@@ -318,6 +320,13 @@ class Policy:
         if spelled:
             if prefix and not spelled.startswith(prefix):  # "F as in Frank" [pause] "E, R, N, A, N, D, O"
                 spelled = prefix + spelled
+            if first and self.state == "spelling_first" and self.name_spelled and \
+                    names.letters(spelled) == names.letters(self.last_name) and \
+                    names.letters(self._heard_name[0]) != names.letters(spelled):
+                # the last name again, for "spell it": ask for the first name by name
+                heard = self._heard_name[0] or self.first_name
+                return self._ask(f"That's your last name, thank you. And your first name{', ' + heard if heard else ''}: "
+                                 "could you spell that for me?", "spelling", state="spelling_first", expect="spelling")
             if first and self.state == "spelling_first" and not self.first_spelled and self._goes_on_last(spelled):
                 # "A, L" [pause, the agent asks for the first name] "Q, A, H, T, A, N, I": the last name went on
                 self.last_name = names.from_spelling(names.letters(self.last_name) + spelled)

@@ -179,6 +179,15 @@ def _choice(text: str, offered: list, today: date | None = None) -> int | None:
     part = "am" if re.search(r"\bmorning\b|\bearly\b|\bbefore lunch\b", t) else \
         "pm" if re.search(r"\bafternoon\b|\bevening\b|\blater\b|\bafter lunch\b", t) else None
     at = parse.parse_time(t)
+    if at is None:  # "the 1:30 one" written "the 131", "130 in the afternoon" written "130"
+        m = re.search(r"\b([1-9]|1[0-2])([0-5])([0-9])\b(?!\s*(st|nd|rd|th|dollars|%))", t)
+        if m:
+            h, tens, last = int(m.group(1)), m.group(2), m.group(3)
+            for mm in (int(tens + last), int(tens + "0")):  # "131": 1:31, or 1:30 and "one"
+                hits = [o for o in offered if o.local_start.hour % 12 == h % 12 and o.local_start.minute == mm]
+                if hits:
+                    at = hits[0].local_start.time().replace(tzinfo=None)
+                    break
     if at is None:  # "the two thirty", "the 9", "two o'clock one"
         m = re.search(r"\bthe\s+(\d{1,2}(?::\d\d)?|" + "|".join(list(parse.UNITS)[:13]) + r")(\s+(thirty|fifteen|forty five))?\b(?!\s*(st|nd|rd|th))", t)
         if m and not (m.group(1) == "one" and not m.group(2)):  # "the one with Dr. Kim" is not 1 o'clock

@@ -356,6 +356,29 @@ def test_facts_given_while_the_spelling_is_asked_are_kept_and_not_a_repeated_que
     assert c.when.after.hour == 12 and c.misunderstandings == 0
 
 
+def test_the_last_name_spelled_again_for_the_first_is_asked_for_by_name(cal):
+    c = conv(cal, spell_names=True)
+    talk(c, "Hi, I'd like a cleaning next week.", "My name is Abdulrahman Al-Katani.",
+         "A as in Alpha, L as in Lima, Q as in Queen, A as in Alpha, H as in Henry, T as in Tom, A as in Alpha, N as in Nancy, I.")
+    t = c.on_caller("Um, hello?")
+    assert "spell your first name" in t.text  # which name, not "spell it"
+    t = c.on_caller("A as in Alpha, L as in Lima, Q as in Queen, A as in Alpha, H as in Henry, T as in Tom, A as in Alpha, N, I.")
+    assert "your first name, Abdulrahman" in t.text and c.state == "spelling_first"
+    t = c.on_caller("A, B, D, U, L, R, A, H, M, A, N.")
+    assert c.full_name == "Abdulrahman Alqahtani" and c.state == "spelling_check"
+
+
+def test_an_offer_picked_by_a_time_the_recogniser_ran_together(cal):
+    c = conv(cal)
+    talk(c, "I'd like a cleaning", "my name is Ann Lee", "yes")
+    c.on_caller("Monday afternoon")
+    assert [o.local_start.strftime("%H:%M") for o in c.offered] == ["12:00", "13:30"]
+    t = c.on_caller("I'll take that.")  # two on offer: which one, not "sorry?"
+    assert t.text.startswith("Sure. Which one") and c.misunderstandings == 0
+    t = c.on_caller("Put me down for the 131.")  # "the 1:30 one"
+    assert t.intent == "read_back" and c.chosen == c.offered[1]
+
+
 def test_a_turn_without_letters_does_not_use_up_the_read_backs(cal):
     c = conv(cal, spell_names=True)
     talk(c, "Hi, I need a checkup.", "Fernando Quintanilla.")

@@ -247,7 +247,8 @@ def classify(text: str) -> Ask:
     if re.search(r"\bgood ?bye\b|\bbye\b", t) and not questions:
         ask.kind = "goodbye"
         return ask
-    if re.fullmatch(r"(one moment|just a moment|one second|just a second|bear with me|let me (check|see|look))[^?]*", t.strip(" .")):
+    if not questions and re.fullmatch(r"(one moment|just a moment|one second|just a second|bear with me|let me (check|see|look))[^?]*",
+                                      t.strip(" .")):  # "One moment, please. And could you spell...?" asks
         ask.kind = "wait"
         return ask
     q = last_q or norm(sents[-1] if sents else text)
