@@ -36,6 +36,7 @@ ECHO_TAIL_MS = 350
 GREETING_WAIT_S = 1.5  # after "Hello?" alone, how long to wait for the caller to go on
 RESUMED_WAIT_S = 8.0  # the caller started talking again: how long their next utterance may take
 REJOIN_S = 2.0  # caller speech that starts this soon after a reply starts (and barges in) continues their turn
+LONG_ANSWER_MS = 2000  # speech longer than this after a yes/no question is more than a yes or no
 ANSWERED_SILENCE_MS = 300  # the end-of-turn pause after a whole answer (a full number, a name, a day)
 _FINAL = ("booked", "cancelled", "goodbye", "failed", "transfer_failed")  # replies that changed the world
 
@@ -217,6 +218,11 @@ class CallSession:
         """The caller paused: start recognising now, during the end-of-turn silence."""
         if self._overlap == "playing" and not self._barged:
             return
+        if event.end_ms - event.start_ms > LONG_ANSWER_MS and \
+                self.endpointer.end_silence_ms <= self.end_silence_for("yes_no") < self.end_silence_ms:
+            # more than a yes or a pick ("no, you've got it mixed up, it's K, E, O, H, A, [pause] N..."):
+            # the usual pause, so that the transcript can still say "wait for more" in time
+            self.endpointer.hold_open(self.end_silence_ms)
         if self._speculation is not None:
             self._speculation.future.cancel()
         try:

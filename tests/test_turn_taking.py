@@ -76,6 +76,23 @@ def test_a_long_pause_inside_a_phone_number_does_not_end_the_turn(server, tmp_pa
     assert digits.startswith("202") and digits.endswith("143"), context  # both halves, however Whisper spells them
 
 
+def test_a_correction_after_a_read_back_is_not_cut_at_the_yes_no_pause(server, tmp_path):
+    """After "Is that right?" a short pause ends a yes or no; a caller who goes on to correct
+    the number and pauses inside it keeps the turn."""
+    before = len(server.calls())
+    proc, result = call(server, tmp_path, "--caller-id", "anonymous",
+                        says=["I'd like to book a cleaning.", "My name is John Smith.",
+                              "Two zero two, five five five, zero one four four.",
+                              "No, you got it wrong, it's two zero two, five five five, [pause 600] zero one four three."])
+    record = server.wait_calls(before + 1)[-1]
+    context = proc.stdout + proc.stderr + json.dumps(record["turns"], indent=1)
+    assert proc.returncode == 0, context
+    callers = [t["text"] for t in record["turns"] if t["speaker"] == "caller"]
+    assert len(callers) == 4, context  # the correction in one turn
+    digits = "".join(c for c in callers[3] if c.isdigit())
+    assert digits.endswith("143"), context
+
+
 def test_rtp_pacing_holds_while_three_calls_run_the_models(server, tmp_path):
     """Three calls at once keep Whisper, the LLM and Piper busy; the agent's packets still leave
     on the 20 ms clock."""
