@@ -223,19 +223,26 @@ def strip_greetings(text: str) -> str:
 
 _REPEAT = re.compile(
     r"\b(repeat|say (that|it|this|those|them)( \w+)? again|say again|come again|one more time|once more|"
-    r"(what|how) (was|were|is) (that|it)|what did you (just )?say|what('s| is) that|what was the (last|first)|"
+    r"(what|how) (was|were) (that|it)|what did you (just )?say|what was the (last|first|\w+ again)|"
     r"(missed|didn't (catch|hear|get|understand)|did not (catch|hear|get|understand)|couldn't (hear|catch)|"
     r"could not (hear|catch)|can't hear) (that|it|you|what|the|all|everything|most)|you (cut|broke) (out|up)|"
-    r"(cut|broke) (out|up) (a bit|there|a little)|(breaking|breaks) up|line('s| is) (bad|breaking)|pardon|excuse me|huh|"
-    r"what was the \w+ again|"
-    r"slower|too fast|sorry what|hmm sorry)\b")
+    r"(cut|broke) (out|up) (a bit|there|a little)|(breaking|breaks) up|line('s| is) (bad|breaking)|slower|too fast)\b")
+# a whole turn of only these words, with one that asks ("Sorry?", "Pardon me?", "Huh?", "What's that, dear?")
+_REPEAT_WORDS = {"sorry", "hmm", "um", "uh", "oh", "what", "what's", "is", "that", "huh", "pardon", "me", "excuse",
+                 "dear", "again", "hello", "i'm", "im"}
 
 
 def asks_repeat(text: str) -> bool:
     """"Sorry, what was that?", "Could you repeat that?", "You cut out": the caller wants the
     agent's last turn again. A turn that also answers ("sorry, what? oh, Tuesday") is not one."""
     t = normalize(text)
-    if not t or len(t.split()) > 14 or not _REPEAT.search(t):
+    words = t.split()
+    if not words or len(words) > 14 or re.search(r"\buh huh\b", t):
+        return False
+    if len(words) <= 5 and set(words) <= _REPEAT_WORDS and set(words) & {"what", "what's", "huh", "pardon", "sorry", "excuse"} \
+            and words != ["sorry"] * len(words) or words in (["sorry"], ["sorry", "sorry"]) and text.strip().endswith("?"):
+        return True
+    if not _REPEAT.search(t):
         return False
     return not re.search(r"\b(yes|yeah|no|cancel|book|appointment|\d)\b", t) or bool(
         re.search(r"\b(repeat|say (that|it) again|missed|didn't (catch|hear|get))\b", t) and

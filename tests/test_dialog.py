@@ -116,13 +116,16 @@ def test_a_transcript_the_recogniser_doubts_is_not_guessed_at():
 
 @pytest.mark.parametrize("line", ["Could you repeat the date please?", "Sorry, can you say that again?",
                                   "I'm sorry, I didn't hear you.", "Can you go a bit slower?", "You're breaking up.",
-                                  "Say it again, please.", "What was the time again?", "Pardon me?"])
+                                  "Say it again, please.", "What was the time again?", "Pardon me?", "Sorry?",
+                                  "Huh?", "What's that, dear?"])
 def test_a_request_to_hear_it_again_is_recognised(line):
     assert rules.asks_repeat(line)
 
 
 @pytest.mark.parametrize("line", ["Yes, that's right.", "No, that's wrong.", "I want to book a cleaning.", "Tuesday at 3.",
                                   "What time do you open?", "Excuse me, I need to cancel my appointment.",
-                                  "That is what I said.", "What is your cancellation policy?"])
+                                  "That is what I said.", "What is your cancellation policy?", "Uh-huh.",
+                                  "Not those, sorry. What else is there?", "Excuse me, what are your hours?",
+                                  "What's that address?"])
 def test_an_answer_or_a_question_is_not_a_request_to_repeat(line):
     assert not rules.asks_repeat(line)
