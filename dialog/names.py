@@ -148,6 +148,8 @@ def split_name(words: list[str]) -> tuple[str, str] | None:
 def extract_name(text: str, asked: bool = False) -> tuple[str, str] | None:
     """(first, last) from a turn, or None. ``asked``: the agent has just asked for the name, so
     a bare name ("Kwame Mensah.") counts; otherwise an introduction must say it is a name."""
+    text = re.sub(r"^(\W*([Uu]m|[Uu]h|[Ss]o|[Yy]eah|[Ss]ure|[Oo]h),?\s+)*[Nn]ames?\b[,.]?\s+(?=[A-Z])", "Name's ",
+                  text.strip())  # "Names Fernando": the recogniser's "Name's"
     m = _FIRST_LAST.search(text)
     if m:
         return _title(m.group(1)), " ".join(_title(w) for w in m.group(2).split() if w.lower() not in _NOT_NAME)

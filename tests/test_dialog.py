@@ -129,3 +129,12 @@ def test_a_request_to_hear_it_again_is_recognised(line):
                                   "What's that address?"])
 def test_an_answer_or_a_question_is_not_a_request_to_repeat(line):
     assert not rules.asks_repeat(line)
+
+
+@pytest.mark.parametrize("heard, name", [("Names Fernando.", ("Fernando", "")),
+                                         ("Sure, names Fernando. Fernando Quintanilla.", ("Fernando", "Quintanilla")),
+                                         ("Namdi Okeke.", ("Namdi", "Okeke"))])
+def test_name_s_written_names_by_the_recogniser_is_not_the_first_name(heard, name):
+    from dialog.names import extract_name
+
+    assert extract_name(heard, asked=True) == name
