@@ -84,6 +84,11 @@ _LETTER_WORDS = {"ay": "A", "aye": "A", "bee": "B", "be": "B", "cee": "C", "see"
                  "wye": "Y", "zee": "Z", "zed": "Z"}
 
 
+# how a letter's name begins when the recogniser writes it as a word ("Anna the Nancy" for "N as in Nancy")
+_SOUNDS = {"F": ("ef",), "L": ("el", "al"), "M": ("em", "am"), "N": ("en", "an", "in"), "S": ("es", "ass"),
+           "X": ("ex",), "R": ("ar", "are"), "H": ("aitch", "age", "each"), "Y": ("why",)}
+
+
 def _clean_words(text: str) -> list[str]:
     t = re.sub(r"[^A-Za-z'\- ,.]", " ", text.replace("’", "'"))
     return [w for w in re.split(r"[\s,.]+", t) if w]
@@ -245,15 +250,20 @@ def parse_spelling(text: str, letter_words: bool = False) -> str | None:
             continue
         # "B as in Bravo" (heard "B is in Bravo", "C as an Charlie", "G. S. N. George"): the
         # example word decides the letter
-        if len(lw) <= 2 or lw in _LETTER_WORDS:
+        if len(lw) <= 5 and lw.isalpha():
             j = i + 1
             while j < len(tokens) and j - i <= 2 and (tokens[j].lower() in ("as", "is", "s", "in", "an", "and", "n",
-                                                                             "like", "for", "isn't", "was")
+                                                                             "like", "for", "isn't", "was", "the")
                                                       or tokens[j].lower() == "a" and tokens[j - 1].lower() in ("is", "as")):
-                j += 1  # "N is a Nancy": "as in" misheard
+                j += 1  # "N is a Nancy", "N the Nancy": "as in" misheard
             example = tokens[j] if j < len(tokens) and j > i + 1 else ""
             head = lw[:1].upper() if len(lw) == 1 else _LETTER_WORDS.get(lw, "")
-            if len(example) >= 3 and example.isalpha() and (example.lower() in _SPELL_WORDS or example[0].upper() == head):
+            # a letter heard as a word ("Anna the Nancy" for "N as in Nancy"): only a spelling-alphabet word decides
+            known = len(lw) <= 2 or lw in _LETTER_WORDS or example.lower() in _SPELL_WORDS or \
+                example.istitle() and lw.startswith(_SOUNDS.get(example[:1].upper(), "\0"))
+            if known and not head and example.istitle():
+                head = example[0].upper()
+            if known and len(example) >= 3 and example.isalpha() and (example.lower() in _SPELL_WORDS or example[0].upper() == head):
                 letters.append((_SPELL_WORDS.get(example.lower()) or example[0].upper()) * mult)
                 mult = 1
                 i = j + 1

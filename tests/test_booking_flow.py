@@ -461,6 +461,8 @@ def test_a_cancel_asked_again_after_it_is_done_is_confirmed_not_searched_again_o
     ("ERN is a Nancy. A. N is a Nancy. D is a David O.", "ERNANDO"),  # "as in" heard as "is a"
     ("My last name is Emma's in Mike A and as in Nancy. S is in Sam O U R.", "MANSOUR"),
     ("It is a lovely day", None),
+    ("My last name is K, E-O-H-A. Anna the Nancy E.", "KEOHANE"),  # "N as in Nancy" heard as "Anna the Nancy"
+    ("My name is Anna, A, N, N, A.", "ANNA"),
 ])
 def test_spelled_letters_as_the_recogniser_writes_them(heard, letters):
     from dialog.names import parse_spelling
