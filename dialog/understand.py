@@ -330,7 +330,8 @@ def read(text: str, ctx: Context) -> Reading:
         r.intent = "advice"
     elif asked == "offer" and "choice" in slots:
         r.intent = "choose_slot"
-    elif asked == "offer" and yes_no(t) == "yes" and len(ctx.offered) == 1 and not kind:
+    elif asked == "offer" and yes_no(t) == "yes" and len(ctx.offered) == 1 and \
+            (not kind or kind == "book" and not ({"when", "service", "provider"} & slots.keys())):  # "book me in for that"
         r.intent = "choose_slot"
         slots["choice"] = 0
     elif yn is not None and not (kind and kind != "book" and asked != "cancel_confirm"):

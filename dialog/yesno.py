@@ -40,7 +40,9 @@ _MARKERS: list[tuple[str, str, int]] = [
      r"i think so|i guess so|i believe so|yes please|that one|that'?d be (great|good|perfect|lovely)|"
      r"that would be (great|good|perfect|lovely)|all good|all correct|confirm(ed)?|go on then|"
      r"you can reach me|reach me (there|on (this|that))|text me there|call me (there|on (this|that))|"
-     r"(this|that) (number|one)'?s? (is )?(fine|good|best|great|okay|ok)|will do|totally|yes ma'?am|yes sir)\b", "yes", 2),
+     r"(this|that) (number|one)'?s? (is )?(fine|good|best|great|okay|ok)|will do|totally|yes ma'?am|yes sir|"
+     r"(i'?ll|i will|i'?d|let'?s|we'?ll) (take|have|do|go with|grab) (that|it|this)|(that|this) (time|slot|one),? (i think|please)|"
+     r"book me (in )?(for|into) (that|it)|put me (down )?for (that|it))\b", "yes", 2),
     (r"\b(ok|okay|okey|alright|all right|fine|good|great|perfect|lovely|brilliant|excellent|wonderful|grand|"
      r"sure|right|cool|awesome|nice|righto|dope)\b", "yes", 1),
     # "no problem", "no worries": agreement

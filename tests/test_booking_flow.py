@@ -488,3 +488,14 @@ def test_a_whole_answer_may_end_the_turn_at_a_short_pause_but_a_yes_may_not(cal)
     assert c.state == "when" and c.answer_complete("Next Tuesday at 2 PM.") and not c.answer_complete("Um, let me")
     c.on_caller("Next Tuesday afternoon.")
     assert c.state == "offer" and c.answer_complete("The second one.") and not c.answer_complete("Which doctor is it")
+
+
+def test_one_offer_taken_in_the_caller_s_own_words(cal):
+    for line in ("I'll take that.", "That time, I think.", "Book me in for that."):
+        c = conv(cal)
+        talk(c, "I'd like a cleaning", "my name is Ann Lee", "yes")
+        t = c.on_caller("Thursday evening, after five, that's the only time I'm free.")
+        assert c.state == "offer" and len(c.offered) == 1, t.text
+        t = c.on_caller(line)
+        assert t.intent == "read_back" and c.chosen == c.offered[0], (line, t.text)
+        c._release()
