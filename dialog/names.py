@@ -303,6 +303,8 @@ def parse_spelling(text: str, letter_words: bool = False) -> str | None:
         runs.append("".join(letters))
     best = max(runs, key=len, default="")
     best = best.strip("-'")
+    # the recogniser looping ("Z as in Zebra. Y as in Yellow. Z as in Zebra. Y as in Yellow..."): once
+    best = re.sub(r"([A-Z]{2,3})\1{2,}", r"\1", best)
     return best if len(re.sub(r"[^A-Z]", "", best)) >= 2 else None
 
 

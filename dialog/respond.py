@@ -411,6 +411,8 @@ class Policy:
         if "spelled" in slots and self.state not in ("spelling", "spelling_first", "spelling_check") and self.full_name:
             self._set_spelled(slots["spelled"], first=self._means_first(r.text) or
                               names.from_spelling(slots["spelled"]).lower() == self.first_name.lower())
+            if self.name_verified and self.policy.spell_names and not self.name_unverified:
+                self.name_verified = False  # a late correction ("my first name is K, A, T...") is read back too
             took = True
         if "phone" in slots:
             self.q.phone_number = slots["phone"]

@@ -499,3 +499,17 @@ def test_one_offer_taken_in_the_caller_s_own_words(cal):
         t = c.on_caller(line)
         assert t.intent == "read_back" and c.chosen == c.offered[0], (line, t.text)
         c._release()
+
+
+def test_a_spelling_corrected_after_the_read_back_is_read_back_again(cal):
+    c = conv(cal, spell_names=True)
+    talk(c, "Hi, I need a cleaning.", "My name is Katarzyna Szczepanska.",
+         "S as in Sam, Z as in Zebra, C, Z, E, P, A, N, S, K, I.")  # heard wrong
+    # the recogniser looping on a spelling: the repeated pair once (and the name as heard fills it out)
+    t = c.on_caller("K as in Kilo, A, T, A, R, Z as in Zebra, Y as in Yellow, Z as in Zebra, Y as in Yellow, "
+                    "Z as in Zebra, Y as in Yellow, Z as in Zebra, Y as in Yellow.")
+    assert c.first_name == "Katarzyna" and c.state == "spelling_check" and "S, K, I" in t.text
+    t = c.on_caller("Right.")  # taken for a yes
+    assert c.state == "phone_confirm"
+    t = c.on_caller("My last name is S, Z, C, Z, E, P, A, N, S, K, A.")
+    assert c.last_name == "Szczepanska" and c.state == "spelling_check" and "S, K, A" in t.text

@@ -294,6 +294,13 @@ def classify(text: str) -> Ask:
     if sorry and not questions:
         ask.kind = "pardon"
         return ask
+    if re.search(r"\band then\W*$", t):  # "5 1 2, 5 5 5, and then?": the agent has part of it and asks for the rest
+        if digits_in(t):
+            ask.kind = "phone"
+            return ask
+        if letters_in(text) or re.match(r"^([a-z]\W+)+and then", t):
+            ask.kind = "spell"
+            return ask
     if re.search(_Q["spell"], q):
         ask.kind = "spell"
         return ask
