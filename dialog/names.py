@@ -276,7 +276,10 @@ def parse_spelling(text: str, letter_words: bool = False) -> str | None:
             letter = _SPELL_WORDS[lw]
         elif lw in _LETTER_WORDS and (letter_words or nxt in ("as", "for") or _letter_context(tokens, i)):
             letter = _LETTER_WORDS[lw]
-        elif w.isupper() and w.isalpha() and (len(lw) >= 3 and not letters or 2 <= len(lw) <= 4 and letters):
+        elif w.isupper() and w.isalpha() and (len(lw) >= 3 and not letters or 2 <= len(lw) <= 4 and letters or
+                                              len(lw) == 2 and i + 1 < len(tokens) and tokens[i + 1].isupper()
+                                              and tokens[i + 1].isalpha() and len(tokens[i + 1]) >= 2 or
+                                              letters and len(letters[-1]) >= 2 and len(lw) <= 8):  # "LA KSHMI"
             letter = w.upper()  # "OKONKWO", "ARJ UN": the recogniser joined letters
         if letter is not None:
             letters.append(letter * mult if len(letter) == 1 else letter)
@@ -339,8 +342,8 @@ def reconcile(spelled: str, heard: str) -> str:
         spelled, s = h[0] + spelled[:1].lower() + spelled[1:], h[0] + s
     it = iter(h)
     in_order = all(c in it for c in s)
-    if in_order and len(s) >= 0.6 * len(h) and h[0] == s[0]:
-        return heard
+    if in_order and len(s) >= 0.6 * len(h) and (h[0] == s[0] or h.endswith(s)):
+        return heard  # letters dropped, inside the name or at its start ("it's L, A, K..." heard "it's KSHMI")
     return spelled
 
 
