@@ -105,14 +105,17 @@ def _title(word: str) -> str:
     return name
 
 
-def _name_words(words: list[str]) -> list[str]:
+def _name_words(words: list[str], asked: bool = False) -> list[str]:
     """The run of name words at the start of ``words`` (fillers skipped, stops at a non-name;
     "Olu, well, Oluwaseun Adeyemi" keeps what follows the self-correction)."""
     out: list[str] = []
-    for w in words:
+    for k, w in enumerate(words):
         lw = w.lower().strip("'-")
         if not lw:
             continue
+        if asked and not out and lw in ("in", "an", "and", "en") and w.islower() and k + 2 < len(words) and \
+                words[k + 1].istitle() and words[k + 2].istitle():
+            continue  # asked the name, "this is in Gozy, Obera": the start of "Ngozi" written as a word
         if lw in _FILLERS or lw in ("i mean", "sorry"):
             if out and lw in ("well", "sorry", "actually"):
                 out = []  # "It's Olu, well, Oluwaseun": the name starts again
@@ -170,7 +173,7 @@ def extract_name(text: str, asked: bool = False) -> tuple[str, str] | None:
             return " ".join(_title(w) for w in given), _title(m.group(2))
     for rx, strong in _INTROS:
         for m in rx.finditer(text):
-            words = _name_words(_clean_words(m.group(1)))
+            words = _name_words(_clean_words(m.group(1)), asked)
             if not words:
                 continue
             if not strong and not asked:
@@ -190,7 +193,7 @@ def extract_name(text: str, asked: bool = False) -> tuple[str, str] | None:
         return None
     statements = [p for p in re.split(r"(?<=[.!?])\s+", text) if p and not p.rstrip().endswith("?")]
     words = _clean_words(" ".join(statements))
-    name = _name_words(words)
+    name = _name_words(words, asked=True)
     if not name:
         return None
     return split_name(name)

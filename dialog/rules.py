@@ -147,7 +147,12 @@ _RESCHEDULE = re.compile(
     r"change the (day|time|date) of|different (time|day|date) for (my|the)|another (time|day|date) for (my|the)|"
     r"(do|have|move) (it|that|this) (on|to|for) (another|a different|a new|some other) (day|time|date)|"
     r"(a |find a )?new (time|day|date) for (my|the|our)|"
-    r"(can'?t|cannot|can not) make (it|my (\w+ ){0,2}appointment).{0,60}\b(another|different|instead|later|other|next)\b)", re.I)
+    r"(can'?t|cannot|can not) make (it|my (\w+ ){0,2}appointment).{0,60}\b(another|different|instead|later|other|next)\b|"
+    # "I've got my filling appointment booked. But the time doesn't work anymore."
+    r"(my|the) (\w+ ){0,2}(appointment|appt|booking)\b.{0,60}\b(the )?(time|day|date|it|that)\b,? (doesn'?t|does not|won'?t|"
+    r"will not|no longer) (work|suit)s?\b|"
+    r"(time|day|date) (of|for) my (\w+ ){0,2}(appointment|appt)\b.{0,20}\b(doesn'?t|does not|won'?t|no longer) (work|suit)|"
+    r"my (\w+ ){0,2}(appointment|appt)( (on|at|for) [\w:]+( \w+)?)? (doesn'?t|does not|won'?t|no longer) (work|suit)s?)", re.I)
 _BOOK = re.compile(
     r"\b(book|booking|schedule|make an? (appointment|appt)|set up an? (appointment|visit)|an appointment|appointment|"
     r"come in|get in|fit me in|squeeze me in|see (the|a|your) (dentist|doctor|hygienist)|get (my|a|the) (teeth|tooth)|"

@@ -138,3 +138,18 @@ def test_name_s_written_names_by_the_recogniser_is_not_the_first_name(heard, nam
     from dialog.names import extract_name
 
     assert extract_name(heard, asked=True) == name
+
+
+@pytest.mark.parametrize("line", ["Good afternoon. I've got my filling appointment booked. But the time doesn't work anymore.",
+                                  "My appointment on Friday no longer works.",
+                                  "The time for my cleaning appointment doesn't suit me now."])
+def test_an_appointment_whose_time_no_longer_works_is_a_reschedule(line):
+    assert rules.request_kind(line) == "reschedule"
+    assert rules.request_kind("I need an appointment, my tooth does not work right.") == "book"
+
+
+def test_the_start_of_a_name_written_as_a_word_is_dropped_only_when_the_name_was_asked():
+    from dialog.names import extract_name
+
+    assert extract_name("Well, this is in Gozy, Obera.", asked=True) == ("Gozy", "Obera")  # "Ngozi Obiora"
+    assert extract_name("I'm in Chicago.", asked=True) is None and extract_name("I'm in New York City.") is None
