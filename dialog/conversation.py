@@ -42,7 +42,7 @@ _FRAME = ("state", "task", "task_done", "q", "first_name", "last_name", "name_sp
           "hold", "chosen", "target_booking", "booking", "last_question", "misunderstandings", "failed_in_a_row",
           "outcome", "provider", "sms_opt_out", "requests", "tool_calls", "history", "known_name", "_callback_topic",
           "policy", "lookup_phone", "lookup_tries", "_last_asked", "_asked_again", "_phone_digits", "_email_declined",
-          "_spell_prefix", "_spell_misses", "_last_said", "_last_expect", "_heard_name")
+          "_spell_prefix", "_spell_misses", "_last_said", "_last_expect", "_heard_name", "_readback_cut")
 
 
 # where the model's reading of an unknown intent can change the reply: what the caller wants, or
@@ -361,6 +361,8 @@ class Conversation(Policy, Steps):
             if self.history[i][0] == "agent":
                 self.history[i] = ("agent", heard + " —" if heard else "—")
                 break
+        # a read-back cut before its question ("Shall I go ahead?") was not agreed to
+        self._readback_cut = self.state in ("confirm", "cancel_confirm") and "?" not in heard
 
     def on_unclear(self) -> AgentTurn:
         return self._not_understood("unclear")
@@ -398,7 +400,10 @@ class Conversation(Policy, Steps):
     def _say(self, turn: AgentTurn) -> AgentTurn:
         self.history.append(("agent", turn.text))
         self._last_said, self._last_expect = turn.text, turn.expect
+        self._readback_cut = False
         return turn
+
+    _readback_cut = False
 
     _last_said = ""
     _last_expect = "open"

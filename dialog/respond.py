@@ -51,6 +51,10 @@ class Policy:
         if intent == "book" and (self.task == "cancel" or self.task == "reschedule" and not self.task_done) \
                 and rules.about_own_appointment(text):
             intent = r.intent = self.task  # "it's for my cleaning appointment": the one being changed
+        if intent == "book" and self.task == "book" and self.task_done and self.booking is not None \
+                and r.slots.get("service", self.booking.service) == self.booking.service \
+                and not re.search(r"\b(another|second|also|too|as well|other|one more|for my|for her|for him)\b", text, re.I):
+            return self._already_booked()  # the same request again after "you're all set": not a second booking
         if intent == "cancel" and self.task == "cancel" and self.task_done and self.outcome == "cancelled" \
                 and self.target_booking is not None:
             return self._already_cancelled()
@@ -128,6 +132,9 @@ class Policy:
 
     def _apply_answer(self, r: Reading, text: str, acks: list[str]) -> AgentTurn | None:
         s, intent, slots = self.state, r.intent, r.slots
+        if s in ("confirm", "cancel_confirm") and intent == "yes" and self._readback_cut:
+            # "okay, okay" over "To confirm, I'll..." before the question: the whole read-back first
+            return self._repeat()
         if s == "confirm":
             if intent == "yes":
                 return self._book()

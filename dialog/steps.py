@@ -302,6 +302,13 @@ class Steps:
         return self._ask(f"That's done: your {b.service} on {_when(b)} is cancelled. Is there anything else I can help with?",
                          "cancelled", state="anything_else")
 
+    def _already_booked(self):
+        """The caller asks again for the booking this call just made (they did not hear it go
+        through): say what is booked rather than book it twice."""
+        b = self.booking
+        return self._ask(f"You're already booked: your {b.service} with {b.provider} on {_when(b)}. "
+                         "Is there anything else I can help with?", "booked", state="anything_else")
+
     # -- FAQ, handoff, goodbye -----------------------------------------------------------
 
     def faq_answer(self, topic: str) -> str | None:

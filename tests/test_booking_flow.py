@@ -514,3 +514,20 @@ def test_a_spelling_corrected_after_the_read_back_is_read_back_again(cal):
     assert c.state == "phone_confirm"
     t = c.on_caller("My last name is S, Z, C, Z, E, P, A, N, S, K, A.")
     assert c.last_name == "Szczepanska" and c.state == "spelling_check" and "S, K, A" in t.text
+
+
+def test_a_read_back_cut_short_is_not_agreed_to_and_the_same_booking_is_not_made_twice(cal):
+    c = conv(cal)
+    talk(c, "I need a filling", "my name is Ann Lee", "yes", "Tuesday morning")
+    readback = c.on_caller("the first one")
+    assert readback.intent == "read_back"
+    c.interrupted("To confirm, I'll")  # "okay, okay" over the read-back, before its question
+    t = c.on_caller("Okay, okay.")
+    assert t.text == readback.text and cal.bookings() == []  # the whole read-back again, nothing booked
+    t = c.on_caller("Yes.")
+    assert t.intent == "booked" and len(cal.bookings()) == 1
+    # the caller did not hear it go through and asks again: told what is booked, not booked twice
+    t = c.on_caller("Hi, um, so a filling, there's a gap where the old one was.")
+    assert t.text.startswith("You're already booked: your filling with Dr. Patel on") and len(cal.bookings()) == 1
+    t = c.on_caller("Yes, I'd like another appointment, a cleaning for my son.")
+    assert c.task == "book" and not c.task_done
