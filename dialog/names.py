@@ -311,6 +311,9 @@ def parse_spelling(text: str, letter_words: bool = False) -> str | None:
     best = best.strip("-'")
     # the recogniser looping ("Z as in Zebra. Y as in Yellow. Z as in Zebra. Y as in Yellow..."): once
     best = re.sub(r"([A-Z]{2,3})\1{2,}", r"\1", best)
+    best = re.sub(r"([A-Z])\1{2,}", r"\1", best)  # "D, D, D, D, D...": no name has a letter three times running
+    if best.startswith("ABCD"):
+        best = best[4:]  # the recogniser's prompt ("A, B, C, D") written back instead of what was said
     return best if len(re.sub(r"[^A-Z]", "", best)) >= 2 else None
 
 

@@ -464,6 +464,7 @@ def test_a_cancel_asked_again_after_it_is_done_is_confirmed_not_searched_again_o
     ("My last name is K, E-O-H-A. Anna the Nancy E.", "KEOHANE"),  # "N as in Nancy" heard as "Anna the Nancy"
     ("My name is Anna, A, N, N, A.", "ANNA"),
     ("Righted's LA KSHMI.", "LAKSHMI"),  # "Right, it's L, A, K, S, H, M, I"
+    ("A, B, C, D, D, D, D, D, D, D, D, D, D, D, D, D.", None),  # the recogniser's prompt and a loop, nothing said
 ])
 def test_spelled_letters_as_the_recogniser_writes_them(heard, letters):
     from dialog.names import parse_spelling
