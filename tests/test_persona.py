@@ -187,3 +187,10 @@ def test_the_verdict_opens_what_an_encrypting_clinic_sealed(monkeypatch):
         assert v["goal_reached"] and v["all_fields_right"], yaml.safe_dump(v)
     finally:
         bo.engine.dispose()
+
+
+def test_the_caller_knows_its_own_name_heard_a_little_off():
+    c = _caller("yaw-darko")
+    assert c.hear("Am I speaking with you all dark?").act == "yes"  # "Yaw Darko", run together by its recogniser
+    c = _caller("yaw-darko")
+    assert c.hear("Am I speaking with Maria Gonzalez?").act == "no"

@@ -428,6 +428,12 @@ class PersonaCaller:
         heard = re.sub(r"[^a-z ]", "", ask.text.lower())
         if self.f.last_name.lower() in heard or self.f.first_name.lower() in heard:
             return self._say("yes", self.phrase("yes"))
+        # one's own name heard run together or a little off ("you all dark" for Yaw Darko), as a listener hears it
+        said = re.sub(r"^.*?\b(speaking with|talking to|talking with|is this|are you)\s+", "", heard).replace(" ", "")
+        mine = re.sub(r"[^a-z]", "", (self.f.first_name + self.f.last_name).lower())
+        from difflib import SequenceMatcher
+        if said and SequenceMatcher(None, said, mine).ratio() >= 0.6:
+            return self._say("yes", self.phrase("yes"))
         return self._say("no", self.phrase("no"), self.phrase("name"))
 
     def _on_phone(self, ask: Ask) -> Reply:
