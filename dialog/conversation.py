@@ -267,7 +267,8 @@ class Conversation(Policy, Steps):
         a greeting ("Hi. [pause] This is..."). 0: done."""
         if self.state in ("phone", "phone_check"):
             digits = parse.spoken_digits(partial)
-            if 0 < len(digits) < 10 and not rules.normalize(partial).startswith("no"):
+            # half a number, also in a correction ("no, it's 202 555, [pause] 0143")
+            if 0 < len(digits) < 10 and (not rules.normalize(partial).startswith("no") or len(digits) >= 3):
                 return 2500
         if self.state in ("spelling", "spelling_first"):
             # "Sure, it's... [pause]": wait for the letters; mid-spelling, wait unless as many letters
