@@ -276,7 +276,9 @@ class Conversation(Policy, Steps):
             so_far = len(re.sub(r"[^A-Z]", "", names.parse_spelling(partial, letter_words=True) or ""))
             heard = self.first_name if self.state == "spelling_first" else self.last_name
             if so_far == 0:
-                return 1500
+                # "Sure, it's... [pause]" waits for the letters; a sentence with no letters in it
+                # ("I come every six months.", the name said again) is a turn of its own
+                return 1500 if _before_spelling(partial) else 0
             if so_far < max(3, len(re.sub(r"[^A-Za-z]", "", heard)) - 1):
                 return 1000
             return 0
@@ -288,8 +290,7 @@ class Conversation(Policy, Steps):
                 r"(my name is|my name's|name's|this is|it's|i'm|i am)\s+[\w'-]+(\s+[\w'-]+){0,3}[.!]?",
                 rules.strip_greetings(partial).strip(), re.I):
             return 1200  # "Hi. My name is Abdulrahman Al-Qahtani. [pause] I'd like to book...": the request is next
-        words = rules.normalize(partial).split()
-        if words and (words[-1] in _UNFINISHED or partial.rstrip().endswith((",", "-", "..."))):
+        if _sounds_unfinished(partial):
             return 1200
         return 0
 
@@ -300,7 +301,7 @@ class Conversation(Policy, Steps):
         Friday" must not book."""
         t = partial.strip()
         words = rules.normalize(t).split()
-        if not words or words[-1] in _UNFINISHED or t.endswith((",", "-", "...")) or self.wait_for_more(t):
+        if not words or _sounds_unfinished(t) or self.wait_for_more(t):
             return False
         r = read(t, self.context())
         if self.state == "phone":
@@ -419,6 +420,32 @@ class Conversation(Policy, Steps):
         return {"qualification": asdict(self.q), "outcome": self.outcome or "faq_only", "tool_calls": self.tool_calls,
                 "misunderstandings": self.misunderstandings, "requests": self.requests,
                 "booking": self.booking.as_json() if self.booking else None}
+
+
+# what people say before the letters of a spelling: "Sure, it's...", "Okay, so my last name is..."
+_PRE_SPELLING = {"sure", "yes", "yeah", "yep", "ok", "okay", "alright", "right", "so", "well", "um", "uh", "er", "hmm",
+                 "oh", "it's", "its", "it", "is", "that's", "that", "my", "last", "first", "name", "surname", "family",
+                 "spelled", "spelt", "spell", "spells", "of", "course", "no", "problem", "ready", "let", "me", "see",
+                 "i", "the", "and", "certainly", "absolutely", "here", "goes", "we", "go", "then", "'s"}
+# a preposition that ends a phrase, not a sentence cut short: "spot on", "I'll type it in"
+_PARTICLE_BEFORE = {"spot", "bang", "dead", "right", "hold", "go", "come", "carry", "keep", "it", "me", "that", "them",
+                    "this", "log", "pop", "fit", "squeeze", "type", "key", "punch", "put", "drop", "count"}
+
+
+def _before_spelling(text: str) -> bool:
+    words = re.findall(r"[a-z']+", text.lower())
+    return len(words) <= 6 and all(w in _PRE_SPELLING for w in words)
+
+
+def _sounds_unfinished(text: str) -> bool:
+    """The words so far stop mid-sentence: on "and", "um", "with", a comma or a dash."""
+    t = text.rstrip()
+    if t.endswith((",", "-", "...")):
+        return True
+    words = rules.normalize(t).split()
+    if not words or words[-1] not in _UNFINISHED:
+        return False
+    return not (words[-1] in ("on", "in") and len(words) >= 2 and words[-2] in _PARTICLE_BEFORE)
 
 
 def _spelling_goes_on(text: str) -> bool:

@@ -244,7 +244,7 @@ def parse_spelling(text: str, letter_words: bool = False) -> str | None:
         # "<letter> as in <word>" with the letter itself misheard ("I was in Alpha", "and as in
         # Nancy"): a spelling-alphabet word decides
         example = tokens[i + 3] if i + 3 < len(tokens) else ""
-        if nxt in ("as", "is", "was", "has") and tokens[i + 2].lower() in ("in", "an") and \
+        if nxt in ("as", "is", "was", "has") and i + 2 < len(tokens) and tokens[i + 2].lower() in ("in", "an") and \
                 (example.lower() in _SPELL_WORDS or example.istitle() and example.isalpha() and len(example) >= 3) \
                 and (len(lw) <= 3 or lw in _LETTER_WORDS):
             letters.append((_SPELL_WORDS.get(example.lower()) or example[0].upper()) * mult)

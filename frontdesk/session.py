@@ -98,6 +98,7 @@ class CallSession:
         self.resumes = 0  # ... and resumed (a backchannel or a noise)
         self.joined = 0  # caller turns joined to the next one (a greeting, a pause mid-answer)
         self.dropped = 0  # replies dropped because the caller went on talking before they played
+        self.dialog_errors = 0  # caller turns the dialog code failed on (answered "Sorry, I didn't catch that")
         self._pending_text: str | None = None  # the caller's words so far in a turn being joined
         self._waited_s = 0.0  # this turn's time waiting for the caller to go on (not the engines')
         self._answered = None  # (conversation before it, the caller's words, confidence) of the reply being made
@@ -469,7 +470,7 @@ class CallSession:
                 return self.conversation.on_unclear()
             t_dialog = time.monotonic()
             snapshot = self.conversation.snapshot()
-            turn = await self.engines.run_llm(self.conversation.on_caller, text, min(confidences))
+            turn = await self._understand(text, min(confidences), snapshot)
             timing["dialog_ms"] = timing.get("dialog_ms", 0) + int((time.monotonic() - t_dialog) * 1000)
             if self._caller_resumed():
                 # the caller went on before we answered: this reply is stale, and never played
@@ -481,11 +482,24 @@ class CallSession:
                     self.joined += 1
                     item = nxt
                     continue
-                turn = await self.engines.run_llm(self.conversation.on_caller, text, min(confidences))
+                turn = await self._understand(text, min(confidences), snapshot)
             self._pending_text = None
             if turn.intent not in _FINAL and not turn.intent.startswith("handoff"):
                 self._answered = (snapshot, text, min(confidences))
             return turn
+
+    async def _understand(self, text: str, confidence: float, snapshot) -> AgentTurn:
+        """The dialog's reply to a caller turn. A fault in the dialog's own code (not a model's)
+        costs the caller one "Sorry, I didn't catch that", with the call as it was, not the call."""
+        try:
+            return await self.engines.run_llm(self.conversation.on_caller, text, confidence)
+        except (EngineFailure, Overloaded, asyncio.CancelledError):
+            raise
+        except Exception:
+            log.exception("call %s: the dialog failed on a caller turn; asking again", self.record.call_id)
+            self.dialog_errors += 1
+            self.conversation.restore(snapshot)
+            return self.conversation.on_unclear()
 
     async def handle_utterance(self, item: Utterance | Heard) -> AgentTurn | None:
         utt = item.utterance if isinstance(item, Heard) else item

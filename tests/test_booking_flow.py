@@ -356,6 +356,23 @@ def test_facts_given_while_the_spelling_is_asked_are_kept_and_not_a_repeated_que
     assert c.when.after.hour == 12 and c.misunderstandings == 0
 
 
+def test_a_sentence_with_no_letters_at_the_spelling_question_ends_at_the_usual_pause(cal):
+    c = conv(cal, spell_names=True)
+    talk(c, "Hi, I need a checkup.", "It's Fernando Quintanilla.")
+    assert c.state == "spelling"
+    for before_the_letters in ("Sure, it's", "Okay, so my last name is", "Um.", "Yeah, that's"):
+        assert c.wait_for_more(before_the_letters) == 1500, before_the_letters
+    for turn in ("I come every six months.", "Fernando Quintanilla.", "Could you say that one more time?",
+                 "I was hoping for next week in the afternoon."):
+        assert c.wait_for_more(turn) == 0, turn
+    assert c.wait_for_more("Q as in Queen, U, I") == 1000  # mid-spelling
+    # a phrase ending on a particle is finished; one cut off on a preposition is not
+    c = conv(cal)
+    assert c.wait_for_more("Spot on.") == 0 and c.wait_for_more("I'll type it in.") == 0
+    assert c.wait_for_more("I'd like to come in") == 0 and c.wait_for_more("Tuesday would work, with") == 1200
+    assert c.wait_for_more("Maybe Tuesday or") == 1200
+
+
 def test_the_last_name_spelled_again_for_the_first_is_asked_for_by_name(cal):
     c = conv(cal, spell_names=True)
     talk(c, "Hi, I'd like a cleaning next week.", "My name is Abdulrahman Al-Katani.",
@@ -465,6 +482,7 @@ def test_a_cancel_asked_again_after_it_is_done_is_confirmed_not_searched_again_o
     ("My name is Anna, A, N, N, A.", "ANNA"),
     ("Righted's LA KSHMI.", "LAKSHMI"),  # "Right, it's L, A, K, S, H, M, I"
     ("A, B, C, D, D, D, D, D, D, D, D, D, D, D, D, D.", None),  # the recogniser's prompt and a loop, nothing said
+    ("Okay, so my last name is", None),  # cut off before the letters (this raised IndexError)
 ])
 def test_spelled_letters_as_the_recogniser_writes_them(heard, letters):
     from dialog.names import parse_spelling
