@@ -202,8 +202,8 @@ class Conversation(Policy, Steps):
         return llm_prompt.messages(self.clinic, [e.id for e in self.faq_entries], self.last_question, text)
 
     def _consult_model(self, r: Reading, text: str) -> None:
-        if not r.slots and rules.asks_repeat(text):
-            return  # "sorry, what was that?": the last turn again, nothing for the model to read
+        if not r.slots and (rules.asks_repeat(text) or rules.is_aside(text)):
+            return  # "sorry, what was that?", "sorry, long day": nothing for the model to read
         msgs = None
 
         def messages():
@@ -414,6 +414,14 @@ class Conversation(Policy, Steps):
         """"Sorry, what was that?": the last thing the agent said, again, and nothing changes."""
         # the whole of it, also when the caller talked over it (the history keeps what they heard)
         return self._say(AgentTurn(self._last_said or self.greeting_text(), intent="repeat", expect=self._last_expect))
+
+    def _aside(self, text: str) -> AgentTurn:
+        """"Hold on, let me check my calendar": take your time; "Sorry, it's been a long day": no
+        problem, and the question again. Nothing changes."""
+        if re.search(r"\b(hold|hang|bear|wait|second|sec|moment|minute|let me)\b", rules.normalize(text)):
+            return self._say(AgentTurn("Take your time.", intent="aside", expect=self._last_expect))
+        question = self.last_question or self.greeting_text()
+        return self._say(AgentTurn(f"No problem. {question}", intent="aside", expect=self._last_expect))
 
     def summary(self) -> dict:
         self.q.caller_name = self.full_name or self.q.caller_name

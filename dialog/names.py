@@ -32,6 +32,7 @@ cell mobile home work email address insurance tooth teeth time day days weekend 
 okay ok sure sorry excuse pardon morning evening afternoon son daughter wife husband mother father mom dad child kid
 surname first last family name spelled spelt under put booked officially that's thats calling
 prefer free wondering number's phone's cell's she's he's they're we're you're i've i'll i'd that'd it'd would
+driving walking working tired busy distracted outside waiting running late sick afraid glad happy apologies
 """.split())
 # introductions, strongest first: the words after one are the name
 _INTROS = [(re.compile(r"\b(?:my name is|my name's|my names|name is|name's|the name is|the name's|his name is|her name is|"

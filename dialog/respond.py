@@ -39,6 +39,8 @@ class Policy:
                 and self.history and self.history[-1][0] == "caller":
             self.history.pop()  # the request to repeat is not an answer
             return self._repeat()
+        if intent == "unknown" and not r.slots and rules.is_aside(text):
+            return self._aside(text)  # "sorry, it's been a long day": no answer, and not a misunderstanding
         acks: list[str] = []
         if rules.no_texts(text) and not self.sms_opt_out:
             self.sms_opt_out = True

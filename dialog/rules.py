@@ -254,6 +254,33 @@ def asks_repeat(text: str) -> bool:
         not re.search(r"\b(book|cancel|appointment|\d)\b", t))
 
 
+_ASIDE_PARTS = [
+    r"(oh|um|uh|oops|ah|ahh|okay|ok|right)",
+    r"((i'm|i am) )?((so|very|really) )?sorry( about that| for that| for the (noise|wait|delay))?",
+    r"(my apologies|apologies|excuse me|pardon me|my bad|my mistake)",
+    r"(it's|it has|it is|i've|i have) been a (long|busy|hard|rough|crazy|hectic) (day|week|morning)",
+    r"i'm (a (bit|little) |so |just )?(tired|distracted|driving|at work|in the car|on the bus|on the train|walking|outside)",
+    r"(the|my) (kids|dog|baby|kid|son|daughter) (is|are|was|were|keeps|keep) (screaming|crying|shouting|yelling|barking|"
+    r"fighting|being loud|making noise|playing up|distracting me)( in the background)?",
+    r"(i|i've|i was|i got) (got )?distracted",
+    r"(it's|it is) (so )?(loud|noisy) (here|in here)",
+    r"(the|my) (line|phone|signal)('s| is| was) (bad|terrible|awful|not great)",
+    r"(hold on|hang on|bear with me|wait)( (a|one) (second|sec|moment|minute))?",
+    r"(one|just a|give me a|gimme a|wait a) (second|sec|moment|minute)( please)?",
+    r"let me (think|see|check|look)( (my|the) (calendar|diary|schedule|planner|phone))?",
+    r"let me (get|grab|find) (a pen|my (diary|calendar|card|glasses|phone))",
+]
+_ASIDE = re.compile(r"^((" + "|".join(_ASIDE_PARTS) + r")( |$))+$")
+
+
+def is_aside(text: str) -> bool:
+    """"Sorry, it's been a long day.", "Hold on, let me check my calendar.": an apology or a
+    pause that answers nothing and asks nothing; the agent says "no problem" and asks again."""
+    t = normalize(text)
+    return bool(t) and len(t.split()) <= 16 and not is_emergency(text) and not set(t.split()) <= {"oh", "um", "uh", "ah", "ahh", "okay", "ok", "right"} \
+        and bool(_ASIDE.match(t))
+
+
 def is_goodbye(text: str) -> bool:
     return bool(_GOODBYE.search(text)) and len(normalize(text).split()) <= 14
 

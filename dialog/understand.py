@@ -244,8 +244,8 @@ def read(text: str, ctx: Context) -> Reading:
     r = Reading(text=text)
     t = text.strip()
     norm = rules.normalize(t)
-    if not norm:
-        return r
+    if not norm or rules.is_aside(t):
+        return r  # "Hold on, let me check my calendar": no "Hold", no checkup
     asked = ctx.asked
     slots = r.slots
     # values, whatever was asked

@@ -131,6 +131,27 @@ def test_an_answer_or_a_question_is_not_a_request_to_repeat(line):
     assert not rules.asks_repeat(line)
 
 
+@pytest.mark.parametrize("line", ["Sorry, it's been a long day.", "Sorry about that.", "Oh, sorry, my mistake.",
+                                  "My apologies, I'm driving.", "Sorry, the kids are screaming.",
+                                  "Hold on, let me check my calendar.", "Bear with me, let me get a pen.", "Let me think."])
+def test_an_apology_or_a_pause_is_not_an_answer_and_costs_no_model_turn(line):
+    class MustNotBeAsked:
+        def score(self, messages, options, assistant_prefix=""):
+            raise AssertionError("the model was asked about an aside")
+
+    assert rules.is_aside(line)
+    conv = Conversation(CLINIC, model=MustNotBeAsked())
+    conv.greeting()
+    conv.on_caller("Hi, I'd like to book a cleaning.")
+    state, asked = conv.state, conv.last_question
+    turn = conv.on_caller(line)
+    assert turn.intent == "aside" and conv.state == state and conv.misunderstandings == 0
+    assert turn.text in ("Take your time.", f"No problem. {asked}")
+    for answer in ("Sorry, Tuesday.", "Sorry, no.", "Sorry, what was that?", "Okay.", "Um.", "Wait, it's Tuesday.",
+                   "Sorry, my son is bleeding a lot."):
+        assert not rules.is_aside(answer)
+
+
 @pytest.mark.parametrize("heard, name", [("Names Fernando.", ("Fernando", "")),
                                          ("Sure, names Fernando. Fernando Quintanilla.", ("Fernando", "Quintanilla")),
                                          ("Namdi Okeke.", ("Namdi", "Okeke"))])
