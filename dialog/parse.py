@@ -432,6 +432,8 @@ def _parse_times(t: str, w: When) -> None:
         if b is not None and b.hour < 8:
             b = time(b.hour + 12, b.minute)
         w.before = b
+    # "that's too early" judges an offer; it asks for no time of day
+    t = re.sub(r"\b(too|a (bit|little)( too)?|rather|quite|way too|much too) (early|late|soon)\b", " ", t)
     if w.after is None and w.before is None:
         if re.search(r"\b(first thing|early morning|early in the morning|early|crack of dawn|before work)\b", t) and \
                 not re.search(r"\bearly (afternoon|evening)\b", t):

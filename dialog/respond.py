@@ -175,6 +175,8 @@ class Policy:
                 self.provider = slots["provider"]  # "none of those, I'd like to see Dr. Kim"
                 if "when" in slots:
                     self.when = self.when.merged(slots["when"])
+                elif intent == "no" and all(o.provider == self.provider for o in self.offered):
+                    return self._offer_more()  # "I'm busy then. I'd like to see Dr. Patel": not these again
                 return self._offer()
             if "when" in slots and intent != "choose_slot":
                 self.when = self.when.merged(slots["when"]) if intent != "no" else slots["when"]
@@ -224,6 +226,10 @@ class Policy:
                 acks.append("No problem.")
                 return self._after_callback()
             return None
+        if s in ("phone", "phone_confirm") and "phone" not in slots and rules.will_key_in(text):
+            if s == "phone_confirm":
+                self.phone_source = "declined"
+            return self._ask("Sure, go ahead and key it in, then press pound.", "phone", state="phone", expect="number")
         if s == "phone" and "phone" not in slots:
             turn = self._phone_in_parts(text)
             if turn is not None:

@@ -281,6 +281,17 @@ def is_aside(text: str) -> bool:
         and bool(_ASIDE.match(t))
 
 
+_KEY_IN = re.compile(r"\b((i'll|i will|let me|i can|i'm going to|i'm gonna|i'd rather|i'll just|can i) (just )?"
+                     r"(type|key|punch|tap|enter|dial|press)( it| them| the number| that| my number| the digits)?( in| out)?|"
+                     r"(on|with|using) the (keypad|keys|buttons|dial pad|number pad))\b")
+
+
+def will_key_in(text: str) -> bool:
+    """"I'll type it in.": the number comes on the keypad."""
+    t = normalize(text)
+    return bool(_KEY_IN.search(t)) and not re.search(r"\d", t) and len(t.split()) <= 14
+
+
 def is_goodbye(text: str) -> bool:
     return bool(_GOODBYE.search(text)) and len(normalize(text).split()) <= 14
 

@@ -29,6 +29,14 @@ _MARKERS: list[tuple[str, str, int]] = [
      r"that will be all|that'?ll be all|that is all|that is everything|we'?re done|i'?m done|no more|that'?s it|"
      r"have a (good|nice|great) (day|one))\b", "done", 2),
     (r"\b(close,? but|almost,? but|not exactly)\b", "no", 2),
+    # the offered time does not suit: "I'm busy then", "I can't make that", "those don't suit me" (weak:
+    # "yes please, I can't make it" cancels)
+    (r"\b(i'?m|i am|i'?ll be|i will be) (busy|working|at work|not free|not available|unavailable|away|tied up|"
+     r"out of town|travell?ing)( then| at that time| at those times| that (day|morning|afternoon))?\b", "no", 1),
+    (r"\b(can'?t|cannot|can not|won'?t be able to|couldn'?t) (make|do|manage|come( in)?|attend)( it| that| those| then| "
+     r"either( of them)?| at that time)?\b", "no", 1),
+    (r"\b(that|those|these|neither|it|they)( times?| days?| slots?| ones?)? (won'?t|don'?t|doesn'?t|wouldn'?t) "
+     r"(work|suit)\b|\btoo (early|late|soon)\b", "no", 1),
     # for
     (r"\b(yes|yeah|yea|yep|yup|yah|ya|aye|yess|yesss|yessir|affirmative|affirm|correct|exactly|absolutely|definitely|"
      r"certainly|indeed|precisely|spot on|bang on|100 percent|a hundred percent|roger|copy that|aye aye)\b", "yes", 2),
@@ -42,7 +50,7 @@ _MARKERS: list[tuple[str, str, int]] = [
      r"you can reach me|reach me (there|on (this|that))|text me there|call me (there|on (this|that))|"
      r"(this|that) (number|one)'?s? (is )?(fine|good|best|great|okay|ok)|will do|totally|yes ma'?am|yes sir|"
      r"(i'?ll|i will|i'?d|let'?s|we'?ll) (take|have|do|go with|grab) (that|it|this)|(that|this) (time|slot|one),? (i think|please)|"
-     r"book me (in )?(for|into) (that|it)|put me (down )?for (that|it))\b", "yes", 2),
+     r"book me (in )?(for|into) (that|it)|put me (down )?for (that|it)|(i|we) can (do|make) (that|it|this|then))\b", "yes", 2),
     (r"\b(ok|okay|okey|alright|all right|fine|good|great|perfect|lovely|brilliant|excellent|wonderful|grand|"
      r"sure|right|cool|awesome|nice|righto|dope)\b", "yes", 1),
     # "no problem", "no worries": agreement

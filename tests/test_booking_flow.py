@@ -172,6 +172,32 @@ def test_phone_number_by_voice_and_by_keypad(cal):
     assert c2.q.phone_number == "+12025550177"
 
 
+def test_i_will_type_it_in_gets_go_ahead_and_the_keypad(cal):
+    for before in ("Hi, I'd like a checkup.", "It's Ann Lee."), ("Hi, I'd like a checkup.", "It's Ann Lee.", "no"):
+        c = conv(cal)
+        talk(c, *before)
+        assert c.state in ("phone_confirm", "phone")
+        t = c.on_caller("I'll type it in.")
+        assert t.text == "Sure, go ahead and key it in, then press pound." and c.state == "phone"
+        c.on_dtmf("2025550177#")
+        assert c.q.phone_number == "+12025550177" and c.misunderstandings == 0
+
+
+def test_busy_then_is_a_no_to_the_offer_and_the_same_times_are_not_offered_again(cal):
+    c = conv(cal)
+    talk(c, "Hi, I'd like a cleaning next week.", "It's Ann Lee.", "yes", "Thursday morning")
+    first = [o.id for o in c.offered]
+    assert c.state == "offer" and len({o.provider for o in c.offered}) == 1
+    doctor = c.offered[0].provider
+    c.on_caller(f"Sorry, I'm busy then. I'd like to see {doctor}.")
+    assert c.state == "offer" and not set(first) & {o.id for o in c.offered}
+    assert all(o.provider == doctor for o in c.offered)
+    from dialog.yesno import yes_no
+    for no in ("I can't make that, too early.", "Those don't work for me.", "I'm working then.", "Okay, but I can't make that."):
+        assert yes_no(no) == "no", no
+    assert yes_no("Yes please, I can't make it.") == "yes" and yes_no("I can do that.") == "yes"
+
+
 class BrokenCalendar:
     def __getattr__(self, name):
         def fail(*args, **kwargs):
