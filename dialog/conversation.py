@@ -202,7 +202,7 @@ class Conversation(Policy, Steps):
         return llm_prompt.messages(self.clinic, [e.id for e in self.faq_entries], self.last_question, text)
 
     def _consult_model(self, r: Reading, text: str) -> None:
-        if not r.slots and (rules.asks_repeat(text) or rules.is_aside(text)):
+        if not r.slots and (rules.asks_repeat(text) or rules.is_aside(text) or rules.announces_question(text)):
             return  # "sorry, what was that?", "sorry, long day": nothing for the model to read
         msgs = None
 
@@ -284,14 +284,14 @@ class Conversation(Policy, Steps):
             return 0
         if _spelling_goes_on(partial):  # "no, it's K, E, O, H, A, [pause] N..." at a read-back
             return 1000
-        if rules.is_greeting_only(partial) and self.state in ("open", "anything_else"):
+        if rules.is_greeting_only(partial) and self.state in ("open", "anything_else") or rules.announces_question(partial):
             return 1500
         if self.state == "open" and not self.task and re.fullmatch(
                 r"(my name is|my name's|name's|this is|it's|i'm|i am)\s+[\w'-]+(\s+[\w'-]+){0,3}[.!]?",
                 rules.strip_greetings(partial).strip(), re.I):
             return 1200  # "Hi. My name is Abdulrahman Al-Qahtani. [pause] I'd like to book...": the request is next
         if _sounds_unfinished(partial):
-            return 1200
+            return 1500 if _lead_in(partial) else 1200  # "I'll take [pause 1.4 s] the 9:30 one"
         return 0
 
     def answer_complete(self, partial: str) -> bool:
@@ -445,10 +445,26 @@ def _before_spelling(text: str) -> bool:
     return len(words) <= 6 and all(w in _PRE_SPELLING for w in words)
 
 
+# a turn of only these words has not got to its point yet ("You know, [pause] that works for me")
+_LEAD_INS = {"you know", "i'd say", "i would say", "let's see", "let me see", "how do i say", "how do i say it",
+             "i'll take", "i'll have", "i'd like", "i would like", "i'll go with", "i'll go for", "i want", "i'd prefer",
+             "can i", "could i", "can i have", "could i have", "i'll do", "give me", "let me have", "i'd like the",
+             "i'll take the", "let me think", "what else", "and also", "and then", "the thing is", "here's the thing"}
+
+
+def _lead_in(text: str) -> bool:
+    words = rules.normalize(text).split()
+    lead = re.sub(r"^((oh|um|uh|so|well|okay|ok|right|hmm|yeah|and) )+", "", " ".join(words))
+    return lead in _LEAD_INS or bool(words) and words[-1] in ("take", "prefer")
+
+
 def _sounds_unfinished(text: str) -> bool:
-    """The words so far stop mid-sentence: on "and", "um", "with", a comma or a dash."""
+    """The words so far stop mid-sentence: on "and", "um", "with", a comma or a dash, or they are
+    only a lead-in ("You know.", "I'll take.", "Can I?")."""
     t = text.rstrip()
     if t.endswith((",", "-", "...")):
+        return True
+    if _lead_in(t):
         return True
     words = rules.normalize(t).split()
     if not words or words[-1] not in _UNFINISHED:

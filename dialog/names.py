@@ -42,10 +42,11 @@ _INTROS = [(re.compile(r"\b(?:my name is|my name's|my names|name is|name's|the n
                        r"partner|grandmother|grandfather|boy|girl),?)[\s,]+(?=(\S.*))", re.I), True),
            (re.compile(r"\b(?:that'?d be|that would be|it'?d be|it would be|it will be|it'?ll be)[\s,]+(?=(\S.*))", re.I), True),
            (re.compile(r"\b(?:this is|it is|it's|its|i am|i'm|im)[\s,]+(?=(\S.*))", re.I), False)]
-_FIRST_LAST = re.compile(r"\bfirst name(?: is|'s)?\s+([a-z'\-]+)[\s,.]+(?:and\s+)?(?:my\s+)?(?:last name|surname|family name)"
+# "first name's", also written "first names" by the recogniser
+_FIRST_LAST = re.compile(r"\bfirst names?(?: is|'s)?\s+([a-z'\-]+)[\s,.]+(?:and\s+)?(?:my\s+)?(?:last names?|surname|family name)"
                          r"(?: is|'s)?\s+([a-z'\-]+(?:\s+[a-z'\-]+)?)", re.I)
-_LAST_FIRST = re.compile(r"\b(?:last name|surname|family name)(?: is|'s)?\s+([a-z'\-]+)[\s,.]+(?:and\s+)?(?:my\s+)?"
-                         r"first name(?: is|'s)?\s+([a-z'\-]+)", re.I)
+_LAST_FIRST = re.compile(r"\b(?:last names?|surname|family name)(?: is|'s)?\s+([a-z'\-]+)[\s,.]+(?:and\s+)?(?:my\s+)?"
+                         r"first names?(?: is|'s)?\s+([a-z'\-]+)", re.I)
 _GIVEN_THEN_LAST = re.compile(r"\b((?:[A-Za-z'\-]+\s+){0,2}[A-Za-z'\-]+)[,.]?\s+(?:and\s+)?(?:my\s+)?(?:surname|last name|"
                               r"family name)(?: is|'s)?\s+([A-Za-z'\-]+)", re.I)
 _HERE = re.compile(r"\b((?:[A-Za-z][\w'\-]+\s+){0,2}[A-Za-z][\w'\-]+)\s+(?:here|speaking)\b")
@@ -96,6 +97,8 @@ def _clean_words(text: str) -> list[str]:
 
 
 def _title(word: str) -> str:
+    if re.fullmatch(r"[A-Za-z]{2,}'[sS]", word):
+        word = word.replace("'", "")  # "Milo's": the recogniser's apostrophe in "Milos"
     parts = re.split(r"([\-'])", word)
     out = []
     for p in parts:
@@ -210,6 +213,15 @@ def same_person(stored: str, heard: str) -> bool:
     if not _alike(s[-1], h[-1]):
         return False
     return len(s) == 1 or len(h) == 1 or _alike(s[0], h[0])
+
+
+def heard_as_one(text: str, name: str) -> bool:
+    """The name said back ("That'd be Yaw Darko"), its words run together by the recogniser
+    ("That be Yadarko."): the letters after the lead-in are the name's letters, or nearly."""
+    t = re.sub(r"^\W*((yes|yeah|yep|that'?d be|that be|that'?s|that is|it'?s|it is|this is|i'?m|i am|speaking|"
+               r"correct|right|uh|um|so)\W+)*", "", text.strip(), flags=re.I)
+    heard, want = letters(t).lower(), letters(name).lower()
+    return len(heard) >= 4 and heard[0] == want[0] and SequenceMatcher(None, heard, want).ratio() >= 0.8
 
 
 def _alike(a: str, b: str) -> bool:

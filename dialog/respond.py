@@ -69,10 +69,14 @@ class Policy:
         elif intent == "goodbye" and self.state not in _READ_BACKS:
             return self._goodbye()
         answers, unknown = self._answer_faqs(r)
+        if intent in ("unknown", "greeting") and not r.slots and not took and not answers and rules.announces_question(text):
+            self.failed_in_a_row = 0  # "I've got a couple of questions": the question comes next
+            return self._say(AgentTurn("Sure, go ahead.", intent="go_ahead", expect="open"))
         if intent == "greeting" and not took and not answers:
             self.failed_in_a_row = 0
             if not self.task and self.state in ("open", "anything_else"):
-                return self._ask("Hi! How can I help you today?", "greeting", state="open")
+                hello = "I'm well, thank you." if rules.asks_how_we_are(text) else "Hi!"
+                return self._ask(f"{hello} How can I help you today?", "greeting", state="open")
             # "Hello? Are you there?" mid-call: yes, and the question again
             return self._say(AgentTurn(f"Yes, I'm here. {self.last_question}", intent="still_here",
                                        expect="open" if self.state not in ("phone", "phone_check") else "number"))
@@ -248,6 +252,8 @@ class Policy:
                     self.q.phone_number = ""
                     self.phone_source = "declined"
         elif s == "known_caller":
+            if intent == "unknown" and self.known_name and names.heard_as_one(text, self.known_name):
+                intent = r.intent = "yes"  # "That be Yadarko." for Yaw Darko: their own name, run together
             if intent == "yes":
                 self.first_name, _, self.last_name = (self.known_name or "").partition(" ")
                 self.name_verified = True

@@ -211,10 +211,40 @@ def takes_turn(words: list[str]) -> bool:
     return any(w in _TAKE_TURN for w in words)
 
 
+# small talk that says nothing of what the caller wants: removed before a turn is judged a greeting
+_SMALL_TALK = re.compile(
+    r"\b(how'?s it going|how is it going|how are (you|ya|things)( doing| going)?( today| this (morning|afternoon))?|"
+    r"how (are )?you doing( today)?|how do you do|how have you been|(i )?hope (you'?re|you are|all is) (well|good)|"
+    r"good (day|morning|afternoon|evening) to (you|ya)|thanks? (you )?for (picking up|answering|taking my call)|"
+    r"nice to (talk|speak) (to|with) (you|someone)|(is )?(this|that) (the )?\w+ (street|road|avenue|dental|dentistry|"
+    r"clinic|surgery|practice)( dental| clinic)?|(hello|hi|hey|morning),? \w+ (street|road|avenue|dental|dentistry|"
+    r"clinic|surgery|practice)( dental| clinic)?|so high|irm|erm)\b")
+_ASKS_HOW = re.compile(r"\b(how'?s it going|how is it going|how are (you|ya|things)|how (are )?you doing|how do you do|"
+                       r"how have you been)\b")
+_ANNOUNCE = re.compile(r"^(so |well |um |uh |and |also |okay |oh )*((i'?ve|i have) (got )?(a|one|two|a couple of|a few|some|"
+                       r"another|one more) (quick |little |small )?(questions?|things?)( for you| to ask)?|(a |one )?quick question|"
+                       r"(my|the) question is( this)?|one more thing|(one|another) (other )?thing|i was wondering)$")
+
+
 def is_greeting_only(text: str) -> bool:
-    """"Hello?", "Good morning", "Yeah, hi", "Um": the caller has not said what they want yet."""
-    words = normalize(text.replace("-", " ")).split()
-    return bool(words) and all(w in _GREETING_WORDS for w in words) and len(words) <= 8
+    """"Hello?", "Good morning", "Yeah, hi", "Hey there, how's it going?", "Hello, Maple Street.":
+    the caller has not said what they want yet."""
+    t = _SMALL_TALK.sub(" ", normalize(text.replace("-", " ")))
+    words = t.split()
+    return bool(normalize(text)) and all(w in _GREETING_WORDS for w in words) and len(words) <= 8
+
+
+def asks_how_we_are(text: str) -> bool:
+    return bool(_ASKS_HOW.search(normalize(text)))
+
+
+def announces_question(text: str) -> bool:
+    """"I've got a couple of questions.", "My question is this, one more thing.": what they want
+    comes next."""
+    parts = [p.strip() for p in re.split(r"[.,!?;]+", text.lower().replace("’", "'")) if p.strip()]
+    parts = [normalize(strip_greetings(p)) for p in parts]
+    parts = [p for p in parts if p and not is_greeting_only(p)]
+    return bool(parts) and all(_ANNOUNCE.match(p) for p in parts)
 
 
 def strip_greetings(text: str) -> str:

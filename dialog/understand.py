@@ -165,6 +165,15 @@ def _choice(text: str, offered: list, today: date | None = None) -> int | None:
     if re.search(r"\b(anything|instead|other|another|different|else|neither|none)\b", kept) or not kept.strip():
         return None
     t = kept
+
+    def time_and_one(m: re.Match) -> str:
+        h, mm = int(m.group(1)), int(m.group(2))
+        if any(o.local_start.hour % 12 == h % 12 and o.local_start.minute == mm for o in offered):
+            return f"{h}:{m.group(2)} one"
+        return m.group(0)
+
+    # "the 11:15 one" written "the 11151" or "the 12-15-1"
+    t = re.sub(r"\b(1[0-2]|[1-9])[- :]?([0-5][05])[- ]?1\b", time_and_one, t)
     if len(offered) == 3 and re.search(r"\b(middle|in between)\b", t):
         return 1
     if today is not None:

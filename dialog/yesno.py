@@ -29,6 +29,10 @@ _MARKERS: list[tuple[str, str, int]] = [
      r"that will be all|that'?ll be all|that is all|that is everything|we'?re done|i'?m done|no more|that'?s it|"
      r"have a (good|nice|great) (day|one))\b", "done", 2),
     (r"\b(close,? but|almost,? but|not exactly)\b", "no", 2),
+    (r"\b(definitely|certainly|absolutely|of course|surely|really|totally) not\b|\bnot at all\b|"
+     r"\b(not|won'?t be|isn'?t|that'?s not) (necessary|needed)\b|\bi don'?t think so\b", "no", 2),
+    (r"\b(unfortunately|sadly|i'?m afraid|afraid|probably|i think|i guess|maybe|hopefully) not\b|"
+     r"\bnot (this|that) (time|one|number)\b", "no", 2),
     # the offered time does not suit: "I'm busy then", "I can't make that", "those don't suit me" (weak:
     # "yes please, I can't make it" cancels)
     (r"\b(i'?m|i am|i'?ll be|i will be) (busy|working|at work|not free|not available|unavailable|away|tied up|"
@@ -39,7 +43,7 @@ _MARKERS: list[tuple[str, str, int]] = [
      r"(work|suit)\b|\btoo (early|late|soon)\b", "no", 1),
     # for
     (r"\b(yes|yeah|yea|yep|yup|yah|ya|aye|yess|yesss|yessir|affirmative|affirm|correct|exactly|absolutely|definitely|"
-     r"certainly|indeed|precisely|spot on|bang on|100 percent|a hundred percent|roger|copy that|aye aye)\b", "yes", 2),
+     r"certainly|indeed|precisely|spot on|bang on|100 percent|a hundred percent|hundred percent|roger|copy that|aye aye)\b", "yes", 2),
     (r"\b(that'?s|that is|it'?s|thats|is|you'?re|you are) (right|correct|it|the one|fine|good|perfect|great|"
      r"the best one|my (cell|number|mobile|phone|cell phone|home number)|the number|the best number)\b", "yes", 2),
     (r"\b(please do|go ahead|go for it|do it|book it|book that|lock it in|sounds (good|great|perfect|fine|right|lovely)|"
@@ -57,6 +61,8 @@ _MARKERS: list[tuple[str, str, int]] = [
     (r"\bno (problem|worries|doubt|bother)\b", "yes", 3),
 ]
 _COMPILED = [(re.compile(p), pol, s) for p, pol, s in _MARKERS]
+_FAREWELL = re.compile(r"\b(bye|goodbye|take care|cheers|see you|have a (good|nice|great|lovely) (day|one|evening|"
+                       r"afternoon|weekend))\b")
 _CORRECTION = re.compile(r"\b(no,? wait|wait,? no|actually,? no|hold on,? no|oh no|sorry,? no|no no)\b")
 
 
@@ -87,17 +93,29 @@ def yes_no(text: str, *, done_means_no: bool = False) -> str | None:
     if not t:
         return None
     t = re.sub(r"\bgood bye\b", "goodbye", t)  # a farewell, not a "good"
+    # "No." written "Number." by the recogniser after "actually" or "I don't think so"
+    t = re.sub(r"\b(actually|think so|oh|well|um|uh|so|nah) number$", r"\1 no", t)
     if _CORRECTION.search(t):
         return "no"
     found = markers(t, done=done_means_no)
     if done_means_no and any(f[1] == "done" for f in found):
         return "no"  # "anything else?" "I think that's everything, yeah, no, I'm good"
     if not done_means_no:
-        found = [f for f in found if f[1] != "done"]
+        its_it = re.compile(r"(that'?s|that is|thats) it\b(?! for)|all good\b")
+        done = [f for f in markers(t) if f[1] == "done" and not its_it.match(t[f[0]:])]
+        strong_yes = [t[f[0]:] for f in found if f[1] == "yes" and f[2] >= 2]
+        vague = all(re.match(r"(that'?s|that is|thats) it\b|all good\b", y) for y in strong_yes)
+        if (done and vague or _FAREWELL.search(t) and strong_yes and vague) and \
+                not any(f[1] == "no" and f[2] >= 2 for f in found):
+            # "I think that's it. Thanks, bye." / "Nothing else, thank you. Good day." at a read-back:
+            # the caller is winding up, which is not a yes
+            return None
     found = [(s, "no" if pol == "done" else pol, strength) for s, pol, strength in found]
     if not found:
         return None
     strong = [f for f in found if f[2] >= 2]
+    if not done_means_no and _FAREWELL.search(t) and any(f[1] == "no" for f in strong):
+        return "no"  # "No, all good. Take care, bye." at a read-back: a no, and goodbye
     if strong:
         return strong[-1][1]
     return found[-1][1]

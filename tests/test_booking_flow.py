@@ -198,6 +198,52 @@ def test_busy_then_is_a_no_to_the_offer_and_the_same_times_are_not_offered_again
     assert yes_no("Yes please, I can't make it.") == "yes" and yes_no("I can do that.") == "yes"
 
 
+@pytest.mark.parametrize("line", ["No, all good. Take care, bye.", "I think that's it. Thanks, bye.",
+                                  "Nothing else, thank you. Good day.", "That's it for me, bye"])
+def test_a_no_or_a_wind_up_with_a_goodbye_at_the_final_read_back_books_nothing(cal, line):
+    c = conv(cal)
+    talk(c, "Hi, I'd like a cleaning next week.", "It's Ann Lee.", "yes", "Thursday morning", "the first one")
+    assert c.state == "confirm"
+    t = c.on_caller(line)
+    assert c.booking is None and "haven't booked" in t.text and t.hangup
+
+
+@pytest.mark.parametrize("line, meant", [("Definitely not.", "no"), ("Certainly not.", "no"), ("Not at all.", "no"),
+                                         ("I don't think so.", "no"), ("That won't be necessary.", "no"),
+                                         ("Unfortunately not.", "no"), ("Not this time.", "no"),
+                                         ("Actually Number.", "no"), ("I don't think so, number.", "no"),
+                                         ("Hundred percent.", "yes"), ("That's it.", "yes"), ("Okay, bye.", "yes"),
+                                         ("Perfect, thanks so much, bye!", "yes"), ("Is that the number?", None)])
+def test_yes_and_no_as_said_and_as_the_recogniser_writes_them(line, meant):
+    from dialog.yesno import yes_no
+    assert yes_no(line) == meant
+
+
+def test_small_talk_and_lead_ins_are_not_misunderstandings(cal):
+    for opening, reply in [("Hey there, how's it going?", "I'm well, thank you. How can I help you today?"),
+                           ("So high. Thanks for picking up.", "Hi! How can I help you today?"),
+                           ("Hello, Maple Street.", "Hi! How can I help you today?"),
+                           ("Hello, good morning. So, I've got a couple of questions.", "Sure, go ahead.")]:
+        c = conv(cal)
+        assert c.on_caller(opening).text == reply and c.misunderstandings == 0, opening
+    c = conv(cal)
+    for lead_in in ("You know.", "I'll take.", "Can I?", "I'd say.", "My question is this, one more thing."):
+        assert c.wait_for_more(lead_in) == 1500, lead_in
+    assert c.wait_for_more("Oh, right, I'll take that.") == 0
+
+
+def test_what_the_recogniser_makes_of_names_and_picks(cal):
+    from dialog.names import extract_name, heard_as_one
+    assert extract_name("First names Milo's, last names Javanovich.", asked=True) == ("Milos", "Javanovich")
+    assert heard_as_one("That be Yadarko.", "Yaw Darko") and not heard_as_one("Yard Arkel", "Yaw Darko")
+    c = conv(cal)
+    talk(c, "Hi, I'd like a cleaning next week.", "It's Ann Lee.", "yes", "Thursday morning")
+    second = c.offered[1].local_start
+    said = f"Right, so I'll go with the {second.hour % 12 or 12}-{second.minute:02d}-1."  # "the 9:30 one"
+    c.on_caller(said)
+    assert c.state == "confirm" and c.chosen.local_start == second
+
+
 class BrokenCalendar:
     def __getattr__(self, name):
         def fail(*args, **kwargs):
