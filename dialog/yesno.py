@@ -29,6 +29,8 @@ _MARKERS: list[tuple[str, str, int]] = [
      r"that will be all|that'?ll be all|that is all|that is everything|we'?re done|i'?m done|no more|that'?s it|"
      r"have a (good|nice|great) (day|one))\b", "done", 2),
     (r"\b(close,? but|almost,? but|not exactly)\b", "no", 2),
+    (r"\b(not|no) a chance\b|\bno chance\b|^(it|that) (is not|isn'?t)( it)?$|^(it'?s|that'?s) not( it)?$", "no", 2),
+    (r"^(yes )?(it is|that is|it does|i do|i am|they are|it was|i did|i have)$", "yes", 2),
     (r"\b(definitely|certainly|absolutely|of course|surely|really|totally) not\b|\bnot at all\b|"
      r"\b(not|won'?t be|isn'?t|that'?s not) (necessary|needed)\b|\bi don'?t think so\b", "no", 2),
     (r"\b(unfortunately|sadly|i'?m afraid|afraid|probably|i think|i guess|maybe|hopefully) not\b|"
@@ -49,7 +51,7 @@ _MARKERS: list[tuple[str, str, int]] = [
     (r"\b(please do|go ahead|go for it|do it|book it|book that|lock it in|sounds (good|great|perfect|fine|right|lovely)|"
      r"works for me|that works|that'?ll work|that would work|that'?d work|that'?ll do|that will do|you got it|you bet|"
      r"of course|by all means|why not|i don'?t see why not|for sure|sure thing|mm ?hmm|mhm|mm hm|uh huh|uh-huh|"
-     r"i think so|i guess so|i believe so|yes please|that one|that'?d be (great|good|perfect|lovely)|"
+     r"i think so|i guess so|i believe so|i suppose so|i reckon so|yes please|that one|that'?d be (great|good|perfect|lovely)|"
      r"that would be (great|good|perfect|lovely)|all good|all correct|confirm(ed)?|go on then|"
      r"you can reach me|reach me (there|on (this|that))|text me there|call me (there|on (this|that))|"
      r"(this|that) (number|one)'?s? (is )?(fine|good|best|great|okay|ok)|will do|totally|yes ma'?am|yes sir|"
@@ -63,6 +65,8 @@ _MARKERS: list[tuple[str, str, int]] = [
 _COMPILED = [(re.compile(p), pol, s) for p, pol, s in _MARKERS]
 _FAREWELL = re.compile(r"\b(bye|goodbye|take care|cheers|see you|have a (good|nice|great|lovely) (day|one|evening|"
                        r"afternoon|weekend))\b")
+_UNSURE = re.compile(r"\b(i'?m |i am )?(not (so |too |really |quite |entirely |a hundred percent |100 percent )?(sure|certain|"
+                     r"positive)|unsure|(i )?don'?t (really )?know|no idea|hard to say|who knows)\b")
 _CORRECTION = re.compile(r"\b(no,? wait|wait,? no|actually,? no|hold on,? no|oh no|sorry,? no|no no)\b")
 
 
@@ -97,6 +101,13 @@ def yes_no(text: str, *, done_means_no: bool = False) -> str | None:
     t = re.sub(r"\b(actually|think so|oh|well|um|uh|so|nah) number$", r"\1 no", t)
     if _CORRECTION.search(t):
         return "no"
+    if text.strip().endswith("?") and re.match(r"(is|are|was|does|do|did|should) ", t) and len(t.split()) <= 3 and \
+            not re.search(r"\b(yes|yeah|yep|no|nope|nah)\b", t):
+        return None  # "Is it?", "Does it?": a question back, not an answer
+    unsure = _UNSURE.search(t)
+    if unsure:  # "I'm not sure": neither, unless a plain yes or no is said as well ("not sure, no")
+        rest = (t[:unsure.start()] + " " + t[unsure.end():]).strip()
+        return yes_no(rest, done_means_no=done_means_no) if re.search(r"\b(yes|yeah|yep|no|nope|nah)\b", rest) else None
     found = markers(t, done=done_means_no)
     if done_means_no and any(f[1] == "done" for f in found):
         return "no"  # "anything else?" "I think that's everything, yeah, no, I'm good"

@@ -213,7 +213,10 @@ def test_a_no_or_a_wind_up_with_a_goodbye_at_the_final_read_back_books_nothing(c
                                          ("Unfortunately not.", "no"), ("Not this time.", "no"),
                                          ("Actually Number.", "no"), ("I don't think so, number.", "no"),
                                          ("Hundred percent.", "yes"), ("That's it.", "yes"), ("Okay, bye.", "yes"),
-                                         ("Perfect, thanks so much, bye!", "yes"), ("Is that the number?", None)])
+                                         ("Perfect, thanks so much, bye!", "yes"), ("Is that the number?", None),
+                                         ("I'm not sure.", None), ("Not sure, no.", "no"), ("Not a chance.", "no"),
+                                         ("It is.", "yes"), ("It's not.", "no"), ("I suppose so.", "yes"),
+                                         ("Is it?", None), ("Could you book it?", "yes")])
 def test_yes_and_no_as_said_and_as_the_recogniser_writes_them(line, meant):
     from dialog.yesno import yes_no
     assert yes_no(line) == meant
