@@ -64,3 +64,41 @@ def test_backchannels():
         assert is_backchannel(text), text
     for text in ("No.", "Stop.", "Wait, that's wrong.", "Tuesday", "yes please"):
         assert not is_backchannel(text), text
+
+
+def test_a_fault_in_the_dialog_code_costs_one_sorry_not_the_call():
+    """A bug in the dialog on one caller turn (an IndexError, say): the call is put back as it was
+    and the caller hears "Sorry, I didn't catch that", on the real model worker thread."""
+    import asyncio
+    import types
+
+    from dialog.conversation import Conversation
+    from frontdesk.calllog import CallRecord
+    from frontdesk.config import load_config
+    from frontdesk.engines import Engines
+    from frontdesk.session import CallSession
+
+    class Faulty(Conversation):
+        fail = True
+
+        def on_caller(self, text, confidence=1.0):
+            if self.fail:
+                self.fail = False
+                self.state = "half-changed"
+                raise IndexError("list index out of range")
+            return super().on_caller(text, confidence)
+
+    conv = Faulty(load_config(None).clinic, model=None)
+    conv.greeting()
+    worker = PriorityWorker("llm", max_pending=4)
+    session = CallSession.__new__(CallSession)
+    session.engines = types.SimpleNamespace(llm_worker=worker, run_llm=lambda fn, *a: Engines.run_llm(session.engines, fn, *a))
+    session.conversation, session.dialog_errors = conv, 0
+    session.record = CallRecord(external_id="x", caller="", called="", remote="", transport="udp")
+    try:
+        turn = asyncio.run(session._understand("Hi, I'd like a cleaning.", 1.0, conv.snapshot()))
+        assert turn.text.startswith("Sorry, I didn't catch that") and conv.state == "open" and session.dialog_errors == 1
+        turn = asyncio.run(session._understand("Hi, I'd like a cleaning.", 1.0, conv.snapshot()))
+        assert conv.task == "book" and "name" in turn.text
+    finally:
+        worker.close()
