@@ -46,6 +46,8 @@ def _clock_phrases(t: str) -> str:
         h = hour(m.group(2))
         return m.group(0) if h is None else f"{12 if h == 1 else h - 1}:45"
     t = re.sub(r"\b(half|quarter) (past|after) (\w+)", past, t)
+    t = re.sub(r"\b(half) ()(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|1[0-2]|[1-9])\b(?! (hour|day|week))",
+               past, t)  # "half nine": 9:30, as said in Britain and Ireland
     return re.sub(r"\bquarter (to|of|till|til) (\w+)", to, t)
 
 
@@ -303,6 +305,8 @@ def parse_when(text: str, today: date) -> When:
         w.day_from = today
     if w.day_from is None and re.search(r"\bweekdays?\b|\bany ?day (of the week|during the week)\b|\bmonday to friday\b", t) and not days:
         w.weekdays = frozenset(range(5))
+    elif w.day_from is None and re.search(r"\b(on )?(the )?weekends?\b|\bsaturday or sunday\b", t) and not days:
+        w.weekdays = frozenset((5, 6))  # "weekends are best": the search says when the clinic is open instead
     m = re.search(rf"\b{_DAY_RX}\s+(?:to|through|thru|until|till)\s+{_DAY_RX}\b", t)
     if w.day_from is None and m:  # "Monday to Wednesday"
         a, b = WEEKDAYS.index(m.group(1)), WEEKDAYS.index(m.group(2))
@@ -423,6 +427,11 @@ def _parse_times(t: str, w: When) -> None:
                 b = time(b.hour + 12, b.minute)
             w.after, w.before = a, b
             return
+    m = re.search(rf"\b(?:work|working|at work|busy|in class|at school|on shift|on duty)\s+(?:till|until|til|to)\s+{_CLOCK}", t)
+    if m and (m.group(1) or m.group(3)):  # "I work till five, so after that": after five, not before it
+        a = _clock(m)
+        w.after = time(a.hour + 12, a.minute) if a is not None and a.hour < 8 else a
+        t = t[:m.start()] + " " + t[m.end():]
     m = re.search(rf"\b(?:after|from|not before|no earlier than|any time after|anytime after|(?<!no )later than)\s+{_CLOCK}", t)
     if m and (m.group(1) or m.group(3)):
         w.after = _clock(m)
@@ -452,7 +461,7 @@ def _parse_times(t: str, w: When) -> None:
             w.after = time(12)
         elif re.search(r"\b(evenings?|after work|after school|end of the day|late in the day|late)\b", t):
             w.after = time(16)
-        elif re.search(r"\b(lunch ?time|lunch|around lunch|midday)\b", t):
+        elif re.search(r"\b(lunch ?times?|lunch|around lunch|midday)\b", t):
             w.after, w.before = time(11, 30), time(13, 30)
     if w.after is None and w.before is None:
         w.at = parse_time(t)

@@ -182,8 +182,15 @@ class Policy:
                 elif intent == "no" and all(o.provider == self.provider for o in self.offered):
                     return self._offer_more()  # "I'm busy then. I'd like to see Dr. Patel": not these again
                 return self._offer()
+            named_time = slots.get("when") is not None and not slots["when"].empty
+            if len(self.offered) > 1 and intent != "no" and not named_time and re.search(
+                    r"\b(either|whichever|any of (them|those)|(doesn'?t|does not) matter|(don'?t|do not) mind|"
+                    r"you (choose|pick|decide)|whatever('?s| is) (easier|best|fine|good))\b", text, re.I):
+                turn = self._choose(self.offered[0])  # "Either is fine": the first, read back to confirm
+                if turn is not None:
+                    return turn
             if "when" in slots and intent != "choose_slot":
-                self.when = self.when.merged(slots["when"]) if intent != "no" else slots["when"]
+                self.when = self.when.merged(slots["when"])  # "no, anything after 10?": that day still
                 return self._offer()
             if intent == "no":
                 return self._offer_more()

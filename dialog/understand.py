@@ -154,6 +154,9 @@ def _choice(text: str, offered: list, today: date | None = None) -> int | None:
         return None
     t = parse.clean(text)
     idx = parse.parse_ordinal_choice(text, len(offered))
+    if idx is not None and re.search(r"\b(anything|something|any|else|instead|other|another)\b", t) and \
+            re.search(r"\b(later|earlier)\b", t):
+        idx = None  # "is there anything later that day?" asks for more, it picks nothing
     if idx is not None and not re.search(r"\b(not|n't) (\w+ ){0,2}(first|second|third|last|earlier|later)\b|"
                                          r"\b(first|second|third|last)( one)? (doesn'?t|won'?t|isn'?t|is no)", t):
         return idx

@@ -25,7 +25,7 @@ _MARKERS: list[tuple[str, str, int]] = [
     (r"\b(i'?ll pass|pass on|i'?d rather not|rather not|not for me|not for now|never ?mind|changed my mind|"
      r"leave it|keep it|hold off|not yet|maybe later|not today)\b", "no", 2),
     (r"\b(neither|none of (those|them|these))\b", "no", 2),
-    (r"\b(i'?m (good|fine|all set|okay|ok)|all set|that'?s (all|everything|it for (today|now))|nothing (else|more)|"
+    (r"\b(i'?m (good|fine|all set|okay|ok)|all set|((i'?m|we'?re|that'?s|it'?s) )?all good|that'?s (all|everything|it for (today|now))|nothing (else|more)|"
      r"that will be all|that'?ll be all|that is all|that is everything|we'?re done|i'?m done|no more|that'?s it|"
      r"have a (good|nice|great) (day|one))\b", "done", 2),
     (r"\b(close,? but|almost,? but|not exactly)\b", "no", 2),

@@ -247,6 +247,41 @@ def test_what_the_recogniser_makes_of_names_and_picks(cal):
     assert c.state == "confirm" and c.chosen.local_start == second
 
 
+def test_offers_taken_and_turned_down_in_everyday_words(cal):
+    def at_offer():
+        c = conv(cal)
+        talk(c, "Hi, I'd like a cleaning next week.", "It's Ann Lee.", "yes", "Thursday morning")
+        assert c.state == "offer" and len(c.offered) == 2
+        return c
+
+    c = at_offer()
+    first = c.offered[0]
+    c.on_caller("Either is fine.")
+    assert c.state == "confirm" and c.chosen.id == first.id  # the first, read back before booking
+    c = at_offer()
+    seen = {o.id for o in c.offered}
+    c.on_caller("Hmm, is there anything later that day?")  # asks for more: not "the later one"
+    assert c.state == "offer" and not seen & {o.id for o in c.offered}
+    c = at_offer()
+    day = c.offered[0].local_start.date()
+    c.on_caller("That's too early, anything after 10?")  # the day asked for stays
+    assert all(o.local_start.date() == day and o.local_start.hour >= 10 for o in c.offered)
+    from dialog import parse
+    assert parse.clean("the one at half nine") == "the one at 9:30"
+
+
+@pytest.mark.parametrize("said, after, before", [("I work till five so after that.", (17, 0), None),
+                                                 ("I'm at work until 3, so any time after.", (15, 0), None),
+                                                 ("I can only do lunchtimes.", (11, 30), (13, 30))])
+def test_times_said_around_the_caller_s_day(said, after, before):
+    from datetime import date, time
+
+    from dialog import parse
+    w = parse.parse_when(said, date(2026, 12, 3))
+    assert w.after == time(*after) and w.before == (time(*before) if before else None)
+    assert parse.parse_when("Weekends are best for me.", date(2026, 12, 3)).weekdays == frozenset((5, 6))
+
+
 class BrokenCalendar:
     def __getattr__(self, name):
         def fail(*args, **kwargs):
