@@ -39,7 +39,8 @@ _INTROS = [(re.compile(r"\b(?:my name is|my name's|my names|name is|name's|the n
                        r"their name is|the patient is|patient's name is|you can call me|call me|speaking with|"
                        r"you're speaking with|you are speaking with|under the name of|under the name|put it under|"
                        r"booked under|it's under|for my (?:son|daughter|wife|husband|child|kid|mother|mom|father|dad|"
-                       r"partner|grandmother|grandfather|boy|girl),?)[\s,]+(?=(\S.*))", re.I), True),
+                       r"partner|grandmother|grandfather|boy|girl),?|my (?:son|daughter|wife|husband|child|kid|mother|mom|"
+                       r"father|dad|partner)'?s name(?: is|'s)?,?)[\s,]+(?=(\S.*))", re.I), True),
            (re.compile(r"\b(?:that'?d be|that would be|it'?d be|it would be|it will be|it'?ll be)[\s,]+(?=(\S.*))", re.I), True),
            (re.compile(r"\b(?:this is|it is|it's|its|i am|i'm|im)[\s,]+(?=(\S.*))", re.I), False)]
 # "first name's", also written "first names" by the recogniser
@@ -162,6 +163,8 @@ def extract_name(text: str, asked: bool = False) -> tuple[str, str] | None:
     a bare name ("Kwame Mensah.") counts; otherwise an introduction must say it is a name."""
     text = re.sub(r"^(\W*([Uu]m|[Uu]h|[Ss]o|[Yy]eah|[Ss]ure|[Oo]h),?\s+)*[Nn]ames?\b[,.]?\s+(?=[A-Z])", "Name's ",
                   text.strip())  # "Names Fernando": the recogniser's "Name's"
+    # titles are not names: "Mrs. Patricia Nguyen", "It's Dr. Susan Lee"
+    text = re.sub(r"\b(Mr|Mrs|Ms|Miss|Mx|Dr|Doctor|Prof|Professor)\b\.?\s+(?=[A-Z])", "", text)
     m = _FIRST_LAST.search(text)
     if m:
         return _title(m.group(1)), " ".join(_title(w) for w in m.group(2).split() if w.lower() not in _NOT_NAME)

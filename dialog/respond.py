@@ -237,6 +237,32 @@ class Policy:
                 acks.append("No problem.")
                 return self._after_callback()
             return None
+        if s == "name" and "name" not in slots and "spelled" not in slots:
+            if re.search(r"\b(why (do|would|did) you need|what (do|would) you need (it|that|my name|this) for|"
+                         r"(is|why is) (that|it|this) (necessary|needed|required)|do you (really )?need (that|it|my name)|"
+                         r"what'?s (it|that) for)\b", text, re.I):
+                return self._ask("It's so the clinic knows who the appointment is for. Can I have your first and last "
+                                 "name, please?", "name", state="name", expect="name")
+            if re.search(r"\b(i'?d rather not|rather not say|prefer not to|(don'?t|do not) want to (say|give|tell)|"
+                         r"not comfortable)\b", text, re.I):
+                return self._ask("I understand. I do need a name to book the appointment; your first name is fine.",
+                                 "name", state="name", expect="name")
+        if s == "phone_confirm" and intent not in ("yes", "no") and "phone" not in slots and re.search(
+                r"\b((better|best|rather|prefer)( to)? (call|use|reach me on|try|text)|(my|the|a) (other|mobile|cell|work) "
+                r"(number|phone)|(husband|wife|partner|mom|dad|mother|father|friend|son|daughter|boss)'?s (phone|number|cell)|"
+                r"(that'?s|it'?s) (my|the) (landline|work phone|office))\b", text, re.I):
+            intent = r.intent = "no"  # "That's my landline, better to call my mobile."
+        if s == "phone" and "phone" not in slots and self.caller_id and re.search(
+                r"\b(the (one|number) i'?m calling (from|on)|(use|try) this (number|one)|this number is fine|"
+                r"the same (number|one)|same one|caller id)\b", text, re.I):
+            slots["phone"] = self.caller_id  # "Just use the one I'm calling from."
+        if s == "phone" and "phone" not in slots and re.search(
+                r"\b((don'?t|do not) (know|remember) (it|my number|the number)|can'?t remember (it|my number|the number)|"
+                r"(let me|i'?ll|i need to|i have to) (find|look up|check|get) (it|that|the number|my number))\b", text, re.I):
+            if self.caller_id and not re.search(r"\b(find|look up|check|get)\b", text, re.I):
+                return self._ask(f"That's okay. Is the number you're calling from, {parse.speak_phone(self.caller_id)}, "
+                                 "a good number to reach you?", "phone_confirm", state="phone_confirm", expect="yes_no")
+            return self._say(AgentTurn("Take your time.", intent="aside", expect="number"))
         if s in ("phone", "phone_confirm") and "phone" not in slots and rules.will_key_in(text):
             if s == "phone_confirm":
                 self.phone_source = "declined"

@@ -282,6 +282,32 @@ def test_times_said_around_the_caller_s_day(said, after, before):
     assert parse.parse_when("Weekends are best for me.", date(2026, 12, 3)).weekdays == frozenset((5, 6))
 
 
+def test_name_and_number_questions_answered_in_everyday_words(cal):
+    from dialog.names import extract_name
+    assert extract_name("Mrs. Patricia Nguyen.", asked=True) == ("Patricia", "Nguyen")
+    assert extract_name("It's Dr. Susan Lee.", asked=True) == ("Susan", "Lee")
+    assert extract_name("My wife's name, Fatima Khan.", asked=True) == ("Fatima", "Khan")
+    c = conv(cal)
+    c.on_caller("Hi, I'd like a checkup.")
+    assert c.state == "name"
+    t = c.on_caller("Why do you need my name?")
+    assert t.text.startswith("It's so the clinic knows") and c.misunderstandings == 0
+    t = c.on_caller("I'd rather not say.")
+    assert "first name is fine" in t.text and c.misunderstandings == 0
+    assert c.on_caller("Sorry, what did you need?").text == t.text  # said again
+    c.on_caller("It's Ann Lee.")
+    assert c.state == "phone_confirm"
+    c.on_caller("That's my landline, better to call my mobile.")
+    assert c.state == "phone"
+    assert c.on_caller("Let me find it, hold on.").text == "Take your time."
+    t = c.on_caller("I don't know it by heart.")
+    assert c.state == "phone_confirm" and "calling from" in t.text
+    c = conv(cal)
+    talk(c, "Hi, I'd like a checkup.", "It's Ann Lee.", "no")
+    c.on_caller("Just use the one I'm calling from.")
+    assert c.q.phone_number == "+12025550143" and c.state == "when"
+
+
 class BrokenCalendar:
     def __getattr__(self, name):
         def fail(*args, **kwargs):
