@@ -63,8 +63,8 @@ class Policy:
         before = self._progress_mark()
         took = self._take_values(r, acks)
         started = False
-        if intent in ("book", "cancel", "reschedule") and not (intent == "book" and self.task in ("cancel", "reschedule")
-                                                                and not self.task_done):
+        if intent in ("book", "cancel", "reschedule", "check") and not (
+                intent == "book" and self.task in ("cancel", "reschedule", "check") and not self.task_done):
             started = self._start(intent)
         elif intent == "goodbye" and self.state not in _READ_BACKS:
             return self._goodbye()
@@ -555,7 +555,7 @@ class Policy:
                 return self._ask(PROMPTS["reason"], "reason", state="reason")
             if fld == "new_patient" and self.q.new_patient is None and self.state != "new_patient":
                 return self._ask(PROMPTS["new_patient"], "new_patient", state="new_patient", expect="yes_no")
-        if self.task in ("cancel", "reschedule") and self.target_booking is None:
+        if self.task in ("cancel", "reschedule", "check") and self.target_booking is None:
             return self._lookup()
         if self.task == "cancel":  # found, not yet confirmed: ask again (a cancel call never books)
             return self._confirm_cancel()

@@ -383,13 +383,33 @@ def about_own_appointment(text: str) -> bool:
     return bool(_OWN_APPOINTMENT.search(text)) and not _NEW_APPOINTMENT.search(text)
 
 
+_CHECK = re.compile(
+    r"\b((confirm|check( on)?|double[ -]?check|verify|make sure (of|about)?) (my|our|his|her|the) (\w+ ){0,2}"
+    r"(appointment|appt|booking|visit)|(when|what (time|day)) is my (\w+ ){0,2}(appointment|appt|booking|visit|cleaning|"
+    r"checkup|check up|check-up|filling|exam)|"
+    r"(do|did) i (have|still have) (an|my|a) (\w+ ){0,2}(appointment|booking)|"
+    r"(is|was) my (\w+ ){0,2}(appointment|booking) (still )?(on|booked|confirmed|for)|"
+    r"(forgot|forgotten|don'?t remember|can'?t remember) (when|what time|what day) my (\w+ ){0,2}(appointment|visit) is)\b",
+    re.I)
+# symptoms and treatments said instead of a request: "my gums bleed when I brush", "I think I need a root canal"
+_SYMPTOM = re.compile(
+    r"\b(my|a|the|one of my) (\w+ ){0,2}(tooth|teeth|gum|gums|jaw|filling|crown|molar|wisdom tooth|mouth|bridge|denture|"
+    r"dentures|brace|braces|implant)\b.{0,40}\b(hurts?|hurting|aches?|aching|killing me|sore|sensitive|bleed\w*|"
+    r"swollen|swelling|broke|broken|chipped|cracked|loose|wobbly|fell (out|off)|came (out|off)|throbbing|painful|"
+    r"black|dark|stained|yellow|hole)\b|\b(i )?(think i |probably |might )?need (a|an|my|some) (root canal|crown|"
+    r"filling|extraction|x-?ray|deep clean\w*|tooth out|tooth pulled|wisdom teeth out|night guard)\b|"
+    r"\b(toothache|tooth ache|cavity|abscess)\b", re.I)
+
+
 def request_kind(text: str) -> str | None:
-    """book / cancel / reschedule when the words say so."""
+    """book / cancel / reschedule / check (is my appointment still on?) when the words say so."""
     if _RESCHEDULE.search(text):
         return "reschedule"
     if _CANCEL.search(text):
         return "cancel"
-    if _BOOK.search(text):
+    if _CHECK.search(text):
+        return "check"
+    if _BOOK.search(text) or _SYMPTOM.search(text):
         return "book"
     return None
 

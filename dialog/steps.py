@@ -253,6 +253,11 @@ class Steps:
         when = _when(b)
         if self.task == "cancel":
             return self._confirm_cancel()
+        if self.task == "check":  # "I'm calling to confirm my appointment": it is there, and when
+            self.task_done = True
+            more = f" You also have {len(found) - 1} more after that." if len(found) > 1 else ""
+            return self._ask(f"Yes, I found your {b.service} with {b.provider} on {when}. You're all set for that.{more} "
+                             "Is there anything else I can help with?", "checked", state="anything_else")
         self.q.appointment_type = b.service
         if self.when.empty and not self.when.flexible:
             return self._ask(f"I found your {b.service} with {b.provider} on {when}. What day and time would you like instead?",

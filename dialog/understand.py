@@ -20,7 +20,7 @@ from . import names, parse, rules
 from .faq import FaqEntry, match_faq
 from .yesno import yes_no
 
-INTENTS = ("book", "cancel", "reschedule", "faq", "human", "billing", "advice", "emergency", "yes", "no",
+INTENTS = ("book", "cancel", "reschedule", "check", "faq", "human", "billing", "advice", "emergency", "yes", "no",
            "choose_slot", "give_info", "greeting", "goodbye", "other", "unknown")
 YES_NO_ASKS = ("confirm", "phone_confirm", "spelling_check", "cancel_confirm", "anything_else", "phone_check",
                "known_caller", "callback_offer", "new_patient", "sms_ok", "lookup_retry")

@@ -4,6 +4,7 @@ from datetime import date, datetime, timezone
 
 import pytest
 
+from dialog import rules
 from dialog.conversation import BookingPolicy, Conversation
 from frontdesk.config import load_config
 from tools.calendar import Calendar, CallerInfo
@@ -128,6 +129,24 @@ def test_two_failed_understandings_in_a_row_hand_off(cal):
     assert t1.intent == "reprompt"
     t2 = c.on_caller("zibber zabber")
     assert t2.intent == "handoff_not_understood" and c.q.handoff_reason == "two failed understandings in a row"
+
+
+@pytest.mark.parametrize("asked", ["Hi, I'm calling to confirm my appointment.", "When is my cleaning?",
+                                   "Can you check my appointment is still on?", "I forgot what time my appointment is."])
+def test_is_my_appointment_still_on_is_answered_from_the_calendar_and_books_nothing(cal, asked):
+    slot = [s for s in cal.find_slots("cleaning", date(2026, 12, 2)) if s.provider == "Dr. Patel"][0]
+    cal.book_slot(slot, CallerInfo("Maria Gonzalez", "+12025550143"))
+    c = conv(cal)
+    t = talk(c, asked, "yes")[-1]  # "Am I speaking with Maria Gonzalez?" (caller ID)
+    assert "I found your cleaning with Dr. Patel on Wednesday, December 2nd" in t.text and "all set" in t.text
+    assert c.state == "anything_else" and c.booking is None and len(cal.bookings(phone="+12025550143")) == 1
+
+
+def test_symptoms_said_instead_of_a_request_are_a_request_to_book():
+    for said in ("My tooth has been killing me for three days.", "I think I need a root canal.",
+                 "My gums bleed when I brush."):
+        assert rules.request_kind(said) == "book", said
+    assert rules.request_kind("My son's tooth hurts, can you see him Friday?") == "book"
 
 
 def test_cancel_and_reschedule(cal):
