@@ -185,6 +185,7 @@ class Conversation(Policy, Steps):
     def understand(self, text: str, confidence: float = 1.0) -> Reading:
         """The rules' reading of a turn, and the model's pick where the rules found nothing.
         Pure with respect to the call (it may run early, on the transcript of a pause)."""
+        text = rules.without_asides(text)
         key = (text, self.state, tuple(getattr(s, "id", "") for s in self.offered))
         if key in self._readings:
             return self._readings[key]
@@ -379,6 +380,7 @@ class Conversation(Policy, Steps):
     def on_caller(self, text: str, confidence: float = 1.0) -> AgentTurn:
         text = text.strip()
         self.history.append(("caller", text))
+        text = rules.without_asides(text)  # "Aoife Keohane. Sorry, it's been a long day."
         if not rules.normalize(text):
             return self._not_understood("unclear")
         r = self.understand(text, confidence)
@@ -449,7 +451,8 @@ def _before_spelling(text: str) -> bool:
 _LEAD_INS = {"you know", "i'd say", "i would say", "let's see", "let me see", "how do i say", "how do i say it",
              "i'll take", "i'll have", "i'd like", "i would like", "i'll go with", "i'll go for", "i want", "i'd prefer",
              "can i", "could i", "can i have", "could i have", "i'll do", "give me", "let me have", "i'd like the",
-             "i'll take the", "let me think", "what else", "and also", "and then", "the thing is", "here's the thing"}
+             "i'll take the", "let me think", "what else", "and also", "and then", "the thing is", "here's the thing",
+             "i'll go", "i will go", "let's go", "let's go with", "i'd go", "i'd go with", "i'll have the"}
 
 
 def _lead_in(text: str) -> bool:

@@ -298,6 +298,12 @@ class Policy:
         elif s in ("spelling", "spelling_first"):
             return self._take_spelling(r, text, first=s == "spelling_first" or self._means_first(text))
         elif s == "spelling_check":
+            spelled = slots.get("spelled")
+            again = spelled and spelled in (names.letters(self.last_name),
+                                            names.letters(self.first_name) if self.first_spelled else None)
+            if again and not self._means_first(text) and intent != "no":
+                # a name spelled again as it was read back (the caller missed the read-back): the read-back again
+                return self._spelling_read_back()
             if intent == "yes" and "spelled" not in slots:
                 self.name_verified = True
             elif intent == "no" or "spelled" in slots:
@@ -325,6 +331,11 @@ class Policy:
         elif s == "insurance" and "insurance" not in slots and intent in ("give_info", "unknown", "other") and text:
             self.q.insurance = text[:80]
         return None
+
+    def _spelling_read_back(self) -> AgentTurn:
+        from .conversation import spell_readback
+        return self._ask(f"Thank you. I have {spell_readback(self.first_name, self.last_name, self.first_spelled)}. "
+                         "Is that right?", "spelling_check", state="spelling_check", expect="yes_no")
 
     def _which_one(self) -> str:
         first, second = (self.slot_words(o) for o in self.offered[:2])
@@ -589,9 +600,7 @@ class Policy:
             if self.first_name and not self.first_spelled and not names.is_common_first_name(self.first_name) \
                     and self.last_name:
                 return self._ask(PROMPTS["spelling_first"], "spelling", state="spelling_first", expect="spelling")
-            from .conversation import spell_readback
-            return self._ask(f"Thank you. I have {spell_readback(self.first_name, self.last_name, self.first_spelled)}. "
-                             "Is that right?", "spelling_check", state="spelling_check", expect="yes_no")
+            return self._spelling_read_back()
         if not self.q.phone_number:
             if self.caller_id and self.phone_source != "declined":
                 return self._ask(f"Is the number you're calling from, {parse.speak_phone(self.caller_id)}, the best number "

@@ -323,6 +323,14 @@ def will_key_in(text: str) -> bool:
     return bool(_KEY_IN.search(t)) and not re.search(r"\d", t) and len(t.split()) <= 14
 
 
+def without_asides(text: str) -> str:
+    """The turn without its asides ("A-Life. Sorry, it's been a long day." -> "A-Life."); a turn
+    that is only an aside stays as it is."""
+    sentences = [p for p in re.split(r"(?<=[.!?])\s+", text.strip()) if p]
+    kept = [p for p in sentences if not is_aside(p)]
+    return " ".join(kept) if kept and len(kept) < len(sentences) else text.strip()
+
+
 def is_goodbye(text: str) -> bool:
     return bool(_GOODBYE.search(text)) and len(normalize(text).split()) <= 14
 

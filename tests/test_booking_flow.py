@@ -327,6 +327,20 @@ def test_name_and_number_questions_answered_in_everyday_words(cal):
     assert c.q.phone_number == "+12025550143" and c.state == "when"
 
 
+def test_an_aside_joined_to_an_answer_and_a_name_spelled_again_at_the_read_back(cal):
+    c = conv(cal, spell_names=True)
+    c.caller_id = None
+    c.on_caller("Hi, I'm trying to get an appointment, just my six-month thing, the clean.")
+    c.on_caller("Aoife Keohane. Sorry, it's been a long day.")  # a reply cut by a barge-in joins the two
+    assert c.first_name == "Aoife" and c.state == "spelling"
+    talk(c, "K, E, O, H, A, N, E.", "It's A, O, I, F as in Frank, E.")
+    assert c.state == "spelling_check"
+    # the read-back was talked over and the caller spells the first name again: the read-back again
+    t = c.on_caller("Of course, it is A, O, I, F as in Frank, E. Sorry, it's been a long day.")
+    assert c.last_name == "Keohane" and c.first_name == "Aoife" and "K, E, O, H, A, N, E" in t.text
+    assert c.state == "spelling_check"
+
+
 class BrokenCalendar:
     def __getattr__(self, name):
         def fail(*args, **kwargs):
