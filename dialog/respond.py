@@ -82,6 +82,9 @@ class Policy:
                                        expect="open" if self.state not in ("phone", "phone_check") else "number"))
         if not (took or started or answers or unknown):
             if self.state in ("spelling", "spelling_first"):
+                about = self._about_spelling(text)
+                if about is not None:  # "Do I have to?", "How do you want me to spell it?": answered, not a miss
+                    return self._ask(about, "spelling", state=self.state, expect="spelling")
                 # turns with no letters in them count apart from spellings read back and refused
                 self._spell_misses += 1
                 if self._spell_misses >= MAX_SPELL_ATTEMPTS:
@@ -370,6 +373,21 @@ class Policy:
         if self.task and not self.task_done:
             return self._next()
         return self._ask(PROMPTS["anything_else"], "anything_else", state="anything_else")
+
+    @staticmethod
+    def _about_spelling(text: str) -> str | None:
+        """A question about the spelling question, or "it's spelled like it sounds": the answer."""
+        t = rules.normalize(text)
+        if re.search(r"\b(do i have to|do i need to|is (that|it|this) (necessary|needed)|why do you need|what'?s (it|that) for|"
+                     r"why)\b", t):
+            return "It helps us get your name exactly right in our records. Just say the letters one at a time, " \
+                   "like S as in Sam."
+        if re.search(r"\b(how (do|should|would) (you want|i)|what do you mean|keypad|type it|key it|text it)\b", t):
+            return "Just say each letter, one at a time, like S as in Sam, M as in Mary."
+        if re.search(r"\b(like it sounds|how it sounds|(usual|normal|regular|standard|common) (spelling|way)|"
+                     r"spelled (normally|the normal way|as it sounds))\b", t):
+            return "So that I get it exactly right, could you say the letters one at a time?"
+        return None
 
     @staticmethod
     def _means_first(text: str) -> bool:

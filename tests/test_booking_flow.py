@@ -341,6 +341,20 @@ def test_an_aside_joined_to_an_answer_and_a_name_spelled_again_at_the_read_back(
     assert c.state == "spelling_check"
 
 
+def test_questions_about_the_spelling_question_are_answered_and_not_counted_as_misses(cal):
+    c = conv(cal, spell_names=True)
+    c.caller_id = None
+    talk(c, "Hi, I'd like a cleaning.", "Daniel Okafor")
+    assert c.state == "spelling"
+    for said, answer in [("Do I have to?", "It helps us get your name exactly right"),
+                         ("It's spelled like it sounds.", "So that I get it exactly right"),
+                         ("Can I type it on the keypad?", "Just say each letter")]:
+        t = c.on_caller(said)
+        assert t.text.startswith(answer) and c.state == "spelling" and c._spell_misses == 0, said
+    c.on_caller("O, K, A, F, O, R.")
+    assert c.state == "spelling_check" and c.last_name == "Okafor"
+
+
 class BrokenCalendar:
     def __getattr__(self, name):
         def fail(*args, **kwargs):
