@@ -145,16 +145,40 @@ class Policy:
             # "okay, okay" over "To confirm, I'll..." before the question: the whole read-back first
             return self._repeat()
         if s == "confirm":
+            asked_back = self._chosen_asked_back(text, slots)
+            if asked_back is not None:
+                return asked_back  # "Hang on, is that Thursday the 10th?": yes, and the question again
+            if intent == "yes" and {"provider", "when", "service"} & slots.keys() and \
+                    re.search(r"\b(but|instead|actually|rather|change|make it|switch|could (we|you)|can (we|you))\b", text, re.I):
+                intent = "no"  # "Yes, but can you make it with Dr. Kim?": a change, not a yes
             if intent == "yes":
-                return self._book()
-            if intent in ("no", "goodbye") or (intent == "give_info" and "when" in slots):
+                turn = self._book()
+                extra = [a for a in (self.faq_answer(t) for t in slots.get("faq") or [] if t != "unknown") if a]
+                if extra and turn.text.endswith("Is there anything else I can help with?"):
+                    # "Yes. Oh, and do you take Aetna?": booked, and the question answered
+                    turn.text = turn.text.replace("Is there anything else I can help with?",
+                                                  " ".join(extra + ["Is there anything else I can help with?"]))
+                return turn
+            others = [o for o in self.offered if self.chosen is None or o.id != self.chosen.id]
+            if len(others) == 1 and re.search(r"\b(the )?other (one|time|slot|option)\b", text, re.I) and \
+                    {"when", "provider"}.isdisjoint(slots):
+                self._release()  # "No, the other one.": of two offers, the one not being read back
+                self.chosen = None
+                turn = self._choose(others[0])
+                if turn is not None:
+                    return turn
+            if intent in ("no", "goodbye") or (intent == "give_info" and ("when" in slots or "provider" in slots)):
                 self._release()
                 self.chosen = None
                 if rules.is_goodbye(text) and "when" not in slots:
                     self.task_done = True
                     return self._goodbye("No problem, I haven't booked anything.")
+                if "provider" in slots:
+                    self.provider = slots["provider"]
                 if "when" in slots:
-                    self.when = slots["when"]
+                    self.when = self.when.merged(slots["when"])  # "the afternoon instead": that day still
+                    return self._offer()
+                if "provider" in slots:
                     return self._offer()
                 if "service" in slots and slots["service"] != self.q.appointment_type:
                     self.q.appointment_type = slots["service"]
@@ -373,6 +397,19 @@ class Policy:
         if self.task and not self.task_done:
             return self._next()
         return self._ask(PROMPTS["anything_else"], "anything_else", state="anything_else")
+
+    def _chosen_asked_back(self, text: str, slots: dict) -> AgentTurn | None:
+        """At the read-back, "Is that Thursday the 10th?" about the time being booked: yes, it is."""
+        w, c = slots.get("when"), self.chosen
+        if c is None or w is None or not text.rstrip().endswith("?") or \
+                re.search(r"\b(instead|rather|other|another|different|anything|something)\b", text, re.I):
+            return None
+        start = c.local_start
+        same_day = w.day_from is None or w.day_from == start.date() and w.day_to in (None, start.date())
+        same_time = w.at is None or w.at == start.time().replace(tzinfo=None)
+        if not (same_day and same_time) or (w.day_from is None and w.at is None):
+            return None
+        return self._ask(f"Yes, {self.slot_words(c)}. Shall I go ahead?", "read_back", state="confirm", expect="yes_no")
 
     @staticmethod
     def _about_spelling(text: str) -> str | None:

@@ -355,6 +355,32 @@ def test_questions_about_the_spelling_question_are_answered_and_not_counted_as_m
     assert c.state == "spelling_check" and c.last_name == "Okafor"
 
 
+def test_the_final_read_back_answered_with_a_change_a_question_or_the_other_offer(cal):
+    def at_confirm():
+        c = conv(cal)
+        talk(c, "Hi, I'd like a cleaning.", "It's Ann Lee.", "yes", "next Thursday morning", "the first one")
+        assert c.state == "confirm" and c.chosen.provider == "Dr. Patel"
+        return c
+
+    c = at_confirm()
+    c.on_caller("Yes, but can you make it with Dr. Kim?")  # a change, not a yes
+    assert c.booking is None and c.state == "offer" and all(o.provider == "Dr. Kim" for o in c.offered)
+    c = at_confirm()
+    day = c.chosen.local_start.date()
+    c.on_caller("Actually, can we do the afternoon instead?")
+    assert c.booking is None and all(o.local_start.date() == day and o.local_start.hour >= 12 for o in c.offered)
+    c = at_confirm()
+    t = c.on_caller(f"Hang on, is that Thursday the {c.chosen.local_start.day}th?")
+    assert c.booking is None and c.state == "confirm" and t.text.startswith("Yes, Thursday")
+    c = at_confirm()
+    other = c.offered[1]
+    c.on_caller("No, the other one.")
+    assert c.state == "confirm" and c.chosen.id == other.id
+    c = at_confirm()
+    t = c.on_caller("Yes. Oh, and do you take Aetna?")
+    assert c.booking is not None and "Aetna" in t.text and t.text.startswith("You're all set")
+
+
 class BrokenCalendar:
     def __getattr__(self, name):
         def fail(*args, **kwargs):
