@@ -11,6 +11,7 @@ import difflib
 import logging
 import re
 from dataclasses import asdict
+from datetime import timedelta
 
 from . import names, parse, rules
 from .prompts import PROMPTS, SORRY, UNCLEAR_LINE, AgentTurn
@@ -41,6 +42,14 @@ class Policy:
             return self._repeat()
         if intent == "unknown" and not r.slots and rules.is_aside(text):
             return self._aside(text)  # "sorry, it's been a long day": no answer, and not a misunderstanding
+        if self.task in ("reschedule", "book") and self.target_booking is not None and "provider" not in r.slots and \
+                re.search(r"\b(same|keep (the same|my)|stay with (the same|my)) (doctor|dentist|hygienist|provider)\b", text, re.I):
+            r.slots["provider"] = self.target_booking.provider  # "Can I keep the same doctor?"
+            if r.intent == "unknown":
+                r.intent = "give_info"
+        moved = self._relative_to_booking(text)
+        if moved is not None:  # "same time next week", "push it back a week": from the appointment being moved
+            r.slots["when"], r.intent = moved, "give_info"
         acks: list[str] = []
         if rules.no_texts(text) and not self.sms_opt_out:
             self.sms_opt_out = True
@@ -188,7 +197,17 @@ class Policy:
             return None
         if s == "cancel_confirm":
             if intent == "yes" or (intent == "cancel" and self.task == "cancel"):  # "please cancel it"
-                return self._do_cancel()
+                turn = self._do_cancel()
+                if turn.intent == "cancelled" and re.search(
+                        r"\b(book|rebook|new one|another one|a new (appointment|time|one))\b", text, re.I):
+                    # "Yes, and I'd like to book a new one next week": the same service, as a new booking
+                    service = self.target_booking.service
+                    self._start("book")
+                    self.q.appointment_type = slots.get("service", service)
+                    if "when" in slots:
+                        self.when = slots["when"]
+                    return self._prefixed(self._next(), ["Your appointment is cancelled."])
+                return turn
             if intent == "reschedule":
                 self.task = "reschedule"
                 return self._lookup()
@@ -397,6 +416,21 @@ class Policy:
         if self.task and not self.task_done:
             return self._next()
         return self._ask(PROMPTS["anything_else"], "anything_else", state="anything_else")
+
+    def _relative_to_booking(self, text: str) -> parse.When | None:
+        b = self.target_booking
+        if self.task != "reschedule" or b is None or self.state not in ("when", "offer"):
+            return None
+        t = rules.normalize(text)
+        m = re.search(r"\b(push(ed)? (it |that )?back|move (it |that )?back|later by|(a|one|two) weeks? later|"
+                      r"same time)\b.{0,20}?\b(a|one|two|2) weeks?\b|\b(a|one|two|2) weeks? (later|after( that)?)\b|"
+                      r"\bsame time (next week|the (following|next) week|the week after)\b", t)
+        if not m:
+            return None
+        weeks = 2 if re.search(r"\b(two|2) weeks?\b", m.group(0)) else 1
+        day = b.start.date() + timedelta(weeks=weeks)
+        at = b.start.time().replace(tzinfo=None) if "same time" in t else None
+        return parse.When(day_from=day, day_to=day, at=at)
 
     def _chosen_asked_back(self, text: str, slots: dict) -> AgentTurn | None:
         """At the read-back, "Is that Thursday the 10th?" about the time being booked: yes, it is."""

@@ -144,6 +144,7 @@ _RESCHEDULE = re.compile(
     r"(move|switch|change|push|shift|bump|swap|rearrange) (my|the|our|his|her|that|this) (\w+ ){0,2}(appointment|appt|visit|"
     r"booking|time|slot|cleaning|checkup|check up|filling|exam|day|date)|"
     r"(move|push|shift|bump) (it|that)( \w+){0,2} (to|back|forward|later|earlier)|"
+    r"(can|could) (i|we|you) (move|change|switch|reschedule|push) (it|that)\b|(move|change) it instead|"
     r"change the (day|time|date) of|different (time|day|date) for (my|the)|another (time|day|date) for (my|the)|"
     r"(do|have|move) (it|that|this) (on|to|for) (another|a different|a new|some other) (day|time|date)|"
     r"(a |find a )?new (time|day|date) for (my|the|our)|"

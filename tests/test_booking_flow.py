@@ -1,6 +1,6 @@
 """The booking policy, turn by turn, against a real calendar database (text in, text out)."""
 
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
@@ -147,6 +147,28 @@ def test_symptoms_said_instead_of_a_request_are_a_request_to_book():
                  "My gums bleed when I brush."):
         assert rules.request_kind(said) == "book", said
     assert rules.request_kind("My son's tooth hurts, can you see him Friday?") == "book"
+
+
+def test_moving_or_cancelling_in_the_caller_s_own_words(cal):
+    slot = [s for s in cal.find_slots("cleaning", date(2026, 12, 2)) if s.provider == "Dr. Patel"][0]
+    b = cal.book_slot(slot, CallerInfo("Maria Gonzalez", "+12025550143"))
+    c = conv(cal)
+    talk(c, "I need to cancel my appointment", "yes")
+    assert c.state == "cancel_confirm"
+    c.on_caller("Actually, can I move it instead?")
+    assert c.task == "reschedule" and c.state == "when" and cal.get_booking(b.id).status == "booked"
+    c.on_caller("Same time next week.")  # from the appointment being moved
+    assert c.state == "offer" and c.offered[0].local_start.replace(tzinfo=None) == \
+        (b.start + timedelta(weeks=1)).replace(tzinfo=None)
+    c = conv(cal)
+    talk(c, "I need to move my appointment", "yes")
+    c.on_caller("Just push it back a week.")
+    assert all(o.local_start.date() == b.start.date() + timedelta(weeks=1) for o in c.offered)
+    c = conv(cal)
+    talk(c, "I need to cancel my appointment", "yes")
+    t = c.on_caller("Yes, and I'd like to book a new one next week.")
+    assert cal.get_booking(b.id).status == "cancelled" and t.text.startswith("Your appointment is cancelled.")
+    assert c.task == "book" and c.state == "offer" and c.q.appointment_type == "cleaning"
 
 
 def test_cancel_and_reschedule(cal):
