@@ -41,6 +41,8 @@ _EMERGENCY_PARTS = [
     r"\bthroat (is |feels )?(closing|tight|swelling|swollen)",
     r"\bface is (swelling|swallowing|swollen|puffed|puffing)",
     r"\bchoking\b",
+    r"\b(lips?|face|skin|fingers?)\W+(?:\w+\W+){0,3}?(turn\w*|going|gone|look\w*) (blue|grey|gray|purple)",
+    r"\b(throw\w* up|vomit\w*|cough\w* up|spit\w* up) (\w+ ){0,2}blood",
     # trauma, losing consciousness
     r"\b(pass(ed|es|ing)? out|black(ed)? out|faint(ed|ing)?|collaps\w*|unconscious|unresponsive|not respond\w*|"
     r"knock(ed)? out cold|not waking|won'?t wake|isn'?t waking|can'?t wake|not moving|barely conscious|seizure|fitting|convuls\w*)",
@@ -400,6 +402,16 @@ _CHECK = re.compile(
     r"(is|was) my (\w+ ){0,2}(appointment|booking) (still )?(on|booked|confirmed|for)|"
     r"(forgot|forgotten|don'?t remember|can'?t remember) (when|what time|what day) my (\w+ ){0,2}(appointment|visit) is)\b",
     re.I)
+# dental trauma and infection: the clinic's emergency visit, today if it can (not 911)
+_URGENT_DENTAL = (r"\bknock\w* (\w+ ){0,3}(tooth|teeth)( \w+){0,2} out\b|\b(tooth|teeth) (\w+ ){0,2}(knocked out|hanging|dangling|"
+                  r"pushed (in|back)|came out)\b|\bpus\b|\babscess\w*|\b(swollen|swelling) (gum|gums|cheek|jaw)|"
+                  r"\b(can'?t|cannot) (open|close) my (mouth|jaw)|\bjaw is (locked|stuck)")
+
+
+def urgent_dental(text: str) -> bool:
+    return bool(re.search(_URGENT_DENTAL, text, re.I))
+
+
 # symptoms and treatments said instead of a request: "my gums bleed when I brush", "I think I need a root canal"
 _SYMPTOM = re.compile(
     r"\b(my|a|the|one of my) (\w+ ){0,2}(tooth|teeth|gum|gums|jaw|filling|crown|molar|wisdom tooth|mouth|bridge|denture|"
@@ -407,7 +419,7 @@ _SYMPTOM = re.compile(
     r"swollen|swelling|broke|broken|chipped|cracked|loose|wobbly|fell (out|off)|came (out|off)|throbbing|painful|"
     r"black|dark|stained|yellow|hole)\b|\b(i )?(think i |probably |might )?need (a|an|my|some) (root canal|crown|"
     r"filling|extraction|x-?ray|deep clean\w*|tooth out|tooth pulled|wisdom teeth out|night guard)\b|"
-    r"\b(toothache|tooth ache|cavity|abscess)\b", re.I)
+    r"\b(toothache|tooth ache|cavity|abscess)\b|" + _URGENT_DENTAL, re.I)
 
 
 def request_kind(text: str) -> str | None:

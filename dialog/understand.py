@@ -262,6 +262,8 @@ def read(text: str, ctx: Context) -> Reading:
     slots = r.slots
     # values, whatever was asked
     service = rules.match_service(t, ctx.services)
+    if not service and rules.urgent_dental(t):  # "I knocked my front tooth out": the emergency visit
+        service = next((s.name for s in ctx.services if re.search(r"emergenc|urgent", s.name, re.I)), None)
     if service:
         slots["service"] = service
     when = parse.parse_when(t if asked in ("when", "offer", "confirm") else rules.strip_greetings(t), ctx.today)

@@ -174,3 +174,19 @@ def test_the_start_of_a_name_written_as_a_word_is_dropped_only_when_the_name_was
 
     assert extract_name("Well, this is in Gozy, Obera.", asked=True) == ("Gozy", "Obera")  # "Ngozi Obiora"
     assert extract_name("I'm in Chicago.", asked=True) is None and extract_name("I'm in New York City.") is None
+
+
+@pytest.mark.parametrize("line", ["My husband's lips are turning blue.", "I've been throwing up blood."])
+def test_more_emergencies_said_plainly(line):
+    assert rules.is_emergency(line)
+    assert not rules.is_emergency("My teeth are turning grey.")
+
+
+@pytest.mark.parametrize("line", ["I knocked my front tooth out playing hockey, it's in milk.",
+                                  "My son fell off his bike and his tooth is hanging.",
+                                  "There's pus coming out of my gum.", "My jaw is locked and I can't open my mouth."])
+def test_dental_trauma_and_infection_ask_for_the_emergency_visit(line):
+    conv = Conversation(CLINIC, model=None)
+    conv.greeting()
+    conv.on_caller(line)
+    assert conv.task == "book" and conv.q.appointment_type == "emergency visit" and not rules.is_emergency(line)
