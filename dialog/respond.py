@@ -17,6 +17,7 @@ from . import names, parse, rules
 from .prompts import PROMPTS, SORRY, UNCLEAR_LINE, AgentTurn
 from .steps import NO_ANSWER
 from .understand import Reading
+from .yesno import yes_no
 
 log = logging.getLogger("frontdesk.dialog")
 _READ_BACKS = ("confirm", "cancel_confirm", "phone_confirm", "phone_check", "spelling_check", "known_caller")
@@ -40,6 +41,9 @@ class Policy:
                 and self.history and self.history[-1][0] == "caller":
             self.history.pop()  # the request to repeat is not an answer
             return self._repeat()
+        if self.state == "open" and self.outcome and not r.slots and intent in ("unknown", "no") and \
+                yes_no(text, done_means_no=True) == "no":
+            return self._goodbye()  # "Sure, what else can I help you with?" "Nope, we're good."
         if intent == "unknown" and not r.slots and rules.is_aside(text):
             return self._aside(text)  # "sorry, it's been a long day": no answer, and not a misunderstanding
         if self.task in ("reschedule", "book") and self.target_booking is not None and "provider" not in r.slots and \

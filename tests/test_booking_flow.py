@@ -403,6 +403,15 @@ def test_the_final_read_back_answered_with_a_change_a_question_or_the_other_offe
     assert c.booking is not None and "Aetna" in t.text and t.text.startswith("You're all set")
 
 
+def test_no_after_what_else_can_i_help_you_with_ends_the_call(cal):
+    c = conv(cal)
+    c.on_caller("Do you have parking?")
+    t = c.on_caller("Okay, okay")
+    assert t.text == "Sure, what else can I help you with?" and c.state == "open"
+    t = c.on_caller("Nope, we're good.")
+    assert t.hangup and "Goodbye" in t.text
+
+
 class BrokenCalendar:
     def __getattr__(self, name):
         def fail(*args, **kwargs):
