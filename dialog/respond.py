@@ -287,6 +287,19 @@ class Policy:
                 acks.append("No problem.")
                 return self._after_callback()
             return None
+        if s == "service" and "service" not in slots and re.search(
+                r"\b(what (are|were) (the|my|your) (options|choices)|what the (options|choices) are|"
+                r"what (do|can) you (offer|do|have|book)|what (kinds?|types?|sorts?)|"
+                r"what('?s| is) (available|on offer)|not sure what (i need|to book|it'?s called))\b", text, re.I):
+            names_ = ", ".join(sv.name for sv in self.clinic.services[:-1]) + f", or {self.clinic.services[-1].name}"
+            return self._ask(f"I can book a {names_}. Which would you like?", "service", state="service")
+        if s == "service" and "service" not in slots and not slots.get("faq") and re.search(
+                r"\b(whatever('?s| is) (needed|necessary|best)|(not sure|no idea|don'?t know)( what)?|haven'?t been (in|for)|"
+                r"first (visit|time)|been (a while|ages|years|a long time))\b", text, re.I):
+            exam = next((sv.name for sv in self.clinic.services if re.search(r"check|exam", sv.name, re.I)), None)
+            if exam:  # "Whatever's needed, I haven't been in years.": where a dentist would start
+                self.q.appointment_type = exam
+                return self._prefixed(self._next(), [f"A {exam} is the usual place to start, so I'll book that."])
         if s == "name" and "name" not in slots and "spelled" not in slots:
             if re.search(r"\b(why (do|would|did) you need|what (do|would) you need (it|that|my name|this) for|"
                          r"(is|why is) (that|it|this) (necessary|needed|required)|do you (really )?need (that|it|my name)|"

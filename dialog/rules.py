@@ -494,4 +494,18 @@ def match_service(text: str, services) -> str | None:
             words = normalize(phrase).split()
             if len(words) == 1 and len(words[0]) >= 5 and _stem(words[0]) in stems:
                 return service.name
+    for service in services:  # "emergency, sort of" for "emergency visit"
+        words = normalize(service.name).split()
+        if len(words) > 1 and len(words[0]) >= 6 and _stem(words[0]) in stems:
+            return service.name
     return None
+
+
+# treatments a caller may ask for by name; one the clinic has not configured gets a callback offer
+_TREATMENT = re.compile(r"\b(whiten\w*|bleach\w*|invisalign|aligners?|braces|orthodont\w*|implants?|veneers?|crowns?|bridges?|"
+                        r"dentures?|extractions?|root canals?|botox|bonding|sealants?|x-?rays?|consult\w*|night guard|"
+                        r"mouth guard|gum (graft|surgery)|wisdom teeth|oral surgery|sedation|deep clean\w*)\b", re.I)
+
+
+def names_treatment(text: str) -> bool:
+    return bool(_TREATMENT.search(text))

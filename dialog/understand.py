@@ -266,6 +266,8 @@ def read(text: str, ctx: Context) -> Reading:
         service = next((s.name for s in ctx.services if re.search(r"emergenc|urgent", s.name, re.I)), None)
     if service:
         slots["service"] = service
+    elif ctx.asked == "service" and rules.names_treatment(t):
+        slots["faq"] = ["unknown"]  # "Teeth whitening." when it is not a service here: a callback, not "sorry?"
     when = parse.parse_when(t if asked in ("when", "offer", "confirm") else rules.strip_greetings(t), ctx.today)
     if not when.empty or when.flexible:
         slots["when"] = when

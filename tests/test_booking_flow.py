@@ -412,6 +412,26 @@ def test_no_after_what_else_can_i_help_you_with_ends_the_call(cal):
     assert t.hangup and "Goodbye" in t.text
 
 
+def test_the_service_question_answered_vaguely_or_with_a_treatment_not_offered(cal):
+    def asked():
+        c = conv(cal)
+        c.on_caller("Hi, I'd like to make an appointment.")
+        assert c.state == "service"
+        return c
+
+    c = asked()
+    assert c.on_caller("Could you tell me what the options are?").text.startswith("I can book a cleaning, checkup")
+    c = asked()
+    t = c.on_caller("Whatever's needed, I haven't been in years.")
+    assert c.q.appointment_type == "checkup" and t.text.startswith("A checkup is the usual place to start")
+    c = asked()
+    c.on_caller("Emergency, sort of, it's not too bad.")
+    assert c.q.appointment_type == "emergency visit"
+    c = asked()
+    c.on_caller("Teeth whitening.")  # not a service here: a callback, not "sorry?"
+    assert c.state == "callback_offer" and c.misunderstandings == 0
+
+
 class BrokenCalendar:
     def __getattr__(self, name):
         def fail(*args, **kwargs):
