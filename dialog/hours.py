@@ -37,3 +37,12 @@ def describe_hours(hours: dict[str, tuple[str, str] | None]) -> str:
     elif closed:
         text += " We're closed on " + ", ".join(DAY_NAMES[d] for d in closed) + "."
     return text
+
+
+def hours_on(hours: dict[str, tuple[str, str] | None], day: str, label: str | None = None) -> str:
+    """One day's hours: "On Friday we're open from 8 AM to 3 PM.", "We're closed on Saturdays."."""
+    value = hours.get(day)
+    name = label or f"on {DAY_NAMES[day]}"
+    if value is None:
+        return f"We're closed {name}." if label else f"We're closed on {DAY_NAMES[day]}s."
+    return f"{name[0].upper()}{name[1:]} we're open from {spoken_time(value[0])} to {spoken_time(value[1])}."

@@ -166,7 +166,7 @@ class Policy:
                 intent = "no"  # "Yes, but can you make it with Dr. Kim?": a change, not a yes
             if intent == "yes":
                 turn = self._book()
-                extra = [a for a in (self.faq_answer(t) for t in slots.get("faq") or [] if t != "unknown") if a]
+                extra = [a for a in (self.faq_answer(t, text) for t in slots.get("faq") or [] if t != "unknown") if a]
                 if extra and turn.text.endswith("Is there anything else I can help with?"):
                     # "Yes. Oh, and do you take Aetna?": booked, and the question answered
                     turn.text = turn.text.replace("Is there anything else I can help with?",
@@ -635,7 +635,7 @@ class Policy:
     def _answer_faqs(self, r: Reading) -> tuple[list[str], bool]:
         answers, unknown = [], False
         for topic in r.slots.get("faq") or []:
-            answer = self.faq_answer(topic) if topic != "unknown" else None
+            answer = self.faq_answer(topic, r.text) if topic != "unknown" else None
             if answer:
                 answers.append(answer)
             elif r.intent == "faq" or topic == "unknown":

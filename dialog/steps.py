@@ -5,11 +5,12 @@ which owns the call's state; every tool call is logged for the call record."""
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import asdict
 from datetime import datetime, timedelta
 
 from . import parse
-from .hours import DAY_NAMES, describe_hours, spoken_time
+from .hours import DAY_NAMES, ORDER, describe_hours, hours_on, spoken_time
 
 log = logging.getLogger("frontdesk.dialog")
 NO_ANSWER = ("I don't have that information, but I can have someone from the clinic call you back about it. "
@@ -316,9 +317,19 @@ class Steps:
 
     # -- FAQ, handoff, goodbye -----------------------------------------------------------
 
-    def faq_answer(self, topic: str) -> str | None:
-        """The clinic's answer to a topic; None when it has none configured."""
+    def faq_answer(self, topic: str, text: str = "") -> str | None:
+        """The clinic's answer to a topic; None when it has none configured. ``text``, the
+        caller's words, narrows it: the day asked about, the insurance plan named."""
+        t = text.lower()
         if topic == "hours":
+            today = self.now_local().date()
+            days = [d for d in ORDER if re.search(rf"\b{DAY_NAMES[d].lower()}s?\b", t)]
+            if re.search(r"\b(today|tonight)\b", t):
+                return hours_on(self.clinic.hours, ORDER[today.weekday()], "today")
+            if re.search(r"\btomorrow\b", t):
+                return hours_on(self.clinic.hours, ORDER[(today.weekday() + 1) % 7], "tomorrow")
+            if len(days) == 1:
+                return hours_on(self.clinic.hours, days[0])
             return describe_hours(self.clinic.hours)
         if topic == "address":
             return f"We're at {self.clinic.address}." if self.clinic.address else None
@@ -328,7 +339,15 @@ class Steps:
             plans = list(self.policy.insurance)
             if not plans:
                 return None
-            return "We accept " + (", ".join(plans[:-1]) + f", and {plans[-1]}" if len(plans) > 1 else plans[0]) + "."
+            accepted = "We accept " + (", ".join(plans[:-1]) + f", and {plans[-1]}" if len(plans) > 1 else plans[0]) + "."
+            named = next((p for p in plans if p.lower() in t), None)
+            if named:
+                return f"Yes, we accept {named}."
+            other = re.search(r"\b(blue cross( blue shield)?|humana|united ?health\w*|medicaid|medicare|guardian|kaiser|"
+                              r"anthem|tricare|geha|ameritas|principal|sun life|bupa|vhi|laya)\b", t)
+            if other:
+                return f"We don't accept {other.group(0).title()}. {accepted}"
+            return accepted
         entry = next((e for e in self.faq_entries if e.id == topic), None)
         return entry.answer if entry else None
 
