@@ -432,6 +432,14 @@ def test_the_service_question_answered_vaguely_or_with_a_treatment_not_offered(c
     assert c.state == "callback_offer" and c.misunderstandings == 0
 
 
+@pytest.mark.parametrize("asked, answer", [("What are your hours on Friday?", "On Friday we're open from 8 AM to 3 PM."),
+                                           ("Are you open Saturdays?", "We're closed on Saturdays."),
+                                           ("Do you take Aetna?", "Yes, we accept Aetna."),
+                                           ("Do you take Blue Cross?", "We don't accept Blue Cross. We accept Delta Dental")])
+def test_a_question_about_one_day_or_one_plan_gets_that_answer(cal, asked, answer):
+    assert conv(cal).on_caller(asked).text.startswith(answer)
+
+
 class BrokenCalendar:
     def __getattr__(self, name):
         def fail(*args, **kwargs):

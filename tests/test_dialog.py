@@ -191,12 +191,3 @@ def test_dental_trauma_and_infection_ask_for_the_emergency_visit(line):
     conv.on_caller(line)
     assert conv.task == "book" and conv.q.appointment_type == "emergency visit" and not rules.is_emergency(line)
 
-
-@pytest.mark.parametrize("asked, answer", [("What are your hours on Friday?", "On Friday we're open from 8 AM to 3 PM."),
-                                           ("Are you open Saturdays?", "We're closed on Saturdays."),
-                                           ("Do you take Aetna?", "Yes, we accept Aetna."),
-                                           ("Do you take Blue Cross?", "We don't accept Blue Cross. We accept Delta Dental")])
-def test_a_question_about_one_day_or_one_plan_gets_that_answer(asked, answer):
-    conv = Conversation(CLINIC, model=None)
-    conv.greeting()
-    assert conv.on_caller(asked).text.startswith(answer)
