@@ -21,7 +21,7 @@ from .yesno import yes_no
 
 log = logging.getLogger("frontdesk.dialog")
 _READ_BACKS = ("confirm", "cancel_confirm", "phone_confirm", "phone_check", "spelling_check", "known_caller")
-YES_NO_STATES = (*_READ_BACKS, "callback_offer", "new_patient")
+YES_NO_STATES = (*_READ_BACKS, "callback_offer", "new_patient", "book_offer")
 MAX_SPELL_ATTEMPTS = 2
 
 
@@ -119,6 +119,9 @@ class Policy:
         if answers and (not self.task or self.task_done):
             if not self.outcome:
                 self.outcome = "faq_only"
+            if any(str(t).startswith("service:") for t in r.slots.get("faq") or []):
+                return self._prefixed(self._ask("Would you like to book one?", "book_offer", state="book_offer",
+                                                expect="yes_no"), acks + answers)
             return self._prefixed(self._ask(PROMPTS["anything_else"], "faq", state="anything_else"), acks + answers)
         turn = self._next()
         # a read-back of a spelling given again is progress (the spelling has its own limit), not a repeat
@@ -275,6 +278,16 @@ class Policy:
             if intent == "yes" and not slots and len(rules.normalize(text).split()) <= 4:
                 return self._ask("Sure, what else can I help you with?", "more", state="open")
             return None
+        if s == "book_offer":  # "Yes, we do cleanings. Would you like to book one?"
+            if intent == "yes" or intent == "book":
+                self._start("book")
+                self.q.appointment_type = slots.get("service") or self._offered_service
+                self._take_values(r, acks)
+                return self._next()
+            if intent in ("no", "goodbye"):
+                if intent == "goodbye" or rules.is_goodbye(text):
+                    return self._goodbye()
+                return self._ask(f"No problem. {PROMPTS['anything_else']}", "anything_else", state="anything_else")
         if s == "callback_offer":
             if intent == "yes":
                 self.create_callback("a question the clinic has no answer for")  # the words are in the details
@@ -632,9 +645,15 @@ class Policy:
         self.requests.append({"type": kind, "service": self.q.appointment_type or None})
         return True
 
+    _offered_service = ""
+
     def _answer_faqs(self, r: Reading) -> tuple[list[str], bool]:
         answers, unknown = [], False
         for topic in r.slots.get("faq") or []:
+            if topic.startswith("service:"):
+                self._offered_service = topic.split(":", 1)[1]
+                answers.append(f"Yes, we do {self._offered_service}s.")
+                continue
             answer = self.faq_answer(topic, r.text) if topic != "unknown" else None
             if answer:
                 answers.append(answer)

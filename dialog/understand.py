@@ -22,7 +22,7 @@ from .yesno import yes_no
 
 INTENTS = ("book", "cancel", "reschedule", "check", "faq", "human", "billing", "advice", "emergency", "yes", "no",
            "choose_slot", "give_info", "greeting", "goodbye", "other", "unknown")
-YES_NO_ASKS = ("confirm", "phone_confirm", "spelling_check", "cancel_confirm", "anything_else", "phone_check",
+YES_NO_ASKS = ("confirm", "book_offer", "phone_confirm", "spelling_check", "cancel_confirm", "anything_else", "phone_check",
                "known_caller", "callback_offer", "new_patient", "sms_ok", "lookup_retry")
 
 
@@ -316,6 +316,11 @@ def read(text: str, ctx: Context) -> Reading:
     for clause in questions:
         priced = re.search(r"\b(how much|cost|costs|price|prices|pricing|charge for|fee|fees|how long does)\b", clause, re.I)
         found = [] if priced else [*rules.faq_topics(clause), *match_faq(clause, ctx.faq)[:1]]
+        offered_service = rules.match_service(clause, ctx.services)
+        if not found and offered_service and asked in ("open", "anything_else") and re.search(
+                r"\b(do|does|can|could) (you|y'?all|the (clinic|dentist|practice)|your \w+) (do|offer|provide|have|take care of|"
+                r"handle|book)\b|\bis (it|that) something you\b", clause, re.I):
+            found = [f"service:{offered_service}"]  # "Do you do cleanings?": yes, and would they like one
         if found:
             answered.append(clause)
         elif not rules.request_kind(clause) and asked in ("open", "anything_else", "callback_offer") and \
@@ -363,9 +368,10 @@ def read(text: str, ctx: Context) -> Reading:
         r.intent = "give_info"
     elif kind and not (kind == "book" and asked not in ("open", "anything_else", "service") and _is_answer(slots, asked)):
         r.intent = kind
-    elif service and asked in ("open", "anything_else") and "faq" not in slots:
+    elif service and asked in ("open", "anything_else") and ("faq" not in slots or rules.match_service(rest, ctx.services)
+                                                             or kind == "book" or "when" in slots):
+        # "do you take Aetna? And I'd like a checkup next week": the question answered, and a booking
         r.intent = "book"  # "just my routine exam": naming a service is asking for it
-        slots.pop("faq", None)
     elif "faq" in slots:
         r.intent = "faq"
     elif asked == "offer" and (yes_no(t) == "no" or re.search(r"\b(other|else|different|later|earlier|another)\b", norm)):

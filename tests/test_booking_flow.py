@@ -440,6 +440,20 @@ def test_a_question_about_one_day_or_one_plan_gets_that_answer(cal, asked, answe
     assert conv(cal).on_caller(asked).text.startswith(answer)
 
 
+def test_do_you_do_cleanings_is_answered_and_the_booking_offered(cal):
+    c = conv(cal)
+    t = c.on_caller("Do you do cleanings?")
+    assert t.text == "Yes, we do cleanings. Would you like to book one?" and c.state == "book_offer"
+    c.on_caller("Yes, next Tuesday if possible.")
+    assert c.task == "book" and c.q.appointment_type == "cleaning" and c.when.day_from is not None
+    c = conv(cal)
+    t = c.on_caller("Hello, my name's Tom Park, do you take Aetna? And I'd like a checkup sometime next week.")
+    assert "Aetna" in t.text and c.task == "book" and c.q.appointment_type == "checkup"  # the question and the request
+    c = conv(cal)
+    c.on_caller("Do you do fillings?")
+    assert c.on_caller("No, just asking, thanks.").text.startswith("No problem.") and c.task == ""
+
+
 class BrokenCalendar:
     def __getattr__(self, name):
         def fail(*args, **kwargs):
