@@ -7,7 +7,6 @@ taken. `_next` asks for the first thing still missing or unconfirmed.
 
 from __future__ import annotations
 
-import difflib
 import logging
 import re
 from dataclasses import asdict
@@ -15,6 +14,7 @@ from datetime import timedelta
 
 from . import names, parse, rules
 from .prompts import PROMPTS, SORRY, UNCLEAR_LINE, AgentTurn
+from .spelling import MAX_SPELL_ATTEMPTS, Spelling
 from .steps import NO_ANSWER
 from .understand import Reading
 from .yesno import yes_no
@@ -22,10 +22,9 @@ from .yesno import yes_no
 log = logging.getLogger("frontdesk.dialog")
 _READ_BACKS = ("confirm", "cancel_confirm", "phone_confirm", "phone_check", "spelling_check", "known_caller")
 YES_NO_STATES = (*_READ_BACKS, "callback_offer", "new_patient", "book_offer")
-MAX_SPELL_ATTEMPTS = 2
 
 
-class Policy:
+class Policy(Spelling):
     def respond(self, r: Reading, text: str, confidence: float = 1.0) -> AgentTurn:
         intent = r.intent
         if intent == "emergency":
@@ -408,11 +407,6 @@ class Policy:
             self.q.insurance = text[:80]
         return None
 
-    def _spelling_read_back(self) -> AgentTurn:
-        from .conversation import spell_readback
-        return self._ask(f"Thank you. I have {spell_readback(self.first_name, self.last_name, self.first_spelled)}. "
-                         "Is that right?", "spelling_check", state="spelling_check", expect="yes_no")
-
     def _which_one(self) -> str:
         first, second = (self.slot_words(o) for o in self.offered[:2])
         if self.offered[0].provider == self.offered[1].provider:
@@ -474,90 +468,6 @@ class Policy:
         if not (same_day and same_time) or (w.day_from is None and w.at is None):
             return None
         return self._ask(f"Yes, {self.slot_words(c)}. Shall I go ahead?", "read_back", state="confirm", expect="yes_no")
-
-    @staticmethod
-    def _about_spelling(text: str) -> str | None:
-        """A question about the spelling question, or "it's spelled like it sounds": the answer."""
-        t = rules.normalize(text)
-        if re.search(r"\b(do i have to|do i need to|is (that|it|this) (necessary|needed)|why do you need|what'?s (it|that) for|"
-                     r"why)\b", t):
-            return "It helps us get your name exactly right in our records. Just say the letters one at a time, " \
-                   "like S as in Sam."
-        if re.search(r"\b(how (do|should|would) (you want|i)|what do you mean|keypad|type it|key it|text it)\b", t):
-            return "Just say each letter, one at a time, like S as in Sam, M as in Mary."
-        if re.search(r"\b(like it sounds|how it sounds|(usual|normal|regular|standard|common) (spelling|way)|"
-                     r"spelled (normally|the normal way|as it sounds))\b", t):
-            return "So that I get it exactly right, could you say the letters one at a time?"
-        return None
-
-    @staticmethod
-    def _means_first(text: str) -> bool:
-        return "first" in rules.normalize(text).split()
-
-    def _take_spelling(self, r: Reading, text: str, first: bool) -> AgentTurn | None:
-        spelled = r.slots.get("spelled")
-        if not spelled:  # the recogniser wrote the spelled letters as one word ("Okonkwo")
-            words = [w for w in rules.normalize(text).split() if w not in ("it's", "its", "that's", "um", "uh", "sure")]
-            if len(words) == 1 and len(words[0]) >= 2 and words[0].isalpha():
-                spelled = words[0].upper()
-        prefix, self._spell_prefix = self._spell_prefix, ""
-        if spelled:
-            if prefix and not spelled.startswith(prefix):  # "F as in Frank" [pause] "E, R, N, A, N, D, O"
-                spelled = prefix + spelled
-            if first and self.state == "spelling_first" and self.name_spelled and \
-                    names.letters(spelled) == names.letters(self.last_name) and \
-                    names.letters(self._heard_name[0]) != names.letters(spelled):
-                # the last name again, for "spell it": ask for the first name by name
-                heard = self._heard_name[0] or self.first_name
-                return self._ask(f"That's your last name, thank you. And your first name{', ' + heard if heard else ''}: "
-                                 "could you spell that for me?", "spelling", state="spelling_first", expect="spelling")
-            if first and self.state == "spelling_first" and not self.first_spelled and self._goes_on_last(spelled):
-                # "A, L" [pause, the agent asks for the first name] "Q, A, H, T, A, N, I": the last name went on
-                self.last_name = names.from_spelling(names.letters(self.last_name) + spelled)
-                return self._ask(f"Thank you. {PROMPTS['spelling_first']}", "spelling", state="spelling_first",
-                                 expect="spelling")
-            self._set_spelled(spelled, first=first)
-            return None
-        letter = names.lone_letter(text)
-        if letter:
-            return self._spelling_begun(prefix + letter, first=first)
-        return None
-
-    def _goes_on_last(self, spelled: str) -> bool:
-        """Letters given for the first name that read as the rest of the last name: with them the
-        spelled last name comes much closer to the name as heard, and they are nothing like the
-        first name as heard."""
-        heard_first, heard_last = (names.letters(n) for n in self._heard_name)
-        so_far, more = names.letters(self.last_name), names.letters(spelled)
-        if not heard_last or not so_far or len(so_far) >= len(heard_last):
-            return False
-        def like(a: str, b: str) -> float:
-            return difflib.SequenceMatcher(None, a, b).ratio()
-        return like(so_far + more, heard_last) >= like(so_far, heard_last) + 0.25 and \
-            like(more, heard_first) < 0.5 and like(so_far + more, heard_last) >= 0.6
-
-    _heard_name = ("", "")
-
-    def _spelling_begun(self, letters: str, first: bool) -> AgentTurn:
-        """The first letter(s) of a spelling, then a pause: keep them and let the caller go on."""
-        self._spell_prefix = letters
-        return self._ask(f"{', '.join(letters)}, and then?", "spelling_partial",
-                         state="spelling_first" if first else "spelling", expect="spelling")
-
-    _spell_prefix = ""
-    _spell_misses = 0
-
-    def _set_spelled(self, letters: str, first: bool) -> None:
-        value = names.from_spelling(letters)
-        if first:
-            self.first_name, self.first_spelled = names.reconcile(value, self.first_name), True
-            return
-        heard = self.last_name.split()
-        if len(heard) > 1 and names.reconcile(value, heard[-1]) == heard[-1]:
-            # "Fatima Zahra Benali": the spelled last name is the final word; the rest is given names
-            self.first_name = " ".join([self.first_name, *heard[:-1]]).strip()
-            self.last_name = heard[-1]
-        self.last_name, self.name_spelled = names.reconcile(value, self.last_name or value), True
 
     # -- values into the frame ---------------------------------------------------------------
 
