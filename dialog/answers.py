@@ -1,0 +1,390 @@
+"""The answer to the question the agent asked, one method per question (a mixin of
+Conversation): what "yes", "the other one", "I'll type it in" or "Why do you need my name?"
+mean depends on what was asked."""
+
+from __future__ import annotations
+
+import re
+
+from . import names, parse, rules
+from .prompts import PROMPTS, AgentTurn
+from .spelling import MAX_SPELL_ATTEMPTS
+from .understand import Reading
+
+
+class Answers:
+    def _apply_answer(self, r: Reading, text: str, acks: list[str]) -> AgentTurn | None:
+        """The answer to the question that is open, by the state the call is in; None: nothing
+        particular to this question, the turn goes on to the frame and the next question."""
+        s, intent = self.state, r.intent
+        if s in ("confirm", "cancel_confirm") and intent == "yes" and self._readback_cut:
+            # "okay, okay" over "To confirm, I'll..." before the question: the whole read-back first
+            return self._repeat()
+        handler = {
+            "confirm": self._on_confirm,
+            "cancel_confirm": self._on_cancel_confirm,
+            "offer": self._on_offer,
+            "lookup_retry": self._on_lookup_retry,
+            "anything_else": self._on_anything_else,
+            "book_offer": self._on_book_offer,
+            "callback_offer": self._on_callback_offer,
+            "service": self._on_service,
+            "name": self._on_name,
+            "phone": self._on_phone,
+            "phone_confirm": self._on_phone,
+            "phone_check": self._on_phone,
+            "known_caller": self._on_known_caller,
+            "spelling": self._on_spelling,
+            "spelling_first": self._on_spelling,
+            "spelling_check": self._on_spelling_check,
+            "email": self._on_details,
+            "reason": self._on_details,
+            "insurance": self._on_details,
+        }.get(s)
+        return handler(r, text, acks) if handler is not None else None
+
+    def _on_confirm(self, r: Reading, text: str, acks: list[str]) -> AgentTurn | None:
+        """The final read-back: book, change, or another time."""
+        intent, slots = r.intent, r.slots
+        asked_back = self._chosen_asked_back(text, slots)
+        if asked_back is not None:
+            return asked_back  # "Hang on, is that Thursday the 10th?": yes, and the question again
+        if intent == "yes" and {"provider", "when", "service"} & slots.keys() and \
+                re.search(r"\b(but|instead|actually|rather|change|make it|switch|could (we|you)|can (we|you))\b", text, re.I):
+            intent = "no"  # "Yes, but can you make it with Dr. Kim?": a change, not a yes
+        if intent == "yes":
+            turn = self._book()
+            extra = [a for a in (self.faq_answer(t, text) for t in slots.get("faq") or [] if t != "unknown") if a]
+            if extra and turn.text.endswith("Is there anything else I can help with?"):
+                # "Yes. Oh, and do you take Aetna?": booked, and the question answered
+                turn.text = turn.text.replace("Is there anything else I can help with?",
+                                              " ".join(extra + ["Is there anything else I can help with?"]))
+            return turn
+        others = [o for o in self.offered if self.chosen is None or o.id != self.chosen.id]
+        if len(others) == 1 and re.search(r"\b(the )?other (one|time|slot|option)\b", text, re.I) and \
+                {"when", "provider"}.isdisjoint(slots):
+            self._release()  # "No, the other one.": of two offers, the one not being read back
+            self.chosen = None
+            turn = self._choose(others[0])
+            if turn is not None:
+                return turn
+        if intent in ("no", "goodbye") or (intent == "give_info" and ("when" in slots or "provider" in slots)):
+            self._release()
+            self.chosen = None
+            if rules.is_goodbye(text) and "when" not in slots:
+                self.task_done = True
+                return self._goodbye("No problem, I haven't booked anything.")
+            if "provider" in slots:
+                self.provider = slots["provider"]
+            if "when" in slots:
+                self.when = self.when.merged(slots["when"])  # "the afternoon instead": that day still
+                return self._offer()
+            if "provider" in slots:
+                return self._offer()
+            if "service" in slots and slots["service"] != self.q.appointment_type:
+                self.q.appointment_type = slots["service"]
+                return self._offer()
+            self.when = parse.When()
+            return self._ask("No problem. What day and time would suit you better?", "when", state="when")
+        return None
+
+    def _on_cancel_confirm(self, r: Reading, text: str, acks: list[str]) -> AgentTurn | None:
+        """Shall I cancel it?"""
+        intent, slots = r.intent, r.slots
+        if intent == "yes" or (intent == "cancel" and self.task == "cancel"):  # "please cancel it"
+            turn = self._do_cancel()
+            if turn.intent == "cancelled" and re.search(
+                    r"\b(book|rebook|new one|another one|a new (appointment|time|one))\b", text, re.I):
+                # "Yes, and I'd like to book a new one next week": the same service, as a new booking
+                service = self.target_booking.service
+                self._start("book")
+                self.q.appointment_type = slots.get("service", service)
+                if "when" in slots:
+                    self.when = slots["when"]
+                return self._prefixed(self._next(), ["Your appointment is cancelled."])
+            return turn
+        if intent == "reschedule":
+            self.task = "reschedule"
+            return self._lookup()
+        if intent in ("no", "goodbye"):
+            self.task_done = True
+            return self._ask("Okay, I've left your appointment as it is. Is there anything else I can help with?",
+                             "kept", state="anything_else")
+        return None
+
+    def _on_offer(self, r: Reading, text: str, acks: list[str]) -> AgentTurn | None:
+        """The offered times: a pick, another time or doctor, or none of these."""
+        intent, slots = r.intent, r.slots
+        if "choice" in slots:
+            turn = self._choose(self.offered[slots["choice"]])
+            if turn is not None:
+                return turn
+        if "provider" in slots and slots["provider"] != self.provider and intent != "choose_slot":
+            self.provider = slots["provider"]  # "none of those, I'd like to see Dr. Kim"
+            if "when" in slots:
+                self.when = self.when.merged(slots["when"])
+            elif intent == "no" and all(o.provider == self.provider for o in self.offered):
+                return self._offer_more()  # "I'm busy then. I'd like to see Dr. Patel": not these again
+            return self._offer()
+        named_time = slots.get("when") is not None and not slots["when"].empty
+        if len(self.offered) > 1 and intent != "no" and not named_time and re.search(
+                r"\b(either|whichever|any of (them|those)|(doesn'?t|does not) matter|(don'?t|do not) mind|"
+                r"you (choose|pick|decide)|whatever('?s| is) (easier|best|fine|good))\b", text, re.I):
+            turn = self._choose(self.offered[0])  # "Either is fine": the first, read back to confirm
+            if turn is not None:
+                return turn
+        if "when" in slots and intent != "choose_slot":
+            self.when = self.when.merged(slots["when"])  # "no, anything after 10?": that day still
+            return self._offer()
+        if intent == "no":
+            return self._offer_more()
+        if len(self.offered) > 1 and (intent == "yes" or re.search(
+                r"\b(that|this|the) (one|time|slot)\b|\bthat'?s (fine|good|great|perfect)\b|\bthat works\b|"
+                r"\bsounds good\b|\bthe one with\b|\b(take|have|go with|do|book|want|grab) (that|this|it)\b", text, re.I)):
+            # "I'll take that one" with two on offer: ask which, rather than "sorry?" (once)
+            if self.last_question != self._which_one():
+                sure = "Sure."
+                if re.search(r"\b(dr|doctor)\b", text, re.I) and len({o.provider for o in self.offered}) == 1:
+                    # "the one with Dr. Adele" when both are with Dr. Patel: say so
+                    sure = f"{'Both' if len(self.offered) == 2 else 'All'} are with {self.offered[0].provider}."
+                return self._ask(f"{sure} {self._which_one()}", "offer", state="offer", expect="choice")
+        return None
+
+    def _on_lookup_retry(self, r: Reading, text: str, acks: list[str]) -> AgentTurn | None:
+        """The booking was not found: another number or the spelled name."""
+        intent, slots = r.intent, r.slots
+        if "phone" in slots:
+            self.lookup_phone = slots["phone"]
+            return self._lookup()
+        if "spelled" in slots or "name" in slots:
+            if "name" in slots:
+                self.first_name, self.last_name = slots["name"][0], slots["name"][1] or self.last_name
+            if "spelled" in slots:
+                self._set_spelled(slots["spelled"], first=False)
+            return self._lookup()
+        if intent == "no" or re.search(r"\b(don'?t|do not) know\b|\bnot sure\b", text, re.I):
+            self.lookup_tries = 1
+            return self._lookup()
+        return None
+
+    def _on_anything_else(self, r: Reading, text: str, acks: list[str]) -> AgentTurn | None:
+        """Is there anything else?"""
+        intent, slots = r.intent, r.slots
+        if intent in ("no", "goodbye"):
+            return self._goodbye()
+        if intent == "yes" and not slots and len(rules.normalize(text).split()) <= 4:
+            return self._ask("Sure, what else can I help you with?", "more", state="open")
+        return None
+
+    def _on_book_offer(self, r: Reading, text: str, acks: list[str]) -> AgentTurn | None:
+        """Would you like to book one?"""
+        intent, slots = r.intent, r.slots
+        # "Yes, we do cleanings. Would you like to book one?"
+        if intent == "yes" or intent == "book":
+            self._start("book")
+            self.q.appointment_type = slots.get("service") or self._offered_service
+            self._take_values(r, acks)
+            return self._next()
+        if intent in ("no", "goodbye"):
+            if intent == "goodbye" or rules.is_goodbye(text):
+                return self._goodbye()
+            return self._ask(f"No problem. {PROMPTS['anything_else']}", "anything_else", state="anything_else")
+
+    def _on_callback_offer(self, r: Reading, text: str, acks: list[str]) -> AgentTurn | None:
+        """Shall someone call you back about that?"""
+        intent = r.intent
+        if intent == "yes":
+            self.create_callback("a question the clinic has no answer for")  # the words are in the details
+            self.outcome = self.outcome or "callback"
+            acks.append("I've asked a member of our staff to call you back about that.")
+            return self._after_callback()
+        if intent in ("no", "goodbye"):
+            if intent == "goodbye":
+                return self._goodbye()
+            acks.append("No problem.")
+            return self._after_callback()
+        return None
+
+    def _on_service(self, r: Reading, text: str, acks: list[str]) -> AgentTurn | None:
+        """What kind of appointment: the list of services, or where to start."""
+        slots = r.slots
+        if "service" not in slots and re.search(
+                r"\b(what (are|were) (the|my|your) (options|choices)|what the (options|choices) are|"
+                r"what (do|can) you (offer|do|have|book)|what (kinds?|types?|sorts?)|"
+                r"what('?s| is) (available|on offer)|not sure what (i need|to book|it'?s called))\b", text, re.I):
+            names_ = ", ".join(sv.name for sv in self.clinic.services[:-1]) + f", or {self.clinic.services[-1].name}"
+            return self._ask(f"I can book a {names_}. Which would you like?", "service", state="service")
+        if "service" not in slots and not slots.get("faq") and re.search(
+                r"\b(whatever('?s| is) (needed|necessary|best)|(not sure|no idea|don'?t know)( what)?|haven'?t been (in|for)|"
+                r"first (visit|time)|been (a while|ages|years|a long time))\b", text, re.I):
+            exam = next((sv.name for sv in self.clinic.services if re.search(r"check|exam", sv.name, re.I)), None)
+            if exam:  # "Whatever's needed, I haven't been in years.": where a dentist would start
+                self.q.appointment_type = exam
+                return self._prefixed(self._next(), [f"A {exam} is the usual place to start, so I'll book that."])
+        return None
+
+    def _on_name(self, r: Reading, text: str, acks: list[str]) -> AgentTurn | None:
+        """Why the name is needed, or a name held back."""
+        slots = r.slots
+        if "name" not in slots and "spelled" not in slots:
+            if re.search(r"\b(why (do|would|did) you need|what (do|would) you need (it|that|my name|this) for|"
+                         r"(is|why is) (that|it|this) (necessary|needed|required)|do you (really )?need (that|it|my name)|"
+                         r"what'?s (it|that) for)\b", text, re.I):
+                return self._ask("It's so the clinic knows who the appointment is for. Can I have your first and last "
+                                 "name, please?", "name", state="name", expect="name")
+            if re.search(r"\b(i'?d rather not|rather not say|prefer not to|(don'?t|do not) want to (say|give|tell)|"
+                         r"not comfortable)\b", text, re.I):
+                return self._ask("I understand. I do need a name to book the appointment; your first name is fine.",
+                                 "name", state="name", expect="name")
+        return None
+
+    def _on_phone(self, r: Reading, text: str, acks: list[str]) -> AgentTurn | None:
+        """The number: the caller ID confirmed, a number given or keyed in, or read back."""
+        s, intent, slots = self.state, r.intent, r.slots
+        if s == "phone_confirm" and intent not in ("yes", "no") and "phone" not in slots and re.search(
+                r"\b((better|best|rather|prefer)( to)? (call|use|reach me on|try|text)|(my|the|a) (other|mobile|cell|work) "
+                r"(number|phone)|(husband|wife|partner|mom|dad|mother|father|friend|son|daughter|boss)'?s (phone|number|cell)|"
+                r"(that'?s|it'?s) (my|the) (landline|work phone|office))\b", text, re.I):
+            intent = r.intent = "no"  # "That's my landline, better to call my mobile."
+        if s == "phone" and "phone" not in slots and self.caller_id and re.search(
+                r"\b(the (one|number) i'?m calling (from|on)|(use|try) this (number|one)|this number is fine|"
+                r"the same (number|one)|same one|caller id)\b", text, re.I):
+            slots["phone"] = self.caller_id  # "Just use the one I'm calling from."
+        if s == "phone" and "phone" not in slots and re.search(
+                r"\b((don'?t|do not) (know|remember) (it|my number|the number)|can'?t remember (it|my number|the number)|"
+                r"(let me|i'?ll|i need to|i have to) (find|look up|check|get) (it|that|the number|my number))\b", text, re.I):
+            if self.caller_id and not re.search(r"\b(find|look up|check|get)\b", text, re.I):
+                return self._ask(f"That's okay. Is the number you're calling from, {parse.speak_phone(self.caller_id)}, "
+                                 "a good number to reach you?", "phone_confirm", state="phone_confirm", expect="yes_no")
+            return self._say(AgentTurn("Take your time.", intent="aside", expect="number"))
+        if s in ("phone", "phone_confirm") and "phone" not in slots and rules.will_key_in(text):
+            if s == "phone_confirm":
+                self.phone_source = "declined"
+            return self._ask("Sure, go ahead and key it in, then press pound.", "phone", state="phone", expect="number")
+        if s == "phone" and "phone" not in slots:
+            turn = self._phone_in_parts(text)
+            if turn is not None:
+                return turn
+        if s == "phone_confirm":
+            if intent == "yes" and "phone" not in slots:
+                self.q.phone_number = self.caller_id or ""
+                self.phone_source = "caller_id"
+            elif intent == "no" or "phone" in slots:
+                self.phone_source = "declined" if "phone" not in slots else self.phone_source
+        elif s == "phone_check":
+            if intent == "yes" and "phone" not in slots:
+                self.phone_source = "confirmed"
+            elif intent == "no" or "phone" in slots:
+                if "phone" not in slots:
+                    self.q.phone_number = ""
+                    self.phone_source = "declined"
+        return None
+
+    def _on_known_caller(self, r: Reading, text: str, acks: list[str]) -> AgentTurn | None:
+        """Am I speaking with (the name on file)?"""
+        intent = r.intent
+        if intent == "unknown" and self.known_name and names.heard_as_one(text, self.known_name):
+            intent = r.intent = "yes"  # "That be Yadarko." for Yaw Darko: their own name, run together
+        if intent == "yes":
+            self.first_name, _, self.last_name = (self.known_name or "").partition(" ")
+            self.name_verified = True
+            if not self.q.phone_number:  # the number on file is the one they call from
+                self.q.phone_number, self.phone_source = self.caller_id or "", "caller_id"
+            acks.append(f"Thanks, {self.first_name}.")
+        elif intent == "no":
+            self.known_name = ""
+        return None
+
+    def _on_spelling(self, r: Reading, text: str, acks: list[str]) -> AgentTurn | None:
+        """The letters of a name."""
+        s = self.state
+        return self._take_spelling(r, text, first=s == "spelling_first" or self._means_first(text))
+
+    def _on_spelling_check(self, r: Reading, text: str, acks: list[str]) -> AgentTurn | None:
+        """The spelling read back."""
+        intent, slots = r.intent, r.slots
+        spelled = slots.get("spelled")
+        again = spelled and spelled in (names.letters(self.last_name),
+                                        names.letters(self.first_name) if self.first_spelled else None)
+        if again and not self._means_first(text) and intent != "no":
+            # a name spelled again as it was read back (the caller missed the read-back): the read-back again
+            return self._spelling_read_back()
+        if intent == "yes" and "spelled" not in slots:
+            self.name_verified = True
+        elif intent == "no" or "spelled" in slots:
+            self.spell_attempts += 1
+            if "spelled" in slots:
+                self._set_spelled(slots["spelled"], first=self._means_first(text))
+            elif names.lone_letter(text) and self.spell_attempts < MAX_SPELL_ATTEMPTS:
+                # "No. My first name is F as in Frank, [pause]": the rest of it is coming
+                return self._spelling_begun(names.lone_letter(text), first=self._means_first(text))
+            if self.spell_attempts >= MAX_SPELL_ATTEMPTS:
+                # no more reading back: the booking carries the best spelling and a flag for staff
+                self.name_unverified = True
+                acks.append("Thank you. I'll note the spelling for our staff to check.")
+            elif "spelled" not in slots:
+                first = self._means_first(text)
+                return self._ask(f"Sorry about that. Could you spell your {'first' if first else 'last'} name again, "
+                                 "letter by letter?", "spelling", state="spelling_first" if first else "spelling",
+                                 expect="spelling")
+        return None
+
+    def _on_details(self, r: Reading, text: str, acks: list[str]) -> AgentTurn | None:
+        """Email, reason for the visit, insurance."""
+        s, intent, slots = self.state, r.intent, r.slots
+        if s == "email" and intent == "no" and "email" not in slots:
+            self.q.email = ""
+            self.policy.confirm_by = tuple(c for c in self.policy.confirm_by if c != "email")
+            self._email_declined = True
+        elif s == "reason" and not slots.get("faq"):
+            self.q.reason = text[:200]
+        elif s == "insurance" and "insurance" not in slots and intent in ("give_info", "unknown", "other") and text:
+            self.q.insurance = text[:80]
+        return None
+
+    def _which_one(self) -> str:
+        first, second = (self.slot_words(o) for o in self.offered[:2])
+        if self.offered[0].provider == self.offered[1].provider:
+            first, second = first.split(" with ")[0], second.split(" with ")[0]
+        if first.split(" at ")[0] == second.split(" at ")[0]:  # the same day: the times tell them apart
+            second = second.split(" at ", 1)[1]
+        return f"Which one: the first, {first}, or the second, {second}?"
+
+    def _phone_in_parts(self, text: str) -> AgentTurn | None:
+        """A number said in pieces across turns ("two oh two" [pause] "five five five..."): the
+        digits so far are kept and read back, and the caller goes on."""
+        digits = parse.spoken_digits(text)
+        so_far = self._phone_digits + digits
+        if not digits or len(so_far) > 11:
+            self._phone_digits = ""
+            return None
+        phone = parse.parse_phone(so_far) if len(so_far) >= 10 else None
+        if phone:
+            self._phone_digits = ""
+            self.q.phone_number, self.phone_source = phone, "spoken"
+            return self._next()
+        if len(so_far) >= 10:
+            self._phone_digits = ""
+            return None
+        self._phone_digits = so_far
+        return self._ask(f"{parse.speak_phone(so_far)}, and then?", "phone_partial", state="phone", expect="number")
+
+    _phone_digits = ""
+
+    def _after_callback(self) -> AgentTurn:
+        if self.task and not self.task_done:
+            return self._next()
+        return self._ask(PROMPTS["anything_else"], "anything_else", state="anything_else")
+
+    def _chosen_asked_back(self, text: str, slots: dict) -> AgentTurn | None:
+        """At the read-back, "Is that Thursday the 10th?" about the time being booked: yes, it is."""
+        w, c = slots.get("when"), self.chosen
+        if c is None or w is None or not text.rstrip().endswith("?") or \
+                re.search(r"\b(instead|rather|other|another|different|anything|something)\b", text, re.I):
+            return None
+        start = c.local_start
+        same_day = w.day_from is None or w.day_from == start.date() and w.day_to in (None, start.date())
+        same_time = w.at is None or w.at == start.time().replace(tzinfo=None)
+        if not (same_day and same_time) or (w.day_from is None and w.at is None):
+            return None
+        return self._ask(f"Yes, {self.slot_words(c)}. Shall I go ahead?", "read_back", state="confirm", expect="yes_no")
