@@ -1,6 +1,6 @@
 """Deterministic understanding that does not depend on the language model: what the caller wants
-(intents), asides and FAQ topics; emergencies are in emergency.py. The values in a turn (names, numbers, dates) are in parse.py,
-names.py and yesno.py; understand.py runs them all on every turn."""
+(intents), asides and FAQ topics; emergencies are in emergency.py. The values in a turn (names,
+numbers, dates) are in parse.py, names.py and yesno.py; understand.py runs them all on every turn."""
 
 from __future__ import annotations
 
