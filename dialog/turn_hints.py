@@ -1,0 +1,121 @@
+"""How long to wait for the caller to go on, from the transcript of their speech so far (a mixin
+of Conversation, asked by the session during the end-of-turn silence): inside a phone number or a
+spelling, after "and", "um" or a lead-in ("You know, [pause] that works for me"), or after only a
+greeting, wait; a whole answer to what was asked may end the turn at a short pause."""
+
+from __future__ import annotations
+
+import re
+
+from . import names, parse, rules
+from .prompts import _UNFINISHED
+from .understand import read
+
+
+class TurnHints:
+    def wait_for_more(self, partial: str) -> int:
+        """From a transcript of the caller's speech so far: how long (ms) to wait for more when
+        they pause mid-answer: inside a phone number, a spelling, after "and", "um", or after only
+        a greeting ("Hi. [pause] This is..."). 0: done."""
+        if self.state in ("phone", "phone_check"):
+            digits = parse.spoken_digits(partial)
+            # half a number, also in a correction ("no, it's 202 555, [pause] 0143")
+            if 0 < len(digits) < 10 and (not rules.normalize(partial).startswith("no") or len(digits) >= 3):
+                return 2500
+        if self.state in ("spelling", "spelling_first"):
+            # "Sure, it's... [pause]": wait for the letters; mid-spelling, wait unless as many letters
+            # as the name heard have come (the end of a spelling looks like its middle)
+            so_far = len(re.sub(r"[^A-Z]", "", names.parse_spelling(partial, letter_words=True) or ""))
+            heard = self.first_name if self.state == "spelling_first" else self.last_name
+            if so_far == 0:
+                # "Sure, it's... [pause]" waits for the letters; a sentence with no letters in it
+                # ("I come every six months.", the name said again) is a turn of its own
+                return 1500 if _before_spelling(partial) else 0
+            if so_far < max(3, len(re.sub(r"[^A-Za-z]", "", heard)) - 1):
+                return 1000
+            return 0
+        if _spelling_goes_on(partial):  # "no, it's K, E, O, H, A, [pause] N..." at a read-back
+            return 1000
+        if rules.is_greeting_only(partial) and self.state in ("open", "anything_else") or rules.announces_question(partial):
+            return 1500
+        if self.state == "open" and not self.task and re.fullmatch(
+                r"(my name is|my name's|name's|this is|it's|i'm|i am)\s+[\w'-]+(\s+[\w'-]+){0,3}[.!]?",
+                rules.strip_greetings(partial).strip(), re.I):
+            return 1200  # "Hi. My name is Abdulrahman Al-Qahtani. [pause] I'd like to book...": the request is next
+        if _sounds_unfinished(partial):
+            return 1500 if _lead_in(partial) else 1200  # "I'll take [pause 1.4 s] the 9:30 one"
+        return 0
+
+    def answer_complete(self, partial: str) -> bool:
+        """From a transcript of the caller's speech so far: it is already a whole answer to what
+        was asked (a full phone number, a first and last name, a day or time, one of the offers),
+        so a short pause may end the turn. Not for yes/no questions: "yes, [pause] but make it
+        Friday" must not book."""
+        t = partial.strip()
+        words = rules.normalize(t).split()
+        if not words or _sounds_unfinished(t) or self.wait_for_more(t):
+            return False
+        r = read(t, self.context())
+        if self.state == "phone":
+            return "phone" in r.slots
+        if self.state == "name":
+            name = r.slots.get("name")
+            return bool(name and name[0] and name[1]) and len(words) <= 8
+        if self.state == "offer":
+            return "choice" in r.slots and r.intent in ("choose_slot", "give_info", "yes")
+        if self.state == "when":
+            when = r.slots.get("when")
+            return bool(when and not when.empty) and r.intent in ("give_info", "book", "unknown")
+        return False
+
+
+# what people say before the letters of a spelling: "Sure, it's...", "Okay, so my last name is..."
+_PRE_SPELLING = {"sure", "yes", "yeah", "yep", "ok", "okay", "alright", "right", "so", "well", "um", "uh", "er", "hmm",
+                 "oh", "it's", "its", "it", "is", "that's", "that", "my", "last", "first", "name", "surname", "family",
+                 "spelled", "spelt", "spell", "spells", "of", "course", "no", "problem", "ready", "let", "me", "see",
+                 "i", "the", "and", "certainly", "absolutely", "here", "goes", "we", "go", "then", "'s"}
+# a preposition that ends a phrase, not a sentence cut short: "spot on", "I'll type it in"
+_PARTICLE_BEFORE = {"spot", "bang", "dead", "right", "hold", "go", "come", "carry", "keep", "it", "me", "that", "them",
+                    "this", "log", "pop", "fit", "squeeze", "type", "key", "punch", "put", "drop", "count"}
+
+
+def _before_spelling(text: str) -> bool:
+    words = re.findall(r"[a-z']+", text.lower())
+    return len(words) <= 6 and all(w in _PRE_SPELLING for w in words)
+
+
+# a turn of only these words has not got to its point yet ("You know, [pause] that works for me")
+_LEAD_INS = {"you know", "i'd say", "i would say", "let's see", "let me see", "how do i say", "how do i say it",
+             "i'll take", "i'll have", "i'd like", "i would like", "i'll go with", "i'll go for", "i want", "i'd prefer",
+             "can i", "could i", "can i have", "could i have", "i'll do", "give me", "let me have", "i'd like the",
+             "i'll take the", "let me think", "what else", "and also", "and then", "the thing is", "here's the thing",
+             "i'll go", "i will go", "let's go", "let's go with", "i'd go", "i'd go with", "i'll have the"}
+
+
+def _lead_in(text: str) -> bool:
+    words = rules.normalize(text).split()
+    lead = re.sub(r"^((oh|um|uh|so|well|okay|ok|right|hmm|yeah|and) )+", "", " ".join(words))
+    return lead in _LEAD_INS or bool(words) and words[-1] in ("take", "prefer")
+
+
+def _sounds_unfinished(text: str) -> bool:
+    """The words so far stop mid-sentence: on "and", "um", "with", a comma or a dash, or they are
+    only a lead-in ("You know.", "I'll take.", "Can I?")."""
+    t = text.rstrip()
+    if t.endswith((",", "-", "...")):
+        return True
+    if _lead_in(t):
+        return True
+    words = rules.normalize(t).split()
+    if not words or words[-1] not in _UNFINISHED:
+        return False
+    return not (words[-1] in ("on", "in") and len(words) >= 2 and words[-2] in _PARTICLE_BEFORE)
+
+
+def _spelling_goes_on(text: str) -> bool:
+    """The words so far end in a run of spelled letters ("... K, E, O, H, A")."""
+    words = re.findall(r"[A-Za-z']+", text)
+    if len(words) >= 3 and all(len(w) == 1 for w in words[-3:]):
+        return True
+    # "... my first name is F as in Frank, [pause]": a letter with its example word
+    return bool(re.search(r"\b[A-Za-z]\.?,?\s+(as|is|was)\s+(in|an|a)\s+[A-Za-z]+[,.]?\s*$", text))
