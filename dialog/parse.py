@@ -1,4 +1,4 @@
-"""Deterministic understanding of what callers say: yes/no, numbers, phone numbers, names,
+"""Deterministic understanding of what callers say: numbers, phone numbers, dates of birth,
 dates and times, and choices among offered slots. Speech recognition at 8 kHz mishears, so
 every parser accepts the forms Whisper produces ("2 p.m.", "two thirty", "five five five").
 """
@@ -8,13 +8,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-
-_YES = re.compile(r"^(yes|yeah|yep|yup|ya|sure|correct|right|that'?s right|that'?s correct|that works|sounds good|"
-                  r"perfect|okay|ok|please do|go ahead|absolutely|definitely|of course|confirm(ed)?|book it|"
-                  r"that one|great|fine|alright|all right|uh huh|mm hmm)\b", re.I)
-_YES_ANY = re.compile(r"\b(yes|yeah|yep|correct|that works|sounds good|please do|go ahead|book it|confirm)\b", re.I)
-_NO = re.compile(r"\b(no|nope|nah|not really|don'?t|do not|wrong|incorrect|neither|none|cancel that|wait|actually|"
-                 r"change|different|another)\b", re.I)
 
 UNITS = {"zero": 0, "oh": 0, "o": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
          "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14,
@@ -59,20 +52,6 @@ def clean(text: str) -> str:
     t = re.sub(r"\b(1[0-2]|[1-9]):?([0-5]\d) ?(am|pm|in the (?:morning|afternoon|evening)|o'?clock)\b", r"\1:\2 \3", t)
     t = re.sub(r"[^a-z0-9':# ]", " ", t)
     return _clock_phrases(re.sub(r"\s+", " ", t).strip())
-
-
-def is_yes(text: str) -> bool:
-    t = clean(text)
-    if not t:
-        return False
-    if re.search(r"\b(no|not|don'?t|nope|wait|actually|change)\b", t) and not re.match(r"^(yes|yeah)\b", t):
-        return False
-    return bool(_YES.match(t) or _YES_ANY.search(t))
-
-
-def is_no(text: str) -> bool:
-    t = clean(text)
-    return bool(t) and not re.match(r"^(yes|yeah|yep|sure)\b", t) and bool(_NO.search(t))
 
 
 # ---- numbers and phone numbers -------------------------------------------------------
@@ -147,36 +126,6 @@ def speak_phone(e164: str) -> str:
         d = d[1:]
     groups = [d[:3], d[3:6], d[6:]] if len(d) == 10 else [d]
     return ", ".join(" ".join(g) for g in groups)
-
-
-# ---- names ---------------------------------------------------------------------------
-
-_NAME_INTRO = re.compile(r"\b(?:my name is|my name's|name is|this is|it's|it is|i am|i'm|call me)\s+(.+)", re.I)
-_NOT_NAME = {"calling", "looking", "trying", "wondering", "hoping", "interested", "here", "not", "just", "a", "the",
-             "sorry", "fine", "good", "new", "an", "existing", "sure", "yes", "no", "okay", "ok"}
-
-
-_QUESTION = re.compile(r"^(do|does|did|can|could|would|will|what|where|when|how|why|is|are|who|which)\b", re.I)
-
-
-def parse_name(text: str) -> str | None:
-    if "?" in text or _QUESTION.match(text.strip()):
-        return None
-    raw = re.sub(r"[^A-Za-z' \-]", " ", text).strip()
-    m = _NAME_INTRO.search(raw)
-    if not m and len(raw.split()) > 4:
-        return None
-    candidate = m.group(1) if m else raw
-    words = [w for w in candidate.split() if w.lower() not in ("and", "uh", "um", "er")]
-    # spelled names: "M A R I A"
-    if len(words) >= 3 and all(len(w) == 1 for w in words):
-        return "".join(words).capitalize()
-    words = words[:3]
-    if not words or words[0].lower() in _NOT_NAME or len(words) > 3:
-        return None
-    if any(w.lower() in ("appointment", "book", "cleaning", "cancel", "help", "phone", "number") for w in words):
-        return None
-    return " ".join(w[:1].upper() + w[1:].lower() for w in words)
 
 
 # ---- dates and times -----------------------------------------------------------------

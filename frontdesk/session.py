@@ -20,7 +20,7 @@ from typing import Awaitable, Callable
 
 import numpy as np
 
-from dialog import parse, rules
+from dialog import parse, rules, yesno
 from dialog.conversation import FILLER, AgentTurn, Conversation
 from dialog.prompts import recognition_prompt
 from media.bargein import BargeIn, BargeInDetector
@@ -202,7 +202,7 @@ class CallSession:
         if self.backchannels_interrupt and words:
             backchannel = False
         finished = self.rtp is None or not self.rtp.playing
-        if backchannel and finished and self._expect == "yes_no" and (parse.is_yes(transcript.text) or parse.is_no(transcript.text)):
+        if backchannel and finished and self._expect == "yes_no" and (yesno.is_yes(transcript.text) or yesno.is_no(transcript.text)):
             backchannel = False  # an early "yes" to the question the agent just finished asking
         if backchannel:
             log.info("call %s: backchannel %s (%.2f) over the agent; it goes on", self.record.call_id,

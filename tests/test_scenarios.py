@@ -4,6 +4,7 @@ the outcome in the database, in Radicale and in the SMTP server, not only the wo
 
 import json
 import os
+import re
 import subprocess
 import threading
 import time
@@ -92,12 +93,26 @@ class SlotTaker(threading.Thread):
         self.cal.book_slot(slots[0], CallerInfo("Other Caller", "+12025550999"), "other-call")
 
 
+# an oracle of its own for "the caller said yes" (not the agent's yesno.py): the scenario lines
+# say their yes plainly
+_YES = re.compile(r"^(yes|yeah|yep|yup|ya|sure|correct|right|that'?s right|that'?s correct|that works|sounds good|"
+                  r"perfect|okay|ok|please do|go ahead|absolutely|definitely|of course|confirm(ed)?|book it|"
+                  r"that one|great|fine|alright|all right|uh huh|mm hmm)\b", re.I)
+_YES_ANY = re.compile(r"\b(yes|yeah|yep|correct|that works|sounds good|please do|go ahead|book it|confirm)\b", re.I)
+
+
+def said_yes(text: str) -> bool:
+    t = re.sub(r"\s+", " ", re.sub(r"[^a-z0-9' ]", " ", text.lower())).strip()
+    if not t or re.search(r"\b(no|not|don'?t|nope|wait|actually|change)\b", t) and not re.match(r"^(yes|yeah)\b", t):
+        return False
+    return bool(_YES.match(t) or _YES_ANY.search(t))
+
+
 def invariants(record: dict, cal: Calendar) -> dict:
     """The two things that must never happen: a booking the caller did not confirm (a yes to the
     read-back in their latest turn), and an offered slot that was not free when it was offered."""
     from sqlmodel import Session, select
 
-    from dialog.parse import is_yes
     from tools.schema import Appointment
 
     base = record["answered_at"] or record["started_at"]
@@ -109,7 +124,7 @@ def invariants(record: dict, cal: Calendar) -> dict:
         at_ms = (tc["at"] - base) * 1000
         callers = [t for t in turns if t["speaker"] == "caller" and t["t_ms"] <= at_ms + 50]
         asked = [t for t in turns if t["speaker"] == "agent" and callers and t["t_ms"] <= callers[-1]["t_ms"]]
-        confirmed = bool(callers) and is_yes(callers[-1]["text"]) and bool(asked) and (
+        confirmed = bool(callers) and said_yes(callers[-1]["text"]) and bool(asked) and (
             asked[-1].get("intent") == "read_back" or "Shall I go ahead" in asked[-1]["text"])
         unconfirmed += not confirmed
     not_free = 0
