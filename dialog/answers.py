@@ -12,11 +12,24 @@ from .spelling import MAX_SPELL_ATTEMPTS
 from .understand import Reading
 
 
+# why the agent asks, for "why do you need that?"
+_WHY = {"name": "It's so the clinic knows who the appointment is for.",
+        "dob": "It helps us find your records and make sure we have the right patient.",
+        "phone": "It's so the clinic can reach you about the appointment.",
+        "phone_confirm": "It's so the clinic can reach you about the appointment.",
+        "email": "It's where we send your confirmation.",
+        "insurance": "It helps the clinic check your coverage before the visit.",
+        "new_patient": "New patients get a little more time for the first visit."}
+
+
 class Answers:
     def _apply_answer(self, r: Reading, text: str, acks: list[str]) -> AgentTurn | None:
         """The answer to the question that is open, by the state the call is in; None: nothing
         particular to this question, the turn goes on to the frame and the next question."""
         s, intent = self.state, r.intent
+        why = _WHY.get(s)
+        if why and not r.slots and rules.asks_why(text):  # "Why do you need my name?": say why, ask again
+            return self._ask(f"{why} {self.last_question}", s, state=s, expect=self._last_expect)
         if s in ("confirm", "cancel_confirm") and intent == "yes" and self._readback_cut:
             # "okay, okay" over "To confirm, I'll..." before the question: the whole read-back first
             return self._repeat()
@@ -38,6 +51,7 @@ class Answers:
             "spelling_first": self._on_spelling,
             "spelling_check": self._on_spelling_check,
             "email": self._on_details,
+            "email_check": self._on_email_check,
             "reason": self._on_details,
             "insurance": self._on_details,
         }.get(s)
@@ -227,11 +241,6 @@ class Answers:
         """Why the name is needed, or a name held back."""
         slots = r.slots
         if "name" not in slots and "spelled" not in slots:
-            if re.search(r"\b(why (do|would|did) you need|what (do|would) you need (it|that|my name|this) for|"
-                         r"(is|why is) (that|it|this) (necessary|needed|required)|do you (really )?need (that|it|my name)|"
-                         r"what'?s (it|that) for)\b", text, re.I):
-                return self._ask("It's so the clinic knows who the appointment is for. Can I have your first and last "
-                                 "name, please?", "name", state="name", expect="name")
             if re.search(r"\b(i'?d rather not|rather not say|prefer not to|(don'?t|do not) want to (say|give|tell)|"
                          r"not comfortable)\b", text, re.I):
                 return self._ask("I understand. I do need a name to book the appointment; your first name is fine.",
@@ -327,6 +336,18 @@ class Answers:
                 return self._ask(f"Sorry about that. Could you spell your {'first' if first else 'last'} name again, "
                                  "letter by letter?", "spelling", state="spelling_first" if first else "spelling",
                                  expect="spelling")
+        return None
+
+    def _on_email_check(self, r: Reading, text: str, acks: list[str]) -> AgentTurn | None:
+        """The address read back: yes, a corrected address (read back again), or no."""
+        if "email" in r.slots:
+            return None  # the new address is taken, and read back
+        if r.intent == "yes":
+            self._email_checked = True
+            return None
+        if r.intent == "no":
+            self.q.email = ""
+            return self._ask("Sorry about that. Could you say the email address again, slowly?", "email", state="email")
         return None
 
     def _on_details(self, r: Reading, text: str, acks: list[str]) -> AgentTurn | None:

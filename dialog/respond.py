@@ -21,8 +21,14 @@ from .understand import Reading
 from .yesno import yes_no
 
 log = logging.getLogger("frontdesk.dialog")
-_READ_BACKS = ("confirm", "cancel_confirm", "phone_confirm", "phone_check", "spelling_check", "known_caller")
+_READ_BACKS = ("confirm", "cancel_confirm", "phone_confirm", "phone_check", "spelling_check", "known_caller",
+               "email_check")
 YES_NO_STATES = (*_READ_BACKS, "callback_offer", "new_patient", "book_offer")
+
+
+def spoken_email(address: str) -> str:
+    """"ann.lee@gmail.com" as it is read back: "ann dot lee at gmail dot com"."""
+    return address.replace(".", " dot ").replace("@", " at ").replace("_", " underscore ").replace("-", " dash ")
 
 
 class Policy(Answers, Spelling):
@@ -145,6 +151,7 @@ class Policy(Answers, Spelling):
     _last_asked = ""
     _asked_again = 0
     _email_declined = False
+    _email_checked = False
 
     def _prefixed(self, turn: AgentTurn, before: list[str]) -> AgentTurn:
         if before and not turn.hangup:
@@ -218,6 +225,8 @@ class Policy(Answers, Spelling):
             if key in slots:
                 setattr(self.q, attr, slots[key])
                 took = True
+        if "email" in slots:
+            self._email_checked = False  # a new address is read back again
         if "dob" in slots:
             self.q.dob = slots["dob"].isoformat()
             took = True
@@ -235,7 +244,7 @@ class Policy(Answers, Spelling):
             self.when = self.when.merged(slots["when"])
             took = True
         if self.state in ("phone_confirm", "phone_check", "known_caller", "spelling", "spelling_first",
-                          "spelling_check", "email", "insurance") and r.intent in ("yes", "no", "give_info"):
+                          "spelling_check", "email", "email_check", "insurance") and r.intent in ("yes", "no", "give_info"):
             took = True
         if self.state == "reason" and self.q.reason:
             took = True
@@ -295,6 +304,10 @@ class Policy(Answers, Spelling):
             if fld == "email" and not self.q.email and "email" in self.policy.confirm_by and \
                     not self._email_declined:
                 return self._ask(PROMPTS["email"], "email", state="email")
+            if fld == "email" and self.q.email and not self._email_checked:
+                # an address heard over the phone is read back, as a spelled name is
+                return self._ask(f"I have {spoken_email(self.q.email)}. Is that right?", "email_check",
+                                 state="email_check", expect="yes_no")
             if fld == "dob" and not self.q.dob and self.state != "dob":
                 return self._ask(PROMPTS["dob"], "dob", state="dob")
             if fld == "insurance" and not self.q.insurance and self.state != "insurance":

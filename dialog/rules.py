@@ -240,6 +240,16 @@ def without_asides(text: str) -> str:
     return " ".join(kept) if kept and len(kept) < len(sentences) else text.strip()
 
 
+_WHY_ASKED = re.compile(r"\b(why (do|would|did) you (need|want|ask)|what (do|would) you need (it|that|my \w+|this) for|"
+                        r"(is|why is) (that|it|this) (necessary|needed|required)|do you (really )?need (that|it|my \w+)|"
+                        r"what'?s (it|that) for|do i have to (give|tell|say))\b", re.I)
+
+
+def asks_why(text: str) -> bool:
+    """"Why do you need my name?", "Is that necessary?": the caller asks why the question is asked."""
+    return bool(_WHY_ASKED.search(text)) and len(normalize(text).split()) <= 14
+
+
 def is_goodbye(text: str) -> bool:
     return bool(_GOODBYE.search(text)) and len(normalize(text).split()) <= 14
 

@@ -22,7 +22,7 @@ from .yesno import yes_no
 
 INTENTS = ("book", "cancel", "reschedule", "check", "faq", "human", "billing", "advice", "emergency", "yes", "no",
            "choose_slot", "give_info", "greeting", "goodbye", "other", "unknown")
-YES_NO_ASKS = ("confirm", "book_offer", "phone_confirm", "spelling_check", "cancel_confirm", "anything_else", "phone_check",
+YES_NO_ASKS = ("confirm", "book_offer", "email_check", "phone_confirm", "spelling_check", "cancel_confirm", "anything_else", "phone_check",
                "known_caller", "callback_offer", "new_patient", "sms_ok", "lookup_retry")
 
 
@@ -72,6 +72,8 @@ def parse_email(text: str) -> str | None:
     t = re.sub(r"\s*\b(dot|period|point)\b\s*", ".", t)
     t = re.sub(r"\s*\b(underscore|under score)\b\s*", "_", t)
     t = re.sub(r"\s*\b(dash|hyphen)\b\s*", "-", t)
+    # letters spelled out, "a-n-n-l-e-e" or "a, n, n": one word
+    t = re.sub(r"\b[a-z0-9](?:[-, ]+[a-z0-9]\b)+", lambda m: re.sub(r"[-, ]", "", m.group(0)), t)
     m = re.search(r"@\s*([a-z0-9.\-]+\.[a-z]{2,})", t)
     if not m:
         return None
@@ -283,7 +285,7 @@ def read(text: str, ctx: Context) -> Reading:
         if "when" in slots and slots["when"].day_from and slots["when"].day_from.day == dob.day:
             del slots["when"]  # "March 14th 1990" is not a day to book
     spelling_asked = asked in ("spelling", "spelling_first")
-    spelled = names.parse_spelling(t, letter_words=spelling_asked) \
+    spelled = None if "email" in slots else names.parse_spelling(t, letter_words=spelling_asked) \
         if spelling_asked or asked in ("spelling_check", "name", "lookup_retry") or re.search(r"\b(spell\w*|as in|double [a-z]\b)", t, re.I) \
         or re.search(r"\b([A-Za-z][ ,-]+){3,}[A-Za-z]\b", t) else None
     if spelled:
@@ -336,7 +338,8 @@ def read(text: str, ctx: Context) -> Reading:
         rest = rest.replace(clause, " ")
     kind = rules.request_kind(rest)
     yn = yes_no(t, done_means_no=asked in ("anything_else", "callback_offer")) if asked in YES_NO_ASKS else None
-    if asked == "email" and "email" not in slots and re.search(r"\b(don'?t|do not|no)\b.{0,20}\b(use|have|do)\b.{0,10}e-?mail|"
+    if asked == "email" and "email" not in slots and re.search(r"\b(text|txt|sms|message) me\b|\bjust (text|the text)|"
+                                                              r"\b(don'?t|do not|no)\b.{0,20}\b(use|have|do)\b.{0,10}e-?mail|"
                                                               r"\bno e-?mail\b|\brather not\b", norm):
         yn = "no"
     if yn == "yes" and asked in ("phone_confirm", "phone_check") and "phone" in slots:

@@ -454,6 +454,27 @@ def test_do_you_do_cleanings_is_answered_and_the_booking_offered(cal):
     assert c.on_caller("No, just asking, thanks.").text.startswith("No problem.") and c.task == ""
 
 
+def test_an_email_address_is_read_back_and_why_a_question_is_asked_is_answered(cal):
+    c = conv(cal, required_fields=("name", "phone", "dob", "email"), confirm_by=("sms", "email"))
+    talk(c, "Hi, I'd like a cleaning.", "It's Ann Lee.", "yes")
+    assert c.state == "dob"
+    t = c.on_caller("Why do you need that?")
+    assert t.text.startswith("It helps us find your records") and c.state == "dob" and c.misunderstandings == 0
+    c.on_caller("March 3rd, 1985.")
+    t = c.on_caller("A-N-N-L-E-E at outlook dot com")  # spelled: one word, and not a spelling of the name
+    assert c.q.email == "annlee@outlook.com" and c.state == "email_check" and "annlee at outlook dot com" in t.text
+    c.on_caller("No.")
+    assert c.state == "email" and not c.q.email
+    c.on_caller("ann dot lee at gmail dot com")
+    assert c.state == "email_check"
+    c.on_caller("Yes.")
+    assert c.q.email == "ann.lee@gmail.com" and c.state == "when"
+    c = conv(cal, required_fields=("name", "phone", "email"), confirm_by=("sms", "email"))
+    talk(c, "Hi, I'd like a cleaning.", "It's Ann Lee.", "yes")
+    c.on_caller("Can you just text me instead?")
+    assert c.state == "when" and "email" not in c.policy.confirm_by
+
+
 class BrokenCalendar:
     def __getattr__(self, name):
         def fail(*args, **kwargs):
