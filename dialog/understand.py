@@ -108,7 +108,8 @@ def _new_patient(text: str, asked: str) -> bool | None:
     if re.search(r"\b(new patient|first time|never been|not a patient|haven'?t been|never visited|first visit|"
                  r"i'?m new|new here|not been (there|in|to you|to your)|never come|haven'?t come|not yet a patient)\b", t):
         return True
-    if re.search(r"\b(existing patient|been (there|here|in|to you|coming)|returning|regular|already a patient|"
+    if re.search(r"\b(existing patient|been (there|here|in|to you|coming|before)|returning|regular|already a patient|"
+                 r"(came|come|was|been|visited)( \w+)? (once|before|years ago|a while (ago|back)|last year)|"
                  r"i'?m a patient|seen (dr|doctor)|was there|came in|last (visit|time|cleaning|checkup)|"
                  r"i'?m not new|not new|see (dr|doctor) \w+ (already|before)|existing)\b", t):
         return False
@@ -133,7 +134,17 @@ def _insurance(text: str, plans: list[str], asked: str) -> str | None:
         p = rules.normalize(plan)
         if p and (re.search(rf"\b{re.escape(p)}\b", t) or (len(p) > 6 and p.replace(" ", "") in t.replace(" ", ""))):
             return plan
+    for plan in [*plans, *INSURERS]:  # "Delta through work": the plan's first word, when no other plan has it
+        first = rules.normalize(plan).split()[0] if rules.normalize(plan) else ""
+        if len(first) >= 5 and re.search(rf"\b{re.escape(first)}\b", t) and \
+                len({rules.normalize(q) for q in [*plans, *INSURERS] if rules.normalize(q).split()[:1] == [first]}) == 1:
+            return plan
+    if asked == "insurance" and re.search(r"\b(not sure|don'?t know|no idea|can'?t remember|through (my|his|her) "
+                                          r"(husband|wife|partner|work|job|employer|parents?))\b", t):
+        return "not sure"  # "I'm not sure, it's through my husband's job": staff ask at the visit
     if asked == "insurance" and re.fullmatch(r"(none|nothing|no|nope|no insurance|not really|i don'?t)", t):
+        return "none"
+    if asked == "insurance" and re.fullmatch(r"(cash|card|credit card|self pay|private|private pay)", t):
         return "none"
     if re.search(r"\b(no insurance|don'?t have (any )?insurance|not insured|uninsured|self[ -]?pay|pay (cash|myself|"
                  r"out of pocket)|paying (cash|myself|out of pocket)|out of pocket|no coverage)\b", t):

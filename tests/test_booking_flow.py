@@ -475,6 +475,18 @@ def test_an_email_address_is_read_back_and_why_a_question_is_asked_is_answered(c
     assert c.state == "when" and "email" not in c.policy.confirm_by
 
 
+@pytest.mark.parametrize("said, plan", [("I have Delta through work.", "Delta Dental"), ("Cash.", "none"),
+                                        ("I'm not sure, it's through my husband's job.", "not sure")])
+def test_insurance_as_callers_say_it(cal, said, plan):
+    c = conv(cal, required_fields=("name", "phone", "insurance", "new_patient"))
+    talk(c, "Hi, I'd like a cleaning.", "It's Ann Lee.", "yes")
+    assert c.state == "insurance"
+    c.on_caller(said)
+    assert c.q.insurance == plan and c.state == "new_patient" and c.misunderstandings == 0
+    c.on_caller("I came once, years ago.")
+    assert c.q.new_patient is False
+
+
 class BrokenCalendar:
     def __getattr__(self, name):
         def fail(*args, **kwargs):
