@@ -82,7 +82,9 @@ class Answers:
             turn = self._choose(others[0])
             if turn is not None:
                 return turn
-        if intent in ("no", "goodbye") or (intent == "give_info" and ("when" in slots or "provider" in slots)):
+        service_changed = "service" in slots and slots["service"] != self.q.appointment_type
+        if intent in ("no", "goodbye") or (intent == "give_info" and ("when" in slots or "provider" in slots
+                                                                      or service_changed)):
             self._release()
             self.chosen = None
             if rules.is_goodbye(text) and "when" not in slots:
@@ -90,13 +92,12 @@ class Answers:
                 return self._goodbye("No problem, I haven't booked anything.")
             if "provider" in slots:
                 self.provider = slots["provider"]
+            if service_changed:  # "it should be a cleaning, not a checkup": its own slots
+                self.q.appointment_type = slots["service"]
             if "when" in slots:
                 self.when = self.when.merged(slots["when"])  # "the afternoon instead": that day still
                 return self._offer()
-            if "provider" in slots:
-                return self._offer()
-            if "service" in slots and slots["service"] != self.q.appointment_type:
-                self.q.appointment_type = slots["service"]
+            if "provider" in slots or service_changed:
                 return self._offer()
             self.when = parse.When()
             return self._ask("No problem. What day and time would suit you better?", "when", state="when")

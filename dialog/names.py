@@ -161,6 +161,17 @@ def split_name(words: list[str]) -> tuple[str, str] | None:
 def extract_name(text: str, asked: bool = False) -> tuple[str, str] | None:
     """(first, last) from a turn, or None. ``asked``: the agent has just asked for the name, so
     a bare name ("Kwame Mensah.") counts; otherwise an introduction must say it is a name."""
+    name = _extract_name(text, asked)
+    if name and not name[1]:
+        # "It's Anne with an E. Anne Lee.": a sentence with the whole name says more
+        for sentence in re.split(r"(?<=[.!?])\s+", text.strip())[1:]:
+            fuller = _extract_name(sentence, asked)
+            if fuller and fuller[1] and (fuller[0].lower() == name[0].lower() or not asked):
+                return fuller
+    return name
+
+
+def _extract_name(text: str, asked: bool) -> tuple[str, str] | None:
     text = re.sub(r"^(\W*([Uu]m|[Uu]h|[Ss]o|[Yy]eah|[Ss]ure|[Oo]h),?\s+)*[Nn]ames?\b[,.]?\s+(?=[A-Z])", "Name's ",
                   text.strip())  # "Names Fernando": the recogniser's "Name's"
     # titles are not names: "Mrs. Patricia Nguyen", "It's Dr. Susan Lee"

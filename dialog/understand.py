@@ -252,6 +252,9 @@ def _provider_named(t: str, providers: list[str]) -> str | None:
     """The last name of the provider the caller names: said as offered, or heard a little
     differently after "Dr."/"doctor" ("Dr. Patil" for Patel, "doctor Kin" for Kim)."""
     lasts = sorted({p.split()[-1].lower() for p in providers})
+    # "with Dr. Kim, not Dr. Patel": the one turned down is not the one named
+    t = re.sub(r"\b(not|no|never|rather not|instead of|other than|anyone but|don'?t want)\s+(with\s+|see\s+)?"
+               r"((dr|doctor)\.?\s+)?[a-z]+", " ", t)
     for last in lasts:
         if re.search(rf"\b{re.escape(last)}\b", t):
             return last
@@ -310,8 +313,9 @@ def read(text: str, ctx: Context) -> Reading:
     plan = _insurance(t, ctx.insurance, asked)
     if plan:
         slots["insurance"] = plan
+    named = _provider_named(norm, ctx.providers) if re.search(r"\b(dr|doctor|with|see)\b", norm) else None
     for p in ctx.providers:
-        if re.search(rf"\b{re.escape(p.split()[-1].lower())}\b", norm) and re.search(r"\b(dr|doctor|with|see)\b", norm):
+        if named and p.split()[-1].lower() == named and re.search(rf"\b{re.escape(named)}\b", norm):
             slots["provider"] = p
             break
     choice = _choice(t, ctx.offered, ctx.today) if asked == "offer" else None

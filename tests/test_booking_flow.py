@@ -487,6 +487,21 @@ def test_insurance_as_callers_say_it(cal, said, plan):
     assert c.q.new_patient is False
 
 
+def test_corrections_in_the_caller_s_words(cal):
+    c = conv(cal)
+    talk(c, "Hi, I need a cleaning next week.", "It's Ann Lee.", "yes", "Monday morning")
+    assert c.state == "offer" and c.offered[0].provider == "Dr. Patel"
+    c.on_caller("Sorry, I meant with Dr. Kim, not Dr. Patel.")  # the one turned down is not the one named
+    assert c.provider == "Dr. Kim" and all(o.provider == "Dr. Kim" for o in c.offered)
+    c.on_caller("the first one")
+    assert c.hold is not None
+    c.on_caller("Oh wait, it should be a checkup, not a cleaning.")  # another service: its own slots
+    assert c.q.appointment_type == "checkup" and c.state == "offer" and c.chosen is None and c.booking is None
+    assert c.hold is None  # the cleaning's hold is let go
+    from dialog.names import extract_name
+    assert extract_name("Sorry, it's Anne with an E. Anne Lee.", asked=True) == ("Anne", "Lee")
+
+
 class BrokenCalendar:
     def __getattr__(self, name):
         def fail(*args, **kwargs):
