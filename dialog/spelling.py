@@ -95,6 +95,11 @@ class Spelling:
     def _set_spelled(self, letters: str, first: bool) -> None:
         value = names.from_spelling(letters)
         if first:
+            words = self.first_name.split()
+            lead = names.letters(words[0]) if len(words) > 1 else ""
+            if lead and letters.upper().startswith(lead) and len(letters) - len(lead) >= 2:
+                # "Fatima Zahra" spelled in one run: the words stay apart as they were heard
+                value = f"{names.from_spelling(lead)} {names.from_spelling(letters[len(lead):])}"
             self.first_name, self.first_spelled = names.reconcile(value, self.first_name), True
             return
         heard = self.last_name.split()

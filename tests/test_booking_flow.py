@@ -880,3 +880,11 @@ def test_a_read_back_cut_short_is_not_agreed_to_and_the_same_booking_is_not_made
     assert t.text.startswith("You're already booked: your filling with Dr. Patel on") and len(cal.bookings()) == 1
     t = c.on_caller("Yes, I'd like another appointment, a cleaning for my son.")
     assert c.task == "book" and not c.task_done
+
+
+def test_two_given_names_spelled_in_one_run_stay_two_words(cal):
+    c = conv(cal, spell_names=True)
+    c.caller_id = None
+    talk(c, "Can I book a first visit, an exam?", "My name, it is Fatima Zara Benali.",
+         "People always get it wrong, it's B, E-N-A-L-I.", "Well, I'm sure that's F-A-T-I-M-A-Z-A-H-R-A.")
+    assert (c.first_name, c.last_name) == ("Fatima Zahra", "Benali")
