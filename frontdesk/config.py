@@ -1,4 +1,8 @@
-"""frontdesk.toml: load, validate, and report bad values in one line naming the key."""
+"""frontdesk.toml: load, validate, and report bad values in one line naming the key.
+
+The whole file format in one module, on purpose: each section's dataclass and its parser
+(`_clinic_section`, `_sip_section`, ...) sit in the same place a reader looks for a setting, and
+`loads_config` only runs the section parsers in order."""
 
 from __future__ import annotations
 
@@ -328,6 +332,31 @@ def loads_config(text: str, src: Path = Path("<config>")) -> Config:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{src}: not valid TOML ({exc})") from None
 
+    clinic = _clinic_section(data)
+    sip = _sip_section(data)
+    models = _models_section(data)
+    dialog = _dialog_section(data)
+    st = _get(data, "storage", "", dict, {})
+    data_dir = Path(_get(st, "data_dir", "storage", str, "var")).expanduser()
+    booking = _booking_section(data)
+    h = _get(data, "handoff", "", dict, {})
+    front = _get(h, "front_desk_uri", "handoff", str, "")
+    if front and not re.match(r"^sips?:\S+@?\S*$|^tel:\+?[\d\-]+$", front):
+        raise ConfigError(f"handoff.front_desk_uri: expected a sip:, sips: or tel: URI, got {front!r}")
+    confirmations = _confirmations_section(data, booking.confirm_by)
+    caldav = _caldav_section(data)
+    privacy = _privacy_section(data)
+    recording = _recording_section(data)
+    dashboard = _dashboard_section(data)
+    twilio = _twilio_section(data, dashboard)
+    node_id = _node_id(data)
+    return Config(clinic, sip, models, dialog, data_dir, src, booking, HandoffConfig(front), confirmations, caldav,
+                  privacy, recording, dashboard, _get(st, "call_log_file", "storage", bool, False), twilio, node_id,
+                  _get(st, "data_dir_shared", "storage", bool, False))
+
+
+def _clinic_section(data: dict) -> Clinic:
+    """[clinic]: the name, hours, services, providers, closures, insurance and FAQ."""
     c = _get(data, "clinic", "", dict, required=True) if "clinic" in data else None
     if c is None:
         raise ConfigError("clinic: missing table [clinic]")
@@ -387,7 +416,11 @@ def loads_config(text: str, src: Path = Path("<config>")) -> Config:
         parking=_get(c, "parking", "clinic", str, ""), insurance=list(insurance),
         emergency_number=_get(c, "emergency_number", "clinic", str, "911"), faq=faq,
     )
+    return clinic
 
+
+def _sip_section(data: dict) -> SipConfig:
+    """[sip]: where to listen, transports and TLS, RTP ports, SRTP, limits, registration."""
     s = _get(data, "sip", "", dict, {})
     listen = _get(s, "listen", "sip", str, "127.0.0.1")
     try:
@@ -444,7 +477,11 @@ def loads_config(text: str, src: Path = Path("<config>")) -> Config:
                     max_calls=_range(_get(s, "max_calls", "sip", int, 0), 0, 100000, "sip.max_calls"),
                     overload_backlog_ms=_range(_get(s, "overload_backlog_ms", "sip", int, 300), 0, 60000,
                                                "sip.overload_backlog_ms"))
+    return sip
 
+
+def _models_section(data: dict) -> ModelsConfig:
+    """[models]: model paths (empty: the installed ones) and threads."""
     m = _get(data, "models", "", dict, {})
     models = ModelsConfig(
         asr=_get(m, "asr", "models", str, ""), tts=_get(m, "tts", "models", str, ""),
@@ -455,7 +492,11 @@ def loads_config(text: str, src: Path = Path("<config>")) -> Config:
         p = getattr(models, role)
         if p and not Path(p).expanduser().exists():
             raise ConfigError(f"models.{role}: expected an existing path, {p!r} does not exist")
+    return models
 
+
+def _dialog_section(data: dict) -> DialogConfig:
+    """[dialog]: turn-taking timings."""
     d = _get(data, "dialog", "", dict, {})
     dialog = DialogConfig(
         silence_timeout_s=_range(_get(d, "silence_timeout_s", "dialog", float, 15.0), 3.0, 600.0, "dialog.silence_timeout_s"),
@@ -466,9 +507,11 @@ def loads_config(text: str, src: Path = Path("<config>")) -> Config:
         filler_after_s=_range(_get(d, "filler_after_s", "dialog", float, 2.0), 0.5, 30.0, "dialog.filler_after_s"),
         turn_timeout_s=_range(_get(d, "turn_timeout_s", "dialog", float, 20.0), 2.0, 120.0, "dialog.turn_timeout_s"),
     )
-    st = _get(data, "storage", "", dict, {})
-    data_dir = Path(_get(st, "data_dir", "storage", str, "var")).expanduser()
+    return dialog
 
+
+def _booking_section(data: dict) -> BookingConfig:
+    """[booking]: required fields, confirmations, holds, the database."""
     b = _get(data, "booking", "", dict, {})
     required = _get(b, "required_fields", "booking", list, ["name", "phone"])
     allowed_fields = ("name", "phone", "email", "reason", "new_patient", "insurance", "dob")
@@ -491,10 +534,11 @@ def loads_config(text: str, src: Path = Path("<config>")) -> Config:
         confirm_by=list(confirm_by),
         spell_names=_get(b, "spell_names", "booking", bool, True),
     )
-    h = _get(data, "handoff", "", dict, {})
-    front = _get(h, "front_desk_uri", "handoff", str, "")
-    if front and not re.match(r"^sips?:\S+@?\S*$|^tel:\+?[\d\-]+$", front):
-        raise ConfigError(f"handoff.front_desk_uri: expected a sip:, sips: or tel: URI, got {front!r}")
+    return booking
+
+
+def _confirmations_section(data: dict, confirm_by: list) -> ConfirmationsConfig:
+    """[confirmations]: SMTP for emailed confirmations."""
     cf = _get(data, "confirmations", "", dict, {})
     confirmations = ConfirmationsConfig(
         smtp_host=_get(cf, "smtp_host", "confirmations", str, ""),
@@ -506,12 +550,22 @@ def loads_config(text: str, src: Path = Path("<config>")) -> Config:
     )
     if "email" in confirm_by and not confirmations.smtp_host:
         raise ConfigError("confirmations.smtp_host: required when booking.confirm_by includes 'email'")
+    return confirmations
+
+
+def _caldav_section(data: dict) -> CalDavConfig:
+    """[caldav]: the staff calendar server."""
     cd = _get(data, "caldav", "", dict, {})
     caldav_url = _get(cd, "url", "caldav", str, "")
     if caldav_url and not re.match(r"^https?://", caldav_url):
         raise ConfigError(f"caldav.url: expected an http:// or https:// URL, got {caldav_url!r}")
     caldav = CalDavConfig(caldav_url, _get(cd, "username", "caldav", str, ""), _get(cd, "password", "caldav", str, ""),
                           _range(_get(cd, "sync_interval_s", "caldav", float, 60.0), 5.0, 86400.0, "caldav.sync_interval_s"))
+    return caldav
+
+
+def _privacy_section(data: dict) -> PrivacyConfig:
+    """[privacy]: retention, redaction, encryption, logs."""
     pv = _get(data, "privacy", "", dict, {})
     privacy = PrivacyConfig(
         retention_days=_range(_get(pv, "retention_days", "privacy", int, 90), 1, 3650, "privacy.retention_days"),
@@ -522,11 +576,21 @@ def loads_config(text: str, src: Path = Path("<config>")) -> Config:
         log_format=_get(pv, "log_format", "privacy", str, "text"))
     if privacy.log_format not in ("text", "json"):
         raise ConfigError(f"privacy.log_format: expected text or json, got {privacy.log_format!r}")
+    return privacy
+
+
+def _recording_section(data: dict) -> RecordingConfig:
+    """[recording]: off by default; a consent prompt when on."""
     rc = _get(data, "recording", "", dict, {})
     recording = RecordingConfig(_get(rc, "enabled", "recording", bool, False),
                                 _get(rc, "consent_prompt", "recording", str, RecordingConfig.consent_prompt))
     if recording.enabled and not recording.consent_prompt.strip():
         raise ConfigError("recording.consent_prompt: required when recording is enabled")
+    return recording
+
+
+def _dashboard_section(data: dict) -> DashboardConfig:
+    """[dashboard]: the staff web app and metrics."""
     dc = _get(data, "dashboard", "", dict, {})
     dash_listen = _get(dc, "listen", "dashboard", str, "127.0.0.1")
     try:
@@ -553,6 +617,11 @@ def loads_config(text: str, src: Path = Path("<config>")) -> Config:
         test_call=_get(dc, "test_call", "dashboard", bool, True),
         test_call_connect_s=_range(_get(dc, "test_call_connect_s", "dashboard", float, 20.0), 2.0, 300.0,
                                    "dashboard.test_call_connect_s"))
+    return dashboard
+
+
+def _twilio_section(data: dict, dashboard: DashboardConfig) -> TwilioConfig:
+    """[twilio]: the Media Streams webhook (served on the dashboard's port)."""
     tw = _get(data, "twilio", "", dict, {})
     twilio = TwilioConfig(enabled=_get(tw, "enabled", "twilio", bool, False),
                           public_url=_get(tw, "public_url", "twilio", str, "").rstrip("/"),
@@ -570,13 +639,16 @@ def loads_config(text: str, src: Path = Path("<config>")) -> Config:
                               "set dashboard.enabled = true")
     if twilio.dial and not re.match(r"^\+?[\d\-\s()]{3,}$|^sips?:\S+$|^tel:\+?[\d\-]+$", twilio.dial):
         raise ConfigError(f"twilio.dial: expected a phone number or a sip: URI, got {twilio.dial!r}")
+    return twilio
+
+
+def _node_id(data: dict) -> str:
+    """[cluster]: this node's id ($FRONTDESK_NODE_ID, the setting, or the host name)."""
     cl = _get(data, "cluster", "", dict, {})
     node_id = os.environ.get("FRONTDESK_NODE_ID") or _get(cl, "node_id", "cluster", str, "") or socket.gethostname()
     if not re.match(r"^[A-Za-z0-9_.:-]{1,64}$", node_id):
         raise ConfigError(f"cluster.node_id: expected up to 64 letters, digits, '.', '_', ':' or '-', got {node_id!r}")
-    return Config(clinic, sip, models, dialog, data_dir, src, booking, HandoffConfig(front), confirmations, caldav,
-                  privacy, recording, dashboard, _get(st, "call_log_file", "storage", bool, False), twilio, node_id,
-                  _get(st, "data_dir_shared", "storage", bool, False))
+    return node_id
 
 
 def _hours(table: dict, key: str) -> dict[str, tuple[str, str] | None]:
