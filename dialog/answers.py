@@ -9,17 +9,18 @@ import re
 from . import names, parse, rules
 from .prompts import PROMPTS, AgentTurn
 from .spelling import MAX_SPELL_ATTEMPTS
+from .states import State
 from .understand import Reading
 
 
 # why the agent asks, for "why do you need that?"
-_WHY = {"name": "It's so the clinic knows who the appointment is for.",
-        "dob": "It helps us find your records and make sure we have the right patient.",
-        "phone": "It's so the clinic can reach you about the appointment.",
-        "phone_confirm": "It's so the clinic can reach you about the appointment.",
-        "email": "It's where we send your confirmation.",
-        "insurance": "It helps the clinic check your coverage before the visit.",
-        "new_patient": "New patients get a little more time for the first visit."}
+_WHY = {State.NAME: "It's so the clinic knows who the appointment is for.",
+        State.DOB: "It helps us find your records and make sure we have the right patient.",
+        State.PHONE: "It's so the clinic can reach you about the appointment.",
+        State.PHONE_CONFIRM: "It's so the clinic can reach you about the appointment.",
+        State.EMAIL: "It's where we send your confirmation.",
+        State.INSURANCE: "It helps the clinic check your coverage before the visit.",
+        State.NEW_PATIENT: "New patients get a little more time for the first visit."}
 
 
 class Answers:
@@ -30,30 +31,30 @@ class Answers:
         why = _WHY.get(s)
         if why and not r.slots and rules.asks_why(text):  # "Why do you need my name?": say why, ask again
             return self._ask(f"{why} {self.last_question}", s, state=s, expect=self._last_expect)
-        if s in ("confirm", "cancel_confirm") and intent == "yes" and self._readback_cut:
+        if s in (State.CONFIRM, State.CANCEL_CONFIRM) and intent == "yes" and self._readback_cut:
             # "okay, okay" over "To confirm, I'll..." before the question: the whole read-back first
             return self._repeat()
         handler = {
-            "confirm": self._on_confirm,
-            "cancel_confirm": self._on_cancel_confirm,
-            "offer": self._on_offer,
-            "lookup_retry": self._on_lookup_retry,
-            "anything_else": self._on_anything_else,
-            "book_offer": self._on_book_offer,
-            "callback_offer": self._on_callback_offer,
-            "service": self._on_service,
-            "name": self._on_name,
-            "phone": self._on_phone,
-            "phone_confirm": self._on_phone,
-            "phone_check": self._on_phone,
-            "known_caller": self._on_known_caller,
-            "spelling": self._on_spelling,
-            "spelling_first": self._on_spelling,
-            "spelling_check": self._on_spelling_check,
-            "email": self._on_details,
-            "email_check": self._on_email_check,
-            "reason": self._on_details,
-            "insurance": self._on_details,
+            State.CONFIRM: self._on_confirm,
+            State.CANCEL_CONFIRM: self._on_cancel_confirm,
+            State.OFFER: self._on_offer,
+            State.LOOKUP_RETRY: self._on_lookup_retry,
+            State.ANYTHING_ELSE: self._on_anything_else,
+            State.BOOK_OFFER: self._on_book_offer,
+            State.CALLBACK_OFFER: self._on_callback_offer,
+            State.SERVICE: self._on_service,
+            State.NAME: self._on_name,
+            State.PHONE: self._on_phone,
+            State.PHONE_CONFIRM: self._on_phone,
+            State.PHONE_CHECK: self._on_phone,
+            State.KNOWN_CALLER: self._on_known_caller,
+            State.SPELLING: self._on_spelling,
+            State.SPELLING_FIRST: self._on_spelling,
+            State.SPELLING_CHECK: self._on_spelling_check,
+            State.EMAIL: self._on_details,
+            State.EMAIL_CHECK: self._on_email_check,
+            State.REASON: self._on_details,
+            State.INSURANCE: self._on_details,
         }.get(s)
         return handler(r, text, acks) if handler is not None else None
 
@@ -100,7 +101,7 @@ class Answers:
             if "provider" in slots or service_changed:
                 return self._offer()
             self.when = parse.When()
-            return self._ask("No problem. What day and time would suit you better?", "when", state="when")
+            return self._ask("No problem. What day and time would suit you better?", "when", state=State.WHEN)
         return None
 
     def _on_cancel_confirm(self, r: Reading, text: str, acks: list[str]) -> AgentTurn | None:
@@ -124,7 +125,7 @@ class Answers:
         if intent in ("no", "goodbye"):
             self.task_done = True
             return self._ask("Okay, I've left your appointment as it is. Is there anything else I can help with?",
-                             "kept", state="anything_else")
+                             "kept", state=State.ANYTHING_ELSE)
         return None
 
     def _on_offer(self, r: Reading, text: str, acks: list[str]) -> AgentTurn | None:
@@ -162,7 +163,7 @@ class Answers:
                 if re.search(r"\b(dr|doctor)\b", text, re.I) and len({o.provider for o in self.offered}) == 1:
                     # "the one with Dr. Adele" when both are with Dr. Patel: say so
                     sure = f"{'Both' if len(self.offered) == 2 else 'All'} are with {self.offered[0].provider}."
-                return self._ask(f"{sure} {self._which_one()}", "offer", state="offer", expect="choice")
+                return self._ask(f"{sure} {self._which_one()}", "offer", state=State.OFFER, expect="choice")
         return None
 
     def _on_lookup_retry(self, r: Reading, text: str, acks: list[str]) -> AgentTurn | None:
@@ -188,7 +189,7 @@ class Answers:
         if intent in ("no", "goodbye"):
             return self._goodbye()
         if intent == "yes" and not slots and len(rules.normalize(text).split()) <= 4:
-            return self._ask("Sure, what else can I help you with?", "more", state="open")
+            return self._ask("Sure, what else can I help you with?", "more", state=State.OPEN)
         return None
 
     def _on_book_offer(self, r: Reading, text: str, acks: list[str]) -> AgentTurn | None:
@@ -203,7 +204,7 @@ class Answers:
         if intent in ("no", "goodbye"):
             if intent == "goodbye" or rules.is_goodbye(text):
                 return self._goodbye()
-            return self._ask(f"No problem. {PROMPTS['anything_else']}", "anything_else", state="anything_else")
+            return self._ask(f"No problem. {PROMPTS['anything_else']}", "anything_else", state=State.ANYTHING_ELSE)
 
     def _on_callback_offer(self, r: Reading, text: str, acks: list[str]) -> AgentTurn | None:
         """Shall someone call you back about that?"""
@@ -228,7 +229,7 @@ class Answers:
                 r"what (do|can) you (offer|do|have|book)|what (kinds?|types?|sorts?)|"
                 r"what('?s| is) (available|on offer)|not sure what (i need|to book|it'?s called))\b", text, re.I):
             names_ = ", ".join(sv.name for sv in self.clinic.services[:-1]) + f", or {self.clinic.services[-1].name}"
-            return self._ask(f"I can book a {names_}. Which would you like?", "service", state="service")
+            return self._ask(f"I can book a {names_}. Which would you like?", "service", state=State.SERVICE)
         if "service" not in slots and not slots.get("faq") and re.search(
                 r"\b(whatever('?s| is) (needed|necessary|best)|(not sure|no idea|don'?t know)( what)?|haven'?t been (in|for)|"
                 r"first (visit|time)|been (a while|ages|years|a long time))\b", text, re.I):
@@ -245,43 +246,43 @@ class Answers:
             if re.search(r"\b(i'?d rather not|rather not say|prefer not to|(don'?t|do not) want to (say|give|tell)|"
                          r"not comfortable)\b", text, re.I):
                 return self._ask("I understand. I do need a name to book the appointment; your first name is fine.",
-                                 "name", state="name", expect="name")
+                                 "name", state=State.NAME, expect="name")
         return None
 
     def _on_phone(self, r: Reading, text: str, acks: list[str]) -> AgentTurn | None:
         """The number: the caller ID confirmed, a number given or keyed in, or read back."""
         s, intent, slots = self.state, r.intent, r.slots
-        if s == "phone_confirm" and intent not in ("yes", "no") and "phone" not in slots and re.search(
+        if s == State.PHONE_CONFIRM and intent not in ("yes", "no") and "phone" not in slots and re.search(
                 r"\b((better|best|rather|prefer)( to)? (call|use|reach me on|try|text)|(my|the|a) (other|mobile|cell|work) "
                 r"(number|phone)|(husband|wife|partner|mom|dad|mother|father|friend|son|daughter|boss)'?s (phone|number|cell)|"
                 r"(that'?s|it'?s) (my|the) (landline|work phone|office))\b", text, re.I):
             intent = r.intent = "no"  # "That's my landline, better to call my mobile."
-        if s == "phone" and "phone" not in slots and self.caller_id and re.search(
+        if s == State.PHONE and "phone" not in slots and self.caller_id and re.search(
                 r"\b(the (one|number) i'?m calling (from|on)|(use|try) this (number|one)|this number is fine|"
                 r"the same (number|one)|same one|caller id)\b", text, re.I):
             slots["phone"] = self.caller_id  # "Just use the one I'm calling from."
-        if s == "phone" and "phone" not in slots and re.search(
+        if s == State.PHONE and "phone" not in slots and re.search(
                 r"\b((don'?t|do not) (know|remember) (it|my number|the number)|can'?t remember (it|my number|the number)|"
                 r"(let me|i'?ll|i need to|i have to) (find|look up|check|get) (it|that|the number|my number))\b", text, re.I):
             if self.caller_id and not re.search(r"\b(find|look up|check|get)\b", text, re.I):
                 return self._ask(f"That's okay. Is the number you're calling from, {parse.speak_phone(self.caller_id)}, "
-                                 "a good number to reach you?", "phone_confirm", state="phone_confirm", expect="yes_no")
+                                 "a good number to reach you?", "phone_confirm", state=State.PHONE_CONFIRM, expect="yes_no")
             return self._say(AgentTurn("Take your time.", intent="aside", expect="number"))
-        if s in ("phone", "phone_confirm") and "phone" not in slots and rules.will_key_in(text):
-            if s == "phone_confirm":
+        if s in (State.PHONE, State.PHONE_CONFIRM) and "phone" not in slots and rules.will_key_in(text):
+            if s == State.PHONE_CONFIRM:
                 self.phone_source = "declined"
-            return self._ask("Sure, go ahead and key it in, then press pound.", "phone", state="phone", expect="number")
-        if s == "phone" and "phone" not in slots:
+            return self._ask("Sure, go ahead and key it in, then press pound.", "phone", state=State.PHONE, expect="number")
+        if s == State.PHONE and "phone" not in slots:
             turn = self._phone_in_parts(text)
             if turn is not None:
                 return turn
-        if s == "phone_confirm":
+        if s == State.PHONE_CONFIRM:
             if intent == "yes" and "phone" not in slots:
                 self.q.phone_number = self.caller_id or ""
                 self.phone_source = "caller_id"
             elif intent == "no" or "phone" in slots:
                 self.phone_source = "declined" if "phone" not in slots else self.phone_source
-        elif s == "phone_check":
+        elif s == State.PHONE_CHECK:
             if intent == "yes" and "phone" not in slots:
                 self.phone_source = "confirmed"
             elif intent == "no" or "phone" in slots:
@@ -308,7 +309,7 @@ class Answers:
     def _on_spelling(self, r: Reading, text: str, acks: list[str]) -> AgentTurn | None:
         """The letters of a name."""
         s = self.state
-        return self._take_spelling(r, text, first=s == "spelling_first" or self._means_first(text))
+        return self._take_spelling(r, text, first=s == State.SPELLING_FIRST or self._means_first(text))
 
     def _on_spelling_check(self, r: Reading, text: str, acks: list[str]) -> AgentTurn | None:
         """The spelling read back."""
@@ -335,7 +336,7 @@ class Answers:
             elif "spelled" not in slots:
                 first = self._means_first(text)
                 return self._ask(f"Sorry about that. Could you spell your {'first' if first else 'last'} name again, "
-                                 "letter by letter?", "spelling", state="spelling_first" if first else "spelling",
+                                 "letter by letter?", "spelling", state=State.SPELLING_FIRST if first else "spelling",
                                  expect="spelling")
         return None
 
@@ -348,19 +349,19 @@ class Answers:
             return None
         if r.intent == "no":
             self.q.email = ""
-            return self._ask("Sorry about that. Could you say the email address again, slowly?", "email", state="email")
+            return self._ask("Sorry about that. Could you say the email address again, slowly?", "email", state=State.EMAIL)
         return None
 
     def _on_details(self, r: Reading, text: str, acks: list[str]) -> AgentTurn | None:
         """Email, reason for the visit, insurance."""
         s, intent, slots = self.state, r.intent, r.slots
-        if s == "email" and intent == "no" and "email" not in slots:
+        if s == State.EMAIL and intent == "no" and "email" not in slots:
             self.q.email = ""
             self.policy.confirm_by = tuple(c for c in self.policy.confirm_by if c != "email")
             self._email_declined = True
-        elif s == "reason" and not slots.get("faq"):
+        elif s == State.REASON and not slots.get("faq"):
             self.q.reason = text[:200]
-        elif s == "insurance" and "insurance" not in slots and intent in ("give_info", "unknown", "other") and text:
+        elif s == State.INSURANCE and "insurance" not in slots and intent in ("give_info", "unknown", "other") and text:
             self.q.insurance = text[:80]
         return None
 
@@ -389,14 +390,14 @@ class Answers:
             self._phone_digits = ""
             return None
         self._phone_digits = so_far
-        return self._ask(f"{parse.speak_phone(so_far)}, and then?", "phone_partial", state="phone", expect="number")
+        return self._ask(f"{parse.speak_phone(so_far)}, and then?", "phone_partial", state=State.PHONE, expect="number")
 
     _phone_digits = ""
 
     def _after_callback(self) -> AgentTurn:
         if self.task and not self.task_done:
             return self._next()
-        return self._ask(PROMPTS["anything_else"], "anything_else", state="anything_else")
+        return self._ask(PROMPTS["anything_else"], "anything_else", state=State.ANYTHING_ELSE)
 
     def _chosen_asked_back(self, text: str, slots: dict) -> AgentTurn | None:
         """At the read-back, "Is that Thursday the 10th?" about the time being booked: yes, it is."""
@@ -409,4 +410,4 @@ class Answers:
         same_time = w.at is None or w.at == start.time().replace(tzinfo=None)
         if not (same_day and same_time) or (w.day_from is None and w.at is None):
             return None
-        return self._ask(f"Yes, {self.slot_words(c)}. Shall I go ahead?", "read_back", state="confirm", expect="yes_no")
+        return self._ask(f"Yes, {self.slot_words(c)}. Shall I go ahead?", "read_back", state=State.CONFIRM, expect="yes_no")

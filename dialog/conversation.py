@@ -28,6 +28,7 @@ from .faq import FaqEntry, parse_entries
 from .hours import DAY_NAMES
 from .prompts import FAILED, FILLER, PROMPTS, SORRY, UNCLEAR_LINE, AgentTurn  # noqa: F401
 from .respond import YES_NO_STATES, Policy
+from .states import State
 from .steps import NO_ANSWER, Steps
 from .turn_hints import TurnHints
 from .understand import Context, Reading, read
@@ -48,7 +49,7 @@ _FRAME = ("state", "task", "task_done", "q", "first_name", "last_name", "name_sp
 
 # where the model's reading of an unknown intent can change the reply: what the caller wants, or
 # a yes or no the rules did not recognise. (Mid-spelling, mid-number or at an offer it only costs time.)
-_MODEL_STATES = ("open", "anything_else", "service", "when", *YES_NO_STATES)
+_MODEL_STATES = (State.OPEN, State.ANYTHING_ELSE, State.SERVICE, State.WHEN, *YES_NO_STATES)
 
 
 class ClinicFacts(Protocol):
@@ -108,7 +109,7 @@ class Conversation(Policy, Steps, TurnHints):
     sms_opt_out: bool = False
     outcome: str = ""
     q: Qualification = field(default_factory=Qualification)
-    state: str = "open"
+    state: State = State.OPEN
     task: str = ""  # book | cancel | reschedule
     task_done: bool = False
     when: parse.When = field(default_factory=parse.When)
@@ -179,7 +180,7 @@ class Conversation(Policy, Steps, TurnHints):
 
     def set_context(self, asked: str, offered: list) -> None:
         """For the understanding corpus: as if the agent had just asked ``asked``."""
-        self.state = asked
+        self.state = State(asked)
         self.offered = list(offered)
         self.seen_slot_ids = {s.id for s in offered}
 
@@ -220,13 +221,13 @@ class Conversation(Policy, Steps, TurnHints):
             self._tool("llm.choose", {"options": "intent"}, pick)
             if pick and pick[1] >= MIN_CONFIDENCE:
                 intent = llm_prompt.INTENT_WORDS[pick[0]]
-                if intent in ("yes", "no") and self.state not in ("confirm", "cancel_confirm", "phone_confirm",
-                                                                  "anything_else", "spelling_check", "phone_check"):
+                if intent in ("yes", "no") and self.state not in (State.CONFIRM, State.CANCEL_CONFIRM, State.PHONE_CONFIRM,
+                                                                  State.ANYTHING_ELSE, State.SPELLING_CHECK, State.PHONE_CHECK):
                     return
                 r.intent, r.source = intent, "llm"
                 if intent == "faq":
                     r.slots["faq"] = ["unknown"]
-        wants_service = (r.intent in ("book",) or self.state == "service") and "service" not in r.slots and \
+        wants_service = (r.intent in ("book",) or self.state == State.SERVICE) and "service" not in r.slots and \
             (self.task in ("", "book") and not self.q.appointment_type) and words >= 2
         if wants_service:
             services = [s.name for s in self.clinic.services]
@@ -253,7 +254,7 @@ class Conversation(Policy, Steps, TurnHints):
         return " ".join(parts)
 
     def greeting(self) -> AgentTurn:
-        return self._ask(self.greeting_text(), "greeting", state="open")
+        return self._ask(self.greeting_text(), "greeting", state=State.OPEN)
 
     def fixed_phrases(self) -> list[str]:
         """What this clinic's agent says word for word on many calls (speech is cached)."""
@@ -290,16 +291,16 @@ class Conversation(Policy, Steps, TurnHints):
             self.outcome = "abandoned" if self.task and not self.booking else "faq_only"
 
     def on_dtmf(self, digits: str) -> AgentTurn | None:
-        if digits.startswith("0") and self.state not in ("phone", "phone_check"):
+        if digits.startswith("0") and self.state not in (State.PHONE, State.PHONE_CHECK):
             return self._handoff("caller pressed 0 for a person", "human")
-        if self.state in ("phone", "phone_check"):
+        if self.state in (State.PHONE, State.PHONE_CHECK):
             phone = parse.parse_phone(digits.rstrip("#"))
             if phone:
                 self.q.phone_number = phone
                 self.phone_source = "keypad"  # keyed in: nothing to read back
                 return self._next()
             return self._ask("That number didn't look complete. Please key in your ten-digit phone number, then press pound.",
-                             "phone", state="phone", expect="number")
+                             "phone", state=State.PHONE, expect="number")
         if self.state in YES_NO_STATES and digits in ("1", "2"):  # "press 1 for yes, 2 for no"
             return self.on_caller("yes" if digits == "1" else "no")
         return None
@@ -311,7 +312,7 @@ class Conversation(Policy, Steps, TurnHints):
                 self.history[i] = ("agent", heard + " —" if heard else "—")
                 break
         # a read-back cut before its question ("Shall I go ahead?") was not agreed to
-        self._readback_cut = self.state in ("confirm", "cancel_confirm") and "?" not in heard
+        self._readback_cut = self.state in (State.CONFIRM, State.CANCEL_CONFIRM) and "?" not in heard
 
     def on_unclear(self) -> AgentTurn:
         return self._not_understood("unclear")
@@ -321,7 +322,7 @@ class Conversation(Policy, Steps, TurnHints):
         self.outcome = "callback"
         self.create_callback(self.q.handoff_reason or "transfer failed")
         return self._ask("I couldn't reach the front desk just now, so I've asked them to call you back. "
-                         "Is there anything else I can help with?", "transfer_failed", state="anything_else")
+                         "Is there anything else I can help with?", "transfer_failed", state=State.ANYTHING_ELSE)
 
     def on_caller(self, text: str, confidence: float = 1.0) -> AgentTurn:
         text = text.strip()
@@ -337,7 +338,7 @@ class Conversation(Policy, Steps, TurnHints):
 
     # -- bookkeeping -----------------------------------------------------------------------
 
-    def _ask(self, text: str, intent: str, *, state: str, expect: str = "open") -> AgentTurn:
+    def _ask(self, text: str, intent: str, *, state: State, expect: str = "open") -> AgentTurn:
         self.state = state
         sentences = re.split(r"(?<=[.?!])(?<!Dr\.)(?<!Mr\.)(?<!Ms\.)(?<!Mrs\.)(?<!St\.)\s+", text.strip())
         questions = [s for s in sentences if s.endswith("?")]

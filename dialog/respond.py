@@ -16,14 +16,15 @@ from . import names, parse, rules
 from .answers import Answers
 from .prompts import PROMPTS, SORRY, UNCLEAR_LINE, AgentTurn
 from .spelling import MAX_SPELL_ATTEMPTS, Spelling
+from .states import State
 from .steps import NO_ANSWER
 from .understand import Reading
 from .yesno import yes_no
 
 log = logging.getLogger("frontdesk.dialog")
-_READ_BACKS = ("confirm", "cancel_confirm", "phone_confirm", "phone_check", "spelling_check", "known_caller",
-               "email_check")
-YES_NO_STATES = (*_READ_BACKS, "callback_offer", "new_patient", "book_offer")
+_READ_BACKS = (State.CONFIRM, State.CANCEL_CONFIRM, State.PHONE_CONFIRM, State.PHONE_CHECK, State.SPELLING_CHECK,
+               State.KNOWN_CALLER, State.EMAIL_CHECK)
+YES_NO_STATES = (*_READ_BACKS, State.CALLBACK_OFFER, State.NEW_PATIENT, State.BOOK_OFFER)
 
 
 def spoken_email(address: str) -> str:
@@ -47,7 +48,7 @@ class Policy(Answers, Spelling):
                 and self.history and self.history[-1][0] == "caller":
             self.history.pop()  # the request to repeat is not an answer
             return self._repeat()
-        if self.state == "open" and self.outcome and not r.slots and intent in ("unknown", "no") and \
+        if self.state == State.OPEN and self.outcome and not r.slots and intent in ("unknown", "no") and \
                 yes_no(text, done_means_no=True) == "no":
             return self._goodbye()  # "Sure, what else can I help you with?" "Nope, we're good."
         if intent == "unknown" and not r.slots and rules.is_aside(text):
@@ -93,14 +94,14 @@ class Policy(Answers, Spelling):
             return self._say(AgentTurn("Sure, go ahead.", intent="go_ahead", expect="open"))
         if intent == "greeting" and not took and not answers:
             self.failed_in_a_row = 0
-            if not self.task and self.state in ("open", "anything_else"):
+            if not self.task and self.state in (State.OPEN, State.ANYTHING_ELSE):
                 hello = "I'm well, thank you." if rules.asks_how_we_are(text) else "Hi!"
-                return self._ask(f"{hello} How can I help you today?", "greeting", state="open")
+                return self._ask(f"{hello} How can I help you today?", "greeting", state=State.OPEN)
             # "Hello? Are you there?" mid-call: yes, and the question again
             return self._say(AgentTurn(f"Yes, I'm here. {self.last_question}", intent="still_here",
-                                       expect="open" if self.state not in ("phone", "phone_check") else "number"))
+                                       expect="open" if self.state not in (State.PHONE, State.PHONE_CHECK) else "number"))
         if not (took or started or answers or unknown):
-            if self.state in ("spelling", "spelling_first"):
+            if self.state in (State.SPELLING, State.SPELLING_FIRST):
                 about = self._about_spelling(text)
                 if about is not None:  # "Do I have to?", "How do you want me to spell it?": answered, not a miss
                     return self._ask(about, "spelling", state=self.state, expect="spelling")
@@ -110,25 +111,25 @@ class Policy(Answers, Spelling):
                     self.name_unverified = True
                     self.name_spelled = self.first_spelled = True
                     return self._prefixed(self._next(), ["Thank you, I'll have our staff check the spelling."])
-                which = "your first name" if self.state == "spelling_first" else \
+                which = "your first name" if self.state == State.SPELLING_FIRST else \
                     "your last name" if self.first_name and self.last_name else "your name"
                 return self._ask(f"Sorry, I didn't get that. Please spell {which} one letter at a time, for example "
                                  "S as in Sam.", "spelling", state=self.state, expect="spelling")
-            if intent in ("yes", "no") and self.state == "open":
-                return self._prefixed(self._ask("How can I help you today?", "reprompt", state="open"), acks)
+            if intent in ("yes", "no") and self.state == State.OPEN:
+                return self._prefixed(self._ask("How can I help you today?", "reprompt", state=State.OPEN), acks)
             return self._not_understood("not understood", low_confidence=confidence < 0.4)
         self.failed_in_a_row = 0
         if unknown:
             self._callback_topic = text[:200]
             offer = NO_ANSWER if not answers else "About your other question: " + NO_ANSWER
-            return self._prefixed(self._ask(offer, "faq_unknown", state="callback_offer", expect="yes_no"), acks + answers)
+            return self._prefixed(self._ask(offer, "faq_unknown", state=State.CALLBACK_OFFER, expect="yes_no"), acks + answers)
         if answers and (not self.task or self.task_done):
             if not self.outcome:
                 self.outcome = "faq_only"
             if any(str(t).startswith("service:") for t in r.slots.get("faq") or []):
-                return self._prefixed(self._ask("Would you like to book one?", "book_offer", state="book_offer",
+                return self._prefixed(self._ask("Would you like to book one?", "book_offer", state=State.BOOK_OFFER,
                                                 expect="yes_no"), acks + answers)
-            return self._prefixed(self._ask(PROMPTS["anything_else"], "faq", state="anything_else"), acks + answers)
+            return self._prefixed(self._ask(PROMPTS["anything_else"], "faq", state=State.ANYTHING_ELSE), acks + answers)
         turn = self._next()
         # a read-back of a spelling given again is progress (the spelling has its own limit), not a repeat
         if turn.text == self._last_asked and turn.intent not in ("offer", "read_back", "spelling_check") and not answers \
@@ -165,7 +166,7 @@ class Policy(Answers, Spelling):
     def _relative_to_booking(self, text: str) -> parse.When | None:
         """"Same time next week", "push it back a week": from the appointment being moved."""
         b = self.target_booking
-        if self.task != "reschedule" or b is None or self.state not in ("when", "offer"):
+        if self.task != "reschedule" or b is None or self.state not in (State.WHEN, State.OFFER):
             return None
         t = rules.normalize(text)
         m = re.search(r"\b(push(ed)? (it |that )?back|move (it |that )?back|later by|(a|one|two) weeks? later|"
@@ -198,8 +199,8 @@ class Policy(Answers, Spelling):
 
     def _take_values(self, r: Reading, acks: list[str]) -> bool:
         slots, took = r.slots, False
-        if "name" in slots and not self.name_verified and self.state not in ("spelling", "spelling_first",
-                                                                            "spelling_check", "offer", "confirm"):
+        if "name" in slots and not self.name_verified and self.state not in (State.SPELLING, State.SPELLING_FIRST,
+                                                                            State.SPELLING_CHECK, State.OFFER, State.CONFIRM):
             first, last = slots["name"]
             if (first, last) != (self.first_name, self.last_name):
                 if not (last == "" and self.last_name and first == self.first_name):
@@ -211,7 +212,7 @@ class Policy(Answers, Spelling):
                 # "Name's Fernando" heard as "Names for Nando": no "Thanks, Names."; the spelling will tell
                 acks.append("Thank you." if heard.lower().rstrip("s'") == "name" else f"Thanks, {heard}.")
             took = True
-        if "spelled" in slots and self.state not in ("spelling", "spelling_first", "spelling_check") and self.full_name:
+        if "spelled" in slots and self.state not in (State.SPELLING, State.SPELLING_FIRST, State.SPELLING_CHECK) and self.full_name:
             self._set_spelled(slots["spelled"], first=self._means_first(r.text) or
                               names.from_spelling(slots["spelled"]).lower() == self.first_name.lower())
             if self.name_verified and self.policy.spell_names and not self.name_unverified:
@@ -233,22 +234,22 @@ class Policy(Answers, Spelling):
         if "new_patient" in slots:
             self.q.new_patient = slots["new_patient"]
             took = True
-        if "provider" in slots and self.state not in ("offer",):
+        if "provider" in slots and self.state not in (State.OFFER,):
             self.provider = slots["provider"]
             took = True
         if "service" in slots and (self.task in ("", "book") or not self.task_done):
             if self.task != "cancel":
                 self.q.appointment_type = slots["service"]
                 took = True
-        if "when" in slots and self.state not in ("offer", "confirm", "dob"):
+        if "when" in slots and self.state not in (State.OFFER, State.CONFIRM, State.DOB):
             self.when = self.when.merged(slots["when"])
             took = True
-        if self.state in ("phone_confirm", "phone_check", "known_caller", "spelling", "spelling_first",
-                          "spelling_check", "email", "email_check", "insurance") and r.intent in ("yes", "no", "give_info"):
+        if self.state in (State.PHONE_CONFIRM, State.PHONE_CHECK, State.KNOWN_CALLER, State.SPELLING, State.SPELLING_FIRST,
+                          State.SPELLING_CHECK, State.EMAIL, State.EMAIL_CHECK, State.INSURANCE) and r.intent in ("yes", "no", "give_info"):
             took = True
-        if self.state == "reason" and self.q.reason:
+        if self.state == State.REASON and self.q.reason:
             took = True
-        if self.state == "new_patient" and r.intent in ("yes", "no") and self.q.new_patient is None:
+        if self.state == State.NEW_PATIENT and r.intent in ("yes", "no") and self.q.new_patient is None:
             self.q.new_patient = r.intent == "yes"
             took = True
         return took
@@ -290,12 +291,12 @@ class Policy(Answers, Spelling):
         if not self.task:
             return self._ask(PROMPTS["anything_else"] if self.outcome else "How can I help you today?",
                              "anything_else" if self.outcome else "open",
-                             state="anything_else" if self.outcome else "open")
+                             state=State.ANYTHING_ELSE if self.outcome else "open")
         if self.task_done:
-            return self._ask(PROMPTS["anything_else"], "anything_else", state="anything_else")
+            return self._ask(PROMPTS["anything_else"], "anything_else", state=State.ANYTHING_ELSE)
         if self.task == "book" and not self.q.appointment_type:
             names_ = ", ".join(s.name for s in self.clinic.services[:-1]) + f", or {self.clinic.services[-1].name}"
-            return self._ask(f"What kind of appointment do you need? For example a {names_}.", "service", state="service")
+            return self._ask(f"What kind of appointment do you need? For example a {names_}.", "service", state=State.SERVICE)
         turn = self._identify()
         if turn is not None:
             return turn
@@ -303,27 +304,27 @@ class Policy(Answers, Spelling):
         for fld in self.policy.required_fields if self.task == "book" else identify_only:
             if fld == "email" and not self.q.email and "email" in self.policy.confirm_by and \
                     not self._email_declined:
-                return self._ask(PROMPTS["email"], "email", state="email")
+                return self._ask(PROMPTS["email"], "email", state=State.EMAIL)
             if fld == "email" and self.q.email and not self._email_checked:
                 # an address heard over the phone is read back, as a spelled name is
                 return self._ask(f"I have {spoken_email(self.q.email)}. Is that right?", "email_check",
-                                 state="email_check", expect="yes_no")
-            if fld == "dob" and not self.q.dob and self.state != "dob":
-                return self._ask(PROMPTS["dob"], "dob", state="dob")
-            if fld == "insurance" and not self.q.insurance and self.state != "insurance":
-                return self._ask(PROMPTS["insurance"], "insurance", state="insurance")
-            if fld == "reason" and not self.q.reason and self.state != "reason":
-                return self._ask(PROMPTS["reason"], "reason", state="reason")
-            if fld == "new_patient" and self.q.new_patient is None and self.state != "new_patient":
-                return self._ask(PROMPTS["new_patient"], "new_patient", state="new_patient", expect="yes_no")
+                                 state=State.EMAIL_CHECK, expect="yes_no")
+            if fld == "dob" and not self.q.dob and self.state != State.DOB:
+                return self._ask(PROMPTS["dob"], "dob", state=State.DOB)
+            if fld == "insurance" and not self.q.insurance and self.state != State.INSURANCE:
+                return self._ask(PROMPTS["insurance"], "insurance", state=State.INSURANCE)
+            if fld == "reason" and not self.q.reason and self.state != State.REASON:
+                return self._ask(PROMPTS["reason"], "reason", state=State.REASON)
+            if fld == "new_patient" and self.q.new_patient is None and self.state != State.NEW_PATIENT:
+                return self._ask(PROMPTS["new_patient"], "new_patient", state=State.NEW_PATIENT, expect="yes_no")
         if self.task in ("cancel", "reschedule", "check") and self.target_booking is None:
             return self._lookup()
         if self.task == "cancel":  # found, not yet confirmed: ask again (a cancel call never books)
             return self._confirm_cancel()
         if self.hold is not None and self.chosen is not None:
             return self._read_back()
-        if self.when.empty and not self.when.flexible and self.state != "when":
-            return self._ask(PROMPTS["when"], "when", state="when")
+        if self.when.empty and not self.when.flexible and self.state != State.WHEN:
+            return self._ask(PROMPTS["when"], "when", state=State.WHEN)
         return self._offer()
 
     def _identify(self) -> AgentTurn | None:
@@ -338,27 +339,27 @@ class Policy(Answers, Spelling):
                     log.warning("calendar failure: %s", exc)
                     self.known_name = ""
                 if self.known_name:
-                    return self._ask(f"Am I speaking with {self.known_name}?", "known_caller", state="known_caller",
+                    return self._ask(f"Am I speaking with {self.known_name}?", "known_caller", state=State.KNOWN_CALLER,
                                      expect="yes_no")
             if "name" in (self.policy.required_fields if book else ("name",)):
-                return self._ask(PROMPTS["name"], "name", state="name", expect="name")
+                return self._ask(PROMPTS["name"], "name", state=State.NAME, expect="name")
         if book and self.policy.spell_names and self.full_name and not self.name_verified and not self.name_unverified:
             if not self.name_spelled:
                 return self._ask(f"Could you spell your {'last ' if self.first_name and self.last_name else ''}name "
-                                 "for me, with a word for each letter, like S as in Sam?", "spelling", state="spelling",
+                                 "for me, with a word for each letter, like S as in Sam?", "spelling", state=State.SPELLING,
                                  expect="spelling")
             if self.first_name and not self.first_spelled and not names.is_common_first_name(self.first_name) \
                     and self.last_name:
-                return self._ask(PROMPTS["spelling_first"], "spelling", state="spelling_first", expect="spelling")
+                return self._ask(PROMPTS["spelling_first"], "spelling", state=State.SPELLING_FIRST, expect="spelling")
             return self._spelling_read_back()
         if not self.q.phone_number:
             if self.caller_id and self.phone_source != "declined":
                 return self._ask(f"Is the number you're calling from, {parse.speak_phone(self.caller_id)}, the best number "
-                                 "to reach you?", "phone_confirm", state="phone_confirm", expect="yes_no")
-            return self._ask(PROMPTS["phone"], "phone", state="phone", expect="number")
+                                 "to reach you?", "phone_confirm", state=State.PHONE_CONFIRM, expect="yes_no")
+            return self._ask(PROMPTS["phone"], "phone", state=State.PHONE, expect="number")
         if self.phone_source == "spoken":
             return self._ask(f"I have {parse.speak_phone(self.q.phone_number)}. Is that right?", "phone_check",
-                             state="phone_check", expect="yes_no")
+                             state=State.PHONE_CHECK, expect="yes_no")
         return None
 
     # -- endings ----------------------------------------------------------------------------------
@@ -387,7 +388,7 @@ class Policy(Answers, Spelling):
             return self._handoff("two failed understandings in a row", "not_understood",
                                  preface="I'm sorry, I'm having trouble understanding.")
         again = self.last_question or "How can I help you today?"
-        if self.state == "offer" and len(self.offered) > 1:
+        if self.state == State.OFFER and len(self.offered) > 1:
             again = self._which_one()  # the choices again, not only "which would you prefer?"
         sorry = UNCLEAR_LINE if low_confidence else SORRY  # the recogniser was unsure: say so
         if self.state in YES_NO_STATES:  # a word the recogniser can't get wrong, or the keypad

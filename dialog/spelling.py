@@ -9,6 +9,7 @@ import re
 
 from . import names, rules
 from .prompts import PROMPTS, AgentTurn
+from .states import State
 from .understand import Reading
 
 MAX_SPELL_ATTEMPTS = 2
@@ -18,7 +19,7 @@ class Spelling:
     def _spelling_read_back(self) -> AgentTurn:
         from .conversation import spell_readback
         return self._ask(f"Thank you. I have {spell_readback(self.first_name, self.last_name, self.first_spelled)}. "
-                         "Is that right?", "spelling_check", state="spelling_check", expect="yes_no")
+                         "Is that right?", "spelling_check", state=State.SPELLING_CHECK, expect="yes_no")
 
     @staticmethod
     def _about_spelling(text: str) -> str | None:
@@ -49,17 +50,17 @@ class Spelling:
         if spelled:
             if prefix and not spelled.startswith(prefix):  # "F as in Frank" [pause] "E, R, N, A, N, D, O"
                 spelled = prefix + spelled
-            if first and self.state == "spelling_first" and self.name_spelled and \
+            if first and self.state == State.SPELLING_FIRST and self.name_spelled and \
                     names.letters(spelled) == names.letters(self.last_name) and \
                     names.letters(self._heard_name[0]) != names.letters(spelled):
                 # the last name again, for "spell it": ask for the first name by name
                 heard = self._heard_name[0] or self.first_name
                 return self._ask(f"That's your last name, thank you. And your first name{', ' + heard if heard else ''}: "
-                                 "could you spell that for me?", "spelling", state="spelling_first", expect="spelling")
-            if first and self.state == "spelling_first" and not self.first_spelled and self._goes_on_last(spelled):
+                                 "could you spell that for me?", "spelling", state=State.SPELLING_FIRST, expect="spelling")
+            if first and self.state == State.SPELLING_FIRST and not self.first_spelled and self._goes_on_last(spelled):
                 # "A, L" [pause, the agent asks for the first name] "Q, A, H, T, A, N, I": the last name went on
                 self.last_name = names.from_spelling(names.letters(self.last_name) + spelled)
-                return self._ask(f"Thank you. {PROMPTS['spelling_first']}", "spelling", state="spelling_first",
+                return self._ask(f"Thank you. {PROMPTS['spelling_first']}", "spelling", state=State.SPELLING_FIRST,
                                  expect="spelling")
             self._set_spelled(spelled, first=first)
             return None
@@ -87,7 +88,7 @@ class Spelling:
         """The first letter(s) of a spelling, then a pause: keep them and let the caller go on."""
         self._spell_prefix = letters
         return self._ask(f"{', '.join(letters)}, and then?", "spelling_partial",
-                         state="spelling_first" if first else "spelling", expect="spelling")
+                         state=State.SPELLING_FIRST if first else "spelling", expect="spelling")
 
     _spell_prefix = ""
     _spell_misses = 0

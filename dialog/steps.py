@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 from . import parse
 from .hours import DAY_NAMES, ORDER, describe_hours, hours_on, spoken_time
+from .states import State
 
 log = logging.getLogger("frontdesk.dialog")
 NO_ANSWER = ("I don't have that information, but I can have someone from the clinic call you back about it. "
@@ -125,7 +126,7 @@ class Steps:
             parts = [t if i and days[i] == days[i - 1] else f"{d} {t}" for i, (d, t) in enumerate(zip(days, times))]
             options = ", or ".join(parts) + f", {'both' if len(offers) == 2 else 'all'} with {offers[0].provider}"
         question = "Does that work?" if len(offers) == 1 else "Which would you prefer?"
-        return self._ask(f"{prefix} {options}. {question}", "offer", state="offer", expect="choice")
+        return self._ask(f"{prefix} {options}. {question}", "offer", state=State.OFFER, expect="choice")
 
     def slot_words(self, s) -> str:
         t = s.local_start
@@ -159,7 +160,7 @@ class Steps:
         t = slot.local_start
         article = "an" if what[:1].lower() in "aeiou" else "a"
         return self._ask(f"To confirm, I'll {move} {article} {what} with {slot.provider} on {day_words(t)} at "
-                         f"{spoken_time(t.strftime('%H:%M'))}{where}. Shall I go ahead?", "read_back", state="confirm",
+                         f"{spoken_time(t.strftime('%H:%M'))}{where}. Shall I go ahead?", "read_back", state=State.CONFIRM,
                          expect="yes_no")
 
     def _book(self):
@@ -188,7 +189,7 @@ class Steps:
         self._confirmations(self.booking)
         sent = self._confirmation_words(self.booking.email)
         done = "Your appointment is moved." if replaces else "You're all set."
-        return self._ask(f"{done} {sent}Is there anything else I can help with?", "booked", state="anything_else")
+        return self._ask(f"{done} {sent}Is there anything else I can help with?", "booked", state=State.ANYTHING_ELSE)
 
     def _confirmations(self, booking) -> None:
         enqueue = getattr(self.calendar, "enqueue_confirmation", None)
@@ -239,12 +240,12 @@ class Steps:
                 number = f" under {parse.speak_phone(phone)}" if phone else ""
                 return self._ask(f"I couldn't find an upcoming appointment{number}. Was it booked under a different "
                                  "phone number? You can say the number, or spell your last name for me.",
-                                 "lookup_retry", state="lookup_retry")
+                                 "lookup_retry", state=State.LOOKUP_RETRY)
             if any(r.get("reason") == "no booking found for this caller" for r in self.requests):
                 self.task_done = True  # asked again after the callback was set up: say so, not a second task
                 return self._ask("I still can't find it, but I've already asked our staff to call you back about "
                                  "your appointment. Is there anything else I can help with?", "not_found_again",
-                                 state="anything_else")
+                                 state=State.ANYTHING_ELSE)
             return self._handoff("no booking found for this caller", "not_found",
                                  preface="I couldn't find an upcoming appointment under that name and number.")
         self.target_booking = found[0]
@@ -258,11 +259,11 @@ class Steps:
             self.task_done = True
             more = f" You also have {len(found) - 1} more after that." if len(found) > 1 else ""
             return self._ask(f"Yes, I found your {b.service} with {b.provider} on {when}. You're all set for that.{more} "
-                             "Is there anything else I can help with?", "checked", state="anything_else")
+                             "Is there anything else I can help with?", "checked", state=State.ANYTHING_ELSE)
         self.q.appointment_type = b.service
         if self.when.empty and not self.when.flexible:
             return self._ask(f"I found your {b.service} with {b.provider} on {when}. What day and time would you like instead?",
-                             "when", state="when")
+                             "when", state=State.WHEN)
         return self._offer(prefix=f"I found your {b.service} on {when}. I have")
 
     def _by_name(self) -> list:
@@ -280,7 +281,7 @@ class Steps:
     def _confirm_cancel(self):
         b = self.target_booking
         return self._ask(f"I found your {b.service} with {b.provider} on {_when(b)}. Shall I cancel it?",
-                         "cancel_read_back", state="cancel_confirm", expect="yes_no")
+                         "cancel_read_back", state=State.CANCEL_CONFIRM, expect="yes_no")
 
     def _do_cancel(self):
         try:
@@ -299,21 +300,21 @@ class Steps:
                 except Exception as exc:
                     log.warning("cancellation notice could not be queued: %s", exc)
         return self._ask("Your appointment is cancelled. Is there anything else I can help with?", "cancelled",
-                         state="anything_else")
+                         state=State.ANYTHING_ELSE)
 
     def _already_cancelled(self):
         """The caller asks again for the cancel this call already made (they did not hear it, or
         want to be sure): say what was cancelled, not "I can't find it"."""
         b = self.target_booking
         return self._ask(f"That's done: your {b.service} on {_when(b)} is cancelled. Is there anything else I can help with?",
-                         "cancelled", state="anything_else")
+                         "cancelled", state=State.ANYTHING_ELSE)
 
     def _already_booked(self):
         """The caller asks again for the booking this call just made (they did not hear it go
         through): say what is booked rather than book it twice."""
         b = self.booking
         return self._ask(f"You're already booked: your {b.service} with {b.provider} on {_when(b)}. "
-                         "Is there anything else I can help with?", "booked", state="anything_else")
+                         "Is there anything else I can help with?", "booked", state=State.ANYTHING_ELSE)
 
     # -- FAQ, handoff, goodbye -----------------------------------------------------------
 
@@ -370,7 +371,7 @@ class Steps:
         phone = self.q.phone_number or self.caller_id
         number = f" at {parse.speak_phone(phone)}" if phone else ""
         return self._ask(f"{preface} I've asked a member of our staff to call you back{number} {when}. "
-                         "Is there anything else I can help with?".strip(), f"handoff_{kind}", state="anything_else")
+                         "Is there anything else I can help with?".strip(), f"handoff_{kind}", state=State.ANYTHING_ELSE)
 
     def create_callback(self, reason: str) -> None:
         if self.calendar is None:

@@ -9,6 +9,7 @@ import re
 
 from . import names, parse, rules
 from .prompts import _UNFINISHED
+from .states import State
 from .understand import read
 
 
@@ -17,16 +18,16 @@ class TurnHints:
         """From a transcript of the caller's speech so far: how long (ms) to wait for more when
         they pause mid-answer: inside a phone number, a spelling, after "and", "um", or after only
         a greeting ("Hi. [pause] This is..."). 0: done."""
-        if self.state in ("phone", "phone_check"):
+        if self.state in (State.PHONE, State.PHONE_CHECK):
             digits = parse.spoken_digits(partial)
             # half a number, also in a correction ("no, it's 202 555, [pause] 0143")
             if 0 < len(digits) < 10 and (not rules.normalize(partial).startswith("no") or len(digits) >= 3):
                 return 2500
-        if self.state in ("spelling", "spelling_first"):
+        if self.state in (State.SPELLING, State.SPELLING_FIRST):
             # "Sure, it's... [pause]": wait for the letters; mid-spelling, wait unless as many letters
             # as the name heard have come (the end of a spelling looks like its middle)
             so_far = len(re.sub(r"[^A-Z]", "", names.parse_spelling(partial, letter_words=True) or ""))
-            heard = self.first_name if self.state == "spelling_first" else self.last_name
+            heard = self.first_name if self.state == State.SPELLING_FIRST else self.last_name
             if so_far == 0:
                 # "Sure, it's... [pause]" waits for the letters; a sentence with no letters in it
                 # ("I come every six months.", the name said again) is a turn of its own
@@ -36,9 +37,9 @@ class TurnHints:
             return 0
         if _spelling_goes_on(partial):  # "no, it's K, E, O, H, A, [pause] N..." at a read-back
             return 1000
-        if rules.is_greeting_only(partial) and self.state in ("open", "anything_else") or rules.announces_question(partial):
+        if rules.is_greeting_only(partial) and self.state in (State.OPEN, State.ANYTHING_ELSE) or rules.announces_question(partial):
             return 1500
-        if self.state == "open" and not self.task and re.fullmatch(
+        if self.state == State.OPEN and not self.task and re.fullmatch(
                 r"(my name is|my name's|name's|this is|it's|i'm|i am)\s+[\w'-]+(\s+[\w'-]+){0,3}[.!]?",
                 rules.strip_greetings(partial).strip(), re.I):
             return 1200  # "Hi. My name is Abdulrahman Al-Qahtani. [pause] I'd like to book...": the request is next
@@ -56,14 +57,14 @@ class TurnHints:
         if not words or _sounds_unfinished(t) or self.wait_for_more(t):
             return False
         r = read(t, self.context())
-        if self.state == "phone":
+        if self.state == State.PHONE:
             return "phone" in r.slots
-        if self.state == "name":
+        if self.state == State.NAME:
             name = r.slots.get("name")
             return bool(name and name[0] and name[1]) and len(words) <= 8
-        if self.state == "offer":
+        if self.state == State.OFFER:
             return "choice" in r.slots and r.intent in ("choose_slot", "give_info", "yes")
-        if self.state == "when":
+        if self.state == State.WHEN:
             when = r.slots.get("when")
             return bool(when and not when.empty) and r.intent in ("give_info", "book", "unknown")
         return False

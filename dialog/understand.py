@@ -18,12 +18,14 @@ from datetime import date
 
 from . import names, parse, rules
 from .faq import FaqEntry, match_faq
+from .states import State
 from .yesno import yes_no
 
 INTENTS = ("book", "cancel", "reschedule", "check", "faq", "human", "billing", "advice", "emergency", "yes", "no",
            "choose_slot", "give_info", "greeting", "goodbye", "other", "unknown")
-YES_NO_ASKS = ("confirm", "book_offer", "email_check", "phone_confirm", "spelling_check", "cancel_confirm", "anything_else", "phone_check",
-               "known_caller", "callback_offer", "new_patient", "sms_ok", "lookup_retry")
+YES_NO_ASKS = (State.CONFIRM, State.BOOK_OFFER, State.EMAIL_CHECK, State.PHONE_CONFIRM, State.SPELLING_CHECK,
+               State.CANCEL_CONFIRM, State.ANYTHING_ELSE, State.PHONE_CHECK, State.KNOWN_CALLER, State.CALLBACK_OFFER,
+               State.NEW_PATIENT, State.LOOKUP_RETRY)
 
 
 @dataclass
@@ -113,7 +115,7 @@ def _new_patient(text: str, asked: str) -> bool | None:
                  r"i'?m a patient|seen (dr|doctor)|was there|came in|last (visit|time|cleaning|checkup)|"
                  r"i'?m not new|not new|see (dr|doctor) \w+ (already|before)|existing)\b", t):
         return False
-    if asked == "new_patient":
+    if asked == State.NEW_PATIENT:
         yn = yes_no(text)
         if yn is not None:
             return yn == "yes"  # "are you a new patient?" "yes"
@@ -139,21 +141,21 @@ def _insurance(text: str, plans: list[str], asked: str) -> str | None:
         if len(first) >= 5 and re.search(rf"\b{re.escape(first)}\b", t) and \
                 len({rules.normalize(q) for q in [*plans, *INSURERS] if rules.normalize(q).split()[:1] == [first]}) == 1:
             return plan
-    if asked == "insurance" and re.search(r"\b(not sure|don'?t know|no idea|can'?t remember|through (my|his|her) "
+    if asked == State.INSURANCE and re.search(r"\b(not sure|don'?t know|no idea|can'?t remember|through (my|his|her) "
                                           r"(husband|wife|partner|work|job|employer|parents?))\b", t):
         return "not sure"  # "I'm not sure, it's through my husband's job": staff ask at the visit
-    if asked == "insurance" and re.fullmatch(r"(none|nothing|no|nope|no insurance|not really|i don'?t)", t):
+    if asked == State.INSURANCE and re.fullmatch(r"(none|nothing|no|nope|no insurance|not really|i don'?t)", t):
         return "none"
-    if asked == "insurance" and re.fullmatch(r"(cash|card|credit card|self pay|private|private pay)", t):
+    if asked == State.INSURANCE and re.fullmatch(r"(cash|card|credit card|self pay|private|private pay)", t):
         return "none"
     if re.search(r"\b(no insurance|don'?t have (any )?insurance|not insured|uninsured|self[ -]?pay|pay (cash|myself|"
                  r"out of pocket)|paying (cash|myself|out of pocket)|out of pocket|no coverage)\b", t):
         return "none"
     m = re.search(r"\b(?:i have|i've got|i'm with|i'm on|it's|its|through|with|on|insurance is|covered by)\s+"
                   r"([a-z][a-z ]{2,30}?)(?:\s+(insurance|dental|plan|coverage))\b", t)
-    if m and asked == "insurance":
+    if m and asked == State.INSURANCE:
         return m.group(1).strip().title()
-    if asked == "insurance":  # a bare plan name: "United Concordia"
+    if asked == State.INSURANCE:  # a bare plan name: "United Concordia"
         words = [w for w in t.split() if w not in ("um", "uh", "it's", "its", "i", "have", "think", "yeah", "so")]
         if 1 <= len(words) <= 4 and not any(w in ("what", "do", "you", "which", "sorry") for w in words):
             return " ".join(words).title()
@@ -282,9 +284,9 @@ def read(text: str, ctx: Context) -> Reading:
         service = next((s.name for s in ctx.services if re.search(r"emergenc|urgent", s.name, re.I)), None)
     if service:
         slots["service"] = service
-    elif ctx.asked == "service" and rules.names_treatment(t):
+    elif ctx.asked == State.SERVICE and rules.names_treatment(t):
         slots["faq"] = ["unknown"]  # "Teeth whitening." when it is not a service here: a callback, not "sorry?"
-    when = parse.parse_when(t if asked in ("when", "offer", "confirm") else rules.strip_greetings(t), ctx.today)
+    when = parse.parse_when(t if asked in (State.WHEN, State.OFFER, State.CONFIRM) else rules.strip_greetings(t), ctx.today)
     if not when.empty or when.flexible:
         slots["when"] = when
     phone = _phone(t)
@@ -298,14 +300,14 @@ def read(text: str, ctx: Context) -> Reading:
         slots["dob"] = dob
         if "when" in slots and slots["when"].day_from and slots["when"].day_from.day == dob.day:
             del slots["when"]  # "March 14th 1990" is not a day to book
-    spelling_asked = asked in ("spelling", "spelling_first")
+    spelling_asked = asked in (State.SPELLING, State.SPELLING_FIRST)
     spelled = None if "email" in slots else names.parse_spelling(t, letter_words=spelling_asked) \
-        if spelling_asked or asked in ("spelling_check", "name", "lookup_retry") or re.search(r"\b(spell\w*|as in|double [a-z]\b)", t, re.I) \
+        if spelling_asked or asked in (State.SPELLING_CHECK, State.NAME, State.LOOKUP_RETRY) or re.search(r"\b(spell\w*|as in|double [a-z]\b)", t, re.I) \
         or re.search(r"\b([A-Za-z][ ,-]+){3,}[A-Za-z]\b", t) else None
     if spelled:
         slots["spelled"] = spelled
-    name = names.extract_name(t, asked=asked in ("name",))
-    if name and not (spelled and asked in ("spelling", "spelling_first")):
+    name = names.extract_name(t, asked=asked in (State.NAME,))
+    if name and not (spelled and asked in (State.SPELLING, State.SPELLING_FIRST)):
         slots["name"] = name
     np_ = _new_patient(t, asked)
     if np_ is not None:
@@ -318,7 +320,7 @@ def read(text: str, ctx: Context) -> Reading:
         if named and p.split()[-1].lower() == named and re.search(rf"\b{re.escape(named)}\b", norm):
             slots["provider"] = p
             break
-    choice = _choice(t, ctx.offered, ctx.today) if asked == "offer" else None
+    choice = _choice(t, ctx.offered, ctx.today) if asked == State.OFFER else None
     if choice is not None:
         slots["choice"] = choice
         if "when" in slots:  # "Friday" when a Friday was offered means that Friday
@@ -334,13 +336,13 @@ def read(text: str, ctx: Context) -> Reading:
         priced = re.search(r"\b(how much|cost|costs|price|prices|pricing|charge for|fee|fees|how long does)\b", clause, re.I)
         found = [] if priced else [*rules.faq_topics(clause), *match_faq(clause, ctx.faq)[:1]]
         offered_service = rules.match_service(clause, ctx.services)
-        if not found and offered_service and asked in ("open", "anything_else") and re.search(
+        if not found and offered_service and asked in (State.OPEN, State.ANYTHING_ELSE) and re.search(
                 r"\b(do|does|can|could) (you|y'?all|the (clinic|dentist|practice)|your \w+) (do|offer|provide|have|take care of|"
                 r"handle|book)\b|\bis (it|that) something you\b", clause, re.I):
             found = [f"service:{offered_service}"]  # "Do you do cleanings?": yes, and would they like one
         if found:
             answered.append(clause)
-        elif not rules.request_kind(clause) and asked in ("open", "anything_else", "callback_offer") and \
+        elif not rules.request_kind(clause) and asked in (State.OPEN, State.ANYTHING_ELSE, State.CALLBACK_OFFER) and \
                 len(rules.normalize(clause).split()) >= 3:
             found = ["unknown"]  # a question the clinic has no answer for
             answered.append(clause)
@@ -352,47 +354,47 @@ def read(text: str, ctx: Context) -> Reading:
     for clause in answered:  # "are there stairs to get in?" asks about access, not to book
         rest = rest.replace(clause, " ")
     kind = rules.request_kind(rest)
-    yn = yes_no(t, done_means_no=asked in ("anything_else", "callback_offer")) if asked in YES_NO_ASKS else None
-    if asked == "email" and "email" not in slots and re.search(r"\b(text|txt|sms|message) me\b|\bjust (text|the text)|"
+    yn = yes_no(t, done_means_no=asked in (State.ANYTHING_ELSE, State.CALLBACK_OFFER)) if asked in YES_NO_ASKS else None
+    if asked == State.EMAIL and "email" not in slots and re.search(r"\b(text|txt|sms|message) me\b|\bjust (text|the text)|"
                                                               r"\b(don'?t|do not|no)\b.{0,20}\b(use|have|do)\b.{0,10}e-?mail|"
                                                               r"\bno e-?mail\b|\brather not\b", norm):
         yn = "no"
-    if yn == "yes" and asked in ("phone_confirm", "phone_check") and "phone" in slots:
+    if yn == "yes" and asked in (State.PHONE_CONFIRM, State.PHONE_CHECK) and "phone" in slots:
         yn = "no"  # "please use 773 555 0152 instead": another number
     if rules.is_emergency(t):
         r.intent = "emergency"
     elif rules.wants_human(t):
         r.intent = "human"
-    elif rules.is_billing(t) and not (asked in ("name", "spelling") and "name" in slots):
+    elif rules.is_billing(t) and not (asked in (State.NAME, State.SPELLING) and "name" in slots):
         r.intent = "billing"
     elif rules.wants_advice(t):
         r.intent = "advice"
-    elif asked == "offer" and "choice" in slots:
+    elif asked == State.OFFER and "choice" in slots:
         r.intent = "choose_slot"
-    elif asked == "offer" and yes_no(t) == "yes" and len(ctx.offered) == 1 and \
+    elif asked == State.OFFER and yes_no(t) == "yes" and len(ctx.offered) == 1 and \
             (not kind or kind == "book" and not ({"when", "service", "provider"} & slots.keys())):  # "book me in for that"
         r.intent = "choose_slot"
         slots["choice"] = 0
-    elif yn is not None and not (kind and kind != "book" and asked != "cancel_confirm"):
+    elif yn is not None and not (kind and kind != "book" and asked != State.CANCEL_CONFIRM):
         r.intent = yn
-        if asked == "anything_else" and yn == "no":
+        if asked == State.ANYTHING_ELSE and yn == "no":
             r.intent = "goodbye" if re.search(r"\b(good ?bye|bye|have a (good|nice|great)|take care|cheers|see y|"
                                               r"talk (to you )?later|cheerio|ta ?ra)\b", norm) else "no"
-        elif asked == "anything_else" and yn == "yes" and (kind or "faq" in slots):
+        elif asked == State.ANYTHING_ELSE and yn == "yes" and (kind or "faq" in slots):
             r.intent = kind or "faq"
-        elif asked == "anything_else" and yn == "yes" and rules.is_goodbye(t):
+        elif asked == State.ANYTHING_ELSE and yn == "yes" and rules.is_goodbye(t):
             r.intent = "goodbye"  # "okay, bye": an okay that closes, not a yes to "anything else?"
-    elif kind == "book" and asked in ("service", "reason") and "service" in slots:
+    elif kind == "book" and asked in (State.SERVICE, State.REASON) and "service" in slots:
         r.intent = "give_info"
-    elif kind and not (kind == "book" and asked not in ("open", "anything_else", "service") and _is_answer(slots, asked)):
+    elif kind and not (kind == "book" and asked not in (State.OPEN, State.ANYTHING_ELSE, State.SERVICE) and _is_answer(slots, asked)):
         r.intent = kind
-    elif service and asked in ("open", "anything_else") and ("faq" not in slots or rules.match_service(rest, ctx.services)
+    elif service and asked in (State.OPEN, State.ANYTHING_ELSE) and ("faq" not in slots or rules.match_service(rest, ctx.services)
                                                              or kind == "book" or "when" in slots):
         # "do you take Aetna? And I'd like a checkup next week": the question answered, and a booking
         r.intent = "book"  # "just my routine exam": naming a service is asking for it
     elif "faq" in slots:
         r.intent = "faq"
-    elif asked == "offer" and (yes_no(t) == "no" or re.search(r"\b(other|else|different|later|earlier|another)\b", norm)):
+    elif asked == State.OFFER and (yes_no(t) == "no" or re.search(r"\b(other|else|different|later|earlier|another)\b", norm)):
         r.intent = "no"
     elif rules.is_goodbye(t):
         r.intent = "goodbye"

@@ -23,6 +23,7 @@ import numpy as np
 from dialog import parse, rules, yesno
 from dialog.conversation import FILLER, AgentTurn, Conversation
 from dialog.prompts import recognition_prompt
+from dialog.states import State
 from media.bargein import BargeIn, BargeInDetector
 from media.rtp_session import RtpSession
 from media.vad import Endpointer, SpeechPaused, SpeechStarted, Utterance
@@ -362,7 +363,7 @@ class CallSession:
 
     async def handle_dtmf(self, digit: str) -> AgentTurn | None:
         """Keypad input: digits collect until # (or ten digits) while a number is asked for."""
-        if self.conversation.state == "phone" or self._digits:
+        if self.conversation.state == State.PHONE or self._digits:
             self._digits += digit
             if digit != "#" and len(self._digits.rstrip("#")) < 10:
                 return None
@@ -457,7 +458,7 @@ class CallSession:
             text = " ".join(words)
             self._pending_text = text
             wait = 0.0
-            if rules.is_greeting_only(text) and self.conversation.state in ("open", "anything_else"):
+            if rules.is_greeting_only(text) and self.conversation.state in (State.OPEN, State.ANYTHING_ELSE):
                 wait = GREETING_WAIT_S  # "Hello? [pause] It's Ngozi..." is one turn
             if self._caller_resumed() or wait:
                 nxt = await self._next_utterance(wait or RESUMED_WAIT_S)
