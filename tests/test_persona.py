@@ -194,3 +194,11 @@ def test_the_caller_knows_its_own_name_heard_a_little_off():
     assert c.hear("Am I speaking with you all dark?").act == "yes"  # "Yaw Darko", run together by its recogniser
     c = _caller("yaw-darko")
     assert c.hear("Am I speaking with Maria Gonzalez?").act == "no"
+
+
+def test_the_caller_hears_you_are_already_booked_as_booked():
+    c = _caller("ngozi-obiora")
+    c.progress.confirmed = True  # said yes to the read-back; "You're all set" was cut off by its own barge-in
+    c.hear("You're already booked: your cleaning with Dr. Patel on Monday, December 7th at 9 AM. "
+           "Is there anything else I can help with?")
+    assert c.progress.booked_heard

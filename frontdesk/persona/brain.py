@@ -325,7 +325,7 @@ class PersonaCaller:
         pr.emergency_heard |= ask.emergency
         pr.transfer_heard |= ask.transfer
         self._check_answers(text)
-        if pr.confirmed and re.search(r"all set|you'?re booked|is booked|is moved|been (booked|moved|scheduled)|"
+        if pr.confirmed and re.search(r"all set|you'?re (already |now )?booked|is booked|is moved|been (booked|moved|scheduled)|"
                                       r"appointment is (moved|booked|confirmed)|see you (on|then)|confirmation", text, re.I):
             pr.booked_heard = True
         if pr.cancel_confirmed and re.search(r"cancell?ed", text, re.I):
