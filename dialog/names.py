@@ -32,7 +32,7 @@ cell mobile home work email address insurance tooth teeth time day days weekend 
 okay ok sure sorry excuse pardon morning evening afternoon son daughter wife husband mother father mom dad child kid
 surname first last family name spelled spelt under put booked officially that's thats calling
 prefer free wondering number's phone's cell's she's he's they're we're you're i've i'll i'd that'd it'd would
-driving walking working tired busy distracted outside waiting running late sick afraid glad happy apologies
+driving walking working tired busy distracted outside waiting running late sick afraid glad happy apologies names
 """.split())
 # introductions, strongest first: the words after one are the name
 _INTROS = [(re.compile(r"\b(?:my name is|my name's|my names|name is|name's|the name is|the name's|his name is|her name is|"
@@ -174,6 +174,8 @@ def extract_name(text: str, asked: bool = False) -> tuple[str, str] | None:
 def _extract_name(text: str, asked: bool) -> tuple[str, str] | None:
     text = re.sub(r"^(\W*([Uu]m|[Uu]h|[Ss]o|[Yy]eah|[Ss]ure|[Oo]h),?\s+)*[Nn]ames?\b[,.]?\s+(?=[A-Z])", "Name's ",
                   text.strip())  # "Names Fernando": the recogniser's "Name's"
+    # a sentence of its own that starts "Names ..." after a greeting: "Hello, yes, hi. Names fallacyd, ..."
+    text = re.sub(r"(?<=[.!?]\s)[Nn]ames\b,?\s+(?=(?!(are|is|were|was|of|and|the|for)\b)[a-z]+[,.\s])", "Name's ", text)
     # titles are not names: "Mrs. Patricia Nguyen", "It's Dr. Susan Lee"
     text = re.sub(r"\b(Mr|Mrs|Ms|Miss|Mx|Dr|Doctor|Prof|Professor)\b\.?\s+(?=[A-Z])", "", text)
     m = _FIRST_LAST.search(text)

@@ -153,6 +153,8 @@ def test_an_apology_or_a_pause_is_not_an_answer_and_costs_no_model_turn(line):
 
 
 @pytest.mark.parametrize("heard, name", [("Names Fernando.", ("Fernando", "")),
+                                         ("Hello, yes, hi. Names fallacyd, fallacydidebiocole.",
+                                          ("Fallacyd", "Fallacydidebiocole")),
                                          ("Sure, names Fernando. Fernando Quintanilla.", ("Fernando", "Quintanilla")),
                                          ("Namdi Okeke.", ("Namdi", "Okeke"))])
 def test_name_s_written_names_by_the_recogniser_is_not_the_first_name(heard, name):
