@@ -247,6 +247,10 @@ class CallSession:
         so that the reply is ready when the turn ends. Understanding changes nothing in the call."""
         if not self.endpointer.in_speech:
             return
+        if self.endpointer.last_voiced or self._speculation is None or self._speculation.end_ms != end_ms:
+            # the caller has spoken since that pause: its transcript says nothing about the pause to
+            # come ("915 555" arriving during "0191" would hold the end of the whole number open)
+            return
         if text.strip() and self._pending_text is None:
             try:
                 self.engines.llm_worker.submit(SPECULATIVE, self.conversation.understand, text.strip(), confidence)
