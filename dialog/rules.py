@@ -166,7 +166,7 @@ def strip_greetings(text: str) -> str:
 
 
 _REPEAT = re.compile(
-    r"\b(repeat|say (that|it|this|those|them)( \w+)? again|say again|come again|one more time|once more|"
+    r"\b(repeat|(say|see|said) (that|it|this|those|them)( \w+)? again|say again|come again|one more time|once more|"
     r"(what|how) (was|were) (that|it)|what did you (just )?say|what was the (last|first|\w+ again)|"
     r"what did you (need|want|ask|say)|what do you need|"
     r"(missed|didn't (catch|hear|get|understand)|did not (catch|hear|get|understand)|couldn't (hear|catch)|"

@@ -448,14 +448,18 @@ class CallSession:
         understood once, and the conversation is put back as it was before the stale reply."""
         words: list[str] = []
         confidences: list[float] = []
-        if self._rejoin is not None:
-            snapshot, prev, conf = self._rejoin
-            self._rejoin = None
-            self.conversation.restore(snapshot)
-            self.joined += 1
-            words, confidences = [prev], [conf]
+        rejoin, self._rejoin = self._rejoin, None
         while True:
             transcript = await self._transcript(item, timing)
+            if rejoin is not None:
+                snapshot, prev, conf = rejoin
+                rejoin = None
+                if not rules.is_aside(transcript.text):
+                    # the reply was cut in its first seconds: the two turns are understood as one. An
+                    # aside over it ("Sorry, it's been a long day") is answered on its own instead
+                    self.conversation.restore(snapshot)
+                    self.joined += 1
+                    words, confidences = [prev], [conf]
             if transcript.text.strip():
                 words.append(transcript.text.strip())
                 confidences.append(transcript.confidence)

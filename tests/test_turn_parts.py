@@ -102,3 +102,45 @@ def test_a_fault_in_the_dialog_code_costs_one_sorry_not_the_call():
         assert conv.task == "book" and "name" in turn.text
     finally:
         worker.close()
+
+
+def test_an_aside_over_a_cut_reply_is_answered_on_its_own_and_words_are_joined():
+    """A reply cut in its first seconds joins the caller's two turns; "Sorry, it's been a long
+    day" over it is answered on its own ("No problem. <the question>"), not joined to the turn
+    before it (which had already got "Sorry, I didn't catch that")."""
+    import asyncio
+    import types
+
+    import numpy as np
+
+    from asr.whisper import Transcript
+    from dialog.conversation import Conversation
+    from frontdesk.calllog import CallRecord
+    from frontdesk.config import load_config
+    from frontdesk.engines import Engines
+    from frontdesk.session import CallSession, Heard
+    from media.vad import Endpointer, Utterance
+
+    def said(text):
+        return Heard(Utterance(np.zeros(800, np.int16), 0, 100, 400), Transcript(text, 0.9, 0.0, 1.0))
+
+    worker = PriorityWorker("llm", max_pending=8)
+    try:
+        for before, new, reply, joined in [("See that agin.", "Sorry, it's been a long day.", "No problem. Can I have", 0),
+                                           ("It's Ann", "Lee.", "Thanks, Ann.", 1)]:
+            conv = Conversation(load_config(None).clinic, model=None)
+            conv.greeting()
+            conv.on_caller("Hi, I'd like a cleaning.")
+            snapshot = conv.snapshot()
+            conv.on_caller(before)  # its reply is cut by the caller within its first seconds
+            s = CallSession.__new__(CallSession)
+            s.conversation, s.endpointer, s.inbox, s.log_text = conv, Endpointer(), asyncio.Queue(), False
+            s.engines = types.SimpleNamespace(llm_worker=worker)
+            s.engines.run_llm = lambda fn, *a, s=s: Engines.run_llm(s.engines, fn, *a)
+            s.record = CallRecord(external_id="x", caller="", called="", remote="", transport="udp")
+            s._rejoin, s.joined, s.dropped, s.dialog_errors = (snapshot, before, 0.9), 0, 0, 0
+            s._pending_text, s._waited_s, s._answered = None, 0.0, None
+            turn = asyncio.run(s._reply(said(new), {}))
+            assert turn.text.startswith(reply) and s.joined == joined, (before, new, turn.text)
+    finally:
+        worker.close()
