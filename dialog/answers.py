@@ -215,7 +215,7 @@ class Answers:
             acks.append("I've asked a member of our staff to call you back about that.")
             return self._after_callback()
         if intent in ("no", "goodbye"):
-            if intent == "goodbye":
+            if intent == "goodbye" or rules.is_goodbye(text):  # "No thanks, I'll call back tomorrow."
                 return self._goodbye()
             acks.append("No problem.")
             return self._after_callback()

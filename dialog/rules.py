@@ -84,7 +84,8 @@ _TAKE_TURN = {"no", "nope", "stop", "wait", "sorry", "hold", "hang", "excuse", "
               "hi", "what", "pardon", "repeat", "operator", "person", "human", "emergency", "help"}
 _GOODBYE = re.compile(
     r"\b(good ?bye|bye|bye bye|that'?s all|that is all|that'?s everything|nothing else|no,? thank(s| you)|have a (good|nice|great) "
-    r"(day|one|evening|afternoon|weekend)|cheers|take care|talk (to you )?later|ta-?ra|cheerio|see ya|see you)\b", re.I)
+    r"(day|one|evening|afternoon|weekend)|cheers|take care|talk (to you )?later|ta-?ra|cheerio|see ya|see you|"
+    r"i'?ll (call|ring|phone|try) (you )?(back|again)( \w+){0,2}|i'?ll (call|ring) (another|some other) (time|day))\b", re.I)
 _FAQ = {
     "hours": re.compile(r"\b(hours|opening times|are you open|you open|(you|you guys|y'?all) (open|close)|close on|"
                         r"(are|is) (you|the (office|clinic)) (\w+ )?open|open (in the )?(evening|evenings|morning|mornings|late)|"

@@ -888,3 +888,12 @@ def test_two_given_names_spelled_in_one_run_stay_two_words(cal):
     talk(c, "Can I book a first visit, an exam?", "My name, it is Fatima Zara Benali.",
          "People always get it wrong, it's B, E-N-A-L-I.", "Well, I'm sure that's F-A-T-I-M-A-Z-A-H-R-A.")
     assert (c.first_name, c.last_name) == ("Fatima Zahra", "Benali")
+
+
+@pytest.mark.parametrize("line", ["Now I'll ring back another time.", "No thanks, I'll call back tomorrow."])
+def test_i_will_call_back_another_time_at_the_callback_offer_ends_the_call(cal, line):
+    c = conv(cal)
+    c.on_caller("How much is a filling?")
+    assert c.state == "callback_offer"
+    t = c.on_caller(line)
+    assert t.hangup and "Goodbye" in t.text
