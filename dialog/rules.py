@@ -175,7 +175,7 @@ _REPEAT = re.compile(
     r"(cut|broke) (out|up) (a bit|there|a little)|(breaking|breaks) up|line('s| is) (bad|breaking)|slower|too fast)\b")
 # a whole turn of only these words, with one that asks ("Sorry?", "Pardon me?", "Huh?", "What's that, dear?")
 _REPEAT_WORDS = {"sorry", "hmm", "um", "uh", "oh", "what", "what's", "is", "that", "huh", "pardon", "me", "excuse",
-                 "dear", "again", "hello", "i'm", "im"}
+                 "dear", "again", "hello", "i'm", "im", "well", "so"}
 
 
 def asks_repeat(text: str) -> bool:

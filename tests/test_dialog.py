@@ -117,7 +117,7 @@ def test_a_transcript_the_recogniser_doubts_is_not_guessed_at():
 @pytest.mark.parametrize("line", ["Could you repeat the date please?", "Sorry, can you say that again?",
                                   "I'm sorry, I didn't hear you.", "Can you go a bit slower?", "You're breaking up.",
                                   "Say it again, please.", "What was the time again?", "Pardon me?", "Sorry?",
-                                  "Huh?", "What's that, dear?"])
+                                  "Huh?", "What's that, dear?", "Well, um, what's that dear?", "See that again."])
 def test_a_request_to_hear_it_again_is_recognised(line):
     assert rules.asks_repeat(line)
 
