@@ -136,6 +136,11 @@ class Answers:
             if turn is not None:
                 return turn
         if "provider" in slots and slots["provider"] != self.provider and intent != "choose_slot":
+            if intent != "no" and "when" not in slots and len(self.offered) > 1 and \
+                    all(o.provider == slots["provider"] for o in self.offered):
+                # "See Dr. Patel." when both offers are with Dr. Patel: say so, and which one
+                return self._ask(f"{'Both' if len(self.offered) == 2 else 'All'} are with {slots['provider']}. "
+                                 f"{self._which_one()}", "offer", state=State.OFFER, expect="choice")
             self.provider = slots["provider"]  # "none of those, I'd like to see Dr. Kim"
             if "when" in slots:
                 self.when = self.when.merged(slots["when"])

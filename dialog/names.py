@@ -391,6 +391,13 @@ def lone_letter(text: str) -> str | None:
     """One letter given with its example word and nothing more yet ("my first name is F as in
     Frank" before a pause): the start of a spelling."""
     found = re.findall(r"\b([A-Za-z])\.?,?\s+(?:as|is|was)\s+(?:in|an|a)\s+([A-Za-z]{3,})", text)
+    if not found:
+        # "Okay, so that's J." / "It starts with A.": a capital letter alone after a lead-in
+        m = re.fullmatch(r"\W*(?:(?:okay|ok|so|sure|right|yes|yeah|well|um|uh)\W+)*(?:it'?s|that'?s|it is|that is|"
+                         r"(?:it )?starts with)\s+([A-Z])\W*", text.strip(), re.I)
+        if m and m.group(1).isupper():
+            return m.group(1)
+        return None
     if len(found) != 1:
         return None
     letter, example = found[0]

@@ -897,3 +897,19 @@ def test_i_will_call_back_another_time_at_the_callback_offer_ends_the_call(cal, 
     assert c.state == "callback_offer"
     t = c.on_caller(line)
     assert t.hangup and "Goodbye" in t.text
+
+
+def test_a_first_letter_alone_and_the_doctor_both_offers_are_with(cal):
+    from dialog.names import lone_letter
+    assert lone_letter("Okay, so that's J.") == "J" and lone_letter("that's it.") is None
+    c = conv(cal, spell_names=True)
+    c.caller_id = None
+    talk(c, "Hi, I'd like a cleaning.", "Jovan Milos", "M, I, L, O, S.")
+    assert c.state == "spelling_first"
+    assert c.on_caller("Okay, so that's J.").text == "J, and then?"
+    c = conv(cal)
+    talk(c, "Hi, I'd like a cleaning next week.", "It's Ann Lee.", "yes", "Thursday morning")
+    doctor = c.offered[0].provider
+    assert all(o.provider == doctor for o in c.offered)
+    t = c.on_caller(f"See {doctor}.")
+    assert t.text.startswith(f"Both are with {doctor}. Which one")
