@@ -62,6 +62,10 @@ class Spelling:
                 self.last_name = names.from_spelling(names.letters(self.last_name) + spelled)
                 return self._ask(f"Thank you. {PROMPTS['spelling_first']}", "spelling", state=State.SPELLING_FIRST,
                                  expect="spelling")
+            heard = names.letters(self._heard_name[0 if first else 1] or (self.first_name if first else self.last_name))
+            rest = heard[len(spelled):] if heard.startswith(spelled.upper()) else ""
+            if len(rest) >= 3 and re.search(rf"\b{rest}\b", text, re.I):
+                spelled = heard  # "A, that's WHIT field" for Whitfield: the letters, then the rest said as a word
             self._set_spelled(spelled, first=first)
             return None
         letter = names.lone_letter(text)

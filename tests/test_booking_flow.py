@@ -913,3 +913,15 @@ def test_a_first_letter_alone_and_the_doctor_both_offers_are_with(cal):
     assert all(o.provider == doctor for o in c.offered)
     t = c.on_caller(f"See {doctor}.")
     assert t.text.startswith(f"Both are with {doctor}. Which one")
+
+
+def test_margaret_whitfield_as_the_recogniser_wrote_her(cal):
+    """run 8: 'WHIT field', 'T-Asantom' for 'T as in Tom', and 'That would be lovely' taken as a name."""
+    from dialog.names import extract_name, parse_spelling
+    assert parse_spelling("My last name is W, H-I-T-Asantom, F as in Frank I-E.", letter_words=True) == "WHITFIE"
+    assert extract_name("That would be lovely.", asked=True) is None
+    c = conv(cal, spell_names=True)
+    c.caller_id = None
+    talk(c, "Yes, hello. I'm Margaret Whitfield. I'm calling to schedule my cleaning with Dr. Kim.")
+    t = c.on_caller("A, that's WHIT field.")
+    assert c.last_name == "Whitfield" and "W, H, I, T, F, I, E, L, D" in t.text
