@@ -34,6 +34,7 @@ surname first last family name spelled spelt under put booked officially that's 
 prefer free wondering number's phone's cell's she's he's they're we're you're i've i'll i'd that'd it'd would
 driving walking working tired busy distracted outside waiting running late sick afraid glad happy apologies names
 lovely wonderful brilliant perfect ideal nice grand excellent amazing super smashing fantastic terrific helpful
+let's lets let
 """.split())
 # introductions, strongest first: the words after one are the name
 _INTROS = [(re.compile(r"\b(?:my name is|my name's|my names|name is|name's|the name is|the name's|his name is|her name is|"
@@ -258,7 +259,7 @@ def parse_spelling(text: str, letter_words: bool = False) -> str | None:
     t = text.replace("’", "'")
     t = re.sub(r"\b([A-Za-z])\.(?=\s|$)", r"\1", t)
     # "T as in Tom" run together by the recogniser: "T-Asantom", "T Asintom"
-    t = re.sub(r"\b([A-Z])[- ]?[Aa]s-?(?:in|an|en)-?([A-Za-z]{3,})\b", r"\1 as in \2", t)
+    t = re.sub(r"\b([A-Z])[- ]?[Aa]s[- ]?(?:in|an|en)[- ]?([A-Za-z]{3,})\b", r"\1 as in \2", t)
     tokens = [w for w in re.split(r"[\s,;:.!?]+|(?<=[A-Za-z])-(?=[A-Za-z](?:\b|-))", t) if w]
     letters: list[str] = []
     runs: list[str] = []

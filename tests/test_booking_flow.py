@@ -925,3 +925,12 @@ def test_margaret_whitfield_as_the_recogniser_wrote_her(cal):
     talk(c, "Yes, hello. I'm Margaret Whitfield. I'm calling to schedule my cleaning with Dr. Kim.")
     t = c.on_caller("A, that's WHIT field.")
     assert c.last_name == "Whitfield" and "W, H, I, T, F, I, E, L, D" in t.text
+
+
+def test_milos_jovanovic_as_the_recogniser_wrote_him():
+    """run 8: 'Let's see, say that again.' was the name 'Lets'; 'V. Asin Victor' is 'V as in Victor'."""
+    from dialog.names import extract_name, parse_spelling
+    assert extract_name("Let's see, say that again.", asked=True) is None
+    assert rules.asks_repeat("Let's see, say that again.")
+    assert parse_spelling("My last name is J. O. V. Asin Victor, A. N. Asin Nancy. O. V. Asin Victor, I. C.",
+                          letter_words=True) == "JOVANOVIC"
