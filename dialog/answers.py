@@ -325,6 +325,11 @@ class Answers:
         if again and not self._means_first(text) and intent != "no":
             # a name spelled again as it was read back (the caller missed the read-back): the read-back again
             return self._spelling_read_back()
+        said_last = (slots.get("name") or ("", ""))[1]
+        if intent == "yes" and said_last and len(names.letters(said_last)) >= len(names.letters(self.last_name)) + 3:
+            # "Sure, it's Milos Jovanovic." to "last name J, O, V": the name said is longer than the
+            # spelling read back, so the spelling was cut short; that is not a yes to it
+            intent = "no"
         if intent == "yes" and "spelled" not in slots:
             self.name_verified = True
         elif intent == "no" or "spelled" in slots:

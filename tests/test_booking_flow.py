@@ -934,3 +934,12 @@ def test_milos_jovanovic_as_the_recogniser_wrote_him():
     assert rules.asks_repeat("Let's see, say that again.")
     assert parse_spelling("My last name is J. O. V. Asin Victor, A. N. Asin Nancy. O. V. Asin Victor, I. C.",
                           letter_words=True) == "JOVANOVIC"
+
+
+def test_a_yes_with_a_longer_name_than_the_spelling_read_back_asks_for_the_spelling_again(cal):
+    c = conv(cal, spell_names=True)
+    c.caller_id = None
+    talk(c, "Hi, I need a filling.", "Milos Jovanovic", "J, O, V", "M, I, L, O, S")
+    assert c.state == "spelling_check" and c.last_name == "Jov"
+    c.on_caller("Sure, it's Milo's Javanavic.")  # the spelling was cut short: not a yes to "J, O, V"
+    assert c.state == "spelling" and not c.name_verified
