@@ -287,6 +287,8 @@ def question_clauses(text: str) -> list[str]:
         if not p or is_greeting_only(p) or _NOT_A_QUESTION.search(p):
             continue
         core = _LEAD.sub("", p)
+        if re.match(r"^\W*(how (do|should|shall|can) i (say|put) (it|this|that)?|what'?s the word|how to say)\b", core, re.I):
+            continue  # "How do I say, [pause] morning?": the caller looking for words, not a question
         if (_QUESTION.search(core) or p.endswith("?")) and not re.match(r"^\W*(how are you|how'?s it going|how do you do)\b", core, re.I):
             out.append(p)
     return out

@@ -943,3 +943,11 @@ def test_a_yes_with_a_longer_name_than_the_spelling_read_back_asks_for_the_spell
     assert c.state == "spelling_check" and c.last_name == "Jov"
     c.on_caller("Sure, it's Milo's Javanavic.")  # the spelling was cut short: not a yes to "J, O, V"
     assert c.state == "spelling" and not c.name_verified
+
+
+def test_how_do_i_say_is_not_a_question_for_the_clinic(cal):
+    """run 8 (ngozi-obiora): 'How do I say, morning?' got 'I don't have that information...'."""
+    assert not rules.question_clauses("How do I say morning?")
+    c = conv(cal)
+    c.on_caller("How do I say morning? I'm calling to arrange a visit. A proper clean.")
+    assert c.task == "book" and c.state != "callback_offer"
