@@ -74,7 +74,7 @@ class Policy(Answers, Spelling):
                 and rules.about_own_appointment(text):
             intent = r.intent = self.task  # "it's for my cleaning appointment": the one being changed
         if intent == "book" and self.task == "book" and self.task_done and self.booking is not None \
-                and r.slots.get("service", self.booking.service) == self.booking.service \
+                and r.slots.get("service", self.booking.service) == self.booking.service and not r.slots.get("faq") \
                 and not re.search(r"\b(another|second|also|too|as well|other|one more|for my|for her|for him)\b", text, re.I):
             return self._already_booked()  # the same request again after "you're all set": not a second booking
         if intent == "cancel" and self.task == "cancel" and self.task_done and self.outcome == "cancelled" \

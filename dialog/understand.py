@@ -335,6 +335,9 @@ def read(text: str, ctx: Context) -> Reading:
     for clause in questions:
         priced = re.search(r"\b(how much|cost|costs|price|prices|pricing|charge for|fee|fees|how long does)\b", clause, re.I)
         found = [] if priced else [*rules.faq_topics(clause), *match_faq(clause, ctx.faq)[:1]]
+        if not found and not priced and len(questions) == 1:
+            # "My mom is in a wheelchair. Can she get in the door?": the question leans on the sentence before
+            found = match_faq(t, ctx.faq)[:1]
         offered_service = rules.match_service(clause, ctx.services)
         if not found and offered_service and asked in (State.OPEN, State.ANYTHING_ELSE) and re.search(
                 r"\b(do|does|can|could) (you|y'?all|the (clinic|dentist|practice)|your \w+) (do|offer|provide|have|take care of|"

@@ -951,3 +951,12 @@ def test_how_do_i_say_is_not_a_question_for_the_clinic(cal):
     c = conv(cal)
     c.on_caller("How do I say morning? I'm calling to arrange a visit. A proper clean.")
     assert c.task == "book" and c.state != "callback_offer"
+
+
+def test_a_question_after_the_booking_is_answered_not_taken_for_the_booking_again(cal):
+    """run 8 (sadhbh-ni-fhlatharta): the wheelchair question after 'you're all set' got 'You're already booked'."""
+    c = conv(cal)
+    talk(c, "I need a filling next week.", "It's Ann Lee.", "yes", "the first one", "yes")
+    assert c.booking is not None
+    t = c.on_caller("Um, my mom will be driving me and she's in a wheelchair. Can she get in the door? All right.")
+    assert "step-free" in t.text and "already booked" not in t.text
