@@ -315,7 +315,10 @@ def parse_spelling(text: str, letter_words: bool = False) -> str | None:
         elif w.isupper() and w.isalpha() and (len(lw) >= 3 and not letters or 2 <= len(lw) <= 4 and letters or
                                               len(lw) == 2 and i + 1 < len(tokens) and tokens[i + 1].isupper()
                                               and tokens[i + 1].isalpha() and len(tokens[i + 1]) >= 2 or
-                                              letters and len(letters[-1]) >= 2 and len(lw) <= 8):  # "LA KSHMI"
+                                              letters and len(letters[-1]) >= 2 and len(lw) <= 8 or
+                                              len(lw) == 2 and lw not in ("ok", "no", "so", "hi", "oh", "ah") and
+                                              i + 1 < len(tokens) and len(tokens[i + 1]) == 1 and
+                                              tokens[i + 1].isupper()):  # "LA KSHMI", "PR, C, Y, B..."
             letter = w.upper()  # "OKONKWO", "ARJ UN": the recogniser joined letters
         if letter is not None:
             letters.append(letter * mult if len(letter) == 1 else letter)

@@ -960,3 +960,10 @@ def test_a_question_after_the_booking_is_answered_not_taken_for_the_booking_agai
     assert c.booking is not None
     t = c.on_caller("Um, my mom will be driving me and she's in a wheelchair. Can she get in the door? All right.")
     assert "step-free" in t.text and "already booked" not in t.text
+
+
+def test_two_letters_run_together_before_a_spelling_are_letters():
+    """run 8 (wojciech-przybylski): 'PR, C, Y, B, Y, L, S, K, I' lost its P and R."""
+    from dialog.names import parse_spelling
+    assert parse_spelling("Yep, it goes PR, C, Y, B, Y, L, S, K, I.", letter_words=True) == "PRCYBYLSKI"
+    assert parse_spelling("OK, C, Y, B", letter_words=True) == "CYB"
