@@ -390,6 +390,9 @@ def _parse_times(t: str, w: When) -> None:
         if b is not None and b.hour < 8:
             b = time(b.hour + 12, b.minute)
         w.before = b
+    # "the one with Dr. Patel" is an offer, not one o'clock
+    t = re.sub(r"\b(the|that|this|which|either|each|any|other|first|second|last|earlier|later) one\b"
+               r"(?!\s*(o'?clock|pm|am|p m|a m|thirty|fifteen|forty|in the))", " ", t)
     # "that's too early" judges an offer; it asks for no time of day
     t = re.sub(r"\b(too|a (bit|little)( too)?|rather|quite|way too|much too) (early|late|soon)\b", " ", t)
     if w.after is None and w.before is None:

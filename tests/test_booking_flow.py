@@ -967,3 +967,13 @@ def test_two_letters_run_together_before_a_spelling_are_letters():
     from dialog.names import parse_spelling
     assert parse_spelling("Yep, it goes PR, C, Y, B, Y, L, S, K, I.", letter_words=True) == "PRCYBYLSKI"
     assert parse_spelling("OK, C, Y, B", letter_words=True) == "CYB"
+
+
+def test_the_one_with_the_doctor_is_an_offer_not_one_o_clock(cal):
+    """run 8 (yaw-darko failed): 'Put me down for the one with Dr. Patel.' offered 1 PM instead of choosing."""
+    c = conv(cal)
+    talk(c, "Hi, I'd like a cleaning next week.", "It's Ann Lee.", "yes", "Thursday afternoon, after two.")
+    doctor = c.offered[0].provider
+    c.on_caller(f"Put me down for the one with {doctor}.")
+    assert c.state in ("confirm", "offer") and c.when.at is None
+    assert c.state == "confirm" or c.last_question.startswith(("Both", "Which one", "All"))
