@@ -12,7 +12,7 @@ from .config import ConfigError, load_config
 
 
 def _cmd_serve(args) -> int:
-    from .server import serve
+    from .app import serve
 
     cfg = load_config(args.config)
     if cfg.privacy.log_format == "json":

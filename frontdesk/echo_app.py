@@ -33,8 +33,6 @@ class EchoSession:
         self.hangup_after_s = hangup_after_s
         self.endpointer = Endpointer(end_silence_ms=end_silence_ms)
         self.rtp: RtpSession | None = None
-        self.sdp_session_id = 0
-        self.sdp_version = 1
         self.utterances = 0
         self._done = asyncio.Event()
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import wave
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -27,6 +28,21 @@ class Recorder:
     def on_agent(self, frame: np.ndarray | None) -> None:
         if len(self.agent) < MAX_FRAMES:
             self.agent.append(frame if frame is not None else np.zeros(FRAME, np.int16))
+
+    def tap_caller(self, then: Callable[[np.ndarray], None]) -> Callable[[np.ndarray], None]:
+        """A media on_frame callback that records each caller frame, then calls ``then``."""
+        def on_frame(frame: np.ndarray) -> None:
+            self.on_caller(frame)
+            then(frame)
+        return on_frame
+
+    def tap_agent(self, then: Callable[[np.ndarray | None], None] | None) -> Callable[[np.ndarray | None], None]:
+        """A media on_sent callback that records each agent frame (None: silence), then calls ``then``."""
+        def on_sent(frame: np.ndarray | None) -> None:
+            self.on_agent(frame)
+            if then is not None:
+                then(frame)
+        return on_sent
 
     def wav_bytes(self) -> bytes:
         n = max(len(self.caller), len(self.agent)) * FRAME

@@ -59,7 +59,8 @@ class CallSession:
     def __init__(self, record: CallRecord, engines: Engines, conversation: Conversation,
                  silence_timeout_s: float, end_silence_ms: int, hangup: Callable[[str], None],
                  transfer: Callable[[str], Awaitable[bool]] | None = None, barge_in_ms: int = 600,
-                 barge_in_pause_ms: int = 60, backchannels_interrupt: bool = False, filler_after_s: float = 2.0):
+                 barge_in_pause_ms: int = 60, backchannels_interrupt: bool = False, filler_after_s: float = 2.0,
+                 turn_timeout_s: float = 20.0, log_text: bool = False, consent_prompt: str = ""):
         self.record = record
         self.engines = engines
         self.conversation = conversation
@@ -87,13 +88,11 @@ class CallSession:
         self._overlap_clean: list[np.ndarray] = []
         self._overlap_caller: list[bool] = []
         self._speaking = ""  # the text of the agent turn being spoken
-        self.sdp_session_id = 0
-        self.sdp_version = 1
         self._expect = "open"  # what that turn asked for
         self._expect_before = "open"  # ... and the turn before it (a joined turn is heard as its answer)
-        self.consent_prompt = ""  # said first when the call is recorded
-        self.log_text = False  # caller words in the log (privacy.log_transcripts)
-        self.turn_timeout_s = 20.0  # dialog.turn_timeout_s
+        self.consent_prompt = consent_prompt  # said first when the call is recorded
+        self.log_text = log_text  # caller words in the log (privacy.log_transcripts)
+        self.turn_timeout_s = turn_timeout_s  # no reply by then: apologise, offer a callback, hang up
         self.engine_failed = False  # speech synthesis failed: the call ends with the cached apology
         self.pauses = 0  # agent audio paused for caller speech
         self.resumes = 0  # ... and resumed (a backchannel or a noise)

@@ -80,11 +80,11 @@ def _never_quiet(_payload) -> bool:
 
 class RtpSession:
     """One call's media. ``on_frame`` gets decoded 20 ms int16 frames in sequence order
-    (silence for lost packets); ``on_dtmf`` gets digits."""
+    (silence for lost packets); ``on_dtmf`` gets digits (both may be set after opening)."""
 
     def __init__(self, sock: socket.socket, port: int, *, codec: str, payload_type: int,
                  dtmf_payload_type: int | None, remote: tuple[str, int],
-                 on_frame: Callable[[np.ndarray], None], on_dtmf: Callable[[str], None],
+                 on_frame: Callable[[np.ndarray], None] = _ignore, on_dtmf: Callable[[str], None] = _ignore,
                  srtp: SrtpContext | None = None):
         self.sock = sock
         self.srtp = srtp  # SDES-keyed SRTP, or None for plain RTP

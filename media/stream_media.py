@@ -33,7 +33,8 @@ def _ignore(_item) -> None:
     """What a closed stream's callbacks become."""
 
 class StreamMedia:
-    def __init__(self, kind: str, on_frame: Callable[[np.ndarray], None], on_dtmf: Callable[[str], None]):
+    def __init__(self, kind: str, on_frame: Callable[[np.ndarray], None] = _ignore,
+                 on_dtmf: Callable[[str], None] = _ignore):
         self.kind = kind  # "twilio", "webrtc"
         self.on_frame = on_frame
         self.on_dtmf = on_dtmf

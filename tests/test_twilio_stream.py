@@ -1,5 +1,5 @@
 """Twilio Media Streams and request signatures, without sockets (media/twilio_stream.py,
-frontdesk/twilio_signature.py), and StreamMedia's playback confirmation."""
+frontdesk/ingress/twilio_signature.py), and StreamMedia's playback confirmation."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 
 from media import g711
 from media.stream_media import StreamMedia
-from frontdesk.twilio_signature import compute, valid
+from frontdesk.ingress.twilio_signature import compute, valid
 from media.twilio_stream import (MAX_MESSAGE, Connected, Dtmf, MarkPlayed, Media, Started, Stopped, TwilioStream,
                                  TwilioStreamError)
 

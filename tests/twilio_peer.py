@@ -11,7 +11,7 @@
 * when the stream ends, the ``<Connect action>`` URL is POSTed for the next TwiML.
 
 The signing here is written from Twilio's description, for the test; the server's own check is
-frontdesk/twilio_signature.py.
+frontdesk/ingress/twilio_signature.py.
 """
 
 from __future__ import annotations

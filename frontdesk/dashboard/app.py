@@ -34,7 +34,7 @@ from .common import HERE, Dash, Forbidden, LoginRequired, SecurityHeaders
 def create_app(cfg: Config, store: RecordStore, users: Users, calendar: Any | None,
                metrics: Callable[[], tuple[bytes, str]], test_calls: Any | None = None) -> fastapi.FastAPI:
     """The dashboard app. ``calendar`` is a tools.calendar.Calendar (None: no tasks or bookings);
-    ``test_calls`` a frontdesk.webrtc_ingress.WebRtcIngress (None: no "Test call" page)."""
+    ``test_calls`` a frontdesk.ingress.webrtc.WebRtcIngress (None: no "Test call" page)."""
     app = fastapi.FastAPI(title="frontdesk dashboard", docs_url=None, redoc_url=None, openapi_url=None)
     d = Dash(cfg, store, users, calendar, metrics, test_calls)
     app.state.sessions = d.sessions

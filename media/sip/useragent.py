@@ -8,25 +8,23 @@ the action methods. No sockets, no clocks: every method takes ``now`` in seconds
 
 from __future__ import annotations
 
-import re
-import secrets
-from dataclasses import dataclass, field
 from typing import Callable
 
-from .ratelimit import RateLimiter
-from .message import (
-    Headers, Request, Response, SipParseError, Via, parse, parse_cseq, parse_name_addr,
-    parse_uri, parse_via,
+from .dialog import MAGIC_COOKIE, T1, Call, CallState, Retransmit, ServerTx, new_branch, new_tag
+from .events import (
+    Addr, CallConfirmed, CallEnded, DtmfReceived, Event, IncomingCall, MessageRejected, Outgoing, SessionOffer,
+    TransferProgress,
 )
+from .message import Headers, Request, Response, SipParseError, Via, parse, parse_name_addr, parse_uri, parse_via
+from .ratelimit import RateLimiter
+from .session_timer import MIN_SE, SessionTimers, timer_request
+from .transfer import Transfers
+from .validate import check_request
 
-T1, T2, T4 = 0.5, 4.0, 5.0
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, NOTIFY"
 SUPPORTED_EXTENSIONS = frozenset({"timer", "replaces"})
 KNOWN_METHODS_NOT_ALLOWED = frozenset({"REGISTER", "SUBSCRIBE", "PUBLISH", "MESSAGE", "REFER", "PRACK"})
-MAGIC_COOKIE = "z9hG4bK"
 DIALOG_METHODS = frozenset({"BYE", "NOTIFY", "INFO", "UPDATE"})  # only valid inside a dialog: else 481
-
-MIN_SE = 90  # RFC 4028's floor for Session-Expires
 
 REASONS = {
     422: "Session Interval Too Small", 491: "Request Pending",
@@ -37,148 +35,8 @@ REASONS = {
     501: "Not Implemented", 503: "Service Unavailable",
 }
 
-Addr = tuple[str, int]
 
-
-# ---- events -----------------------------------------------------------------------------
-
-@dataclass
-class IncomingCall:
-    call_id: str
-    remote_addr: Addr
-    transport: str
-    caller_uri: str
-    caller_name: str
-    called_uri: str
-    request_uri: str
-    offer: bytes
-
-
-@dataclass
-class CallConfirmed:
-    call_id: str
-
-
-@dataclass
-class CallEnded:
-    call_id: str
-    by: str  # "remote" | "local"
-    reason: str
-    status: int | None = None  # final status of our BYE, when we hung up
-
-
-@dataclass
-class DtmfReceived:
-    call_id: str
-    digit: str
-
-
-@dataclass
-class TransferProgress:
-    """How a blind transfer (REFER) is going: ``status`` is the REFER's response or the
-    status line of the NOTIFY sipfrag; ``final`` says whether the outcome is known."""
-
-    call_id: str
-    status: int
-    final: bool
-    ok: bool
-
-
-@dataclass
-class SessionOffer:
-    """A new SDP offer inside the call (re-INVITE or UPDATE): hold, resume, a codec or address
-    change. The application answers with accept_offer() or reject_offer()."""
-    call_id: str
-    offer: bytes
-    method: str
-
-
-@dataclass
-class MessageRejected:
-    remote_addr: Addr
-    status: int | None
-    reason: str
-
-
-Event = IncomingCall | CallConfirmed | CallEnded | DtmfReceived | TransferProgress | MessageRejected
-
-
-@dataclass
-class Outgoing:
-    data: bytes
-    addr: Addr
-    transport: str
-
-
-# ---- internal state ---------------------------------------------------------------------
-
-@dataclass
-class _Retransmit:
-    data: bytes
-    addr: Addr
-    transport: str
-    interval: float
-    next_at: float
-    give_up_at: float
-    cap: float = T2
-
-
-@dataclass
-class _Call:
-    call_id: str
-    invite: Request
-    invite_key: tuple
-    remote_addr: Addr
-    transport: str
-    local_tag: str
-    remote_tag: str | None
-    local_uri: str
-    remote_uri: str
-    remote_target: str
-    route_set: list[str]
-    remote_cseq: int
-    local_cseq: int = field(default_factory=lambda: secrets.randbelow(2**20) + 1)
-    state: str = "early"  # early | answered | confirmed | rejected | ending | ended
-    final_status: int | None = None
-    last_final: bytes = b""
-    local_sdp: bytes = b""
-    retransmit: _Retransmit | None = None  # 2xx or non-2xx final until ACK
-    bye: _Retransmit | None = None
-    bye_branch: str | None = None
-    refer: _Retransmit | None = None
-    refer_branch: str | None = None
-    refer_accepted: bool = False
-    end_reason: str = ""
-    pending_offer: tuple | None = None  # (request, tx key, addr, transport) awaiting the app's answer
-    sdp_version: int = 1
-    # session timer (RFC 4028)
-    session_expires: int | None = None
-    we_refresh: bool = False
-    peer_timer: bool = False  # the peer said Supported/Require: timer
-    peer_allows_update: bool = False
-    timer_at: float | None = None  # when we refresh (we_refresh) or give up waiting for a refresh
-    refresh: _Retransmit | None = None
-    refresh_branch: str | None = None
-    refresh_cseq: int = 0
-
-
-@dataclass
-class _ServerTx:
-    response: bytes | None
-    addr: Addr
-    transport: str
-    expires_at: float
-
-
-def _branch() -> str:
-    return MAGIC_COOKIE + secrets.token_hex(8)
-
-
-def _tag() -> str:
-    return secrets.token_hex(6)
-
-
-class UserAgent:
+class UserAgent(SessionTimers, Transfers):
     """A SIP UAS core that accepts calls for the application."""
 
     def __init__(self, host: str, port: int, *, user: str = "frontdesk", server_name: str = "frontdesk",
@@ -205,9 +63,9 @@ class UserAgent:
         self.server_name = server_name
         self._outgoing: list[Outgoing] = []
         self._events: list[Event] = []
-        self._calls: dict[str, _Call] = {}
+        self._calls: dict[str, Call] = {}
         self._invite_tx: dict[tuple, str] = {}
-        self._server_tx: dict[tuple, _ServerTx] = {}
+        self._server_tx: dict[tuple, ServerTx] = {}
         self._registrations: list = []  # register.Registration
 
     # -- I/O ---------------------------------------------------------------------------
@@ -226,7 +84,7 @@ class UserAgent:
 
     @property
     def active_calls(self) -> int:
-        return sum(1 for c in self._calls.values() if c.state != "ended")
+        return sum(1 for c in self._calls.values() if c.state != CallState.ENDED)
 
     def receive(self, data: bytes, addr: Addr, now: float, transport: str = "UDP", waited_s: float = 0.0) -> None:
         """One message from ``addr``. ``waited_s``: how long it sat in the receive queue (kernel
@@ -263,7 +121,7 @@ class UserAgent:
             for rt in (call.retransmit, call.bye, call.refer, call.refresh):
                 if rt is not None:
                     deadlines.append(min(rt.next_at, rt.give_up_at))
-            if call.timer_at is not None and call.state == "confirmed":
+            if call.timer_at is not None and call.state == CallState.CONFIRMED:
                 deadlines.append(call.timer_at)
         return min(deadlines) if deadlines else None
 
@@ -279,9 +137,9 @@ class UserAgent:
             self._events += events
         for call in list(self._calls.values()):
             if self._resend(call, "retransmit", now):
-                if call.state == "answered":  # 2xx never acknowledged: end the dialog
+                if call.state == CallState.ANSWERED:  # 2xx never acknowledged: end the dialog
                     self._send_bye(call, now, "no ACK for 200 OK")
-                elif call.state == "rejected":
+                elif call.state == CallState.REJECTED:
                     self._forget(call)
             if self._resend(call, "refer", now):
                 self._events.append(TransferProgress(call.call_id, 408, True, False))
@@ -291,43 +149,41 @@ class UserAgent:
             if self._resend(call, "bye", now):
                 self._finish(call, "local", call.end_reason, 408)
 
-    def _resend(self, call: _Call, which: str, now: float) -> bool:
+    def _resend(self, call: Call, which: str, now: float) -> bool:
         """Timer A/E/G for one of the call's outstanding requests or responses: sent again at a
         doubling interval (capped at T2); True once it is given up (then it is dropped)."""
-        rt: _Retransmit | None = getattr(call, which)
+        rt: Retransmit | None = getattr(call, which)
         if rt is None:
             return False
-        if now >= rt.give_up_at:
+        again, given_up = rt.due(now)
+        if given_up:
             setattr(call, which, None)
-            return True
-        if now >= rt.next_at:
-            self._outgoing.append(Outgoing(rt.data, rt.addr, rt.transport))
-            rt.interval = min(rt.interval * 2, rt.cap)
-            rt.next_at = now + rt.interval
-        return False
+        elif again is not None:
+            self._outgoing.append(Outgoing(again, rt.addr, rt.transport))
+        return given_up
 
     # -- application actions -----------------------------------------------------------
 
     def ringing(self, call_id: str, *, now: float) -> None:
         call = self._calls.get(call_id)
-        if call and call.state == "early":
+        if call and call.state == CallState.EARLY:
             self._respond_call(call, 180, now)
 
     def answer(self, call_id: str, sdp: bytes, *, now: float) -> None:
         call = self._calls.get(call_id)
-        if call is None or call.state != "early":
+        if call is None or call.state != CallState.EARLY:
             return
         call.local_sdp = sdp
-        call.state = "answered"
+        call.state = CallState.ANSWERED
         self._respond_call(call, 200, now, body=sdp, extra=self._timer_headers(call))
         self._restart_session_timer(call, now)
 
     def reject(self, call_id: str, status: int, *, now: float, reason: str | None = None,
                extra: list[tuple[str, str]] | None = None) -> None:
         call = self._calls.get(call_id)
-        if call is None or call.state != "early":
+        if call is None or call.state != CallState.EARLY:
             return
-        call.state = "rejected"
+        call.state = CallState.REJECTED
         self._respond_call(call, status, now, reason=reason, extra=extra)
         self._events.append(CallEnded(call_id, "local", f"rejected {status}", status))
 
@@ -335,26 +191,11 @@ class UserAgent:
         call = self._calls.get(call_id)
         if call is None:
             return
-        if call.state == "early":
+        if call.state == CallState.EARLY:
             self.reject(call_id, 486, now=now)
-        elif call.state in ("answered", "confirmed"):
+        elif call.state in (CallState.ANSWERED, CallState.CONFIRMED):
             call.retransmit = None
             self._send_bye(call, now, reason)
-
-    def refer(self, call_id: str, target: str, *, now: float) -> None:
-        """Blind transfer (RFC 3515): ask the caller's side to call ``target``. Progress and the
-        outcome arrive as TransferProgress events (from the REFER's response and the NOTIFYs)."""
-        call = self._calls.get(call_id)
-        if call is None or call.state != "confirmed":
-            self._events.append(TransferProgress(call_id, 481, True, False))
-            return
-        local = parse_name_addr(call.local_uri).uri
-        data, branch, dest = self._in_dialog_request(call, "REFER", [("Refer-To", f"<{target}>"), ("Referred-By", f"<{local}>")])
-        call.refer_branch = branch
-        call.refer_accepted = False
-        self._outgoing.append(Outgoing(data, dest, call.transport))
-        first = T1 if call.transport == "UDP" else 64 * T1
-        call.refer = _Retransmit(data, dest, call.transport, first, now + first, now + 64 * T1)
 
     # -- requests ----------------------------------------------------------------------
 
@@ -415,7 +256,7 @@ class UserAgent:
         if scheme not in ("sip", "sips", "tel"):
             self._reply(req, 416, addr, transport, now, key)
             return
-        problem = _check_request(req, method)
+        problem = check_request(req, method)
         if problem is not None:
             status, why, extra = problem
             self._reply(req, status, addr, transport, now, key, reason=why, extra=extra)
@@ -456,9 +297,7 @@ class UserAgent:
         elif method == "NOTIFY":
             self._check_cseq(call, req)
             self._reply(req, 200, addr, transport, now, key)
-            status = _sipfrag_status(req.body)
-            if status is not None and (req.headers.get("Event") or "").lower().startswith("refer"):
-                self._events.append(TransferProgress(call.call_id, status, status >= 200, status < 300))
+            self._on_notify(call, req)
         elif method == "UPDATE":
             self._check_cseq(call, req)
             if call.pending_offer is not None or call.refresh is not None:
@@ -481,7 +320,7 @@ class UserAgent:
         else:
             self._reply(req, 501, addr, transport, now, key, extra=[("Allow", ALLOW)])
 
-    def _check_cseq(self, call: _Call, req: Request) -> None:
+    def _check_cseq(self, call: Call, req: Request) -> None:
         call.remote_cseq = max(call.remote_cseq, req.cseq[0])
 
     def _new_call(self, req: Request, via: Via, key: tuple, addr: Addr, now: float, transport: str) -> None:
@@ -505,13 +344,13 @@ class UserAgent:
             target = parse_name_addr(contacts[0]).uri if contacts else frm.uri
         except SipParseError:
             target = frm.uri
-        timer = _timer_request(req)
+        timer = timer_request(req)
         if timer.expires is not None and timer.expires < self.min_se:
             self._reply(req, 422, addr, transport, now, key, extra=[("Min-SE", str(self.min_se))])
             return
-        call = _Call(
+        call = Call(
             call_id=req.call_id, invite=req, invite_key=key, remote_addr=addr, transport=transport,
-            local_tag=_tag(), remote_tag=frm.tag, local_uri=req.headers.get("To") or "",
+            local_tag=new_tag(), remote_tag=frm.tag, local_uri=req.headers.get("To") or "",
             remote_uri=req.headers.get("From") or "", remote_target=target,
             route_set=req.headers.get_all("Record-Route"), remote_cseq=req.cseq[0],
         )
@@ -529,7 +368,7 @@ class UserAgent:
             caller_name=frm.display, called_uri=to.uri, request_uri=req.uri, offer=req.body,
         ))
 
-    def _reinvite(self, call: _Call, req: Request, addr: Addr, now: float, transport: str, key: tuple) -> None:
+    def _reinvite(self, call: Call, req: Request, addr: Addr, now: float, transport: str, key: tuple) -> None:
         """A re-INVITE: a session refresh, or a new offer (hold, resume, codec or address change)."""
         self._check_cseq(call, req)
         if call.pending_offer is not None or call.refresh is not None:
@@ -545,13 +384,13 @@ class UserAgent:
         # no offer: ours is the current session, offered again in the 200 (the answer comes in the ACK)
         self._final_to_reinvite(call, req, 200, addr, transport, now, call.local_sdp)
 
-    def _final_to_reinvite(self, call: _Call, req: Request, status: int, addr: Addr, transport: str, now: float,
+    def _final_to_reinvite(self, call: Call, req: Request, status: int, addr: Addr, transport: str, now: float,
                            body: bytes = b"") -> None:
         extra = self._timer_headers(call) if status < 300 else []
         data = self._build_response(req, status, addr, transport, to_tag=call.local_tag, body=body, extra=extra).serialize()
         call.last_final = data
         if transport == "UDP":
-            call.retransmit = _Retransmit(data, addr, transport, T1, now + T1, now + 64 * T1)
+            call.retransmit = Retransmit.start(data, addr, transport, now)
         self._outgoing.append(Outgoing(data, addr, transport))
 
     def accept_offer(self, call_id: str, sdp: bytes, *, now: float) -> None:
@@ -581,98 +420,18 @@ class UserAgent:
         else:
             self._reply(req, status, addr, transport, now, key, extra=extra)
 
-    # -- session timers (RFC 4028) -----------------------------------------------------
-
-    def _timer_headers(self, call: _Call) -> list[tuple[str, str]]:
-        """Session-Expires for a 2xx to a request from the peer (the INVITE that set up the call, or
-        a refresh): the peer sent it, so "uac" names the peer and "uas" names us."""
-        if call.session_expires is None:
-            return []
-        refresher = "uas" if call.we_refresh else "uac"
-        headers = [("Session-Expires", f"{call.session_expires};refresher={refresher}")]
-        if call.peer_timer:
-            headers.append(("Require", "timer"))
-        return headers
-
-    def _restart_session_timer(self, call: _Call, now: float) -> None:
-        if call.session_expires is None:
-            call.timer_at = None
-        elif call.we_refresh:
-            call.timer_at = now + call.session_expires / 2
-        else:  # RFC 4028 §10: BYE if no refresh by expiry minus min(32 s, a third)
-            call.timer_at = now + call.session_expires - min(32, call.session_expires / 3)
-
-    def _update_timer_from(self, call: _Call, req: Request, now: float) -> None:
-        """A re-INVITE or UPDATE from the peer refreshes the session (and may renegotiate it)."""
-        timer = _timer_request(req)
-        if timer.expires is not None:
-            call.session_expires = max(timer.expires, self.min_se)
-            # in the peer's request, refresher=uac means the peer refreshes
-            call.we_refresh = timer.refresher == "uas"
-            call.peer_timer = call.peer_timer or timer.supported
-        self._restart_session_timer(call, now)
-
-    def _session_timer(self, call: _Call, now: float) -> None:
-        if call.timer_at is None or now < call.timer_at or call.state != "confirmed":
-            return
-        call.timer_at = None
-        if not call.we_refresh:
-            self._send_bye(call, now, "session timer expired")
-            return
-        self._send_refresh(call, now)
-
-    def _send_refresh(self, call: _Call, now: float) -> None:
-        method = "UPDATE" if call.peer_allows_update else "INVITE"
-        extra = [("Session-Expires", f"{call.session_expires};refresher=uac"), ("Supported", "timer")]
-        body = b""
-        if method == "INVITE":  # a re-INVITE must carry an offer: the session as it is
-            extra.append(("Content-Type", "application/sdp"))
-            body = call.local_sdp
-        data, branch, dest = self._in_dialog_request(call, method, extra, body=body)
-        call.refresh_branch = branch
-        call.refresh_cseq = call.local_cseq
-        self._outgoing.append(Outgoing(data, dest, call.transport))
-        first = T1 if call.transport == "UDP" else 64 * T1
-        call.refresh = _Retransmit(data, dest, call.transport, first, now + first, now + 64 * T1)
-
-    def _on_refresh_response(self, call: _Call, resp: Response, now: float) -> None:
-        method = resp.headers.get("CSeq", "").split()[-1].upper() if resp.headers.get("CSeq") else ""
-        if resp.status < 200:
-            if method == "INVITE" and call.refresh is not None:
-                call.refresh.next_at = call.refresh.give_up_at  # provisional: stop retransmitting, wait
-            return
-        call.refresh = None
-        if method == "INVITE":  # every final response to our INVITE gets its ACK (2xx: a new transaction)
-            ack, _branch_unused, dest = self._in_dialog_request(call, "ACK", [], cseq=call.refresh_cseq)
-            self._outgoing.append(Outgoing(ack, dest, call.transport))
-        if resp.status < 300:
-            timer = _timer_request(resp)
-            if timer.expires is not None:
-                call.session_expires = max(timer.expires, self.min_se)
-                call.we_refresh = timer.refresher in (None, "uac")
-            self._restart_session_timer(call, now)
-        elif resp.status == 422:
-            min_se = resp.headers.get("Min-SE", "").split(";")[0].strip()
-            if min_se.isdecimal():
-                call.session_expires = max(call.session_expires or 0, int(min_se))
-            self._send_refresh(call, now)
-        elif resp.status == 491:
-            call.timer_at = now + 2.0  # glare: try again shortly
-        else:  # 481, 408 and the rest: the session is gone (RFC 4028 §10)
-            self._send_bye(call, now, f"session refresh failed ({resp.status})")
-
     def _on_ack(self, req: Request, key: tuple) -> None:
         call = self._calls.get(req.call_id)
         if call is None:
             return
         to_tag = parse_name_addr(req.headers.get("To") or "").tag
-        if call.state == "answered" and to_tag == call.local_tag:
-            call.state = "confirmed"
+        if call.state == CallState.ANSWERED and to_tag == call.local_tag:
+            call.state = CallState.CONFIRMED
             call.retransmit = None
             self._events.append(CallConfirmed(call.call_id))
-        elif call.state == "confirmed" and to_tag == call.local_tag:
+        elif call.state == CallState.CONFIRMED and to_tag == call.local_tag:
             call.retransmit = None  # ACK to a re-INVITE's 2xx
-        elif call.state == "rejected" and self._invite_tx.get(key) == call.call_id:
+        elif call.state == CallState.REJECTED and self._invite_tx.get(key) == call.call_id:
             call.retransmit = None
             self._forget(call)
 
@@ -684,8 +443,8 @@ class UserAgent:
             self._reply(req, 481, addr, transport, now, key)
             return
         self._reply(req, 200, addr, transport, now, key)
-        if call.state == "early":
-            call.state = "rejected"
+        if call.state == CallState.EARLY:
+            call.state = CallState.REJECTED
             self._respond_call(call, 487, now)
             self._events.append(CallEnded(call.call_id, "remote", "CANCEL"))
 
@@ -708,13 +467,7 @@ class UserAgent:
                     self._on_refresh_response(call, resp, now)
                 return
             if call.refer is not None and call.refer_branch == via.branch:
-                if resp.status >= 200:
-                    call.refer = None
-                    if resp.status < 300:
-                        call.refer_accepted = True
-                        self._events.append(TransferProgress(call.call_id, resp.status, False, True))
-                    else:
-                        self._events.append(TransferProgress(call.call_id, resp.status, True, False))
+                self._on_refer_response(call, resp)
                 return
             if call.bye is not None and call.bye_branch == via.branch:
                 if resp.status >= 200:
@@ -783,15 +536,15 @@ class UserAgent:
         """Answer a request statelessly (the server transaction keeps the answer for retransmissions).
         ``report``: a rejection becomes a MessageRejected event (not for overload, counted instead)."""
         call = self._calls.get(req.call_id)
-        to_tag = call.local_tag if call else _tag()
+        to_tag = call.local_tag if call else new_tag()
         data = self._build_response(req, status, addr, transport, to_tag=to_tag, reason=reason, body=body, extra=extra).serialize()
         self._outgoing.append(Outgoing(data, addr, transport))
         self._server_tx.pop(key, None)  # (re)inserted at the end: the dict stays in expiry order
-        self._server_tx[key] = _ServerTx(data, addr, transport, now + 64 * T1)
+        self._server_tx[key] = ServerTx(data, addr, transport, now + 64 * T1)
         if status >= 300 and report:
             self._events.append(MessageRejected(addr, status, f"{req.method} {reason or REASONS.get(status, '')}"))
 
-    def _respond_call(self, call: _Call, status: int, now: float, *, body: bytes = b"", reason: str | None = None,
+    def _respond_call(self, call: Call, status: int, now: float, *, body: bytes = b"", reason: str | None = None,
                       extra: list[tuple[str, str]] | None = None) -> None:
         resp = self._build_response(call.invite, status, call.remote_addr, call.transport,
                                     to_tag=call.local_tag, reason=reason, body=body, extra=extra)
@@ -802,7 +555,7 @@ class UserAgent:
             call.last_final = data
             if call.transport == "UDP":
                 # 2xx: the TU retransmits until ACK (§13.3.1.4); non-2xx: timer G until ACK, H gives up.
-                call.retransmit = _Retransmit(data, call.remote_addr, call.transport, T1, now + T1, now + 64 * T1)
+                call.retransmit = Retransmit.start(data, call.remote_addr, call.transport, now)
             elif status >= 300:
                 self._forget(call)
 
@@ -817,18 +570,18 @@ class UserAgent:
         fake = Request(headers=headers, method=start.split(" ")[0], uri="")
         label = REASONS.get(exc.status, "Bad Request")
         reason = f"{label} ({exc.reason})"[:120].replace("\r", " ").replace("\n", " ")
-        data = self._build_response(fake, exc.status, addr, transport, to_tag=_tag(), reason=reason).serialize()
+        data = self._build_response(fake, exc.status, addr, transport, to_tag=new_tag(), reason=reason).serialize()
         self._outgoing.append(Outgoing(data, addr, transport))
         self._events.append(MessageRejected(addr, exc.status, exc.reason))
 
     # -- dialog teardown ---------------------------------------------------------------
 
-    def _in_dialog_request(self, call: _Call, method: str, extra: list[tuple[str, str]], *, body: bytes = b"",
+    def _in_dialog_request(self, call: Call, method: str, extra: list[tuple[str, str]], *, body: bytes = b"",
                            cseq: int | None = None) -> tuple[bytes, str, Addr]:
         if cseq is None:
             call.local_cseq += 1
             cseq = call.local_cseq
-        branch = _branch()
+        branch = new_branch()
         headers = Headers()
         host = f"[{self.host}]" if ":" in self.host else self.host
         headers.add("Via", f"SIP/2.0/{call.transport} {host}:{self._port(call.transport)};branch={branch};rport")
@@ -846,19 +599,16 @@ class UserAgent:
         data = Request(headers=headers, method=method, uri=call.remote_target, body=body).serialize()
         return data, branch, self._destination(call)
 
-    def _send_bye(self, call: _Call, now: float, reason: str) -> None:
-        call.state = "ending"
+    def _send_bye(self, call: Call, now: float, reason: str) -> None:
+        call.state = CallState.ENDING
         call.end_reason = reason
         call.refer = None
         data, branch, dest = self._in_dialog_request(call, "BYE", [("Reason", f'SIP;cause=200;text="{reason}"')])
         call.bye_branch = branch
         self._outgoing.append(Outgoing(data, dest, call.transport))
-        if call.transport == "UDP":
-            call.bye = _Retransmit(data, dest, call.transport, T1, now + T1, now + 64 * T1)
-        else:
-            call.bye = _Retransmit(data, dest, call.transport, 64 * T1, now + 64 * T1, now + 64 * T1)
+        call.bye = Retransmit.start(data, dest, call.transport, now)
 
-    def _destination(self, call: _Call) -> Addr:
+    def _destination(self, call: Call) -> Addr:
         """Where in-dialog requests go: the first loose route, else the remote target,
         falling back to the address the INVITE came from when a name would need DNS."""
         if call.transport != "UDP":
@@ -879,112 +629,21 @@ class UserAgent:
             return (uri.host, uri.port or 5060)
         return call.remote_addr
 
-    def _finish(self, call: _Call, by: str, reason: str, status: int | None = None) -> None:
-        if call.state == "ended":
+    def _finish(self, call: Call, by: str, reason: str, status: int | None = None) -> None:
+        if call.state == CallState.ENDED:
             return
-        call.state = "ended"
+        call.state = CallState.ENDED
         call.retransmit = None
         self._events.append(CallEnded(call.call_id, by, reason, status))
         self._forget(call)
 
-    def _forget(self, call: _Call) -> None:
+    def _forget(self, call: Call) -> None:
         """Drop a call once nothing is left to retransmit."""
         if call.retransmit is None and call.bye is None:
             call.refer = None
             self._calls.pop(call.call_id, None)
             for key in [k for k, v in self._invite_tx.items() if v == call.call_id]:
                 del self._invite_tx[key]
-
-
-_EMPTY_PARAM = re.compile(r";\s*(;|,|$)")
-_DISPLAY_TOKENS = re.compile(r"[A-Za-z0-9\-.!%*_+`'~ \t]+")
-
-
-def _name_addr_problem(value: str) -> str | None:
-    """Why a From/To/Contact value is malformed (RFC 3261 §20.10, §25.1), or None."""
-    v = value.strip()
-    if v == "*":
-        return None
-    if re.sub(r"\\.", "", v).count('"') % 2:
-        return "unbalanced quotes"
-    if "<" in v:
-        i = v.index("<")
-        j = v.find(">", i)
-        if j < 0:
-            return "missing >"
-        display = v[:i].strip()
-        if display and not (display.startswith('"') and display.endswith('"')) and not _DISPLAY_TOKENS.fullmatch(display):
-            return "a display name with such characters must be quoted"
-        inner = v[i + 1:j]
-        if not inner or inner != inner.strip():
-            return "spaces inside <>"
-        params = v[j + 1:]
-    else:
-        addr, sep, rest = v.partition(";")
-        if any(c in addr.strip() for c in " ?,"):
-            return "an address with spaces, ? or , must be in <>"
-        params = sep + rest
-    if params.strip() and _EMPTY_PARAM.search(params):
-        return "empty parameter"
-    return None
-
-
-SINGLE_VALUED = ("Call-ID", "From", "To", "CSeq", "Max-Forwards", "Content-Length", "Content-Type")
-
-
-def _check_request(req: Request, method: str) -> tuple[int, str, list[tuple[str, str]]] | None:
-    """What RFC 3261 (and RFC 4475's torture cases) make a UAS refuse in a parseable request."""
-    for name in SINGLE_VALUED:
-        if len(req.headers.get_all(name)) > 1:
-            return 400, f"Bad Request (more than one {name})", []
-    if req.cseq[1].upper() != method:
-        return 400, "Bad Request (CSeq method does not match the request)", []
-    for value in req.headers.get_all("Via"):
-        try:
-            parse_via(value)
-        except SipParseError:
-            return 400, "Bad Request (malformed Via)", []
-        if _EMPTY_PARAM.search(value):
-            return 400, "Bad Request (empty Via parameter)", []
-    for name in ("From", "To", "Contact"):
-        for value in req.headers.get_all(name):
-            why = _name_addr_problem(value)
-            if why:
-                return 400, f"Bad Request ({name}: {why})", []
-    if method == "INVITE":
-        if "?" in req.uri:
-            return 400, "Bad Request (headers in the Request-URI)", []
-        ctype = (req.headers.get("Content-Type") or "").split(";")[0].strip().lower()
-        if req.body and ctype != "application/sdp":
-            return 415, "Unsupported Media Type", [("Accept", "application/sdp")]
-        accept = req.headers.get_all("Accept")
-        if req.body and accept and not any("application/sdp" in a.lower() or "*/*" in a for a in accept):
-            return 406, "Not Acceptable", [("Warning", '399 frontdesk "the answer would be application/sdp"')]
-    return None
-
-
-@dataclass
-class _TimerRequest:
-    expires: int | None
-    refresher: str | None
-    min_se: int | None
-    supported: bool
-
-
-def _timer_request(msg) -> _TimerRequest:
-    """Session-Expires (compact: x), Min-SE and timer support in a request or response."""
-    value = msg.headers.get("Session-Expires") or ""
-    parts = [p.strip() for p in value.split(";")]
-    expires = int(parts[0]) if parts and parts[0].isdecimal() else None
-    refresher = None
-    for p in parts[1:]:
-        name, _, arg = p.partition("=")
-        if name.strip().lower() == "refresher" and arg.strip().lower() in ("uac", "uas"):
-            refresher = arg.strip().lower()
-    min_se_raw = (msg.headers.get("Min-SE") or "").split(";")[0].strip()
-    options = ",".join(msg.headers.get_all("Supported") + msg.headers.get_all("Require"))
-    supported = "timer" in [o.strip().lower() for o in options.split(",")]
-    return _TimerRequest(expires, refresher, int(min_se_raw) if min_se_raw.isdecimal() else None, supported)
 
 
 def _with_tag(value: str, tag: str) -> str:
@@ -998,15 +657,6 @@ def _is_ip(host: str) -> bool:
         return True
     except ValueError:
         return False
-
-
-def _sipfrag_status(body: bytes) -> int | None:
-    """The status code of a message/sipfrag body ("SIP/2.0 200 OK")."""
-    first = body.decode("utf-8", "replace").strip().split("\n", 1)[0].strip()
-    parts = first.split(" ", 2)
-    if len(parts) >= 2 and parts[0].upper().startswith("SIP/") and parts[1].isdecimal() and len(parts[1]) == 3:
-        return int(parts[1])
-    return None
 
 
 def _dtmf_from_info(req: Request) -> str | None:

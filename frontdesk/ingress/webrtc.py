@@ -20,6 +20,10 @@ import numpy as np
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
+from media.stream_media import StreamMedia
+
+from ..calls import CallHub, CallInfo
+
 log = logging.getLogger("frontdesk.webrtc")
 MAX_CALLS = 4  # test calls at once; they use the same models as phone calls
 CONNECT_TIMEOUT_S = 20.0  # an offer whose connection never comes up gives its slot back after this
@@ -27,8 +31,8 @@ FRAME = 160
 
 
 class WebRtcIngress:
-    def __init__(self, server, connect_timeout_s: float = CONNECT_TIMEOUT_S):
-        self.server = server
+    def __init__(self, calls: CallHub, connect_timeout_s: float = CONNECT_TIMEOUT_S):
+        self.hub = calls
         self.calls: dict[str, object] = {}  # call id -> RTCPeerConnection
         self.owners: dict[str, str] = {}  # call id -> the staff user who started it
         self.connect_timeout_s = connect_timeout_s
@@ -48,12 +52,16 @@ class WebRtcIngress:
             state["by"], state["reason"] = "local", reason
             asyncio.get_running_loop().create_task(pc.close())
 
-        media = self.server.open_call("webrtc", call_id, f"browser:{user}", "test-call", remote, "opus", end=end,
-                                      transport="DTLS-SRTP")
-        if media is None:
+        async def transfer(target: str) -> bool:
+            log.info("call %s: a test call is not transferred (to %s)", call_id, target)
+            return False
+
+        media = StreamMedia("webrtc")
+        media.send = track.push
+        info = CallInfo("webrtc", call_id, f"browser:{user}", "test-call", remote, "DTLS-SRTP", "opus")
+        if self.hub.open(info, media, end=end, transfer=transfer) is None:
             await pc.close()
             raise ValueError("the server takes no new calls right now")
-        media.send = track.push
         self.calls[call_id] = pc
         self.owners[call_id] = user
         pc.addTrack(track)
@@ -63,7 +71,7 @@ class WebRtcIngress:
                 state["ended"] = True
                 self.calls.pop(call_id, None)
                 self.owners.pop(call_id, None)
-                self.server.call_ended(call_id, state["by"], state["reason"])
+                self.hub.end(call_id, state["by"], state["reason"])
 
         async def give_up_unless_connected() -> None:
             # an offer that never completes ICE (a browser gone, a forged offer) must not keep a
@@ -87,7 +95,7 @@ class WebRtcIngress:
             log.info("call %s: WebRTC %s", call_id, pc.connectionState)
             if pc.connectionState == "connected" and not state["begun"]:
                 state["begun"] = True
-                self.server.begin_call(call_id)
+                self.hub.begin(call_id)
             elif pc.connectionState in ("failed", "closed"):
                 if pc.connectionState == "failed":
                     state["reason"] = "WebRTC connection failed"

@@ -22,10 +22,12 @@ from xml.sax.saxutils import escape, quoteattr
 from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import Response
 
-from . import twilio_signature
+from media.stream_media import StreamMedia
 from media.twilio_stream import Dtmf, MarkPlayed, Media, Started, Stopped, TwilioStream, TwilioStreamError
 
-from .config import Config
+from ..calls import CallHub, CallInfo
+from ..config import Config
+from . import twilio_signature
 
 log = logging.getLogger("frontdesk.twilio")
 START_TIMEOUT_S = 10.0  # connected+start must arrive this soon after the WebSocket opens
@@ -48,10 +50,10 @@ def dial_twiml(target: str) -> str:
 
 
 class TwilioIngress:
-    def __init__(self, cfg: Config, server):
+    def __init__(self, cfg: Config, calls: CallHub):
         self.cfg = cfg.twilio
         self.handoff_target = cfg.twilio.dial or cfg.handoff.front_desk_uri
-        self.server = server
+        self.calls = calls
         self.handoffs: dict[str, tuple[float, str]] = {}  # CallSid -> (when, <Dial> target)
         self.rejected = 0
         self.streams = 0  # open Media Stream sockets (one signature opens any number: they are capped)
@@ -81,7 +83,7 @@ class TwilioIngress:
         if params is None:
             return Response("bad signature", status_code=403)
         first = {k: v[0] for k, v in params.items()}
-        busy = self.server.unavailable()
+        busy = self.calls.unavailable()
         if busy is not None:
             log.warning("Twilio call %s: %s; %s", first.get("CallSid", "?"), busy,
                         "sent to the front desk" if self.handoff_target else "rejected busy")
@@ -133,7 +135,7 @@ class TwilioCall:
 
     def __init__(self, ingress: TwilioIngress, ws: WebSocket):
         self.ingress = ingress
-        self.server = ingress.server
+        self.calls = ingress.calls
         self.ws = ws
         self.proto = TwilioStream()
         self.out: asyncio.Queue[str | None] = asyncio.Queue()
@@ -167,11 +169,11 @@ class TwilioCall:
         sid = self.proto.call_sid or self.call_id or ""
         dial = self.ingress.handoff_target or target
         self.ingress.handoffs[sid] = (time.monotonic(), dial)
-        session = self.server.sessions.get(self.call_id)
+        session = self.calls.sessions.get(self.call_id)
         if session is not None:
             session.record.transfer = {"target": dial, "ok": True, "status": "twilio <Dial> after the stream"}
         log.info("call %s: handing back to Twilio to <Dial> %s", self.call_id, dial)
-        self.server.hangup(self.call_id, "transferred")
+        self.calls.hangup(self.call_id, "transferred")
         return True
 
     async def _writer(self) -> None:
@@ -186,13 +188,13 @@ class TwilioCall:
         p = ev.parameters
         self.call_id = ev.call_sid or ev.stream_sid
         remote = f"{self.ws.client.host}:{self.ws.client.port}" if self.ws.client else ""
-        media = self.server.open_call("twilio", self.call_id, p.get("From", ""), p.get("To", ""), remote, "PCMU",
-                                      end=self.end, transfer=self.transfer, transport="WebSocket")
-        if media is None:
-            return False
+        media = StreamMedia("twilio")
         media.send, media.on_drained, media.on_clear = self._send, self._mark, self._clear
+        info = CallInfo("twilio", self.call_id, p.get("From", ""), p.get("To", ""), remote, "WebSocket", "PCMU")
+        if self.calls.open(info, media, end=self.end, transfer=self.transfer) is None:
+            return False
         self.media = media
-        self.server.begin_call(self.call_id)
+        self.calls.begin(self.call_id)
         return True
 
     async def run(self) -> None:
@@ -235,7 +237,7 @@ class TwilioCall:
                     writer.cancel()
             if self.call_id is not None and self.media is not None:
                 self.media.bad_messages = self.bad
-                self.server.call_ended(self.call_id, self.ended_by, self.reason)
+                self.calls.end(self.call_id, self.ended_by, self.reason)
 
     def _handle(self, events: list) -> bool:
         """True when the stream is over."""
@@ -267,8 +269,8 @@ class TwilioCall:
         return False
 
 
-def add_twilio_routes(app: FastAPI, cfg: Config, server) -> TwilioIngress:
-    ingress = TwilioIngress(cfg, server)
+def add_twilio_routes(app: FastAPI, cfg: Config, calls: CallHub) -> TwilioIngress:
+    ingress = TwilioIngress(cfg, calls)
     app.add_api_route("/twilio/voice", ingress.voice, methods=["POST"])
     app.add_api_route("/twilio/after", ingress.after, methods=["POST"])
     app.add_api_websocket_route("/twilio/stream", ingress.stream)
