@@ -32,7 +32,10 @@ class TurnHints:
                 # "Sure, it's... [pause]" waits for the letters; a sentence with no letters in it
                 # ("I come every six months.", the name said again) is a turn of its own
                 return 1500 if _before_spelling(partial) else 0
-            if so_far < max(3, len(re.sub(r"[^A-Za-z]", "", heard)) - 1):
+            # the name as heard before, or as said just now before its letters ("Keohane: K, E, O, H,
+            # [pause] A, N, E"), however garbled, tells about how many letters are coming
+            expected = max(len(re.sub(r"[^A-Za-z]", "", heard)), len(_name_before_letters(partial)))
+            if so_far < max(3, expected - 1):
                 return 1000
             return 0
         if _spelling_goes_on(partial):  # "no, it's K, E, O, H, A, [pause] N..." at a read-back
@@ -111,6 +114,16 @@ def _sounds_unfinished(text: str) -> bool:
     if not words or words[-1] not in _UNFINISHED:
         return False
     return not (words[-1] in ("on", "in") and len(words) >= 2 and words[-2] in _PARTICLE_BEFORE)
+
+
+def _name_before_letters(text: str) -> str:
+    """The word(s) said just before the first run of spelled letters, other than "sure, it's" and the
+    like: "Keohane. K, E, O, H" -> "Keohane"; "Sure, it's K, E" -> ""."""
+    words = re.findall(r"[A-Za-z']+", text)
+    for i in range(len(words) - 1):
+        if len(words[i]) == 1 and len(words[i + 1]) == 1:
+            return "".join(w for w in words[:i] if w.lower() not in _PRE_SPELLING)
+    return ""
 
 
 def _spelling_goes_on(text: str) -> bool:

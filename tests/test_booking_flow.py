@@ -696,6 +696,14 @@ def test_a_sentence_with_no_letters_at_the_spelling_question_ends_at_the_usual_p
                  "I was hoping for next week in the afternoon."):
         assert c.wait_for_more(turn) == 0, turn
     assert c.wait_for_more("Q as in Queen, U, I") == 1000  # mid-spelling
+    # a last name not heard before, said just before its letters: about as many letters are coming
+    c = conv(cal, spell_names=True)
+    talk(c, "Hi, I need a checkup.", "It's Aoife.")
+    assert c.state == "spelling" and not c.last_name
+    assert c.wait_for_more("Keohane. K, E, O, H.") == 1000  # aoife-keohane, persona run 9: cut after the H
+    assert c.wait_for_more("Gui Hien K. E. O. H.") == 1000  # the same, as Whisper heard it
+    assert c.wait_for_more("Keohane. K, E, O, H, A, N, E.") == 0
+    assert c.wait_for_more("Sure, it's K, E, O.") == 0  # no name said: three letters may be all
     # a phrase ending on a particle is finished; one cut off on a preposition is not
     c = conv(cal)
     assert c.wait_for_more("Spot on.") == 0 and c.wait_for_more("I'll type it in.") == 0
