@@ -1,19 +1,45 @@
-"""How long to wait for the caller to go on, from the transcript of their speech so far (a mixin
-of Conversation, asked by the session during the end-of-turn silence): inside a phone number or a
-spelling, after "and", "um" or a lead-in ("You know, [pause] that works for me"), or after only a
-greeting, wait; a whole answer to what was asked may end the turn at a short pause."""
+"""What the words say about the turn, for the call session (a mixin of Conversation). How long to
+wait for the caller to go on, from the transcript of their speech so far (asked during the
+end-of-turn silence): inside a phone number or a spelling, after "and", "um" or a lead-in ("You
+know, [pause] that works for me"), or after only a greeting, wait; a whole answer to what was
+asked may end the turn at a short pause. Whether words said over the agent are a backchannel
+("mhm") that lets it go on, and whether a turn is only an aside ("sorry, long day")."""
 
 from __future__ import annotations
 
 import re
 
-from . import names, parse, rules
+from . import names, parse, rules, yesno
 from .prompts import _UNFINISHED
 from .states import State
 from .understand import read
 
 
 class TurnHints:
+    def is_backchannel(self, heard: str, confidence: float, *, speaking: str, short: bool, asked_yes_no: bool,
+                       agent_done: bool, any_word_interrupts: bool = False) -> bool:
+        """Words the caller said over the agent's turn ``speaking`` (or in its echo tail): True when
+        they are a backchannel ("mhm", "right") and the agent goes on. What is left of the agent's own
+        words in them is echo. A ``short`` burst is a word or two at most, and Whisper makes things up
+        from a murmur ("uh-huh" came back as "It has."): only a word that takes the turn counts. An
+        early "yes" to a yes/no question the agent has just finished asking is an answer."""
+        own = set(rules.normalize(speaking).split())
+        words = [w for w in rules.normalize(heard).split() if w not in own]
+        if any_word_interrupts and words:
+            return False
+        backchannel = rules.is_backchannel(" ".join(words)) or (short and (confidence < 0.45 or not rules.takes_turn(words)))
+        if backchannel and agent_done and asked_yes_no and (yesno.is_yes(heard) or yesno.is_no(heard)):
+            return False
+        return backchannel
+
+    def is_aside(self, text: str) -> bool:
+        """"Sorry, it's been a long day.": the turn answers nothing and asks nothing."""
+        return rules.is_aside(text)
+
+    def greeting_first(self, text: str) -> bool:
+        """"Hello?" alone at an open question: what the caller wants comes next."""
+        return rules.is_greeting_only(text) and self.state in (State.OPEN, State.ANYTHING_ELSE)
+
     def wait_for_more(self, partial: str) -> int:
         """From a transcript of the caller's speech so far: how long (ms) to wait for more when
         they pause mid-answer: inside a phone number, a spelling, after "and", "um", or after only

@@ -20,7 +20,6 @@ from typing import Awaitable, Callable
 
 import numpy as np
 
-from dialog import parse, rules, yesno
 from dialog.conversation import FILLER, AgentTurn, Conversation
 from dialog.prompts import recognition_prompt
 from dialog.states import State
@@ -191,19 +190,10 @@ class CallSession:
             transcript = await self.engines.transcribe(utt.audio if audio is None else audio, self.asr_prompt)
         except Overloaded:
             return
-        # what is left of the agent's own words in it is echo, not the caller
-        own = set(rules.normalize(self._speaking).split())
-        words = [w for w in rules.normalize(transcript.text).split() if w not in own]
-        # A short burst is a word or two at most, and Whisper makes things up from a murmur
-        # ("uh-huh" came back as "It has."): only a word that takes the turn counts.
-        short = caller_ms < 600
-        backchannel = rules.is_backchannel(" ".join(words)) or (short and (transcript.confidence < 0.45
-                                                                          or not rules.takes_turn(words)))
-        if self.backchannels_interrupt and words:
-            backchannel = False
-        finished = self.rtp is None or not self.rtp.playing
-        if backchannel and finished and self._expect == "yes_no" and (yesno.is_yes(transcript.text) or yesno.is_no(transcript.text)):
-            backchannel = False  # an early "yes" to the question the agent just finished asking
+        backchannel = self.conversation.is_backchannel(
+            transcript.text, transcript.confidence, speaking=self._speaking, short=caller_ms < 600,
+            asked_yes_no=self._expect == "yes_no", agent_done=self.rtp is None or not self.rtp.playing,
+            any_word_interrupts=self.backchannels_interrupt)
         if backchannel:
             log.info("call %s: backchannel %s (%.2f) over the agent; it goes on", self.record.call_id,
                      self._said(transcript.text), transcript.confidence)
@@ -453,7 +443,7 @@ class CallSession:
             if rejoin is not None:
                 snapshot, prev, conf = rejoin
                 rejoin = None
-                if not rules.is_aside(transcript.text):
+                if not self.conversation.is_aside(transcript.text):
                     # the reply was cut in its first seconds: the two turns are understood as one. An
                     # aside over it ("Sorry, it's been a long day") is answered on its own instead
                     self.conversation.restore(snapshot)
@@ -465,7 +455,7 @@ class CallSession:
             text = " ".join(words)
             self._pending_text = text
             wait = 0.0
-            if rules.is_greeting_only(text) and self.conversation.state in (State.OPEN, State.ANYTHING_ELSE):
+            if self.conversation.greeting_first(text):
                 wait = GREETING_WAIT_S  # "Hello? [pause] It's Ngozi..." is one turn
             if self._caller_resumed() or wait:
                 nxt = await self._next_utterance(wait or RESUMED_WAIT_S)

@@ -1,6 +1,6 @@
 """Fuzz targets: each takes arbitrary bytes. Expected rejections (the parsers' own error types)
 are fine; any other exception, a hang or unbounded memory is a bug. Used by the atheris harness
-(`fuzz/run.py`, `make fuzz`) and by the hypothesis tests in `tests/test_fuzz.py`."""
+(`fuzz/run.py`, `make fuzz`) and by the hypothesis tests in `tests/unit/test_fuzz.py`."""
 
 from __future__ import annotations
 

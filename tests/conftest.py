@@ -41,7 +41,7 @@ def finished_calls(data_dir: Path) -> list[dict]:
 def scripted_config(tmp: Path, text: str | None = None) -> str:
     """The demo clinic (or `text`) for callers that read fixed lines: such a caller cannot hear its
     spelling read back, so names are taken as heard (booking.spell_names off). The spelling dialog
-    is measured with simulated callers (tests/test_personas_e2e.py) and in tests/test_booking_flow.py."""
+    is measured with simulated callers (tests/e2e/test_personas_e2e.py) and in tests/unit/test_booking_flow.py."""
     from frontdesk.config import DEMO_CONFIG
 
     text = text if text is not None else DEMO_CONFIG.read_text()

@@ -2,7 +2,7 @@
 """frontdesk's per-packet media work in C (built from this Cython source when frontdesk is installed).
 
 Each part is a drop-in for the Python module that states the algorithm, and gives the same
-results (tests/test_native_media.py replays the same input through both):
+results (tests/unit/test_native_media.py replays the same input through both):
 
 - ``jitter.pxi``: ``JitterCore``, media/jitter.py's adaptive jitter buffer for 160-sample frames;
 - ``plc.pxi``: ``Concealer``, media/plc.py's G.711 packet loss concealment;
