@@ -164,6 +164,12 @@ def extract_name(text: str, asked: bool = False) -> tuple[str, str] | None:
     """(first, last) from a turn, or None. ``asked``: the agent has just asked for the name, so
     a bare name ("Kwame Mensah.") counts; otherwise an introduction must say it is a name."""
     name = _extract_name(text, asked)
+    if name is None and asked:
+        # "Names for Nando. Fernando Quintanilla.": a start the recogniser garbled, then the name again
+        for sentence in reversed(re.split(r"(?<=[.!?])\s+", text.strip())[1:]):
+            name = _extract_name(sentence, asked)
+            if name:
+                break
     if name and not name[1]:
         # "It's Anne with an E. Anne Lee.": a sentence with the whole name says more
         for sentence in re.split(r"(?<=[.!?])\s+", text.strip())[1:]:

@@ -175,7 +175,7 @@ _REPEAT = re.compile(
     r"(cut|broke) (out|up) (a bit|there|a little)|(breaking|breaks) up|line('s| is) (bad|breaking)|slower|too fast)\b")
 # a whole turn of only these words, with one that asks ("Sorry?", "Pardon me?", "Huh?", "What's that, dear?")
 _REPEAT_WORDS = {"sorry", "hmm", "um", "uh", "oh", "what", "what's", "is", "that", "huh", "pardon", "me", "excuse",
-                 "dear", "again", "hello", "i'm", "im", "well", "so"}
+                 "dear", "again", "hello", "i'm", "im", "well", "so", "a", "who", "now"}
 
 
 def asks_repeat(text: str) -> bool:
@@ -185,7 +185,8 @@ def asks_repeat(text: str) -> bool:
     words = t.split()
     if not words or len(words) > 14 or re.search(r"\buh huh\b", t):
         return False
-    if len(words) <= 5 and set(words) <= _REPEAT_WORDS and set(words) & {"what", "what's", "huh", "pardon", "sorry", "excuse"} \
+    if len(words) <= 5 and set(words) <= _REPEAT_WORDS and (set(words) & {"what", "what's", "huh", "pardon", "sorry", "excuse"}
+                                                            or words == ["who", "now"]) \
             and words != ["sorry"] * len(words) or words in (["sorry"], ["sorry", "sorry"]) and text.strip().endswith("?"):
         return True
     if not _REPEAT.search(t):

@@ -27,6 +27,7 @@ _MARKERS: list[tuple[str, str, int]] = [
     (r"\b(neither|none of (those|them|these))\b", "no", 2),
     (r"\b(i'?m (good|fine|all set|okay|ok)|all set|((i'?m|we'?re|that'?s|it'?s) )?all good|that'?s (all|everything|it for (today|now))|nothing (else|more)|"
      r"that will be all|that'?ll be all|that is all|that is everything|we'?re done|i'?m done|no more|that'?s it|"
+     r"that covers (it|everything)|(that'?s|i'?m|we'?re) (all )?covered|"
      r"have a (good|nice|great) (day|one))\b", "done", 2),
     (r"\b(close,? but|almost,? but|not exactly)\b", "no", 2),
     (r"\b(not|no) a chance\b|\bno chance\b|^(it|that) (is not|isn'?t)( it)?$|^(it'?s|that'?s) not( it)?$", "no", 2),

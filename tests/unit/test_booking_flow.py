@@ -985,3 +985,20 @@ def test_the_one_with_the_doctor_is_an_offer_not_one_o_clock(cal):
     c.on_caller(f"Put me down for the one with {doctor}.")
     assert c.state in ("confirm", "offer") and c.when.at is None
     assert c.state == "confirm" or c.last_question.startswith(("Both", "Which one", "All"))
+
+
+def test_a_name_said_again_after_a_garbled_start_is_the_name(cal):
+    # fernando-quintanilla, persona run 9: "Name's Fernando" heard as "Names for Nando.", then the
+    # name again over the reprompt; the joined turn got "Sorry, I didn't catch that" once more
+    c = conv(cal, spell_names=True)
+    talk(c, "Hello there. I'm trying to get an appointment. A dental exam.")
+    t = c.on_caller("Names for Nando. Fernando Quintanilla.")
+    assert (c.first_name, c.last_name) == ("Fernando", "Quintanilla") and c.state == "spelling", t.text
+
+
+def test_that_covers_it_at_anything_else_is_a_no(cal):
+    c = conv(cal)
+    talk(c, "I'd like to book a cleaning.", "Dana Fox.", "Yes.", "Friday at 10.", "The first one.", "Yes, go ahead.")
+    assert c.state == "anything_else"
+    t = c.on_caller("Know that covers it.")  # "No, that covers it." as Whisper heard it (persona run 9)
+    assert t.intent == "goodbye", t.text

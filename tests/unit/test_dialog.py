@@ -117,7 +117,8 @@ def test_a_transcript_the_recogniser_doubts_is_not_guessed_at():
 @pytest.mark.parametrize("line", ["Could you repeat the date please?", "Sorry, can you say that again?",
                                   "I'm sorry, I didn't hear you.", "Can you go a bit slower?", "You're breaking up.",
                                   "Say it again, please.", "What was the time again?", "Pardon me?", "Sorry?",
-                                  "Huh?", "What's that, dear?", "Well, um, what's that dear?", "See that again."])
+                                  "Huh?", "What's that, dear?", "Well, um, what's that dear?", "See that again.",
+                                  "A pardon.", "Who now?"])  # the last two: persona run 9, as Whisper heard them
 def test_a_request_to_hear_it_again_is_recognised(line):
     assert rules.asks_repeat(line)
 
@@ -126,7 +127,7 @@ def test_a_request_to_hear_it_again_is_recognised(line):
                                   "What time do you open?", "Excuse me, I need to cancel my appointment.",
                                   "That is what I said.", "What is your cancellation policy?", "Uh-huh.",
                                   "Not those, sorry. What else is there?", "Excuse me, what are your hours?",
-                                  "What's that address?"])
+                                  "What's that address?", "Who is that?", "A Tuesday."])
 def test_an_answer_or_a_question_is_not_a_request_to_repeat(line):
     assert not rules.asks_repeat(line)
 
