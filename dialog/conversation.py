@@ -44,7 +44,7 @@ _FRAME = ("state", "task", "task_done", "q", "first_name", "last_name", "name_sp
           "hold", "chosen", "target_booking", "booking", "last_question", "misunderstandings", "failed_in_a_row",
           "outcome", "provider", "sms_opt_out", "requests", "tool_calls", "history", "known_name", "_callback_topic",
           "policy", "lookup_phone", "lookup_tries", "_last_asked", "_asked_again", "_phone_digits", "_email_declined",
-          "_email_checked", "_spell_prefix", "_spell_misses", "_last_said", "_last_expect", "_heard_name", "_readback_cut")
+          "_email_checked", "_spell_prefix", "_spell_misses", "_last_said", "_last_full", "_last_expect", "_heard_name", "_readback_cut")
 
 
 # where the model's reading of an unknown intent can change the reply: what the caller wants, or
@@ -90,6 +90,9 @@ class Qualification:
     urgency: str = "unknown"  # normal | urgent | emergency | unknown
     qualified: str = "no"  # yes | no | needs human review
     handoff_reason: str = ""
+
+
+_ONLY_AGAIN = ("aside", "repeat", "still_here")  # turns that only ask the last question again
 
 
 @dataclass
@@ -351,26 +354,37 @@ class Conversation(Policy, Steps, TurnHints):
     def _say(self, turn: AgentTurn) -> AgentTurn:
         self.history.append(("agent", turn.text))
         self._last_said, self._last_expect = turn.text, turn.expect
+        if turn.intent not in _ONLY_AGAIN:
+            self._last_full = turn.text
         self._readback_cut = False
         return turn
 
     _readback_cut = False
 
     _last_said = ""
+    _last_full = ""  # the last turn that was not only the question again ("No problem. Which would you prefer?")
     _last_expect = "open"
 
     def _repeat(self) -> AgentTurn:
-        """"Sorry, what was that?": the last thing the agent said, again, and nothing changes."""
+        """"Sorry, what was that?": the last thing the agent said, again, and nothing changes. After
+        "No problem. Which would you prefer?", the turn with the offers in it."""
         # the whole of it, also when the caller talked over it (the history keeps what they heard)
-        return self._say(AgentTurn(self._last_said or self.greeting_text(), intent="repeat", expect=self._last_expect))
+        return self._say(AgentTurn(self._last_full or self._last_said or self.greeting_text(), intent="repeat",
+                                   expect=self._last_expect))
+
+    def question_again(self) -> str:
+        """The question the caller is answering, asked again after an aside or "are you there?"; at
+        the offers, the choices themselves, not only "which would you prefer?"."""
+        if self.state == State.OFFER and len(self.offered) > 1:
+            return self._which_one()
+        return self.last_question or self.greeting_text()
 
     def _aside(self, text: str) -> AgentTurn:
         """"Hold on, let me check my calendar": take your time; "Sorry, it's been a long day": no
         problem, and the question again. Nothing changes."""
         if re.search(r"\b(hold|hang|bear|wait|second|sec|moment|minute|let me)\b", rules.normalize(text)):
             return self._say(AgentTurn("Take your time.", intent="aside", expect=self._last_expect))
-        question = self.last_question or self.greeting_text()
-        return self._say(AgentTurn(f"No problem. {question}", intent="aside", expect=self._last_expect))
+        return self._say(AgentTurn(f"No problem. {self.question_again()}", intent="aside", expect=self._last_expect))
 
     def summary(self) -> dict:
         self.q.caller_name = self.full_name or self.q.caller_name

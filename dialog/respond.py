@@ -98,7 +98,7 @@ class Policy(Answers, Spelling):
                 hello = "I'm well, thank you." if rules.asks_how_we_are(text) else "Hi!"
                 return self._ask(f"{hello} How can I help you today?", "greeting", state=State.OPEN)
             # "Hello? Are you there?" mid-call: yes, and the question again
-            return self._say(AgentTurn(f"Yes, I'm here. {self.last_question}", intent="still_here",
+            return self._say(AgentTurn(f"Yes, I'm here. {self.question_again()}", intent="still_here",
                                        expect="open" if self.state not in (State.PHONE, State.PHONE_CHECK) else "number"))
         if not (took or started or answers or unknown):
             if self.state in (State.SPELLING, State.SPELLING_FIRST):

@@ -1002,3 +1002,17 @@ def test_that_covers_it_at_anything_else_is_a_no(cal):
     assert c.state == "anything_else"
     t = c.on_caller("Know that covers it.")  # "No, that covers it." as Whisper heard it (persona run 9)
     assert t.intent == "goodbye", t.text
+
+
+def test_after_an_aside_at_the_offers_the_choices_are_said_again_and_a_repeat_gives_the_offers(cal):
+    # ayesha-siddiqui, persona run 9: "No problem. Which would you prefer?", then "What did you say?"
+    # got "No problem. Which would you prefer?" again, twice, with no times in it
+    c = conv(cal)
+    talk(c, "I'd like to book a cleaning.", "Dana Fox.", "Yes.", "Friday morning.")
+    assert c.state == "offer" and len(c.offered) == 2
+    aside = c.on_caller("Sorry, it's been a long day.")
+    assert aside.text.startswith("No problem. Which one: the first,"), aside.text
+    again = c.on_caller("What did you say?")
+    assert again.intent == "repeat" and again.text.startswith("I have "), again.text
+    here = c.on_caller("Hello? Are you there?")
+    assert "the first," in here.text and c.state == "offer", here.text
