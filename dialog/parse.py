@@ -50,6 +50,8 @@ def clean(text: str) -> str:
     t = re.sub(r"\b(1[0-2]|0?[1-9])\.([0-5]\d)(?!\d)", r"\1:\2", t)  # "9.30"
     # "130 in the afternoon", "930am": the recogniser dropped the colon
     t = re.sub(r"\b(1[0-2]|[1-9]):?([0-5]\d) ?(am|pm|in the (?:morning|afternoon|evening)|o'?clock)\b", r"\1:\2 \3", t)
+    # "the 945 one", "the 945-1", "the 1030 slot": an offered time with its colon dropped
+    t = re.sub(r"\bthe (1[0-2]|[1-9])([0-5]\d)(?:-1\b| (?=one|slot|appointment|option|time)\b)", r"the \1:\2 ", t)
     t = re.sub(r"[^a-z0-9':# ]", " ", t)
     return _clock_phrases(re.sub(r"\s+", " ", t).strip())
 

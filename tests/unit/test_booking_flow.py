@@ -1,10 +1,10 @@
 """The booking policy, turn by turn, against a real calendar database (text in, text out)."""
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
 
 import pytest
 
-from dialog import rules
+from dialog import parse, rules
 from dialog.conversation import BookingPolicy, Conversation
 from frontdesk.config import load_config
 from tools.calendar import Calendar, CallerInfo
@@ -1016,3 +1016,11 @@ def test_after_an_aside_at_the_offers_the_choices_are_said_again_and_a_repeat_gi
     assert again.intent == "repeat" and again.text.startswith("I have "), again.text
     here = c.on_caller("Hello? Are you there?")
     assert "the first," in here.text and c.state == "offer", here.text
+
+
+@pytest.mark.parametrize("line, at", [("A put me down for the 945 one.", time(9, 45)), ("Can I have the 945-1?", time(9, 45)),
+                                      ("I'll take the 1030 one.", time(10, 30)), ("The 130 slot, please.", time(13, 30))])
+def test_an_offered_time_with_its_colon_dropped_is_a_time(line, at):
+    # ayesha-siddiqui, persona run 9: "the 945 one" got "Sorry, I didn't catch that"
+    assert parse.parse_when(line, date(2026, 12, 3)).at == at
+    assert parse.spoken_digits("My number is 555 0143, the one I'm on.") == "5550143"
