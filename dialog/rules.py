@@ -350,9 +350,15 @@ def request_kind(text: str) -> str | None:
         return "cancel"
     if _CHECK.search(text):
         return "check"
+    # "what time do you close, in case I need to come in": a what-if is not a request
+    text = _WHAT_IF.sub(" ", text)
     if _BOOK.search(text) or _SYMPTOM.search(text):
         return "book"
     return None
+
+
+_WHAT_IF = re.compile(r"\b(in case|just in case|if ever|if i ever|should i ever) (i|we|you|he|she|they)?\s*"
+                      r"(need|have|want|had|needed|wanted)( to)? (come in|get in|be seen|book|see|stop by)\b", re.I)
 
 
 def faq_topics(text: str) -> list[str]:

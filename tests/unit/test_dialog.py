@@ -194,3 +194,11 @@ def test_dental_trauma_and_infection_ask_for_the_emergency_visit(line):
     conv.on_caller(line)
     assert conv.task == "book" and conv.q.appointment_type == "emergency visit" and not rules.is_emergency(line)
 
+
+
+@pytest.mark.parametrize("line", ["What time do you close on a Friday, dear, in case I need to come in?",
+                                  "If I ever need to book, do you do Saturdays?"])
+def test_a_what_if_is_not_a_request_to_book(line):
+    # margaret-whitfield (text replay): asked after her booking, it started a second one
+    assert rules.request_kind(line) is None
+    assert rules.request_kind("Can I come in on Friday?") == "book"
