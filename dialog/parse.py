@@ -1,6 +1,10 @@
 """Deterministic understanding of what callers say: numbers, phone numbers, dates of birth,
 dates and times, and choices among offered slots. Speech recognition at 8 kHz mishears, so
 every parser accepts the forms Whisper produces ("2 p.m.", "two thirty", "five five five").
+
+One module on purpose (about 500 lines): the spoken-number vocabulary and ``clean`` (units,
+tens, ordinals, "half nine", a dropped colon) are shared by the phone, birth-date, date and time
+parsers, and a change to one of them must be read against the others.
 """
 
 from __future__ import annotations

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 from typing import Callable
 
-from .dialog import MAGIC_COOKIE, T1, Call, CallState, Retransmit, ServerTx, new_branch, new_tag
+from .dialog import MAGIC_COOKIE, T1, Call, CallState, Retransmit, ServerTx, new_tag
 from .events import (
     Addr, CallConfirmed, CallEnded, DtmfReceived, Event, IncomingCall, MessageRejected, Outgoing, SessionOffer,
     TransferProgress,
 )
-from .message import Headers, Request, Response, SipParseError, Via, parse, parse_name_addr, parse_uri, parse_via
+from .in_dialog import InDialog
+from .message import Request, Response, SipParseError, Via, parse, parse_name_addr, parse_uri, parse_via
 from .ratelimit import RateLimiter
+from .responses import Responses
 from .session_timer import MIN_SE, SessionTimers, timer_request
 from .transfer import Transfers
 from .validate import check_request
@@ -26,17 +28,9 @@ SUPPORTED_EXTENSIONS = frozenset({"timer", "replaces"})
 KNOWN_METHODS_NOT_ALLOWED = frozenset({"REGISTER", "SUBSCRIBE", "PUBLISH", "MESSAGE", "REFER", "PRACK"})
 DIALOG_METHODS = frozenset({"BYE", "NOTIFY", "INFO", "UPDATE"})  # only valid inside a dialog: else 481
 
-REASONS = {
-    422: "Session Interval Too Small", 491: "Request Pending",
-    100: "Trying", 180: "Ringing", 200: "OK", 400: "Bad Request", 403: "Forbidden",
-    404: "Not Found", 405: "Method Not Allowed", 408: "Request Timeout", 416: "Unsupported URI Scheme",
-    420: "Bad Extension", 481: "Call/Transaction Does Not Exist", 486: "Busy Here",
-    487: "Request Terminated", 488: "Not Acceptable Here", 500: "Server Internal Error",
-    501: "Not Implemented", 503: "Service Unavailable",
-}
 
 
-class UserAgent(SessionTimers, Transfers):
+class UserAgent(Responses, InDialog, SessionTimers, Transfers):
     """A SIP UAS core that accepts calls for the application."""
 
     def __init__(self, host: str, port: int, *, user: str = "frontdesk", server_name: str = "frontdesk",
@@ -480,184 +474,6 @@ class UserAgent(SessionTimers, Transfers):
             return parse_name_addr(req.headers.get("To") or "").tag is None
         except SipParseError:
             return True
-
-    def _contact(self, transport: str) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        suffix = "" if transport == "UDP" else f";transport={transport.lower()}"
-        return f"<sip:{self.user}@{host}:{self._port(transport)}{suffix}>"
-
-    def _port(self, transport: str) -> int:
-        """The port this agent is reached on over `transport`: a peer sends its in-dialog requests
-        (the caller's BYE) to the Contact, so a TLS dialog must name the TLS port."""
-        return self.transport_ports.get(transport, self.port)
-
-    def _build_response(self, req: Request, status: int, addr: Addr, transport: str, *,
-                        to_tag: str | None = None, reason: str | None = None, body: bytes = b"",
-                        extra: list[tuple[str, str]] | None = None) -> Response:
-        headers = Headers()
-        vias = req.headers.get_all("Via")
-        for i, value in enumerate(vias):
-            if i == 0:
-                try:
-                    via = parse_via(value)
-                    if via.host != addr[0]:
-                        via.params["received"] = addr[0]
-                    if "rport" in via.params:
-                        via.params["rport"] = str(addr[1])
-                    value = str(via)
-                except SipParseError:
-                    pass
-            headers.add("Via", value)
-        if "From" in req.headers:
-            headers.add("From", req.headers.get("From") or "")
-        if "To" in req.headers:
-            to = req.headers.get("To") or ""
-            if status > 100 and to_tag and "tag=" not in to.lower():
-                to = f"{to};tag={to_tag}"
-            headers.add("To", to)
-        if "Call-ID" in req.headers:
-            headers.add("Call-ID", req.call_id)
-        headers.add("CSeq", req.headers.get("CSeq") or "")
-        headers.add("Server", self.server_name)
-        if req.method.upper() == "INVITE" and 100 < status < 300:
-            # RFC 3261 §12.1.1: the route set goes back to the caller, in the same order
-            for route in req.headers.get_all("Record-Route"):
-                headers.add("Record-Route", route)
-            headers.add("Contact", self._contact(transport))
-        for name, value in extra or []:
-            headers.add(name, value)
-        if body and "Content-Type" not in headers:
-            headers.add("Content-Type", "application/sdp")
-        return Response(headers=headers, status=status, reason=reason or REASONS.get(status, "Unknown"), body=body)
-
-    def _reply(self, req: Request, status: int, addr: Addr, transport: str, now: float, key: tuple, *,
-               reason: str | None = None, body: bytes = b"", extra: list[tuple[str, str]] | None = None,
-               report: bool = True) -> None:
-        """Answer a request statelessly (the server transaction keeps the answer for retransmissions).
-        ``report``: a rejection becomes a MessageRejected event (not for overload, counted instead)."""
-        call = self._calls.get(req.call_id)
-        to_tag = call.local_tag if call else new_tag()
-        data = self._build_response(req, status, addr, transport, to_tag=to_tag, reason=reason, body=body, extra=extra).serialize()
-        self._outgoing.append(Outgoing(data, addr, transport))
-        self._server_tx.pop(key, None)  # (re)inserted at the end: the dict stays in expiry order
-        self._server_tx[key] = ServerTx(data, addr, transport, now + 64 * T1)
-        if status >= 300 and report:
-            self._events.append(MessageRejected(addr, status, f"{req.method} {reason or REASONS.get(status, '')}"))
-
-    def _respond_call(self, call: Call, status: int, now: float, *, body: bytes = b"", reason: str | None = None,
-                      extra: list[tuple[str, str]] | None = None) -> None:
-        resp = self._build_response(call.invite, status, call.remote_addr, call.transport,
-                                    to_tag=call.local_tag, reason=reason, body=body, extra=extra)
-        data = resp.serialize()
-        self._outgoing.append(Outgoing(data, call.remote_addr, call.transport))
-        if status >= 200:
-            call.final_status = status
-            call.last_final = data
-            if call.transport == "UDP":
-                # 2xx: the TU retransmits until ACK (§13.3.1.4); non-2xx: timer G until ACK, H gives up.
-                call.retransmit = Retransmit.start(data, call.remote_addr, call.transport, now)
-            elif status >= 300:
-                self._forget(call)
-
-    def _reject_malformed(self, exc: SipParseError, addr: Addr, transport: str) -> None:
-        headers = exc.headers
-        start = exc.start_line
-        needed = ("Via", "CSeq")  # enough to route a response back; From, To and Call-ID are copied if present
-        is_request = bool(start) and not start.startswith("SIP/")
-        if headers is None or not is_request or not all(h in headers for h in needed) or start.upper().startswith("ACK "):
-            self._events.append(MessageRejected(addr, None, f"dropped unparseable message: {exc.reason}"))
-            return
-        fake = Request(headers=headers, method=start.split(" ")[0], uri="")
-        label = REASONS.get(exc.status, "Bad Request")
-        reason = f"{label} ({exc.reason})"[:120].replace("\r", " ").replace("\n", " ")
-        data = self._build_response(fake, exc.status, addr, transport, to_tag=new_tag(), reason=reason).serialize()
-        self._outgoing.append(Outgoing(data, addr, transport))
-        self._events.append(MessageRejected(addr, exc.status, exc.reason))
-
-    # -- dialog teardown ---------------------------------------------------------------
-
-    def _in_dialog_request(self, call: Call, method: str, extra: list[tuple[str, str]], *, body: bytes = b"",
-                           cseq: int | None = None) -> tuple[bytes, str, Addr]:
-        if cseq is None:
-            call.local_cseq += 1
-            cseq = call.local_cseq
-        branch = new_branch()
-        headers = Headers()
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        headers.add("Via", f"SIP/2.0/{call.transport} {host}:{self._port(call.transport)};branch={branch};rport")
-        headers.add("Max-Forwards", "70")
-        for route in call.route_set:
-            headers.add("Route", route)
-        headers.add("From", _with_tag(call.local_uri, call.local_tag))
-        headers.add("To", call.remote_uri)
-        headers.add("Call-ID", call.call_id)
-        headers.add("CSeq", f"{cseq} {method}")
-        headers.add("Contact", self._contact(call.transport))
-        headers.add("User-Agent", self.server_name)
-        for name, value in extra:
-            headers.add(name, value)
-        data = Request(headers=headers, method=method, uri=call.remote_target, body=body).serialize()
-        return data, branch, self._destination(call)
-
-    def _send_bye(self, call: Call, now: float, reason: str) -> None:
-        call.state = CallState.ENDING
-        call.end_reason = reason
-        call.refer = None
-        data, branch, dest = self._in_dialog_request(call, "BYE", [("Reason", f'SIP;cause=200;text="{reason}"')])
-        call.bye_branch = branch
-        self._outgoing.append(Outgoing(data, dest, call.transport))
-        call.bye = Retransmit.start(data, dest, call.transport, now)
-
-    def _destination(self, call: Call) -> Addr:
-        """Where in-dialog requests go: the first loose route, else the remote target,
-        falling back to the address the INVITE came from when a name would need DNS."""
-        if call.transport != "UDP":
-            return call.remote_addr  # reuse the caller's connection (we cannot open one to a NATed client)
-        target = call.remote_target
-        if call.route_set:
-            try:
-                first = parse_name_addr(call.route_set[0])
-                if "lr" in parse_uri(first.uri).params:
-                    target = first.uri
-            except SipParseError:
-                pass
-        try:
-            uri = parse_uri(target)
-        except SipParseError:
-            return call.remote_addr
-        if _is_ip(uri.host):
-            return (uri.host, uri.port or 5060)
-        return call.remote_addr
-
-    def _finish(self, call: Call, by: str, reason: str, status: int | None = None) -> None:
-        if call.state == CallState.ENDED:
-            return
-        call.state = CallState.ENDED
-        call.retransmit = None
-        self._events.append(CallEnded(call.call_id, by, reason, status))
-        self._forget(call)
-
-    def _forget(self, call: Call) -> None:
-        """Drop a call once nothing is left to retransmit."""
-        if call.retransmit is None and call.bye is None:
-            call.refer = None
-            self._calls.pop(call.call_id, None)
-            for key in [k for k, v in self._invite_tx.items() if v == call.call_id]:
-                del self._invite_tx[key]
-
-
-def _with_tag(value: str, tag: str) -> str:
-    return value if "tag=" in value.lower() else f"{value};tag={tag}"
-
-
-def _is_ip(host: str) -> bool:
-    import ipaddress
-    try:
-        ipaddress.ip_address(host)
-        return True
-    except ValueError:
-        return False
-
 
 def _dtmf_from_info(req: Request) -> str | None:
     ctype = (req.headers.get("Content-Type") or "").lower()
