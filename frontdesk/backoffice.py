@@ -1,10 +1,11 @@
-"""The clinic's back office for the running server: calendar, outbox worker, CalDAV sync."""
+"""The clinic's back office for the running server: calendar, outbox worker, CalDAV sync, reminders."""
 
 from __future__ import annotations
 
 import logging
 import threading
 import time
+from datetime import time as clock_time
 
 from dialog.conversation import BookingPolicy
 from tools.caldav_sync import CalDavSettings, CalDavSync
@@ -13,11 +14,13 @@ from tools.db import make_engine
 from tools.notify import LogSmsGateway, Notifier, SmtpSettings
 from tools import lease
 from tools.outbox import OutboxWorker
+from tools.reminders import ReminderSettings, Reminders
 
 from .config import Config
 
 log = logging.getLogger("frontdesk.backoffice")
 LEASE_S = 10.0
+REMINDERS_EVERY_S = 60.0  # how often due reminders are looked for
 
 
 def data_cipher(cfg: Config):
@@ -40,14 +43,22 @@ class Backoffice:
         self.calendar.seed(cfg.clinic.services, cfg.clinic.providers, cfg.clinic.closures)
         self._release_orphaned_holds()
         c = cfg.confirmations
+        r = cfg.reminders
+        self.reminders = Reminders(self.calendar, ReminderSettings(r.before_hours, r.channels,
+                                                                   clock_time.fromisoformat(r.quiet_hours[0]),
+                                                                   clock_time.fromisoformat(r.quiet_hours[1])),
+                                   cfg.clinic.timezone)
         self.notifier = Notifier(self.calendar, cfg.clinic.name, cfg.clinic.address,
                                  SmtpSettings(c.smtp_host, c.smtp_port, c.sender, c.smtp_username, c.smtp_password,
                                               c.smtp_starttls),
-                                 LogSmsGateway(cfg.data_dir / "sms.jsonl", self.cipher))
+                                 LogSmsGateway(cfg.data_dir / "sms.jsonl", self.cipher), quiet=self.reminders.quiet_now,
+                                 clinic_phone=cfg.clinic.phone)
         self.sync = CalDavSync(self.calendar, CalDavSettings(cfg.caldav.url, cfg.caldav.username, cfg.caldav.password),
                                cfg.clinic.name, cfg.clinic.address) if cfg.caldav.url else None
         push = self.sync.push if self.sync else (lambda payload: None)
         self.worker = OutboxWorker(self.engine, {"sms": self.notifier.handle_sms, "email": self.notifier.handle_email,
+                                                 "reminder_sms": self.notifier.handle_reminder_sms,
+                                                 "reminder_email": self.notifier.handle_reminder_email,
                                                  "caldav_put": push, "caldav_delete": push})
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -72,7 +83,7 @@ class Backoffice:
         self._thread.start()
 
     def _loop(self) -> None:
-        next_pull = 0.0
+        next_pull = next_reminders = 0.0
         leading = False
         while not self._stop.is_set():
             # One node of a cluster sends the outbox and syncs CalDAV, under a lease in the database;
@@ -89,6 +100,12 @@ class Backoffice:
             if not held:
                 self._stop.wait(1.0)
                 continue
+            if time.monotonic() >= next_reminders:
+                next_reminders = time.monotonic() + REMINDERS_EVERY_S
+                try:
+                    self.reminders.run_once()
+                except Exception:
+                    log.exception("reminders run failed")
             try:
                 self.worker.run_once()
             except Exception:

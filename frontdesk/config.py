@@ -92,6 +92,13 @@ class ConfirmationsConfig:
 
 
 @dataclass
+class RemindersConfig:
+    before_hours: list[float] = field(default_factory=list)  # e.g. [48, 2]; empty: no reminders
+    channels: list[str] = field(default_factory=lambda: ["sms", "email"])
+    quiet_hours: tuple[str, str] = ("21:00", "08:00")  # clinic time: nothing goes out from the first to the second
+
+
+@dataclass
 class CalDavConfig:
     url: str
     username: str
@@ -218,6 +225,7 @@ class Config:
     twilio: TwilioConfig = field(default_factory=TwilioConfig)
     node_id: str = ""  # [cluster] node_id / $FRONTDESK_NODE_ID; default: the host name
     data_dir_shared: bool = False  # storage.data_dir_shared: allow a data folder others can read
+    reminders: RemindersConfig = field(default_factory=RemindersConfig)
 
     @property
     def database_url(self) -> str:
@@ -350,9 +358,10 @@ def loads_config(text: str, src: Path = Path("<config>")) -> Config:
     dashboard = _dashboard_section(data)
     twilio = _twilio_section(data, dashboard)
     node_id = _node_id(data)
+    reminders = _reminders_section(data, confirmations)
     return Config(clinic, sip, models, dialog, data_dir, src, booking, HandoffConfig(front), confirmations, caldav,
                   privacy, recording, dashboard, _get(st, "call_log_file", "storage", bool, False), twilio, node_id,
-                  _get(st, "data_dir_shared", "storage", bool, False))
+                  _get(st, "data_dir_shared", "storage", bool, False), reminders)
 
 
 def _clinic_section(data: dict) -> Clinic:
@@ -551,6 +560,27 @@ def _confirmations_section(data: dict, confirm_by: list) -> ConfirmationsConfig:
     if "email" in confirm_by and not confirmations.smtp_host:
         raise ConfigError("confirmations.smtp_host: required when booking.confirm_by includes 'email'")
     return confirmations
+
+
+def _reminders_section(data: dict, confirmations: ConfirmationsConfig) -> RemindersConfig:
+    """[reminders]: when before each appointment a reminder goes out, how, and the quiet hours."""
+    r = _get(data, "reminders", "", dict, {})
+    hours = _get(r, "before_hours", "reminders", list, [])
+    for h in hours:
+        if isinstance(h, bool) or not isinstance(h, (int, float)) or not 0.25 <= h <= 720:
+            raise ConfigError(f"reminders.before_hours: expected hours between 0.25 and 720 (e.g. [48, 2]), got {h!r}")
+    channels = _get(r, "channels", "reminders", list, ["sms", "email"])
+    for c in channels:
+        if c not in ("sms", "email"):
+            raise ConfigError(f"reminders.channels: expected 'sms' and/or 'email', got {c!r}")
+    quiet = _get(r, "quiet_hours", "reminders", str, "21:00-08:00")
+    m = re.fullmatch(r"\s*([01]?\d|2[0-3]):([0-5]\d)\s*-\s*([01]?\d|2[0-3]):([0-5]\d)\s*", quiet)
+    if not m:
+        raise ConfigError(f"reminders.quiet_hours: expected 'HH:MM-HH:MM' in the clinic's time zone, got {quiet!r}")
+    if hours and "email" in channels and not confirmations.smtp_host:
+        raise ConfigError("confirmations.smtp_host: required when reminders.channels includes 'email'")
+    return RemindersConfig([float(h) for h in hours], list(channels),
+                           (f"{int(m.group(1)):02d}:{m.group(2)}", f"{int(m.group(3)):02d}:{m.group(4)}"))
 
 
 def _caldav_section(data: dict) -> CalDavConfig:

@@ -11,9 +11,10 @@ import smtplib
 import ssl
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Protocol
+from typing import Callable, Protocol
 
 from sqlmodel import Session
 
@@ -55,13 +56,20 @@ def _when(b: Booking) -> str:
     return b.start.strftime("%A, %B %-d at %-I:%M %p").replace(":00 ", " ")
 
 
+class QuietHours(RuntimeError):
+    """A reminder reached the outbox's turn in quiet hours: it is retried later."""
+
+
 class Notifier:
-    def __init__(self, calendar: Calendar, clinic_name: str, address: str, smtp: SmtpSettings, sms: SmsGateway):
+    def __init__(self, calendar: Calendar, clinic_name: str, address: str, smtp: SmtpSettings, sms: SmsGateway,
+                 quiet: Callable[[], bool] = lambda: False, clinic_phone: str = ""):
         self.calendar = calendar
         self.clinic_name = clinic_name
         self.address = address
         self.smtp = smtp
         self.sms = sms
+        self.quiet = quiet  # whether it is now quiet hours in the clinic's time zone (reminders wait)
+        self.clinic_phone = clinic_phone
 
     def _opted_out(self, b: Booking, channel: str) -> bool:
         return self.calendar.caller_opted_out(b.phone, b.caller_name, channel)
@@ -92,6 +100,9 @@ class Notifier:
         ics = to_ics(event, method="CANCEL" if cancelled else "REQUEST")
         msg.add_attachment(ics, maintype="text", subtype="calendar", filename="appointment.ics",
                            params={"method": "CANCEL" if cancelled else "REQUEST"})
+        self._send_email(msg)
+
+    def _send_email(self, msg: EmailMessage) -> None:
         with smtplib.SMTP(self.smtp.host, self.smtp.port, timeout=self.smtp.timeout_s) as smtp:
             if self.smtp.starttls:
                 smtp.starttls(context=ssl.create_default_context())
@@ -108,3 +119,41 @@ class Notifier:
         else:
             text = f"{self.clinic_name}: your {b.service} with {b.provider} is confirmed for {_when(b)}. Reply STOP to opt out."
         self.sms.send(b.phone, text)
+
+
+    # -- reminders (tools.reminders queues them) ----------------------------------------------
+
+    def _reminded(self, payload: dict, channel: str) -> Booking | None:
+        """The booking a queued reminder is for, if it should still go out: booked, at the time the
+        reminder was for (not moved since), and the caller has not opted out."""
+        b = self.calendar.get_booking(payload["appointment_id"])
+        if b is None or b.status != "booked" or self._opted_out(b, channel):
+            return None
+        start = b.start.astimezone(timezone.utc).replace(tzinfo=None)
+        if start != datetime.fromisoformat(payload["start"]) or start <= self.calendar.clock():
+            return None  # moved (its new time has its own reminder), or already begun
+        if self.quiet():
+            raise QuietHours("quiet hours: the reminder goes out when they end")
+        return b
+
+    def _reminder_words(self, b: Booking) -> str:
+        call = f" To change it, call {self.clinic_phone}." if self.clinic_phone else " To change it, call us."
+        return f"{self.clinic_name}: a reminder of your appointment on {_when(b)}.{call}"
+
+    def handle_reminder_sms(self, payload: dict) -> None:
+        b = self._reminded(payload, "sms")
+        if b is not None and b.phone:
+            self.sms.send(b.phone, self._reminder_words(b) + " Reply STOP to opt out.")
+
+    def handle_reminder_email(self, payload: dict) -> None:
+        b = self._reminded(payload, "email")
+        if b is None or not b.email:
+            return
+        if not self.smtp.host:
+            raise RuntimeError("no SMTP server configured ([confirmations].smtp_host)")
+        msg = EmailMessage()
+        msg["From"] = self.smtp.sender or f"frontdesk@{self.smtp.host}"
+        msg["To"] = b.email
+        msg["Subject"] = f"Reminder: your appointment at {self.clinic_name}, {_when(b)}"
+        msg.set_content(f"Hello {b.caller_name},\n\n{self._reminder_words(b)}\n\n{self.clinic_name}\n{self.address}\n")
+        self._send_email(msg)

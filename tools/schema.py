@@ -1,4 +1,4 @@
-"""The clinic's data: providers, services, hours, appointments, holds, callbacks, outbox.
+"""The clinic's data: providers, services, hours, appointments, holds, callbacks, outbox, reminders.
 
 Times are stored in UTC (naive datetimes meaning UTC); the clinic's time zone is applied when
 slots are computed and when anything is spoken or exported.
@@ -11,6 +11,7 @@ No double booking is enforced by the database: every appointment and live hold c
 from __future__ import annotations
 
 from pydantic import NaiveDatetime
+from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 GRANULE_MIN = 5
@@ -153,6 +154,19 @@ class Outbox(SQLModel, table=True):
     next_attempt_at: NaiveDatetime = Field(index=True)
     last_error: str = ""
     done_at: NaiveDatetime | None = Field(default=None, index=True)
+
+
+class ReminderSent(SQLModel, table=True):
+    """One reminder queued for one appointment at one of its start times: the unique key makes it
+    exactly once across restarts and cluster nodes, and a moved appointment gets its own."""
+    __tablename__ = "reminder_sent"
+    __table_args__ = (UniqueConstraint("appointment_id", "before_min", "start"),)
+    id: int | None = Field(default=None, primary_key=True)
+    appointment_id: str = Field(index=True)
+    before_min: int
+    start: NaiveDatetime  # the appointment's start (UTC) the reminder was for
+    queued_at: NaiveDatetime
+    skipped: bool = False  # due while a later reminder was due too: only the later one goes out
 
 
 class SyncState(SQLModel, table=True):

@@ -14,6 +14,7 @@ def test_demo_clinic_loads():
     assert cfg.clinic.hours["sat"] is None and cfg.clinic.hours["mon"] == ("08:00", "17:00")
     assert any(s.name == "cleaning" for s in cfg.clinic.services)
     assert not cfg.twilio.enabled and cfg.dashboard.test_call
+    assert cfg.reminders.before_hours == [] and cfg.reminders.quiet_hours == ("21:00", "08:00")  # off by default
 
 
 def test_twilio_urls(tmp_path):
@@ -38,6 +39,10 @@ def test_twilio_urls(tmp_path):
     ('llm = ""', 'llm = "/nonexistent/model.gguf"', "models.llm"),
     ('silence_timeout_s = 15', 'silence_timeout_s = "long"', "dialog.silence_timeout_s"),
     ('srtp = "optional"', 'srtp = "sometimes"', "sip.srtp"),
+    ('before_hours = []', 'before_hours = [48, -2]', "reminders.before_hours"),
+    ('channels = ["sms", "email"]', 'channels = ["pigeon"]', "reminders.channels"),
+    ('quiet_hours = "21:00-08:00"', 'quiet_hours = "late"', "reminders.quiet_hours"),
+    ('before_hours = []', 'before_hours = [24]', "confirmations.smtp_host"),
     ('session_expires_min_s = 90', 'session_expires_min_s = 90\n[sip.register]\nregistrar = "sip:pbx;transport=sctp"',
      "sip.register.registrar"),
     ('# [twilio]', '[twilio]\nenabled = true\npublic_url = "https://voice.example.com"\n#', "twilio.auth_token"),
