@@ -32,6 +32,14 @@ def data_cipher(cfg: Config):
     return ContentCipher(load_key(cfg.privacy.encryption_key_file, required=True))
 
 
+def sms_gateway(cfg: Config, cipher=None):
+    """Where texts go: the file gateway (nothing sent), or Twilio's Messaging API."""
+    if cfg.sms.gateway == "twilio":
+        from tools.sms_twilio import TwilioSmsGateway
+        return TwilioSmsGateway(cfg.sms.account_sid, cfg.sms.auth_token, cfg.sms.sender, cfg.sms.api_url)
+    return LogSmsGateway(cfg.data_dir / "sms.jsonl", cipher)
+
+
 class Backoffice:
     def __init__(self, cfg: Config):
         self.cfg = cfg
@@ -51,7 +59,7 @@ class Backoffice:
         self.notifier = Notifier(self.calendar, cfg.clinic.name, cfg.clinic.address,
                                  SmtpSettings(c.smtp_host, c.smtp_port, c.sender, c.smtp_username, c.smtp_password,
                                               c.smtp_starttls),
-                                 LogSmsGateway(cfg.data_dir / "sms.jsonl", self.cipher), quiet=self.reminders.quiet_now,
+                                 sms_gateway(cfg, self.cipher), quiet=self.reminders.quiet_now,
                                  clinic_phone=cfg.clinic.phone)
         self.sync = CalDavSync(self.calendar, CalDavSettings(cfg.caldav.url, cfg.caldav.username, cfg.caldav.password),
                                cfg.clinic.name, cfg.clinic.address) if cfg.caldav.url else None

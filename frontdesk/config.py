@@ -92,6 +92,15 @@ class ConfirmationsConfig:
 
 
 @dataclass
+class SmsConfig:
+    gateway: str = "file"  # "file": <data_dir>/sms.jsonl, nothing sent; "twilio": Programmable Messaging
+    sender: str = ""  # twilio: the From number (E.164) or a Messaging Service SID (MG...)
+    account_sid: str = ""  # twilio: from $FRONTDESK_TWILIO_ACCOUNT_SID
+    auth_token: str = field(default="", repr=False)  # twilio: from $FRONTDESK_TWILIO_AUTH_TOKEN
+    api_url: str = "https://api.twilio.com"
+
+
+@dataclass
 class RemindersConfig:
     before_hours: list[float] = field(default_factory=list)  # e.g. [48, 2]; empty: no reminders
     channels: list[str] = field(default_factory=lambda: ["sms", "email"])
@@ -226,6 +235,7 @@ class Config:
     node_id: str = ""  # [cluster] node_id / $FRONTDESK_NODE_ID; default: the host name
     data_dir_shared: bool = False  # storage.data_dir_shared: allow a data folder others can read
     reminders: RemindersConfig = field(default_factory=RemindersConfig)
+    sms: SmsConfig = field(default_factory=SmsConfig)
 
     @property
     def database_url(self) -> str:
@@ -361,7 +371,7 @@ def loads_config(text: str, src: Path = Path("<config>")) -> Config:
     reminders = _reminders_section(data, confirmations)
     return Config(clinic, sip, models, dialog, data_dir, src, booking, HandoffConfig(front), confirmations, caldav,
                   privacy, recording, dashboard, _get(st, "call_log_file", "storage", bool, False), twilio, node_id,
-                  _get(st, "data_dir_shared", "storage", bool, False), reminders)
+                  _get(st, "data_dir_shared", "storage", bool, False), reminders, _sms_section(data))
 
 
 def _clinic_section(data: dict) -> Clinic:
@@ -560,6 +570,28 @@ def _confirmations_section(data: dict, confirm_by: list) -> ConfirmationsConfig:
     if "email" in confirm_by and not confirmations.smtp_host:
         raise ConfigError("confirmations.smtp_host: required when booking.confirm_by includes 'email'")
     return confirmations
+
+
+def _sms_section(data: dict) -> SmsConfig:
+    """[sms]: where texts go. The Twilio credentials come from the environment, never the file."""
+    m = _get(data, "sms", "", dict, {})
+    gateway = _get(m, "gateway", "sms", str, "file")
+    if gateway not in ("file", "twilio"):
+        raise ConfigError(f"sms.gateway: expected 'file' or 'twilio', got {gateway!r}")
+    sender = _get(m, "from", "sms", str, "")
+    api_url = _get(m, "api_url", "sms", str, SmsConfig.api_url).rstrip("/")
+    if not re.match(r"^https?://[^/\s]+$", api_url):
+        raise ConfigError(f"sms.api_url: expected a base URL such as 'https://api.twilio.com', got {api_url!r}")
+    sms = SmsConfig(gateway, sender, os.environ.get("FRONTDESK_TWILIO_ACCOUNT_SID", ""),
+                    os.environ.get("FRONTDESK_TWILIO_AUTH_TOKEN", ""), api_url)
+    if gateway == "twilio":
+        if not re.fullmatch(r"\+[1-9]\d{6,14}|MG[0-9a-fA-F]{32}", sender):
+            raise ConfigError(f"sms.from: expected the Twilio number in E.164 (+15550100100) or a Messaging Service "
+                              f"SID (MG...), got {sender!r}")
+        if not sms.account_sid.startswith("AC") or not sms.auth_token:
+            raise ConfigError("sms.gateway: 'twilio' needs $FRONTDESK_TWILIO_ACCOUNT_SID (AC...) and "
+                              "$FRONTDESK_TWILIO_AUTH_TOKEN in the environment")
+    return sms
 
 
 def _reminders_section(data: dict, confirmations: ConfirmationsConfig) -> RemindersConfig:
