@@ -60,7 +60,7 @@ class Backoffice:
                                  SmtpSettings(c.smtp_host, c.smtp_port, c.sender, c.smtp_username, c.smtp_password,
                                               c.smtp_starttls),
                                  sms_gateway(cfg, self.cipher), quiet=self.reminders.quiet_now,
-                                 clinic_phone=cfg.clinic.phone)
+                                 clinic_phone=cfg.clinic.phone, replies=cfg.twilio.enabled and cfg.sms.gateway == "twilio")
         self.sync = CalDavSync(self.calendar, CalDavSettings(cfg.caldav.url, cfg.caldav.username, cfg.caldav.password),
                                cfg.clinic.name, cfg.clinic.address) if cfg.caldav.url else None
         push = self.sync.push if self.sync else (lambda payload: None)

@@ -20,6 +20,7 @@ from sqlmodel import Session
 
 from .calendar import Booking, Calendar
 from .ics import appointment_event, to_ics
+from .replies import number_opted_out
 
 
 @dataclass
@@ -62,7 +63,7 @@ class QuietHours(RuntimeError):
 
 class Notifier:
     def __init__(self, calendar: Calendar, clinic_name: str, address: str, smtp: SmtpSettings, sms: SmsGateway,
-                 quiet: Callable[[], bool] = lambda: False, clinic_phone: str = ""):
+                 quiet: Callable[[], bool] = lambda: False, clinic_phone: str = "", replies: bool = False):
         self.calendar = calendar
         self.clinic_name = clinic_name
         self.address = address
@@ -70,8 +71,11 @@ class Notifier:
         self.sms = sms
         self.quiet = quiet  # whether it is now quiet hours in the clinic's time zone (reminders wait)
         self.clinic_phone = clinic_phone
+        self.replies = replies  # texts back are read (tools.replies, the Twilio messaging webhook)
 
     def _opted_out(self, b: Booking, channel: str) -> bool:
+        if channel == "sms" and number_opted_out(self.calendar, b.phone):  # texted STOP (tools.replies)
+            return True
         return self.calendar.caller_opted_out(b.phone, b.caller_name, channel)
 
     def handle_email(self, payload: dict) -> None:
@@ -143,7 +147,8 @@ class Notifier:
     def handle_reminder_sms(self, payload: dict) -> None:
         b = self._reminded(payload, "sms")
         if b is not None and b.phone:
-            self.sms.send(b.phone, self._reminder_words(b) + " Reply STOP to opt out.")
+            ask = " Reply C to confirm, R to change it, STOP to opt out." if self.replies else " Reply STOP to opt out."
+            self.sms.send(b.phone, self._reminder_words(b) + ask)
 
     def handle_reminder_email(self, payload: dict) -> None:
         b = self._reminded(payload, "email")

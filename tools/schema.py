@@ -169,6 +169,21 @@ class ReminderSent(SQLModel, table=True):
     skipped: bool = False  # due while a later reminder was due too: only the later one goes out
 
 
+class OptOut(SQLModel, table=True):
+    """A number that texted STOP: no text, reminder or call goes to it until it texts START."""
+    __tablename__ = "opt_out"
+    phone_key: str = Field(primary_key=True)  # tools.crypto.lookup_key of the number
+    since: NaiveDatetime
+    keyword: str = ""
+
+
+class Confirmation(SQLModel, table=True):
+    """The caller confirmed an appointment (a "C" reply to its reminder)."""
+    appointment_id: str = Field(primary_key=True)
+    at: NaiveDatetime
+    via: str = "sms"
+
+
 class SyncState(SQLModel, table=True):
     __tablename__ = "sync_state"
     key: str = Field(primary_key=True)

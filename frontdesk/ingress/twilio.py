@@ -23,6 +23,7 @@ from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import Response
 
 from media.stream_media import StreamMedia
+from tools.replies import Replies, keyword
 from media.twilio_stream import Dtmf, MarkPlayed, Media, Started, Stopped, TwilioStream, TwilioStreamError
 
 from ..calls import CallHub, CallInfo
@@ -54,6 +55,8 @@ class TwilioIngress:
         self.cfg = cfg.twilio
         self.handoff_target = cfg.twilio.dial or cfg.handoff.front_desk_uri
         self.calls = calls
+        calendar = calls.backoffice.calendar if calls.backoffice is not None else None
+        self.replies = Replies(calendar, cfg.clinic.name, cfg.clinic.phone) if calendar is not None else None
         self.handoffs: dict[str, tuple[float, str]] = {}  # CallSid -> (when, <Dial> target)
         self.rejected = 0
         self.streams = 0  # open Media Stream sockets (one signature opens any number: they are capped)
@@ -107,6 +110,19 @@ class TwilioIngress:
             log.info("Twilio call %s: handed to the front desk (%s)", sid, handoff[1])
             return twiml(dial_twiml(handoff[1]))
         return twiml("<Hangup/>")
+
+    async def sms(self, request: Request) -> Response:
+        """A text to the clinic's Twilio number (its Messaging webhook): STOP, HELP, C, R (tools.replies)."""
+        params = await self._signed_form(request)
+        if params is None:
+            return Response("bad signature", status_code=403)
+        if self.replies is None:
+            return twiml("")
+        sender, body = (params.get("From") or [""])[0], (params.get("Body") or [""])[0]
+        loop = asyncio.get_running_loop()
+        answer = await loop.run_in_executor(None, self.replies.handle, sender, body[:1600])
+        log.info("a text from a caller answered (keyword %r)", keyword(body)[:12])
+        return twiml(f"<Message>{escape(answer)}</Message>")
 
     async def stream(self, ws: WebSocket) -> None:
         url = self._public(ws.url, scheme="ws")
@@ -273,5 +289,6 @@ def add_twilio_routes(app: FastAPI, cfg: Config, calls: CallHub) -> TwilioIngres
     ingress = TwilioIngress(cfg, calls)
     app.add_api_route("/twilio/voice", ingress.voice, methods=["POST"])
     app.add_api_route("/twilio/after", ingress.after, methods=["POST"])
+    app.add_api_route("/twilio/sms", ingress.sms, methods=["POST"])
     app.add_api_websocket_route("/twilio/stream", ingress.stream)
     return ingress

@@ -133,3 +133,29 @@ def test_an_opted_out_caller_gets_no_text(tmp_path):
     clock.now = datetime(2026, 11, 24, 14, 0, 30)
     assert reminders.run_once() == 1 and worker.run_once() == (1, 0)
     assert texts(tmp_path) == []
+
+
+def test_replies_stop_help_confirm_and_reschedule(tmp_path):
+    from sqlmodel import Session
+
+    from tools.replies import Replies
+    from tools.schema import Confirmation
+    cal, clock, reminders, worker = setup(tmp_path, channels=("sms",))
+    b = book(cal)
+    replies = Replies(cal, "Maple Street Dental", "(555) 010-0100")
+    assert "(555) 010-0100" in replies.handle("+12025550143", "help")
+    assert replies.handle("+12025550143", "Yes!") == ("Maple Street Dental: thank you, your appointment on "
+                                                      "Thursday, November 26 at 9 AM is confirmed.")
+    with Session(cal.engine) as s:
+        assert s.get(Confirmation, b.id) is not None
+    assert "no upcoming appointment" in replies.handle("+19995550000", "C")
+    assert "new time" in replies.handle("+12025550143", "R")
+    (task,) = cal.callbacks()
+    assert task.reason == "asked by text to reschedule" and task.phone == "+12025550143"
+    assert "unsubscribed" in replies.handle("+12025550143", "STOP")
+    clock.now = datetime(2026, 11, 24, 14, 0, 30)  # the 48-hour reminder: queued, but no text goes out
+    assert reminders.run_once() == 1 and worker.run_once() == (1, 0) and texts(tmp_path) == []
+    assert "subscribed to appointment messages again" in replies.handle("+12025550143", "start")
+    clock.now = datetime(2026, 11, 26, 13, 0)
+    assert reminders.run_once() == 1 and worker.run_once() == (1, 0) and len(texts(tmp_path)) == 1
+    assert "reply C to confirm" in replies.handle("+12025550143", "my tooth hurts")  # no guess at free text

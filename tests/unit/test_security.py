@@ -301,3 +301,18 @@ def test_an_extension_scan_learns_nothing_and_does_not_flood_the_log(echo, tmp_p
     out = proc.stdout + proc.stderr
     assert "found nothing" in out and "weird" not in out, out[-2000:]
     assert echo.output().count("\n") - before < 20, echo.output()[-3000:]
+
+
+def test_a_signed_stop_text_opts_the_number_out_and_an_unsigned_one_is_refused(twilio_echo):
+    from sqlmodel import Session, create_engine
+
+    from tools.schema import OptOut
+
+    from ..helpers.twilio_peer import post
+    base = f"http://127.0.0.1:{int((twilio_echo.tmp / 'ready.dashboard').read_text())}"
+    params = {"From": "+12025550143", "To": "+15550001111", "Body": "STOP", "MessageSid": "SM" + "2" * 32}
+    assert post(base, TWILIO_PUBLIC, "/twilio/sms", params, None, signature="forged")[0] == 403
+    status, body = post(base, TWILIO_PUBLIC, "/twilio/sms", params, TWILIO_TOKEN)
+    assert status == 200 and "<Message>" in body and "unsubscribed" in body
+    with Session(create_engine(f"sqlite:///{twilio_echo.data / 'frontdesk.db'}")) as s:
+        assert s.get(OptOut, "+12025550143") is not None  # honoured by the next text, whichever node sends it
