@@ -316,6 +316,10 @@ def parse_spelling(text: str, letter_words: bool = False) -> str | None:
             letter = lw.replace("-", "").upper()
         elif lw in _SPELL_WORDS:
             letter = _SPELL_WORDS[lw]
+        elif w.isupper() and 2 <= len(w) <= 4 and w.isalpha() and letters and i + 1 < len(tokens) and \
+                tokens[i + 1].isupper() and tokens[i + 1].isalpha() and 2 <= len(tokens[i + 1]) <= 4 and \
+                tokens[i + 1].lower() not in _LETTER_WORDS:
+            letter = w  # "M as in Mike AR, IA, J-O": letters run together, before others run together
         elif lw in _LETTER_WORDS and (letter_words or nxt in ("as", "for") or _letter_context(tokens, i)):
             letter = _LETTER_WORDS[lw]
         elif w.isupper() and w.isalpha() and (len(lw) >= 3 and not letters or 2 <= len(lw) <= 4 and letters or

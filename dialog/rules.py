@@ -277,6 +277,7 @@ _NOT_A_QUESTION = re.compile(r"^\W*(can|could|would|will) (you|u) (help|assist)(
 def question_clauses(text: str) -> list[str]:
     """The questions in a turn, one clause each ("do you take Aetna? And is there parking?"),
     without greetings ("how are you?") or requests for help ("can you help me?")."""
+    text = re.sub(r"\b((?:[A-Za-z]\.){2,})", lambda m: m.group(1).replace(".", ""), text)  # "D.O.B. is ..." is one sentence
     parts = re.split(r"(?<=[?.!])\s+|\s+[—–-]+\s+|;\s*|,?\s+and then\s+|,?\s+and also\s+|,?\s+also,?\s+|"
                      r"(?:,\s*|\s+and\s+)(?=(?:and )?(?:(?:um|uh|so|also) )?(?:do|does|is|are|can|could|what|where|when|how)\s+"
                      r"(?:you|your|i|there|they|it)\b)|(?<!\bwhat time)(?<!\bwhat)(?<!\bwhen)(?<!\bwhere)(?<!\bhow)(?<!\bwhy)"
@@ -290,6 +291,10 @@ def question_clauses(text: str) -> list[str]:
         core = _LEAD.sub("", p)
         if re.match(r"^\W*(how (do|should|shall|can) i (say|put) (it|this|that)?|what'?s the word|how to say)\b", core, re.I):
             continue  # "How do I say, [pause] morning?": the caller looking for words, not a question
+        stem = p[:p.rfind(",")]
+        if re.search(r",\s*(right|okay|ok|yeah|yes|you know|correct)\?$", p, re.I) and not _QUESTION.search(stem) and \
+                not re.search(r"\b(you|your|you're|y'all|they|there|clinic|office|dentist|doctor|dr)\b", stem, re.I):
+            continue  # "My name's Maria Jose, right?": about the caller, with a tag; "you're open Saturdays, right?" asks
         if (_QUESTION.search(core) or p.endswith("?")) and not re.match(r"^\W*(how are you|how'?s it going|how do you do)\b", core, re.I):
             out.append(p)
     return out

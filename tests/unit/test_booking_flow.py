@@ -1024,3 +1024,22 @@ def test_an_offered_time_with_its_colon_dropped_is_a_time(line, at):
     # ayesha-siddiqui, persona run 9: "the 945 one" got "Sorry, I didn't catch that"
     assert parse.parse_when(line, date(2026, 12, 3)).at == at
     assert parse.spoken_digits("My number is 555 0143, the one I'm on.") == "5550143"
+
+
+def test_a_name_with_a_tag_and_an_abbreviated_date_of_birth_are_not_questions(cal):
+    # maria-jose-ibarguengoitia, persona run 9: "..., right?" and "D.O.B. is November 28, 1972." were
+    # read as questions the clinic has no answer for, and the caller was offered a callback
+    assert rules.question_clauses("Hey, my name's Maria Joe Sibar Gengoysha, right? D.O.B. is November 28, 1972.") == []
+    assert rules.question_clauses("You're open on Saturdays, right?")  # this one asks
+    c = conv(cal, spell_names=True)
+    t = c.on_caller("Hey, my name's Maria Joe Sibar Gengoysha, right? The reason I'm calling. There's a little dark "
+                    "spot on a tooth at the top right, and my floss shreds on it. I think it's decay. "
+                    "D.O.B. is November 28, 1972.")
+    assert c.state == "spelling" and "call you back" not in t.text, t.text
+
+
+def test_letters_run_together_after_an_example_word_are_letters():
+    from dialog import names
+    # maria-jose-ibarguengoitia, persona run 9: "AR" after "Mike" was read as R, and the A was lost
+    assert names.parse_spelling("It's Emma's in Mike AR, IA, J-O, S, and Sam E.", letter_words=True) == "MARIAJOSE"
+    assert names.parse_spelling("O, K, EL, EM, O", letter_words=True) == "OKLMO"
