@@ -216,7 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--json", action="store_true", help="JSON output (bookings)")
     k.set_defaults(func=_cmd_calendar)
 
-    r = sub.add_parser("report", help="call volume, answer, booking and handoff rates, misunderstandings, latency")
+    r = sub.add_parser("report", help="call volume, answer, booking and handoff rates, misunderstandings, latency, no-shows")
     r.add_argument("--since", help="only calls since this date (YYYY-MM-DD or ISO time, UTC)")
     r.add_argument("--json", action="store_true", help="JSON output")
     r.add_argument("--config")

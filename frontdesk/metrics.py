@@ -1,4 +1,4 @@
-"""Prometheus metrics for `/metrics`: the report's measures, plus live calls, RTP and model queues.
+"""Prometheus metrics for `/metrics`: the report's measures (no-show rates too), plus live calls, RTP and model queues.
 
 Collected at scrape time. The database measures are cached for a few seconds, so a scraper
 polling often costs one query per interval."""
@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from tools.attendance import no_show_rates
 from tools.records import OUTCOMES, RecordStore
 
 
@@ -57,6 +58,7 @@ class _Collector:
         with self._lock:
             if self._report is None or time.monotonic() - self._at > self.cache_s:
                 self._report = self.store.report()
+                self._report["no_shows"] = no_show_rates(self.store.engine)
                 self._at = time.monotonic()
             return self._report
 
@@ -80,6 +82,12 @@ class _Collector:
                 ("frontdesk_turn_latency_p95_ms", "latency_p95_ms", "Worst call's p95 turn latency")):
             if r.get(key) is not None:
                 yield GaugeMetricFamily(name, doc, value=r[key])
+        rate = GaugeMetricFamily("frontdesk_no_show_rate", "No-shows over past appointments staff marked, by who "
+                                 "booked (agent, staff) and whether the reminder was confirmed", labels=["group"])
+        for group, g in r.get("no_shows", {}).items():
+            if g["rate"] is not None:
+                rate.add_metric([group], g["rate"])
+        yield rate
         live = self.live()
         yield GaugeMetricFamily("frontdesk_active_calls", "Calls in progress", value=live.get("active_calls", 0))
         if live.get("tick_lateness"):

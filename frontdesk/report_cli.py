@@ -44,7 +44,11 @@ def _since(text: str | None) -> datetime | None:
 
 def report(args) -> int:
     cfg = _config(args)
-    data = open_store(cfg).report(_since(args.since))
+    from tools.attendance import no_show_rates
+
+    store = open_store(cfg)
+    data = store.report(_since(args.since))
+    data["no_shows"] = no_show_rates(store.engine, _since(args.since))
     if args.json:
         print(json.dumps(data, indent=1))
         return 0
@@ -64,6 +68,10 @@ def report(args) -> int:
             ("calendar tool failures", str(data["calendar_tool_failures"])),
             ("turn latency p50 / p95", f"{num(data['latency_p50_ms'], ' ms')} / {num(data['latency_p95_ms'], ' ms')}")]
     rows += [(f"  outcome {k}", str(v)) for k, v in data["outcomes"].items() if v]
+    names = {"agent": "booked by the agent", "staff": "booked by staff", "reminder_confirmed": "reminder confirmed",
+             "not_confirmed": "reminder not confirmed"}
+    rows += [(f"no-shows, {names[k]}", f"{g['no_show']} of {g['marked']} marked ({pct(g['rate'])})")
+             for k, g in data["no_shows"].items()]
     width = max(len(k) for k, _ in rows)
     for k, v in rows:
         print(f"{k:<{width}}  {v}")

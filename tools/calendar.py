@@ -80,12 +80,13 @@ class Booking:
     status: str
     reason: str = ""
     name_unverified: bool = False
+    attendance: str = ""  # attended | no_show | late_cancel, marked by staff once it is past
 
     def as_json(self) -> dict:
         return {"id": self.id, "uid": self.uid, "service": self.service, "provider": self.provider,
                 "start": self.start.isoformat(), "end": self.end.isoformat(), "caller_name": self.caller_name,
                 "phone": self.phone, "email": self.email, "status": self.status, "reason": self.reason,
-                "name_unverified": self.name_unverified}
+                "name_unverified": self.name_unverified, "attendance": self.attendance}
 
 
 def granules(start: datetime, end: datetime) -> range:
@@ -389,7 +390,22 @@ class Calendar:
                        appt.start.replace(tzinfo=timezone.utc).astimezone(tz),
                        appt.end.replace(tzinfo=timezone.utc).astimezone(tz),
                        self._open(appt.caller_name), self._open(appt.phone), self._open(appt.email), appt.status,
-                       self._open(appt.reason), appt.name_unverified)
+                       self._open(appt.reason), appt.name_unverified, appt.attendance)
+
+    def mark_attendance(self, appointment_id: str, attendance: str) -> Booking:
+        """Staff say how a past appointment went: attended, no_show or late_cancel ("" clears it)."""
+        if attendance not in ATTENDANCE:
+            raise ValueError(f"attendance: expected one of {', '.join(a for a in ATTENDANCE if a)}, got {attendance!r}")
+        with Session(self.engine, expire_on_commit=False) as s:
+            appt = s.get(Appointment, appointment_id)
+            if appt is None:
+                raise KeyError(appointment_id)
+            if appt.start > self.clock():
+                raise ValueError("attendance: the appointment has not happened yet")
+            appt.attendance = attendance
+            s.add(appt)
+            s.commit()
+            return self._booking(s, appt)
 
     def get_booking(self, appointment_id: str) -> Booking | None:
         with Session(self.engine, expire_on_commit=False) as s:
@@ -487,6 +503,9 @@ class Calendar:
     def appointment_contact(self, appt: Appointment) -> tuple[str, str]:
         """(name, number) of a stored appointment row, readable."""
         return self._open(appt.caller_name), self._open(appt.phone)
+
+
+ATTENDANCE = ("", "attended", "no_show", "late_cancel")
 
 
 def _weekday(day: str) -> int:

@@ -85,8 +85,16 @@ def _v6(engine: Engine) -> None:
                 conn.execute(text(f"CREATE INDEX IF NOT EXISTS ix_{table}_phone_key ON {table} (phone_key)"))
 
 
+def _v7(engine: Engine) -> None:
+    """Staff mark each past appointment attended, no-show or cancelled late (no-show rates)."""
+    if "attendance" not in {c["name"] for c in inspect(engine).get_columns("appointment")}:
+        with engine.begin() as conn:
+            conn.execute(text("ALTER TABLE appointment ADD COLUMN attendance VARCHAR NOT NULL DEFAULT ''"))
+
+
 # Append new migrations; never edit an applied one.
-MIGRATIONS: list[tuple[int, Callable[[Engine], None]]] = [(1, _v1), (2, _v2), (3, _v3), (4, _v4), (5, _v5), (6, _v6)]
+MIGRATIONS: list[tuple[int, Callable[[Engine], None]]] = [(1, _v1), (2, _v2), (3, _v3), (4, _v4), (5, _v5), (6, _v6),
+                                                          (7, _v7)]
 
 
 def schema_version(engine: Engine) -> int:

@@ -87,7 +87,8 @@ class Appointment(SQLModel, table=True):
     reason: str = ""
     status: str = "booked"  # booked | cancelled
     name_unverified: bool = False  # the agent could not confirm the spelling: staff check it
-    call_id: str = ""
+    attendance: str = ""  # staff, once it is past: attended | no_show | late_cancel
+    call_id: str = ""  # the call that booked it (empty: booked by staff)
     created_at: NaiveDatetime
     updated_at: NaiveDatetime
     sequence: int = 0  # iCalendar SEQUENCE

@@ -1,12 +1,14 @@
-"""The day's bookings by provider."""
+"""The day's bookings by provider; staff mark past ones attended, no-show or cancelled late."""
 
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
 from fastapi import APIRouter, Depends, Request
+from fastapi.responses import RedirectResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .common import Dash, Me
+from .common import Dash, Me, form_fields
 
 
 def routes(d: Dash) -> APIRouter:
@@ -32,6 +34,22 @@ def routes(d: Dash) -> APIRouter:
             rows.sort(key=lambda b: b.start)
         return d.render(request, "bookings.html", me, day=day, today=today, prev=day - timedelta(days=1),
                         next=day + timedelta(days=1), providers=providers, only=only, by_provider=by_provider,
-                        error=error, calendar=d.calendar is not None, tzname=d.cfg.clinic.timezone)
+                        error=error, calendar=d.calendar is not None, tzname=d.cfg.clinic.timezone,
+                        now=datetime.now(d.tz()), saved=request.query_params.get("saved", ""))
+
+    @r.post("/bookings/{appointment_id}/attendance")
+    def attendance(appointment_id: str, request: Request, form: dict = Depends(form_fields)):
+        me = d.need_post(request, form)
+        if d.calendar is None:
+            raise StarletteHTTPException(404, "No calendar is configured.")
+        try:
+            b = d.calendar.mark_attendance(appointment_id, form.get("attendance", ""))
+        except KeyError:
+            raise StarletteHTTPException(404, "No such appointment.")
+        except ValueError as exc:
+            raise StarletteHTTPException(400, str(exc))
+        d.store.audit(me.username, "attendance", detail=f"appointment {appointment_id}: {b.attendance or 'cleared'}")
+        day = b.start.astimezone(d.tz()).date().isoformat()
+        return RedirectResponse(f"/bookings?day={day}&saved={appointment_id}", status_code=303)
 
     return r

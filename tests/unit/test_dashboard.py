@@ -562,3 +562,42 @@ def test_a_changed_password_ends_the_sessions_signed_in_with_the_old_one(dash):
     assert status == 303 and headers["location"].startswith("/login")
     status, _, _ = Client(dash["port"]).login("pat", "second-password-2")
     assert status == 303
+
+
+def test_staff_mark_past_appointments_and_the_report_gives_no_show_rates(dash):
+    from datetime import date, datetime
+
+    from tools.calendar import Calendar, CallerInfo
+    from tools.replies import Replies
+
+    # two appointments in the past: one the agent booked (a call id), one staff booked
+    then = Calendar(dash["calendar"].engine, dash["cfg"].clinic.timezone, clock=lambda: datetime(2026, 11, 2, 12, 0))
+    slots = then.find_slots("cleaning", date(2026, 11, 3))
+    by_agent = then.book_slot(slots[0], CallerInfo("Ann Lee", "+12025550171"), "call-1")
+    by_staff = then.book_slot(slots[-1], CallerInfo("Bo Ray", "+12025550172"))
+    Replies(then, "Maple Street Dental").handle("+12025550171", "C")  # Ann confirmed her reminder by text
+    c = Client(dash["port"])
+    c.login("sam", "staff-password-1")
+    html = c.page("/bookings?day=2026-11-03")[1]
+    assert f'action="/bookings/{by_agent.id}/attendance"' in html
+    token = c.csrf("/bookings?day=2026-11-03")
+    status, headers, _ = c.request("POST", f"/bookings/{by_agent.id}/attendance", form={"csrf": token, "attendance": "no_show"})
+    assert status == 303 and dash["calendar"].get_booking(by_agent.id).attendance == "no_show"
+    assert c.request("POST", f"/bookings/{by_staff.id}/attendance", form={"csrf": token, "attendance": "maybe"})[0] == 400
+    assert c.request("POST", f"/bookings/{by_staff.id}/attendance", form={"csrf": "forged", "attendance": "attended"})[0] == 403
+    assert c.request("POST", f"/bookings/{by_staff.id}/attendance", form={"csrf": token, "attendance": "attended"})[0] == 303
+    assert any(e.action == "attendance" and e.username == "sam" for e in dash["store"].audit_log())
+    future = dash["calendar"].book_slot(dash["calendar"].find_slots("cleaning", date.today().replace(year=date.today().year + 1))[0],
+                                        CallerInfo("Cy Doe", "+12025550173"), "call-2")
+    assert c.request("POST", f"/bookings/{future.id}/attendance", form={"csrf": token, "attendance": "no_show"})[0] == 400
+    cfg_path = dash["cfg"].data_dir / "report.toml"
+    cfg_path.write_text(DEMO_CONFIG.read_text())
+    out = subprocess.run([FRONTDESK, "report", "--json", "--config", str(cfg_path), "--data-dir", str(dash["cfg"].data_dir)],
+                         capture_output=True, text=True, timeout=60)
+    rates = json.loads(out.stdout)["no_shows"]
+    assert rates["agent"] == {"marked": 1, "no_show": 1, "late_cancel": 0, "rate": 1.0}
+    assert rates["staff"] == {"marked": 1, "no_show": 0, "late_cancel": 0, "rate": 0.0}
+    assert rates["reminder_confirmed"]["marked"] == 1 and rates["not_confirmed"]["marked"] == 1
+    from frontdesk.metrics import Metrics
+    text = Metrics(dash["store"], lambda: {}).render()[0].decode()
+    assert 'frontdesk_no_show_rate{group="agent"} 1.0' in text and 'frontdesk_no_show_rate{group="staff"} 0.0' in text
