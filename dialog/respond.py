@@ -39,8 +39,10 @@ class Policy(Answers, Spelling):
             return self._emergency()
         if intent == "human":
             return self._handoff("caller asked for a person", "human")
+        if intent == "billing" and rules.is_complaint(text):
+            return self._handoff("complaint", "complaint", preface="I'm sorry to hear that.")
         if intent == "billing":
-            return self._handoff("billing, refund or complaint", "billing")
+            return self._handoff("billing or refund", "billing")
         if intent == "advice":
             return self._handoff("request for medical, legal or financial advice", "advice",
                                  preface="I'm not able to give medical advice over the phone.")

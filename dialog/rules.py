@@ -264,6 +264,16 @@ def is_billing(text: str) -> bool:
     return bool(_BILLING.search(text))
 
 
+_COMPLAINT = re.compile(r"\b(complain\w*|not happy|unhappy|rude|terrible service|ridiculous|unacceptable|disappointed|"
+                        r"(very|really|so) (upset|annoyed|frustrated)|worst)\b", re.I)
+
+
+def is_complaint(text: str) -> bool:
+    """"I want to make a complaint", "your hygienist was rude": staff call back about it (a task
+    of its own, counted in the report), whatever else the turn says about a bill."""
+    return bool(_COMPLAINT.search(text))
+
+
 def wants_advice(text: str) -> bool:
     return bool(_ADVICE.search(text))
 

@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from tools.attendance import no_show_rates
+from tools.attendance import complaint_count, no_show_rates
 from tools.records import OUTCOMES, RecordStore
 
 
@@ -59,6 +59,7 @@ class _Collector:
             if self._report is None or time.monotonic() - self._at > self.cache_s:
                 self._report = self.store.report()
                 self._report["no_shows"] = no_show_rates(self.store.engine)
+                self._report["complaints"] = complaint_count(self.store.engine)
                 self._at = time.monotonic()
             return self._report
 
@@ -88,6 +89,8 @@ class _Collector:
             if g["rate"] is not None:
                 rate.add_metric([group], g["rate"])
         yield rate
+        yield CounterMetricFamily("frontdesk_complaints", "Callers who complained (a callback task each)",
+                                  value=r.get("complaints", 0))
         live = self.live()
         yield GaugeMetricFamily("frontdesk_active_calls", "Calls in progress", value=live.get("active_calls", 0))
         if live.get("tick_lateness"):

@@ -44,11 +44,12 @@ def _since(text: str | None) -> datetime | None:
 
 def report(args) -> int:
     cfg = _config(args)
-    from tools.attendance import no_show_rates
+    from tools.attendance import complaint_count, no_show_rates
 
     store = open_store(cfg)
     data = store.report(_since(args.since))
     data["no_shows"] = no_show_rates(store.engine, _since(args.since))
+    data["complaints"] = complaint_count(store.engine, _since(args.since))
     if args.json:
         print(json.dumps(data, indent=1))
         return 0
@@ -70,6 +71,7 @@ def report(args) -> int:
     rows += [(f"  outcome {k}", str(v)) for k, v in data["outcomes"].items() if v]
     names = {"agent": "booked by the agent", "staff": "booked by staff", "reminder_confirmed": "reminder confirmed",
              "not_confirmed": "reminder not confirmed"}
+    rows.append(("complaints (callback tasks)", str(data["complaints"])))
     rows += [(f"no-shows, {names[k]}", f"{g['no_show']} of {g['marked']} marked ({pct(g['rate'])})")
              for k, g in data["no_shows"].items()]
     width = max(len(k) for k, _ in rows)

@@ -1,4 +1,4 @@
-"""No-show rates: of the past appointments staff have marked (attended, no_show, late_cancel),
+"""Measures of what happens around the visits: complaints, and no-show rates. Of the past appointments staff have marked (attended, no_show, late_cancel),
 the share that were no-shows, for the ones the agent booked (a call id) and the rest, and by
 whether the caller confirmed a reminder by text (tools.replies)."""
 
@@ -8,7 +8,7 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
-from .schema import Appointment, Confirmation
+from .schema import Appointment, CallbackTask, Confirmation
 
 
 def no_show_rates(engine, since: datetime | None = None) -> dict:
@@ -31,3 +31,12 @@ def no_show_rates(engine, since: datetime | None = None) -> dict:
     for g in groups.values():
         g["rate"] = round(g["no_show"] / g["marked"], 4) if g["marked"] else None
     return groups
+
+
+def complaint_count(engine, since: datetime | None = None) -> int:
+    """Callback tasks opened because a caller complained (dialog.rules.is_complaint)."""
+    with Session(engine) as s:
+        q = select(CallbackTask).where(CallbackTask.reason == "complaint")
+        if since is not None:
+            q = q.where(CallbackTask.created_at >= since)
+        return len(s.exec(q).all())

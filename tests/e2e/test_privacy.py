@@ -152,7 +152,7 @@ _CLINIC_WORDS = set(re.findall(r"[a-z']+", DEMO_CONFIG.read_text().lower()))
 def _private_words(lines: list[str]) -> set[str]:
     common = {"hello", "this", "that", "like", "book", "name", "please", "goodbye", "that's", "want", "talk", "real",
               "person", "told", "with", "next", "first", "afternoon", "tuesday", "cleaning", "twice", "charged", "i'd",
-              "refund"}  # "refund" is also in the handoff reason the agent writes ("billing, refund or complaint")
+              "refund"}  # "refund" is also in the handoff reason the agent writes ("billing or refund")
     words = {w for line in lines for w in re.findall(r"[A-Za-z']+", line) if len(w) >= 6}
     return {w for w in words if w.lower() not in common and w.lower() not in _CLINIC_WORDS}
 

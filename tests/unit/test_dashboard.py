@@ -598,6 +598,12 @@ def test_staff_mark_past_appointments_and_the_report_gives_no_show_rates(dash):
     assert rates["agent"] == {"marked": 1, "no_show": 1, "late_cancel": 0, "rate": 1.0}
     assert rates["staff"] == {"marked": 1, "no_show": 0, "late_cancel": 0, "rate": 0.0}
     assert rates["reminder_confirmed"]["marked"] == 1 and rates["not_confirmed"]["marked"] == 1
+    assert json.loads(out.stdout)["complaints"] == 0
+    dash["calendar"].add_callback("call-3", "complaint", "Di Fox", "+12025550174")
+    out = subprocess.run([FRONTDESK, "report", "--config", str(cfg_path), "--data-dir", str(dash["cfg"].data_dir)],
+                         capture_output=True, text=True, timeout=60)
+    assert re.search(r"complaints \(callback tasks\)\s+1\b", out.stdout), out.stdout
+    assert re.search(r"no-shows, booked by the agent\s+1 of 1 marked \(100.0%\)", out.stdout), out.stdout
     from frontdesk.metrics import Metrics
     text = Metrics(dash["store"], lambda: {}).render()[0].decode()
     assert 'frontdesk_no_show_rate{group="agent"} 1.0' in text and 'frontdesk_no_show_rate{group="staff"} 0.0' in text
