@@ -75,6 +75,7 @@ class BookingPolicy:
     parking: str = ""
     insurance: tuple[str, ...] = ()
     spell_names: bool = True  # new callers spell their last name, read back
+    survey: bool = False  # [survey] enabled: one question on a scale of 1 to 5 before goodbye
 
 
 @dataclass
@@ -90,6 +91,7 @@ class Qualification:
     urgency: str = "unknown"  # normal | urgent | emergency | unknown
     qualified: str = "no"  # yes | no | needs human review
     handoff_reason: str = ""
+    survey_score: int | None = None  # 1-5, the caller's answer to the end-of-call question
 
 
 _ONLY_AGAIN = ("aside", "repeat", "still_here")  # turns that only ask the last question again
@@ -304,6 +306,8 @@ class Conversation(Policy, Steps, TurnHints):
                 return self._next()
             return self._ask("That number didn't look complete. Please key in your ten-digit phone number, then press pound.",
                              "phone", state=State.PHONE, expect="number")
+        if self.state == State.SURVEY:
+            return self._survey_answer(int(digits[0]) if digits[:1] in ("1", "2", "3", "4", "5") else None)
         if self.state in YES_NO_STATES and digits in ("1", "2"):  # "press 1 for yes, 2 for no"
             return self.on_caller("yes" if digits == "1" else "no")
         return None
@@ -333,6 +337,8 @@ class Conversation(Policy, Steps, TurnHints):
         text = rules.without_asides(text)  # "Aoife Keohane. Sorry, it's been a long day."
         if not rules.normalize(text):
             return self._not_understood("unclear")
+        if self.state == State.SURVEY and not rules.is_emergency(text):
+            return self._survey_answer(survey_score(text))
         r = self.understand(text, confidence)
         turn = self.respond(r, text, confidence)
         if turn.source == "rule" and r.source == "llm":
@@ -391,6 +397,21 @@ class Conversation(Policy, Steps, TurnHints):
         return {"qualification": asdict(self.q), "outcome": self.outcome or "faq_only", "tool_calls": self.tool_calls,
                 "misunderstandings": self.misunderstandings, "requests": self.requests,
                 "booking": self.booking.as_json() if self.booking else None}
+
+
+_SCORE_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5}
+
+
+def survey_score(text: str) -> int | None:
+    """1-5 from an answer to "on a scale of 1 to 5": "five", "4", "a four out of five", "I'd say 3"."""
+    t = rules.normalize(text)
+    t = re.sub(r"\b(out )?of (5|five)\b", " ", t)
+    for word in re.findall(r"[a-z]+|\d+", t):
+        if word.isdigit() and 1 <= int(word) <= 5:
+            return int(word)
+        if word in ("one", "two", "three", "four", "five"):
+            return _SCORE_WORDS[word]
+    return None
 
 
 def spell_readback(first: str, last: str, first_spelled: bool) -> str:

@@ -376,8 +376,16 @@ class Policy(Answers, Spelling):
         self._release()
         if not self.outcome:
             self.outcome = "faq_only"
+        if self.policy.survey and self.state != State.SURVEY and self.q.urgency != "emergency" and not preface:
+            # [survey]: one question before goodbye, by voice or keypad; any other answer ends the call
+            return self._ask("Before you go: on a scale of 1 to 5, how well did I help you today? You can also press "
+                             "a key.", "survey", state=State.SURVEY, expect="number")
         return self._say(AgentTurn(f"{preface} Thank you for calling {self.clinic.name}. Goodbye.".strip(), hangup=True,
                                    intent="goodbye"))
+
+    def _survey_answer(self, score: int | None) -> AgentTurn:
+        self.q.survey_score = score
+        return self._goodbye("Thank you." if score is not None else "")
 
     def _not_understood(self, why: str, low_confidence: bool = False) -> AgentTurn:
         self.misunderstandings += 1

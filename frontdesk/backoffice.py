@@ -84,7 +84,7 @@ class Backoffice:
             horizon_days=self.cfg.booking.horizon_days, front_desk_uri=self.cfg.handoff.front_desk_uri,
             emergency_number=self.cfg.clinic.emergency_number, confirm_by=tuple(self.cfg.booking.confirm_by),
             parking=self.cfg.clinic.parking, insurance=tuple(self.cfg.clinic.insurance),
-            spell_names=self.cfg.booking.spell_names)
+            spell_names=self.cfg.booking.spell_names, survey=self.cfg.survey)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="backoffice", daemon=True)

@@ -236,6 +236,7 @@ class Config:
     data_dir_shared: bool = False  # storage.data_dir_shared: allow a data folder others can read
     reminders: RemindersConfig = field(default_factory=RemindersConfig)
     sms: SmsConfig = field(default_factory=SmsConfig)
+    survey: bool = False  # [survey] enabled: one question (1 to 5) before goodbye
 
     @property
     def database_url(self) -> str:
@@ -371,7 +372,8 @@ def loads_config(text: str, src: Path = Path("<config>")) -> Config:
     reminders = _reminders_section(data, confirmations)
     return Config(clinic, sip, models, dialog, data_dir, src, booking, HandoffConfig(front), confirmations, caldav,
                   privacy, recording, dashboard, _get(st, "call_log_file", "storage", bool, False), twilio, node_id,
-                  _get(st, "data_dir_shared", "storage", bool, False), reminders, _sms_section(data))
+                  _get(st, "data_dir_shared", "storage", bool, False), reminders, _sms_section(data),
+                  _get(_get(data, "survey", "", dict, {}), "enabled", "survey", bool, False))
 
 
 def _clinic_section(data: dict) -> Clinic:

@@ -80,7 +80,8 @@ class _Collector:
                 ("frontdesk_misunderstandings_per_call", "misunderstandings_per_call",
                  "Reprompts and low-confidence turns per call"),
                 ("frontdesk_turn_latency_p50_ms", "latency_p50_ms", "Median of the calls' median turn latency"),
-                ("frontdesk_turn_latency_p95_ms", "latency_p95_ms", "Worst call's p95 turn latency")):
+                ("frontdesk_turn_latency_p95_ms", "latency_p95_ms", "Worst call's p95 turn latency"),
+                ("frontdesk_survey_score_avg", "survey_average", "Average answer (1-5) to the end-of-call question")):
             if r.get(key) is not None:
                 yield GaugeMetricFamily(name, doc, value=r[key])
         rate = GaugeMetricFamily("frontdesk_no_show_rate", "No-shows over past appointments staff marked, by who "

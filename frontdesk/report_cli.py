@@ -72,6 +72,7 @@ def report(args) -> int:
     names = {"agent": "booked by the agent", "staff": "booked by staff", "reminder_confirmed": "reminder confirmed",
              "not_confirmed": "reminder not confirmed"}
     rows.append(("complaints (callback tasks)", str(data["complaints"])))
+    rows.append(("survey: answers, average of 5", f"{data['survey_answers']}, {num(data['survey_average'])}"))
     rows += [(f"no-shows, {names[k]}", f"{g['no_show']} of {g['marked']} marked ({pct(g['rate'])})")
              for k, g in data["no_shows"].items()]
     width = max(len(k) for k, _ in rows)

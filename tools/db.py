@@ -86,15 +86,24 @@ def _v6(engine: Engine) -> None:
 
 
 def _v7(engine: Engine) -> None:
-    """Staff mark each past appointment attended, no-show or cancelled late (no-show rates)."""
+    """Staff mark each past appointment attended, no-show or cancelled late (no-show rates); and the
+    tables of reminders sent, numbers that texted STOP and appointments confirmed by text."""
+    SQLModel.metadata.create_all(engine)
     if "attendance" not in {c["name"] for c in inspect(engine).get_columns("appointment")}:
         with engine.begin() as conn:
             conn.execute(text("ALTER TABLE appointment ADD COLUMN attendance VARCHAR NOT NULL DEFAULT ''"))
 
 
+def _v8(engine: Engine) -> None:
+    """The answer to the optional end-of-call survey, kept as a column for the report."""
+    if "survey_score" not in {c["name"] for c in inspect(engine).get_columns("call_record")}:
+        with engine.begin() as conn:
+            conn.execute(text("ALTER TABLE call_record ADD COLUMN survey_score INTEGER"))
+
+
 # Append new migrations; never edit an applied one.
 MIGRATIONS: list[tuple[int, Callable[[Engine], None]]] = [(1, _v1), (2, _v2), (3, _v3), (4, _v4), (5, _v5), (6, _v6),
-                                                          (7, _v7)]
+                                                          (7, _v7), (8, _v8)]
 
 
 def schema_version(engine: Engine) -> int:

@@ -75,6 +75,7 @@ class CallRow(SQLModel, table=True):
     content: str = ""  # JSON (or "enc:" + Fernet token) of the full record; empty once purged
     recording: str = ""  # path of the WAV, when recording is on
     purged_at: NaiveDatetime | None = None
+    survey_score: int | None = None  # 1-5, the caller's answer to the optional end-of-call question
 
 
 class DashboardUser(SQLModel, table=True):
@@ -188,7 +189,7 @@ class RecordStore:
             latency_p50_ms=_pct(totals, 0.5), latency_p95_ms=_pct(totals, 0.95),
             rtp_lost=int(rtp.get("lost_in", 0) or 0), rtp_jitter_ms=float(rtp.get("jitter_in_ms", 0.0) or 0.0),
             summary=record.get("summary", ""), content=self.cipher.seal(json.dumps(rec, default=record_json)),
-            recording=record.get("recording", ""))
+            recording=record.get("recording", ""), survey_score=qual.get("survey_score"))
         return row
 
     def mark_failed_if_open(self, call_id: str, started_at: float, caller: str, called: str, reason: str,
@@ -260,6 +261,7 @@ class RecordStore:
                        func.sum(c.tool_failures), func.max(c.latency_p95_ms)).where(*where)).one()
             by_outcome = dict(s.exec(select(c.outcome, func.count()).where(*where).group_by(c.outcome)).all())
             p50 = self._median(s, c.latency_p50_ms, where)
+            surveyed, score = s.exec(select(func.count(c.survey_score), func.avg(c.survey_score)).where(*where)).one()
         outcomes = {o: by_outcome.get(o, 0) for o in OUTCOMES}
         booked = outcomes["booked"] + outcomes["rescheduled"]
         return {
@@ -275,6 +277,8 @@ class RecordStore:
             "calendar_tool_failures": tool_failures or 0,
             "latency_p50_ms": int(p50) if p50 is not None else None,
             "latency_p95_ms": p95,
+            "survey_answers": surveyed,
+            "survey_average": round(float(score), 2) if surveyed else None,
         }
 
     @staticmethod

@@ -1048,3 +1048,25 @@ def test_letters_run_together_after_an_example_word_are_letters():
     # maria-jose-ibarguengoitia, persona run 9: "AR" after "Mike" was read as R, and the A was lost
     assert names.parse_spelling("It's Emma's in Mike AR, IA, J-O, S, and Sam E.", letter_words=True) == "MARIAJOSE"
     assert names.parse_spelling("O, K, EL, EM, O", letter_words=True) == "OKLMO"
+
+
+def test_the_optional_survey_asks_once_before_goodbye_by_voice_or_keypad(cal):
+    from dialog.conversation import survey_score
+    assert [survey_score(t) for t in ("Five.", "I'd give it a four out of five.", "Um, a two.", "Nah, bye.")] == [5, 4, 2, None]
+    c = conv(cal, survey=True)
+    talk(c, "What are your hours on Monday?")
+    t = c.on_caller("No, that's all, thanks. Bye.")
+    assert c.state == "survey" and "scale of 1 to 5" in t.text and not t.hangup
+    t = c.on_caller("I'd say a four.")
+    assert t.hangup and c.q.survey_score == 4 and t.text.startswith("Thank you. Thank you for calling")
+    c = conv(cal, survey=True)
+    talk(c, "What are your hours on Monday?", "No, that's all. Bye.")
+    t = c.on_dtmf("5")
+    assert t.hangup and c.q.survey_score == 5
+    c = conv(cal, survey=True)
+    talk(c, "What are your hours on Monday?", "No, that's all. Bye.")
+    t = c.on_caller("No thanks, bye.")
+    assert t.hangup and c.q.survey_score is None  # no answer: goodbye all the same
+    c = conv(cal)  # off by default
+    talk(c, "What are your hours on Monday?")
+    assert c.on_caller("No, that's all. Bye.").hangup

@@ -604,6 +604,14 @@ def test_staff_mark_past_appointments_and_the_report_gives_no_show_rates(dash):
                          capture_output=True, text=True, timeout=60)
     assert re.search(r"complaints \(callback tasks\)\s+1\b", out.stdout), out.stdout
     assert re.search(r"no-shows, booked by the agent\s+1 of 1 marked \(100.0%\)", out.stdout), out.stdout
+    now = time.time()
+    for i, score in enumerate((4, 5)):  # two callers answered the end-of-call question
+        dash["store"].save({"call_id": f"survey-{i}", "started_at": now - 60, "answered_at": now - 59, "ended_at": now,
+                            "caller": "+12025550175", "outcome": "faq_only", "qualification": {"survey_score": score}})
+    out = subprocess.run([FRONTDESK, "report", "--json", "--config", str(cfg_path), "--data-dir", str(dash["cfg"].data_dir)],
+                         capture_output=True, text=True, timeout=60)
+    data = json.loads(out.stdout)
+    assert data["survey_answers"] == 2 and data["survey_average"] == 4.5
     from frontdesk.metrics import Metrics
     text = Metrics(dash["store"], lambda: {}).render()[0].decode()
     assert 'frontdesk_no_show_rate{group="agent"} 1.0' in text and 'frontdesk_no_show_rate{group="staff"} 0.0' in text

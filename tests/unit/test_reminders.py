@@ -159,3 +159,23 @@ def test_replies_stop_help_confirm_and_reschedule(tmp_path):
     clock.now = datetime(2026, 11, 26, 13, 0)
     assert reminders.run_once() == 1 and worker.run_once() == (1, 0) and len(texts(tmp_path)) == 1
     assert "reply C to confirm" in replies.handle("+12025550143", "my tooth hurts")  # no guess at free text
+
+
+def test_a_database_from_before_reminders_is_migrated(tmp_path):
+    import tools.records  # noqa: F401  (the call record table is in the same database)
+    from sqlalchemy import inspect, text
+
+    url = f"sqlite:///{tmp_path}/old.db"
+    engine = make_engine(url)
+    with engine.begin() as conn:  # back to the shape of schema version 6
+        conn.execute(text("ALTER TABLE appointment DROP COLUMN attendance"))
+        conn.execute(text("ALTER TABLE call_record DROP COLUMN survey_score"))
+        for table in ("reminder_sent", "opt_out", "confirmation"):
+            conn.execute(text(f"DROP TABLE {table}"))
+        conn.execute(text("DELETE FROM schema_version WHERE version >= 7"))
+    engine.dispose()
+    engine = make_engine(url)
+    names = inspect(engine)
+    assert {"reminder_sent", "opt_out", "confirmation"} <= set(names.get_table_names())
+    assert "attendance" in {c["name"] for c in names.get_columns("appointment")}
+    assert "survey_score" in {c["name"] for c in names.get_columns("call_record")}
