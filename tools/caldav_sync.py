@@ -41,6 +41,12 @@ def slug(name: str) -> str:
     return "".join(c.lower() if c.isalnum() else "-" for c in name).strip("-").replace("--", "-")
 
 
+# a category staff put on one of our past appointments in their calendar app: how it went
+ATTENDANCE_CATEGORIES = {"attended": "attended", "arrived": "attended", "seen": "attended", "no-show": "no_show",
+                         "no show": "no_show", "noshow": "no_show", "dna": "no_show", "late cancel": "late_cancel",
+                         "late-cancel": "late_cancel", "late cancellation": "late_cancel"}
+
+
 class CalDavSync:
     def __init__(self, calendar: Calendar, settings: CalDavSettings, clinic_name: str = "", address: str = ""):
         self.calendar = calendar
@@ -190,6 +196,15 @@ class CalDavSync:
                 s.add(row)
                 s.commit()
                 stats["external"] += 1
+                return
+            if appt.status == "booked" and appt.start <= self.calendar.clock():
+                # staff marked how one of our past appointments went, with a category in their calendar
+                marked = next((ATTENDANCE_CATEGORIES[c] for c in ev.get("categories", []) if c in ATTENDANCE_CATEGORIES), "")
+                if marked and marked != appt.attendance:
+                    appt.attendance = marked
+                    s.add(appt)
+                    s.commit()
+                    stats["attendance"] = stats.get("attendance", 0) + 1
                 return
             if appt.status != "booked" or (appt.start == start and appt.end == end):
                 return

@@ -41,7 +41,8 @@ def to_ics(event: Event, method: str | None = None) -> bytes:
 
 
 def parse_events(data: bytes | str) -> list[dict]:
-    """uid, start, end (aware UTC datetimes), summary of every VEVENT in an iCalendar text."""
+    """uid, start, end (aware UTC datetimes), summary, status and categories (lower case) of every
+    VEVENT in an iCalendar text."""
     cal = ICal.from_ical(data)
     out = []
     for comp in cal.walk("VEVENT"):
@@ -56,7 +57,10 @@ def parse_events(data: bytes | str) -> list[dict]:
             end = start + comp.decoded("duration") if "duration" in comp else start
         elif end.tzinfo is None:
             end = end.replace(tzinfo=timezone.utc)
+        cats = comp.get("categories")
+        cats = cats if isinstance(cats, list) else ([cats] if cats is not None else [])
         out.append({"uid": str(comp.get("uid", "")), "start": start.astimezone(timezone.utc),
                     "end": end.astimezone(timezone.utc), "summary": str(comp.get("summary", "")),
-                    "status": str(comp.get("status", ""))})
+                    "status": str(comp.get("status", "")),
+                    "categories": [str(c).strip().lower() for cat in cats for c in getattr(cat, "cats", [cat])]})
     return out

@@ -118,3 +118,21 @@ def test_smtp_down_confirmations_queue_and_retry(tmp_path):
     assert worker.run_once(kinds=("email",)) == (0, 1)
     assert worker.run_once(kinds=("email",)) == (0, 1)  # still down: attempts grow, nothing lost
     assert [p.attempts for p in worker.pending() if p.kind == "email"] == [2]
+
+
+def test_a_category_staff_put_on_a_past_appointment_marks_its_attendance(tmp_path, radicale):
+    from datetime import datetime
+
+    cal, sync, worker = setup(tmp_path, radicale.url)
+    sync.pull()
+    b = cal.book_slot(cal.find_slots("cleaning", date(2026, 11, 24))[0], CallerInfo("Pat Doe", "+12025550143"))
+    worker.run_once()
+    sync.pull()
+    cal.clock = lambda: datetime(2026, 11, 25, 12, 0)  # the day after the visit
+    client = caldav.DAVClient(url=radicale.url, username="clinic", password="secret")
+    event = client.calendar(url=radicale.url + "dr-patel/").event_by_uid(b.uid)
+    event.icalendar_component.add("categories", ["No-show"])
+    event.save()
+    assert sync.pull().get("attendance") == 1
+    assert cal.get_booking(b.id).attendance == "no_show"
+    assert sync.pull().get("attendance") is None  # nothing new
