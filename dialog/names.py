@@ -49,7 +49,7 @@ _INTROS = [(re.compile(r"\b(?:my name is|my name's|my names|name is|name's|the n
 _FIRST_LAST = re.compile(r"\bfirst names?(?: is|'s)?\s+([a-z'\-]+)[\s,.]+(?:and\s+)?(?:my\s+)?(?:last names?|surname|family name)"
                          r"(?: is|'s)?\s+([a-z'\-]+(?:\s+[a-z'\-]+)?)", re.I)
 _LAST_FIRST = re.compile(r"\b(?:last names?|surname|family name)(?: is|'s)?\s+([a-z'\-]+)[\s,.]+(?:and\s+)?(?:my\s+)?"
-                         r"first names?(?: is|'s)?\s+([a-z'\-]+)", re.I)
+                         r"first names?(?: is|'s)?\s+(?:(?:in|an|on|a)\s+(?=[a-z'\-]{3,}))?([a-z'\-]+)", re.I)
 _GIVEN_THEN_LAST = re.compile(r"\b((?:[A-Za-z'\-]+\s+){0,2}[A-Za-z'\-]+)[,.]?\s+(?:and\s+)?(?:my\s+)?(?:surname|last name|"
                               r"family name)(?: is|'s)?\s+([A-Za-z'\-]+)", re.I)
 _HERE = re.compile(r"\b((?:[A-Za-z][\w'\-]+\s+){0,2}[A-Za-z][\w'\-]+)\s+(?:here|speaking)\b")

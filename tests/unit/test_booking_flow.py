@@ -1070,3 +1070,10 @@ def test_the_optional_survey_asks_once_before_goodbye_by_voice_or_keypad(cal):
     c = conv(cal)  # off by default
     talk(c, "What are your hours on Monday?")
     assert c.on_caller("No, that's all. Bye.").hangup
+
+
+def test_first_name_said_after_a_word_the_recogniser_added_is_the_name():
+    from dialog import names
+    # ngozi-obiora, persona run 9: "first name Ngozi" heard as "first name in Gozy": stored "In"
+    assert names.extract_name("Last name Obura, first name in Gozy.", asked=True) == ("Gozy", "Obura")
+    assert names.extract_name("Surname Kim, first name Ann.", asked=True) == ("Ann", "Kim")
