@@ -370,9 +370,15 @@ def _letter_context(tokens: list[str], i: int) -> bool:
     return single(i - 1) and single(i + 1)
 
 
+# letters the phone's 8 kHz band makes sound alike ("see" and "zee"): read back with a word, so
+# that a caller hears which one was written (persona runs 8 and 9: a Z stored as C four times)
+_SAY_WITH_WORD = {"C": "C as in Charlie", "Z": "Z as in Zebra"}
+
+
 def spell_out(name: str) -> str:
-    """A name read back letter by letter, the way the agent says it: "O, K, O, N, K, W, O"."""
-    letters = [c.upper() for c in name if c.isalpha()]
+    """A name read back letter by letter, the way the agent says it: "O, K, O, N, K, W, O"; a C or
+    Z with its word ("N, G, O, Z as in Zebra, I")."""
+    letters = [_SAY_WITH_WORD.get(c.upper(), c.upper()) for c in name if c.isalpha()]
     return ", ".join(letters)
 
 

@@ -1077,3 +1077,10 @@ def test_first_name_said_after_a_word_the_recogniser_added_is_the_name():
     # ngozi-obiora, persona run 9: "first name Ngozi" heard as "first name in Gozy": stored "In"
     assert names.extract_name("Last name Obura, first name in Gozy.", asked=True) == ("Gozy", "Obura")
     assert names.extract_name("Surname Kim, first name Ann.", asked=True) == ("Ann", "Kim")
+
+
+def test_a_c_or_a_z_is_read_back_with_its_word():
+    from dialog import names
+    # ngozi-obiora and wojciech-przybylski, persona run 9: "zee" heard as "see" both ways on the phone
+    assert names.spell_out("Ngozi") == "N, G, O, Z as in Zebra, I"
+    assert names.spell_out("Pacek") == "P, A, C as in Charlie, E, K"
