@@ -166,10 +166,13 @@ def test_name_s_written_names_by_the_recogniser_is_not_the_first_name(heard, nam
 
 @pytest.mark.parametrize("line", ["Good afternoon. I've got my filling appointment booked. But the time doesn't work anymore.",
                                   "My appointment on Friday no longer works.",
-                                  "The time for my cleaning appointment doesn't suit me now."])
+                                  "The time for my cleaning appointment doesn't suit me now.",
+                                  # yaw-darko, persona run 9 ("Can we move it?" was lost): a new booking was made
+                                  "Hello, good day to you. The checkup appointment I've got booked clashes with work now."])
 def test_an_appointment_whose_time_no_longer_works_is_a_reschedule(line):
     assert rules.request_kind(line) == "reschedule"
     assert rules.request_kind("I need an appointment, my tooth does not work right.") == "book"
+    assert rules.request_kind("Can I book a checkup? Mornings clash with work.") == "book"
 
 
 def test_the_start_of_a_name_written_as_a_word_is_dropped_only_when_the_name_was_asked():
