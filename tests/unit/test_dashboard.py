@@ -565,7 +565,7 @@ def test_a_changed_password_ends_the_sessions_signed_in_with_the_old_one(dash):
 
 
 def test_staff_mark_past_appointments_and_the_report_gives_no_show_rates(dash):
-    from datetime import date, datetime
+    from datetime import date, datetime, timedelta
 
     from tools.calendar import Calendar, CallerInfo
     from tools.replies import Replies
@@ -587,8 +587,11 @@ def test_staff_mark_past_appointments_and_the_report_gives_no_show_rates(dash):
     assert c.request("POST", f"/bookings/{by_staff.id}/attendance", form={"csrf": "forged", "attendance": "attended"})[0] == 403
     assert c.request("POST", f"/bookings/{by_staff.id}/attendance", form={"csrf": token, "attendance": "attended"})[0] == 303
     assert any(e.action == "attendance" and e.username == "sam" for e in dash["store"].audit_log())
-    future = dash["calendar"].book_slot(dash["calendar"].find_slots("cleaning", date.today().replace(year=date.today().year + 1))[0],
-                                        CallerInfo("Cy Doe", "+12025550173"), "call-2")
+    day, slots = date.today(), []
+    while not slots:  # the next day with a free slot
+        day += timedelta(days=1)
+        slots = dash["calendar"].find_slots("cleaning", day)
+    future = dash["calendar"].book_slot(slots[-1], CallerInfo("Cy Doe", "+12025550173"), "call-2")
     assert c.request("POST", f"/bookings/{future.id}/attendance", form={"csrf": token, "attendance": "no_show"})[0] == 400
     cfg_path = dash["cfg"].data_dir / "report.toml"
     cfg_path.write_text(DEMO_CONFIG.read_text())
