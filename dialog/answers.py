@@ -42,6 +42,7 @@ class Answers:
             State.ANYTHING_ELSE: self._on_anything_else,
             State.BOOK_OFFER: self._on_book_offer,
             State.CALLBACK_OFFER: self._on_callback_offer,
+            State.WAITLIST_OFFER: self._on_waitlist_offer,
             State.SERVICE: self._on_service,
             State.NAME: self._on_name,
             State.PHONE: self._on_phone,
@@ -158,6 +159,8 @@ class Answers:
             self.when = self.when.merged(slots["when"])  # "no, anything after 10?": that day still
             return self._offer()
         if intent == "no":
+            if self.waitlist_when is not None and self._can_waitlist():
+                return self._waitlist_offer()  # the times asked for had nothing: wait for them?
             return self._offer_more()
         if len(self.offered) > 1 and (intent == "yes" or re.search(
                 r"\b(that|this|the) (one|time|slot)\b|\bthat'?s (fine|good|great|perfect)\b|\bthat works\b|"
@@ -169,6 +172,17 @@ class Answers:
                     # "the one with Dr. Adele" when both are with Dr. Patel: say so
                     sure = f"{'Both' if len(self.offered) == 2 else 'All'} are with {self.offered[0].provider}."
                 return self._ask(f"{sure} {self._which_one()}", "offer", state=State.OFFER, expect="choice")
+        return None
+
+    def _on_waitlist_offer(self, r: Reading, text: str, acks: list[str]) -> AgentTurn | None:
+        """Shall I put you on the waitlist?"""
+        if r.intent == "yes":
+            return self._join_waitlist()
+        if r.intent in ("no", "goodbye"):
+            self.waitlist_when = None
+            if self.waitlist_else == "more":
+                return self._offer_more()
+            return self._handoff("no availability found", "no_availability", preface="Okay.")
         return None
 
     def _on_lookup_retry(self, r: Reading, text: str, acks: list[str]) -> AgentTurn | None:
@@ -277,6 +291,13 @@ class Answers:
             if s == State.PHONE_CONFIRM:
                 self.phone_source = "declined"
             return self._ask("Sure, go ahead and key it in, then press pound.", "phone", state=State.PHONE, expect="number")
+        digits = parse.spoken_digits(text) if "phone" not in slots else ""
+        if s == State.PHONE_CONFIRM and len(digits) >= 3 and not (
+                intent == "yes" and self.caller_id and self.caller_id.endswith(digits)):
+            # "No, sorry. Use 5 7 1, 5 5 0, 1 1 2, that's the best one." (a digit lost): another number,
+            # not a yes to the caller ID; the digits heard are read back and the caller goes on
+            self.phone_source = "declined"
+            s = State.PHONE
         if s == State.PHONE and "phone" not in slots:
             turn = self._phone_in_parts(text)
             if turn is not None:
@@ -399,6 +420,10 @@ class Answers:
         if len(so_far) >= 10:
             self._phone_digits = ""
             return None
+        if len(digits) >= 7 and not self._phone_digits:
+            # most of a number in one breath: a digit was lost, not a number said in pieces
+            return self._ask(f"I heard {parse.speak_phone(digits)}, which is only {len(digits)} digits. Could you say the "
+                             "whole number again, or key it in and press pound?", "phone", state=State.PHONE, expect="number")
         self._phone_digits = so_far
         return self._ask(f"{parse.speak_phone(so_far)}, and then?", "phone_partial", state=State.PHONE, expect="number")
 

@@ -76,6 +76,7 @@ class BookingPolicy:
     insurance: tuple[str, ...] = ()
     spell_names: bool = True  # new callers spell their last name, read back
     survey: bool = False  # [survey] enabled: one question on a scale of 1 to 5 before goodbye
+    waitlist_days: int = 0  # [waitlist] enabled: how far ahead a caller's entry looks (0: no waitlist)
 
 
 @dataclass

@@ -29,4 +29,5 @@ class State(StrEnum):
     LOOKUP_RETRY = "lookup_retry"  # Not found: another number, or the spelled name?
     CALLBACK_OFFER = "callback_offer"  # Shall someone call you back about that?
     BOOK_OFFER = "book_offer"  # Would you like to book one?
+    WAITLIST_OFFER = "waitlist_offer"  # Nothing suits: shall I put you on the waitlist?
     SURVEY = "survey"  # On a scale of 1 to 5, how did this call go? (optional, at the end)

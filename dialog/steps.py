@@ -101,11 +101,57 @@ class Steps:
             except Exception as exc:
                 return self._handoff(f"calendar tool failure: {exc}", "calendar")
             if slots:
+                self.waitlist_when = asked  # what they asked for: a "no" to these can wait for it
                 return self._present(self._pick_offers(slots), prefix="I don't have anything then. The next openings are")
         if not slots:
+            if self._can_waitlist():
+                self.waitlist_when, self.waitlist_else = parse.When(), "handoff"
+                return self._ask("I'm sorry, I couldn't find an opening in the next few weeks. I can put you on our "
+                                 "waitlist and text you if a time opens up. Would you like that?", "waitlist_offer",
+                                 state=State.WAITLIST_OFFER, expect="yes_no")
             return self._handoff("no availability found", "no_availability",
                                  preface="I'm sorry, I couldn't find an opening in the next few weeks.")
         return self._present(self._pick_offers(slots), prefix=prefix)
+
+    # -- the waitlist ([waitlist] enabled: policy.waitlist_days > 0) ----------------------------
+
+    waitlist_when = None  # the times the caller asked for that had nothing free (parse.When)
+    waitlist_else = "more"  # after a no to the waitlist: "more" times, or a "handoff" (none at all)
+
+    def _can_waitlist(self) -> bool:
+        return bool(self.policy.waitlist_days and self.calendar is not None and self.task == "book"
+                    and (self.q.phone_number or self.caller_id))
+
+    def _waitlist_offer(self):
+        """A no to the next openings after the times asked for had none: wait for those instead?"""
+        self.waitlist_else = "more"
+        return self._ask("I can put you on our waitlist for the time you asked for, and text you if something opens "
+                         "up. Would you like that? Or I can look for other times.", "waitlist_offer",
+                         state=State.WAITLIST_OFFER, expect="yes_no")
+
+    def _join_waitlist(self):
+        from tools.waitlist import Waitlist
+
+        w = self.waitlist_when or parse.When()
+        today = self.now_local().date()
+        day_from = max(w.day_from or today, today)
+        day_to = w.day_to or w.day_from or today + timedelta(days=self.policy.waitlist_days)
+        phone = self.q.phone_number or self.caller_id
+        args = {"service": self.q.appointment_type, "from": day_from.isoformat(), "to": day_to.isoformat(),
+                "after": str(w.after or ""), "before": str(w.before or ""), "provider": self.provider or ""}
+        try:
+            entry = Waitlist(self.calendar).add(self.q.appointment_type, day_from, day_to, self.full_name or "Unknown caller",
+                                                phone, call_id=self.call_id, provider=self.provider, after=w.after,
+                                                before=w.before)
+        except Exception as exc:
+            self._tool("join_waitlist", args, f"error: {exc}")
+            return self._handoff(f"calendar tool failure: {exc}", "calendar")
+        self._tool("join_waitlist", args, entry.id)
+        self._release()
+        self.outcome, self.task_done, self.q.qualified = "waitlisted", True, "yes"
+        return self._ask(f"You're on the waitlist. If a time opens up, we'll text {parse.speak_phone(phone)} and hold it "
+                         "for you to reply yes. Is there anything else I can help with?", "waitlisted",
+                         state=State.ANYTHING_ELSE)
 
     def _offer_more(self):
         last = max((s.start for s in self.offered), default=None)

@@ -1,4 +1,5 @@
-"""The clinic's back office for the running server: calendar, outbox worker, CalDAV sync, reminders."""
+"""The clinic's back office for the running server: calendar, outbox worker, CalDAV sync, reminders
+and the waitlist."""
 
 from __future__ import annotations
 
@@ -15,12 +16,13 @@ from tools.notify import LogSmsGateway, Notifier, SmtpSettings
 from tools import lease
 from tools.outbox import OutboxWorker
 from tools.reminders import ReminderSettings, Reminders
+from tools.waitlist import Waitlist
 
 from .config import Config
 
 log = logging.getLogger("frontdesk.backoffice")
 LEASE_S = 10.0
-REMINDERS_EVERY_S = 60.0  # how often due reminders are looked for
+REMINDERS_EVERY_S = 60.0  # how often due reminders and freed slots for the waitlist are looked for
 
 
 def data_cipher(cfg: Config):
@@ -60,13 +62,17 @@ class Backoffice:
                                  SmtpSettings(c.smtp_host, c.smtp_port, c.sender, c.smtp_username, c.smtp_password,
                                               c.smtp_starttls),
                                  sms_gateway(cfg, self.cipher), quiet=self.reminders.quiet_now,
-                                 clinic_phone=cfg.clinic.phone, replies=cfg.twilio.enabled and cfg.sms.gateway == "twilio")
+                                 clinic_phone=cfg.clinic.phone, replies=cfg.twilio.enabled and cfg.sms.gateway == "twilio",
+                                 confirm_url=r.confirm_url)
+        self.waitlist = Waitlist(self.calendar, cfg.waitlist.hold_minutes, cfg.clinic.name, quiet=self.reminders.quiet_now,
+                                 sms=self.notifier.sms) if cfg.waitlist.enabled else None
         self.sync = CalDavSync(self.calendar, CalDavSettings(cfg.caldav.url, cfg.caldav.username, cfg.caldav.password),
                                cfg.clinic.name, cfg.clinic.address) if cfg.caldav.url else None
         push = self.sync.push if self.sync else (lambda payload: None)
         self.worker = OutboxWorker(self.engine, {"sms": self.notifier.handle_sms, "email": self.notifier.handle_email,
                                                  "reminder_sms": self.notifier.handle_reminder_sms,
                                                  "reminder_email": self.notifier.handle_reminder_email,
+                                                 "waitlist_offer": self._waitlist_offer,
                                                  "caldav_put": push, "caldav_delete": push})
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -78,13 +84,18 @@ class Backoffice:
         if released:
             log.info("released %d hold(s) left by this node's calls before it restarted", released)
 
+    def _waitlist_offer(self, payload: dict) -> None:
+        if self.waitlist is not None:  # queued while the waitlist was on: turned off since, not sent
+            self.waitlist.handle_offer(payload)
+
     def policy(self) -> BookingPolicy:
         return BookingPolicy(
             required_fields=tuple(self.cfg.booking.required_fields), hold_ttl_s=self.cfg.booking.hold_ttl_s,
             horizon_days=self.cfg.booking.horizon_days, front_desk_uri=self.cfg.handoff.front_desk_uri,
             emergency_number=self.cfg.clinic.emergency_number, confirm_by=tuple(self.cfg.booking.confirm_by),
             parking=self.cfg.clinic.parking, insurance=tuple(self.cfg.clinic.insurance),
-            spell_names=self.cfg.booking.spell_names, survey=self.cfg.survey)
+            spell_names=self.cfg.booking.spell_names, survey=self.cfg.survey,
+            waitlist_days=self.cfg.waitlist.days if self.cfg.waitlist.enabled else 0)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="backoffice", daemon=True)
@@ -114,6 +125,11 @@ class Backoffice:
                     self.reminders.run_once()
                 except Exception:
                     log.exception("reminders run failed")
+                try:
+                    if self.waitlist is not None:
+                        self.waitlist.run_once()
+                except Exception:
+                    log.exception("waitlist run failed")
             try:
                 self.worker.run_once()
             except Exception:

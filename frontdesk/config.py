@@ -105,6 +105,14 @@ class RemindersConfig:
     before_hours: list[float] = field(default_factory=list)  # e.g. [48, 2]; empty: no reminders
     channels: list[str] = field(default_factory=lambda: ["sms", "email"])
     quiet_hours: tuple[str, str] = ("21:00", "08:00")  # clinic time: nothing goes out from the first to the second
+    confirm_url: str = ""  # the dashboard's public address: email reminders carry a confirm link to it
+
+
+@dataclass
+class WaitlistConfig:
+    enabled: bool = False  # a caller who finds no time that suits can join the waitlist
+    hold_minutes: int = 30  # how long a freed slot is held for the waitlisted caller it is texted to
+    days: int = 14  # how far ahead a waitlist entry looks when the caller names no days
 
 
 @dataclass
@@ -237,6 +245,7 @@ class Config:
     reminders: RemindersConfig = field(default_factory=RemindersConfig)
     sms: SmsConfig = field(default_factory=SmsConfig)
     survey: bool = False  # [survey] enabled: one question (1 to 5) before goodbye
+    waitlist: WaitlistConfig = field(default_factory=WaitlistConfig)
 
     @property
     def database_url(self) -> str:
@@ -373,7 +382,7 @@ def loads_config(text: str, src: Path = Path("<config>")) -> Config:
     return Config(clinic, sip, models, dialog, data_dir, src, booking, HandoffConfig(front), confirmations, caldav,
                   privacy, recording, dashboard, _get(st, "call_log_file", "storage", bool, False), twilio, node_id,
                   _get(st, "data_dir_shared", "storage", bool, False), reminders, _sms_section(data),
-                  _get(_get(data, "survey", "", dict, {}), "enabled", "survey", bool, False))
+                  _get(_get(data, "survey", "", dict, {}), "enabled", "survey", bool, False), _waitlist_section(data))
 
 
 def _clinic_section(data: dict) -> Clinic:
@@ -613,8 +622,20 @@ def _reminders_section(data: dict, confirmations: ConfirmationsConfig) -> Remind
         raise ConfigError(f"reminders.quiet_hours: expected 'HH:MM-HH:MM' in the clinic's time zone, got {quiet!r}")
     if hours and "email" in channels and not confirmations.smtp_host:
         raise ConfigError("confirmations.smtp_host: required when reminders.channels includes 'email'")
+    confirm_url = _get(r, "confirm_url", "reminders", str, "").rstrip("/")
+    if confirm_url and not re.match(r"^https?://[^/\s?#]+(/[^\s?#]*)?$", confirm_url):
+        raise ConfigError(f"reminders.confirm_url: expected the http(s):// address patients reach the dashboard at, "
+                          f"got {confirm_url!r}")
     return RemindersConfig([float(h) for h in hours], list(channels),
-                           (f"{int(m.group(1)):02d}:{m.group(2)}", f"{int(m.group(3)):02d}:{m.group(4)}"))
+                           (f"{int(m.group(1)):02d}:{m.group(2)}", f"{int(m.group(3)):02d}:{m.group(4)}"), confirm_url)
+
+
+def _waitlist_section(data: dict) -> WaitlistConfig:
+    """[waitlist]: callers who find no suitable time wait for a cancellation, offered by text."""
+    w = _get(data, "waitlist", "", dict, {})
+    return WaitlistConfig(_get(w, "enabled", "waitlist", bool, False),
+                          _range(_get(w, "hold_minutes", "waitlist", int, 30), 5, 24 * 60, "waitlist.hold_minutes"),
+                          _range(_get(w, "days", "waitlist", int, 14), 1, 90, "waitlist.days"))
 
 
 def _caldav_section(data: dict) -> CalDavConfig:

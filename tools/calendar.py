@@ -247,8 +247,9 @@ class Calendar:
         svc = s.get(Service, service_id)
         return timedelta(minutes=svc.buffer_min if svc else 0)
 
-    def hold(self, slot: Slot, call_id: str, ttl_s: float = 300) -> Hold:
-        """Hold a slot for this call; raises SlotTaken if any of its time is claimed."""
+    def hold(self, slot: Slot, call_id: str, ttl_s: float = 300, node: str | None = None) -> Hold:
+        """Hold a slot for this call; raises SlotTaken if any of its time is claimed. ``node``: whose
+        restart releases it (default this node; the waitlist's holds outlive a restart)."""
         now = self.clock()
         hold_id = secrets.token_hex(8)
         try:
@@ -256,7 +257,8 @@ class Calendar:
                 self._expire_holds(s, now)
                 s.flush()
                 s.add(Hold(id=hold_id, provider_id=slot.provider_id, service_id=slot.service_id, start=slot.start,
-                           end=slot.end, call_id=call_id, expires_at=now + timedelta(seconds=ttl_s), node=self.node))
+                           end=slot.end, call_id=call_id, expires_at=now + timedelta(seconds=ttl_s),
+                           node=self.node if node is None else node))
                 self._claim(s, slot.provider_id, slot.start, slot.end + self._buffer(s, slot.service_id), f"hold:{hold_id}")
                 s.commit()
                 return s.get(Hold, hold_id)

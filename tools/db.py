@@ -101,9 +101,14 @@ def _v8(engine: Engine) -> None:
             conn.execute(text("ALTER TABLE call_record ADD COLUMN survey_score INTEGER"))
 
 
+def _v9(engine: Engine) -> None:
+    """The waitlist: callers texted when a slot that suits them frees up."""
+    SQLModel.metadata.create_all(engine)
+
+
 # Append new migrations; never edit an applied one.
 MIGRATIONS: list[tuple[int, Callable[[Engine], None]]] = [(1, _v1), (2, _v2), (3, _v3), (4, _v4), (5, _v5), (6, _v6),
-                                                          (7, _v7), (8, _v8)]
+                                                          (7, _v7), (8, _v8), (9, _v9)]
 
 
 def schema_version(engine: Engine) -> int:

@@ -19,6 +19,7 @@ from typing import Callable, Protocol
 from sqlmodel import Session
 
 from .calendar import Booking, Calendar
+from .confirm_link import ConfirmLinks
 from .ics import appointment_event, to_ics
 from .replies import number_opted_out
 
@@ -63,7 +64,8 @@ class QuietHours(RuntimeError):
 
 class Notifier:
     def __init__(self, calendar: Calendar, clinic_name: str, address: str, smtp: SmtpSettings, sms: SmsGateway,
-                 quiet: Callable[[], bool] = lambda: False, clinic_phone: str = "", replies: bool = False):
+                 quiet: Callable[[], bool] = lambda: False, clinic_phone: str = "", replies: bool = False,
+                 confirm_url: str = ""):
         self.calendar = calendar
         self.clinic_name = clinic_name
         self.address = address
@@ -72,6 +74,7 @@ class Notifier:
         self.quiet = quiet  # whether it is now quiet hours in the clinic's time zone (reminders wait)
         self.clinic_phone = clinic_phone
         self.replies = replies  # texts back are read (tools.replies, the Twilio messaging webhook)
+        self.confirm_url = confirm_url  # the dashboard's public address: email reminders carry a confirm link
 
     def _opted_out(self, b: Booking, channel: str) -> bool:
         if channel == "sms" and number_opted_out(self.calendar, b.phone):  # texted STOP (tools.replies)
@@ -160,5 +163,9 @@ class Notifier:
         msg["From"] = self.smtp.sender or f"frontdesk@{self.smtp.host}"
         msg["To"] = b.email
         msg["Subject"] = f"Reminder: your appointment at {self.clinic_name}, {_when(b)}"
-        msg.set_content(f"Hello {b.caller_name},\n\n{self._reminder_words(b)}\n\n{self.clinic_name}\n{self.address}\n")
+        link = ""
+        if self.confirm_url:
+            token = ConfirmLinks(self.calendar).make(b.id, b.start)
+            link = f"\n\nTo confirm that you will come, open this link:\n{self.confirm_url}/confirm/{token}"
+        msg.set_content(f"Hello {b.caller_name},\n\n{self._reminder_words(b)}{link}\n\n{self.clinic_name}\n{self.address}\n")
         self._send_email(msg)

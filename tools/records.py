@@ -28,7 +28,8 @@ from .crypto import ContentCipher
 from .schema import CallbackTask
 from .redact import redact_record
 
-OUTCOMES = ("booked", "cancelled", "rescheduled", "transferred", "callback", "faq_only", "abandoned", "failed")
+OUTCOMES = ("booked", "cancelled", "rescheduled", "waitlisted", "transferred", "callback", "faq_only", "abandoned",
+            "failed")
 
 
 def _utc(ts: float | None) -> datetime | None:

@@ -4,6 +4,8 @@
   text and reminder at once (``opt_out``; the notifier checks it before each send), with the
   confirmation text carriers require; START or UNSTOP opts it back in.
 - HELP, INFO: the clinic's name and number.
+- YES, Y to a waitlist offer (tools.waitlist) that stands: the held slot is booked; NO, N, PASS:
+  the slot goes to the next caller waiting.
 - C, Y, YES, CONFIRM: the number's next appointment is confirmed (``confirmation``).
 - R, RESCHEDULE, CHANGE: a callback task for staff to find a new time.
 - anything else: what the keywords are, and the clinic's number.
@@ -26,6 +28,7 @@ START = {"start", "unstop"}
 HELP = {"help", "info"}
 CONFIRM = {"c", "y", "yes", "confirm", "confirmed"}
 RESCHEDULE = {"r", "reschedule", "change"}
+PASS = {"no", "n", "pass"}
 
 
 def keyword(body: str) -> str:
@@ -40,8 +43,9 @@ def number_opted_out(calendar: Calendar, phone: str) -> bool:
 
 
 class Replies:
-    def __init__(self, calendar: Calendar, clinic_name: str, clinic_phone: str = ""):
+    def __init__(self, calendar: Calendar, clinic_name: str, clinic_phone: str = "", waitlist=None):
         self.calendar = calendar
+        self.waitlist = waitlist  # tools.waitlist.Waitlist, when the clinic keeps one
         self.clinic_name = clinic_name
         self.call = f"call {clinic_phone}" if clinic_phone else "call us"
 
@@ -50,14 +54,20 @@ class Replies:
         word = keyword(body)
         if word in STOP:
             self._set_opt_out(phone, word, True)
+            if self.waitlist is not None:
+                self.waitlist.remove(phone)
             return f"{self.clinic_name}: you are unsubscribed and will get no more messages. Reply START to resubscribe."
         if word in START:
             self._set_opt_out(phone, word, False)
             return f"{self.clinic_name}: you are subscribed to appointment messages again. Reply STOP to unsubscribe."
         if word in HELP:
             return f"{self.clinic_name} appointment messages. For help, {self.call}. Reply STOP to unsubscribe."
+        if self.waitlist is not None and word in CONFIRM | PASS and self.waitlist.has_offer(phone):
+            return self._waitlist_answer(phone, word in CONFIRM)
         if word in CONFIRM:
             appt = self._next_appointment(phone)
+            if appt is None and self.waitlist is not None and self.waitlist.waiting(phone):
+                return f"{self.clinic_name}: sorry, that time is no longer held for you. You stay on the waitlist."
             if appt is None:
                 return f"{self.clinic_name}: we found no upcoming appointment for this number. Please {self.call}."
             with Session(self.calendar.engine) as s:
@@ -73,6 +83,16 @@ class Replies:
                                        {"appointment_id": appt.id if appt else None})
             return f"{self.clinic_name}: we will call you to find a new time."
         return f"{self.clinic_name}: reply C to confirm your appointment, R to change it, or {self.call}."
+
+    def _waitlist_answer(self, phone: str, yes: bool) -> str:
+        if not yes:
+            self.waitlist.decline(phone)
+            return f"{self.clinic_name}: okay, we have passed that time on. You stay on the waitlist."
+        booking = self.waitlist.accept(phone)
+        if booking is None:
+            return f"{self.clinic_name}: sorry, that time is no longer held for you. You stay on the waitlist."
+        when = booking.start.strftime("%A, %B %-d at %-I:%M %p").replace(":00 ", " ")
+        return f"{self.clinic_name}: you are booked for {when}. To change it, {self.call}."
 
     def _next_appointment(self, phone: str) -> Appointment | None:
         with Session(self.calendar.engine, expire_on_commit=False) as s:

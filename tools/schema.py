@@ -189,3 +189,25 @@ class SyncState(SQLModel, table=True):
     __tablename__ = "sync_state"
     key: str = Field(primary_key=True)
     value: str = ""
+
+
+class WaitlistEntry(SQLModel, table=True):
+    """A caller who found no time that suited: texted when a matching slot frees up (tools.waitlist)."""
+    __tablename__ = "waitlist"
+    id: int | None = Field(default=None, primary_key=True)
+    created_at: NaiveDatetime
+    call_id: str = ""
+    service_id: int = Field(foreign_key="service.id")
+    provider_id: int | None = Field(default=None, foreign_key="provider.id")  # None: any provider
+    day_from: str  # YYYY-MM-DD, clinic time
+    day_to: str
+    after: str = ""  # HH:MM clinic time, or "" for any
+    before: str = ""
+    caller_name: str = ""  # caller_name and phone are sealed when privacy.encrypt is on
+    phone: str = ""
+    phone_key: str = Field(default="", index=True)
+    status: str = Field(default="waiting", index=True)  # waiting | offered | booked | expired | removed
+    seen: str = "[]"  # JSON: slot ids free when the caller joined, or offered and let go: not offered (again)
+    hold_id: str = ""  # the slot held for the caller while an offer is out
+    offer_expires_at: NaiveDatetime | None = None
+    appointment_id: str = ""  # what a "YES" booked

@@ -6,8 +6,9 @@ served from here, so it works with no Internet access. Endpoints are plain ``def
 they run in the threadpool, never blocking the event loop the calls run on.
 
 One module of routes per page: login.py, calls.py, tasks.py, bookings.py, admin.py (settings and
-the audit log) and test_call.py; common.py has what they share (the signed-in user, sign-in
-checks, rendering, the security headers). Nothing here logs call content: the log gets user
+the audit log), confirm.py (the confirm link of an email reminder, for patients) and test_call.py;
+common.py has what they share (the signed-in user, sign-in checks, rendering, the security
+headers). Nothing here logs call content: the log gets user
 names, actions and call ids only.
 """
 
@@ -27,7 +28,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from tools.records import RecordStore, Users
 
 from ..config import Config
-from . import admin, bookings, calls, login, tasks, test_call
+from . import admin, bookings, calls, confirm, login, tasks, test_call
 from .common import HERE, Dash, Forbidden, LoginRequired, SecurityHeaders
 
 
@@ -62,7 +63,7 @@ def create_app(cfg: Config, store: RecordStore, users: Users, calendar: Any | No
                         message="That address is not valid.")
 
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
-    for page in (login, calls, tasks, bookings, admin):  # one module of routes per page
+    for page in (login, calls, tasks, bookings, admin, confirm):  # one module of routes per page
         app.include_router(page.routes(d))
     if test_calls is not None:
         app.include_router(test_call.routes(d))

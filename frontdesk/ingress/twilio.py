@@ -56,7 +56,8 @@ class TwilioIngress:
         self.handoff_target = cfg.twilio.dial or cfg.handoff.front_desk_uri
         self.calls = calls
         calendar = calls.backoffice.calendar if calls.backoffice is not None else None
-        self.replies = Replies(calendar, cfg.clinic.name, cfg.clinic.phone) if calendar is not None else None
+        self.replies = Replies(calendar, cfg.clinic.name, cfg.clinic.phone,
+                               calls.backoffice.waitlist) if calendar is not None else None
         self.handoffs: dict[str, tuple[float, str]] = {}  # CallSid -> (when, <Dial> target)
         self.rejected = 0
         self.streams = 0  # open Media Stream sockets (one signature opens any number: they are capped)

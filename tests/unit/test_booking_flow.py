@@ -1084,3 +1084,15 @@ def test_a_c_or_a_z_is_read_back_with_its_word():
     # ngozi-obiora and wojciech-przybylski, persona run 9: "zee" heard as "see" both ways on the phone
     assert names.spell_out("Ngozi") == "N, G, O, Z as in Zebra, I"
     assert names.spell_out("Pacek") == "P, A, C as in Charlie, E, K"
+
+
+def test_a_number_with_a_digit_lost_is_not_a_yes_to_the_caller_id(cal):
+    # abdulrahman-al-qahtani, persona run 10: "That's the best one" after nine digits kept the caller ID
+    c = conv(cal)
+    talk(c, "I'd like a cleaning next Tuesday afternoon.", "My name is Maria Gonzalez.")
+    assert c.state == "phone_confirm"
+    t = c.on_caller("Let me see, no, sorry. Use 5-7-1-5-5-0-1-1-2. That's the best one.")
+    assert "only 9 digits" in t.text and c.q.phone_number == "" and c.state == "phone"
+    t = c.on_caller("five seven one, five five five, zero one one two")
+    assert c.state == "phone_check" and "5 7 1, 5 5 5, 0 1 1 2" in t.text
+    assert c.on_caller("Yes.").intent == "offer" and c.q.phone_number == "+15715550112"

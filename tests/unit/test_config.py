@@ -15,6 +15,7 @@ def test_demo_clinic_loads():
     assert any(s.name == "cleaning" for s in cfg.clinic.services)
     assert not cfg.twilio.enabled and cfg.dashboard.test_call
     assert cfg.reminders.before_hours == [] and cfg.reminders.quiet_hours == ("21:00", "08:00")  # off by default
+    assert not cfg.waitlist.enabled and cfg.waitlist.hold_minutes == 30 and not cfg.reminders.confirm_url
 
 
 def test_twilio_urls(tmp_path):
@@ -43,6 +44,9 @@ def test_twilio_urls(tmp_path):
     ('channels = ["sms", "email"]', 'channels = ["pigeon"]', "reminders.channels"),
     ('quiet_hours = "21:00-08:00"', 'quiet_hours = "late"', "reminders.quiet_hours"),
     ('before_hours = []', 'before_hours = [24]', "confirmations.smtp_host"),
+    ('confirm_url = ""', 'confirm_url = "javascript:alert(1)"', "reminders.confirm_url"),
+    ('hold_minutes = 30', 'hold_minutes = 2', "waitlist.hold_minutes"),
+    ('days = 14', 'days = "soon"', "waitlist.days"),
     ('session_expires_min_s = 90', 'session_expires_min_s = 90\n[sip.register]\nregistrar = "sip:pbx;transport=sctp"',
      "sip.register.registrar"),
     ('# [twilio]', '[twilio]\nenabled = true\npublic_url = "https://voice.example.com"\n#', "twilio.auth_token"),

@@ -24,6 +24,7 @@ import wave
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote, urlencode
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -618,3 +619,54 @@ def test_staff_mark_past_appointments_and_the_report_gives_no_show_rates(dash):
     from frontdesk.metrics import Metrics
     text = Metrics(dash["store"], lambda: {}).render()[0].decode()
     assert 'frontdesk_no_show_rate{group="agent"} 1.0' in text and 'frontdesk_no_show_rate{group="staff"} 0.0' in text
+
+
+def test_an_email_reminders_confirm_link_confirms_once_and_only_from_its_button(dash, smtp):
+    from datetime import date, timedelta, timezone
+
+    from sqlmodel import Session
+
+    from tools.calendar import CallerInfo
+    from tools.confirm_link import ConfirmLinks
+    from tools.notify import LogSmsGateway, Notifier, SmtpSettings
+    from tools.schema import Confirmation
+
+    cal = dash["calendar"]
+    day, slots = date.today(), []
+    while len(slots) < 2:  # the next day with two free slots
+        day += timedelta(days=1)
+        slots = cal.find_slots("cleaning", day)
+    appt = cal.book_slot(slots[0], CallerInfo("Eve Moss", "+12025550181", email="eve@example.com"), "call-9")
+    base = f"http://127.0.0.1:{dash['port']}"
+    notifier = Notifier(cal, "Maple Street Dental", "120 Maple Street",
+                        SmtpSettings(host="127.0.0.1", port=smtp.port, sender="desk@maple.example"),
+                        LogSmsGateway(dash["cfg"].data_dir / "sms.jsonl"), confirm_url=base)
+    start = appt.start.astimezone(timezone.utc).replace(tzinfo=None)
+    notifier.handle_reminder_email({"appointment_id": appt.id, "before_min": 120, "start": start.isoformat()})
+    text = smtp.messages[-1].get_payload(decode=True).decode()
+    path = re.search(re.escape(base) + r"(/confirm/\S+)", text).group(1)
+
+    def confirmation():
+        with Session(cal.engine) as s:
+            return s.get(Confirmation, appt.id)
+
+    patient = Client(dash["port"])  # not signed in
+    status, html = patient.page(path)
+    when = appt.start.astimezone(ZoneInfo(dash["cfg"].clinic.timezone)).strftime("%A, %B %-d")
+    assert status == 200 and "Confirm that I will come" in html and when in html
+    assert "Eve" not in html and "cleaning" not in html.lower()  # the time and the clinic, nothing about the visit
+    assert confirmation() is None  # opening the link (a mail scanner does) confirms nothing
+    status, _, body = patient.request("POST", path)
+    assert status == 200 and b"your appointment is confirmed" in body
+    assert confirmation().via == "email"
+    status, _, body = patient.request("POST", path)  # single use
+    assert status == 200 and b"already confirmed" in body and b"Confirm that I will come" not in body
+    assert any(e.action == "confirm_link" for e in dash["store"].audit_log())
+    forged = path[:-3] + ("AAA" if not path.endswith("AAA") else "BBB")
+    status, _, body = patient.request("POST", forged)
+    assert status == 404 and b"not valid" in body and when.encode() not in body
+    other = cal.book_slot(cal.find_slots("cleaning", day)[-1], CallerInfo("Eve Moss", "+12025550181", email="eve@example.com"), "call-10")
+    link = ConfirmLinks(cal).make(other.id, other.start)
+    cal.cancel(other.id)
+    status, _, body = patient.request("POST", f"/confirm/{link}")
+    assert status == 200 and b"cancelled" in body and b"Confirm that I will come" not in body

@@ -136,3 +136,28 @@ def test_a_category_staff_put_on_a_past_appointment_marks_its_attendance(tmp_pat
     assert sync.pull().get("attendance") == 1
     assert cal.get_booking(b.id).attendance == "no_show"
     assert sync.pull().get("attendance") is None  # nothing new
+
+
+def test_time_staff_free_in_caldav_is_offered_to_the_waitlist(tmp_path, radicale):
+    from tools.waitlist import Waitlist
+
+    cal, sync, worker = setup(tmp_path, radicale.url)
+    sync.pull()
+    client = caldav.DAVClient(url=radicale.url, username="clinic", password="secret")
+    remote = client.calendar(url=radicale.url + "dr-patel/")
+    start = datetime(2026, 11, 24, 14, 0, tzinfo=timezone.utc)  # Tuesday 09:00-12:00 New York: Dr. Patel's day
+    remote.save_event(to_ics(appointment_event(uid="staff-training-1", start=start, end=start + timedelta(hours=3),
+                                               summary="Training")).decode())
+    sync.pull()
+    tuesday = date(2026, 11, 24)
+    assert cal.find_slots("cleaning", tuesday) == []
+    sms = LogSmsGateway(tmp_path / "sms.jsonl")
+    waitlist = Waitlist(cal, 30, "Maple Street Dental", sms=sms)
+    waitlist.add("cleaning", tuesday, tuesday, "Pat Doe", "+12025550143")
+    assert waitlist.run_once() == 0
+    remote.event_by_uid("staff-training-1").delete()  # the training is called off
+    assert sync.pull()["freed"] == 1
+    assert waitlist.run_once() == 1
+    offers = OutboxWorker(cal.engine, {"waitlist_offer": waitlist.handle_offer})
+    assert offers.run_once() == (1, 0)
+    assert "Tuesday, November 24 at 9 AM" in (tmp_path / "sms.jsonl").read_text()
