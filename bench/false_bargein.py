@@ -172,7 +172,7 @@ async def trial(engines, cfg, agent: np.ndarray, background: np.ndarray, event: 
                 taken_over_agent = True
             else:
                 turns_outside += 1
-    return {"interrupted": line.cleared or taken_over_agent, "paused": session.pauses > 0,
+    return {"interrupted": line.cleared or taken_over_agent, "paused": session.turns.pauses > 0,
             "turns_outside": turns_outside,
             "stop_ms": (stopped_at - onset) * 20 if stopped_at is not None and onset is not None else None}
 

@@ -118,8 +118,9 @@ def test_an_aside_over_a_cut_reply_is_answered_on_its_own_and_words_are_joined()
     from frontdesk.calllog import CallRecord
     from frontdesk.config import load_config
     from frontdesk.engines import Engines
-    from frontdesk.session import CallSession, Heard
-    from media.vad import Endpointer, Utterance
+    from frontdesk.session import CallSession
+    from frontdesk.turns import Heard
+    from media.vad import Utterance
 
     def said(text):
         return Heard(Utterance(np.zeros(800, np.int16), 0, 100, 400), Transcript(text, 0.9, 0.0, 1.0))
@@ -133,13 +134,11 @@ def test_an_aside_over_a_cut_reply_is_answered_on_its_own_and_words_are_joined()
             conv.on_caller("Hi, I'd like a cleaning.")
             snapshot = conv.snapshot()
             conv.on_caller(before)  # its reply is cut by the caller within its first seconds
-            s = CallSession.__new__(CallSession)
-            s.conversation, s.endpointer, s.inbox, s.log_text = conv, Endpointer(), asyncio.Queue(), False
-            s.engines = types.SimpleNamespace(llm_worker=worker)
-            s.engines.run_llm = lambda fn, *a, s=s: Engines.run_llm(s.engines, fn, *a)
-            s.record = CallRecord(external_id="x", caller="", called="", remote="", transport="udp")
-            s._rejoin, s.joined, s.dropped, s.dialog_errors = (snapshot, before, 0.9), 0, 0, 0
-            s._pending_text, s._waited_s, s._answered = None, 0.0, None
+            engines = types.SimpleNamespace(llm_worker=worker)
+            engines.run_llm = lambda fn, *a, e=engines: Engines.run_llm(e, fn, *a)
+            s = CallSession(CallRecord(external_id="x", caller="", called="", remote="", transport="udp"), engines,
+                            conv, 15.0, 550, hangup=lambda why: None)
+            s._rejoin = (snapshot, before, 0.9)  # its reply is cut by the caller within its first seconds
             turn = asyncio.run(s._reply(said(new), {}))
             assert turn.text.startswith(reply) and s.joined == joined, (before, new, turn.text)
     finally:
