@@ -1,4 +1,5 @@
-"""Sans-IO SIP user agent server core (RFC 3261 transactions and dialogs for answering calls).
+"""Sans-IO SIP user agent core (RFC 3261 transactions and dialogs): it answers calls, and places them
+(outbound.py).
 
 Feed it datagrams or framed stream messages with :meth:`UserAgent.receive`, advance time with
 :meth:`UserAgent.handle_timers`, and drain :meth:`take_outgoing` (bytes to send) and
@@ -17,6 +18,7 @@ from .events import (
 )
 from .in_dialog import InDialog
 from .message import Request, Response, SipParseError, Via, parse, parse_name_addr, parse_uri, parse_via
+from .outbound import Dialling
 from .ratelimit import RateLimiter
 from .responses import Responses
 from .session_timer import MIN_SE, SessionTimers, timer_request
@@ -30,8 +32,8 @@ DIALOG_METHODS = frozenset({"BYE", "NOTIFY", "INFO", "UPDATE"})  # only valid in
 
 
 
-class UserAgent(Responses, InDialog, SessionTimers, Transfers):
-    """A SIP UAS core that accepts calls for the application."""
+class UserAgent(Responses, InDialog, SessionTimers, Transfers, Dialling):
+    """A SIP user agent core that answers calls for the application, and places them (outbound.py)."""
 
     def __init__(self, host: str, port: int, *, user: str = "frontdesk", server_name: str = "frontdesk",
                  min_session_expires: int = MIN_SE, allowed: Callable[[str], bool] | None = None,
@@ -61,6 +63,7 @@ class UserAgent(Responses, InDialog, SessionTimers, Transfers):
         self._invite_tx: dict[tuple, str] = {}
         self._server_tx: dict[tuple, ServerTx] = {}
         self._registrations: list = []  # register.Registration
+        self._dialling: dict = {}  # call id -> (outbound.OutboundCall, when to forget it once it is over)
 
     # -- I/O ---------------------------------------------------------------------------
 
@@ -111,6 +114,7 @@ class UserAgent(Responses, InDialog, SessionTimers, Transfers):
         # server transactions are kept in the order they were made, all for 64*T1: the first expires first
         deadlines = [next(iter(self._server_tx.values())).expires_at] if self._server_tx else []
         deadlines += [t for t in (r.next_timer() for r in self._registrations) if t is not None]
+        deadlines += self._dial_deadlines()
         for call in self._calls.values():
             for rt in (call.retransmit, call.bye, call.refer, call.refresh):
                 if rt is not None:
@@ -129,6 +133,7 @@ class UserAgent(Responses, InDialog, SessionTimers, Transfers):
             data, events = reg.handle_timers(now)
             self._outgoing += [Outgoing(d, reg.destination, reg.transport) for d in data]
             self._events += events
+        self._dial_timers(now)
         for call in list(self._calls.values()):
             if self._resend(call, "retransmit", now):
                 if call.state == CallState.ANSWERED:  # 2xx never acknowledged: end the dialog
@@ -451,6 +456,8 @@ class UserAgent(Responses, InDialog, SessionTimers, Transfers):
                 self._outgoing += [Outgoing(d, reg.destination, reg.transport) for d in data]
                 self._events += events
                 return
+        if self._dial_response(resp, now):
+            return
         try:
             via = parse_via(resp.headers.get_all("Via")[0])
         except (SipParseError, IndexError):
