@@ -33,7 +33,7 @@ async def start_dashboard(cfg: Config, calls: CallHub, sip: SipIngress) -> tuple
     from .dashboard.app import create_app
     from .metrics import Metrics
     from .web_guard import web_limits
-    from tools.records import Users
+    from tools.users import Users
 
     metrics = Metrics(calls.store, lambda: {**calls.live(), **sip.live()})
     calendar = calls.backoffice.calendar if calls.backoffice is not None else None

@@ -10,7 +10,7 @@ from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, create_engine, select
 
-from . import records, schema  # noqa: F401  (registers the tables)
+from . import records, schema, users  # noqa: F401  (registers the tables)
 from .schema import SchemaVersion
 
 

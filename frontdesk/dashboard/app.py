@@ -25,7 +25,8 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from tools.records import RecordStore, Users
+from tools.records import RecordStore
+from tools.users import Users
 
 from ..config import Config
 from . import admin, bookings, calls, confirm, login, tasks, test_call

@@ -17,7 +17,8 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, FileSystemLoader
 
-from tools.records import OUTCOMES, RecordStore, Users
+from tools.records import OUTCOMES, RecordStore
+from tools.users import Users
 
 from ..config import Config
 from .auth import DashSession, SessionStore

@@ -11,7 +11,7 @@ from ..config import ConfigError, load_config
 
 def _users(args):
     from tools.db import make_engine
-    from tools.records import Users
+    from tools.users import Users
 
     cfg = load_config(args.config)
     if getattr(args, "data_dir", None):
@@ -20,7 +20,7 @@ def _users(args):
 
 
 def _password(args) -> str:
-    from tools.records import UserError
+    from tools.users import UserError
 
     if args.password_stdin:
         line = sys.stdin.readline()
@@ -34,7 +34,7 @@ def _password(args) -> str:
 
 
 def run(args) -> int:
-    from tools.records import UserError
+    from tools.users import UserError
 
     users = _users(args)
     if args.action == "list":

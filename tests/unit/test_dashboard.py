@@ -120,7 +120,8 @@ def dash(tmp_path_factory):
     from frontdesk.dashboard import create_app
     from tools.calendar import Calendar
     from tools.db import make_engine
-    from tools.records import RecordStore, Users
+    from tools.records import RecordStore
+    from tools.users import Users
 
     tmp = tmp_path_factory.mktemp("dash")
     cfg = load_config(DEMO_CONFIG)
@@ -385,7 +386,8 @@ def test_encrypted_content_and_recording(tmp_path):
     from frontdesk.dashboard import create_app
     from tools.crypto import ContentCipher, new_key
     from tools.db import make_engine
-    from tools.records import RecordStore, Users
+    from tools.records import RecordStore
+    from tools.users import Users
 
     cfg = load_config(DEMO_CONFIG)
     cfg.data_dir = tmp_path

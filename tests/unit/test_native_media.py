@@ -18,7 +18,8 @@ from media.playout import Playout
 from media.plc import G711Concealer
 from media.rtcp import ReceiverStats
 from media.rtp import build_rtp, parse_rtp
-from media.rtp_session import NativeRtpSession, PortAllocator, RtpSession
+from media.rtp_native import NativeRtpSession
+from media.rtp_session import PortAllocator, RtpSession
 from media.vad import PythonEndpointer
 
 native = pytest.importorskip("media._native.native", reason="frontdesk's C media extension is not built")

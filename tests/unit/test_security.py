@@ -142,7 +142,7 @@ def test_forwarded_for_is_not_believed_from_an_untrusted_peer(guarded):
 
 def test_weak_passwords_are_refused(tmp_path):
     from tools.db import make_engine
-    from tools.records import UserError, Users
+    from tools.users import UserError, Users
     users = Users(make_engine(f"sqlite:///{tmp_path / 'u.db'}"))
     for weak in (" " * 10, "aaaaaaaaaa", "   abc    ", "abababababab"):
         with pytest.raises(UserError):
