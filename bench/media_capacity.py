@@ -40,6 +40,9 @@ the hold, and prints where its time goes (self and inclusive, by function).
 
 The server's pacing figures cover each whole call (its setup among the others' and teardown
 included); the receiver's cover the measured window only.
+
+One script on purpose (about 980 lines): a bench runs alone, with its load generator, its server
+control and its report in one file, like the other bench/ scripts.
 """
 
 from __future__ import annotations

@@ -29,6 +29,9 @@ or, where the revision keeps them in its database, from the call_record table.
 This machine is shared: each step waits (--quiet-wait) for the CPUs to go idle first, and the
 table shows the CPU others used during the step. --rev HEAD runs the committed code while the
 working tree is being edited. --profile runs the first failing rate again with py-spy on the server.
+
+One script on purpose (about 700 lines): a bench runs alone, with its sipp control, its server
+control and its report in one file, like the other bench/ scripts.
 """
 
 from __future__ import annotations

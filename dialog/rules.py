@@ -1,6 +1,10 @@
 """Deterministic understanding that does not depend on the language model: what the caller wants
 (intents), asides and FAQ topics; emergencies are in emergency.py. The values in a turn (names,
-numbers, dates) are in parse.py, names.py and yesno.py; understand.py runs them all on every turn."""
+numbers, dates) are in parse.py, names.py and yesno.py; understand.py runs them all on every turn.
+
+One module on purpose (about 450 lines): the phrasings of each intent are read against each
+other (a reschedule is not a booking, a what-if is not a request, a complaint is not billing).
+"""
 
 from __future__ import annotations
 

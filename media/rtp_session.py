@@ -1,6 +1,10 @@
 """Asyncio RTP endpoint for one call: G.711 in and out with 20 ms pacing, DTMF, playback queue.
 
 ``RtpSession.open`` gives the C version (rtp_native.py) for plain G.711 RTP when it is built.
+
+One module on purpose (about 470 lines): one call's RTP both ways around one socket and one
+clock tick (receive, jitter buffer, concealment, playout, RTCP, SRTP, DTMF); each of those is its
+own module, and this class is the order they run in.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The calendar tool: availability, holds, bookings, cancellations, callbacks.
+"""The calendar tool: availability, holds, bookings and cancellations (callers on file: callers.py;
+callback tasks for staff: callbacks.py).
 
 Every write that takes time on a provider's calendar claims granules in one transaction, so
 the database itself refuses a double booking, however many calls race for one slot.
@@ -19,9 +20,11 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, select
 
+from .callbacks import CallbackTasks
+from .callers import CallerRecords, name_match
 from .db import utcnow
 from .schema import (
-    GRANULE_MIN, Appointment, CallbackTask, Caller, Claim, Closure, ExternalEvent, Hold, Outbox,
+    GRANULE_MIN, Appointment, Caller, Claim, Closure, ExternalEvent, Hold, Outbox,
     Provider, ProviderHours, ProviderService, Service,
 )
 
@@ -96,7 +99,7 @@ def granules(start: datetime, end: datetime) -> range:
 
 
 @dataclass
-class Calendar:
+class Calendar(CallerRecords, CallbackTasks):
     engine: Engine
     timezone: str
     step_min: int = 15
@@ -278,56 +281,6 @@ class Calendar:
             s.commit()
             return len(holds)
 
-    def add_caller(self, info: CallerInfo) -> None:
-        """Register (or update) a known patient, e.g. with the email address on file."""
-        with Session(self.engine, expire_on_commit=False) as s:
-            self._upsert_caller(s, info)
-            s.commit()
-
-    def known_caller(self, phone: str) -> str | None:
-        """The name on file for a number that has booked here before (a confirmed spelling), so
-        that a returning caller is greeted by name instead of asked to spell it again."""
-        if not phone:
-            return None
-        with Session(self.engine) as s:
-            rows = s.exec(select(Appointment).where(Appointment.phone_key == self._key(phone),
-                                                    Appointment.name_unverified == False)  # noqa: E712
-                          .order_by(Appointment.created_at.desc())).all()
-            names = list(dict.fromkeys(self._open(a.caller_name) for a in rows if a.caller_name))
-        return names[0] if len(names) == 1 else None
-
-    def names_on_file(self, phone: str) -> list[str]:
-        """Every name this number is on file under with a spelling somebody checked: bookings whose
-        name was spelled or confirmed, and patients the clinic registered (not names the agent stored
-        as heard and flagged unverified)."""
-        if not phone:
-            return []
-        key = self._key(phone)
-        with Session(self.engine) as s:
-            appts = s.exec(select(Appointment).where(Appointment.phone_key == key)).all()
-            callers = s.exec(select(Caller).where(Caller.phone_key == key)).all()
-            unsure = {self._open(a.caller_name) for a in appts if a.name_unverified}
-            names = [self._open(a.caller_name) for a in appts if not a.name_unverified]
-            names += [self._open(c.name) for c in callers]
-        return [n for n in dict.fromkeys(names) if n and n not in unsure]
-
-    def _upsert_caller(self, s: Session, info: CallerInfo) -> Caller:
-        same_number = s.exec(select(Caller).where(Caller.phone_key == self._key(info.phone))).all()
-        row = next((c for c in same_number if self._open(c.name) == info.name), None)
-        if row is None:  # same number, a name heard slightly differently: match on any shared word
-            row = next((c for c in same_number if _name_match(self._open(c.name), info.name)), None)
-        if row is None:
-            row = Caller(name=self._seal(info.name), phone=self._seal(info.phone), phone_key=self._key(info.phone))
-        row.email = self._seal(info.email) if info.email else row.email
-        row.dob = self._seal(info.dob) if info.dob else row.dob
-        if info.new_patient is not None:
-            row.new_patient = info.new_patient
-        row.sms_opt_out = info.sms_opt_out or row.sms_opt_out
-        row.email_opt_out = info.email_opt_out or row.email_opt_out
-        s.add(row)
-        s.flush()
-        return row
-
     def book(self, hold_id: str, caller: CallerInfo, call_id: str = "", replaces: str | None = None) -> Booking:
         """Turn a live hold into an appointment (and cancel ``replaces`` in the same transaction)."""
         now = self.clock()
@@ -433,7 +386,7 @@ class Calendar:
                 rows = [a for a in rows if a.caller_id in born]
             out = [self._booking(s, a) for a in rows]
         if name:
-            out = [b for b in out if _name_match(b.caller_name, name)]
+            out = [b for b in out if name_match(b.caller_name, name)]
         return out
 
     def enqueue_confirmation(self, appointment_id: str, channel: str) -> None:
@@ -446,65 +399,6 @@ class Calendar:
                          next_attempt_at=now))
             s.commit()
 
-    # -- handoff -------------------------------------------------------------------------
-
-    def add_callback(self, call_id: str, reason: str, caller_name: str = "", phone: str = "",
-                     details: dict | None = None, urgency: str = "normal") -> CallbackTask:
-        with Session(self.engine, expire_on_commit=False) as s:
-            task = CallbackTask(created_at=self.clock(), call_id=call_id, reason=reason, caller_name=self._seal(caller_name),
-                                phone=self._seal(phone), details=self._seal(json.dumps(details or {})), urgency=urgency)
-            s.add(task)
-            s.commit()
-            s.refresh(task)
-            return self._opened(task)
-
-    def _opened(self, task: CallbackTask) -> CallbackTask:
-        """A task with its caller's name, number and words readable (not to be saved back)."""
-        if self.cipher is None:
-            return task
-        return CallbackTask(**{**task.model_dump(), "caller_name": self._open(task.caller_name),
-                               "phone": self._open(task.phone), "details": self._open(task.details),
-                               "notes": self._open(task.notes)})
-
-    def update_callback(self, task_id: int, *, status: str | None = None, assigned_to: str | None = None,
-                        notes: str | None = None) -> CallbackTask:
-        """Staff work on a callback task: assign it, add notes, mark it done (or open again)."""
-        if status is not None and status not in ("open", "done"):
-            raise ValueError(f"unknown callback status {status!r}")
-        with Session(self.engine, expire_on_commit=False) as s:
-            task = s.get(CallbackTask, task_id)
-            if task is None:
-                raise CalendarError(f"no callback task {task_id}")
-            if status is not None:
-                task.status = status
-            if assigned_to is not None:
-                task.assigned_to = assigned_to[:64]
-            if notes is not None:  # staff notes may repeat what the caller said
-                task.notes = self._seal(notes[:4000])
-            s.add(task)
-            s.commit()
-            s.refresh(task)
-            return self._opened(task)
-
-    def callbacks(self, status: str | None = None) -> list[CallbackTask]:
-        with Session(self.engine, expire_on_commit=False) as s:
-            q = select(CallbackTask)
-            if status:
-                q = q.where(CallbackTask.status == status)
-            return [self._opened(t) for t in s.exec(q.order_by(CallbackTask.id)).all()]
-
-    def caller_opted_out(self, phone: str, name: str, channel: str) -> bool:
-        """Whether the caller on file (number and name) said no to texts or emails."""
-        with Session(self.engine) as s:
-            rows = s.exec(select(Caller).where(Caller.phone_key == self._key(phone))).all()
-        row = next((c for c in rows if self._open(c.name) == name), None)
-        if row is None:
-            return False
-        return row.sms_opt_out if channel == "sms" else row.email_opt_out
-
-    def appointment_contact(self, appt: Appointment) -> tuple[str, str]:
-        """(name, number) of a stored appointment row, readable."""
-        return self._open(appt.caller_name), self._open(appt.phone)
 
 
 ATTENDANCE = ("", "attended", "no_show", "late_cancel")
@@ -533,10 +427,3 @@ def _add_wall(t: datetime, minutes: int, tz: ZoneInfo) -> datetime:
 def _within(t: datetime, after: time | None, before: time | None) -> bool:
     tt = t.timetz().replace(tzinfo=None)
     return (after is None or tt >= after) and (before is None or tt < before)
-
-
-def _name_match(stored: str, heard: str) -> bool:
-    a = set(stored.lower().split())
-    b = set(heard.lower().split())
-    return bool(a & b)
-

@@ -5,6 +5,11 @@ reply: speech parts (text, pauses, keypad digits) and whether to hang up. Every 
 comes from one seeded random generator, so a run repeats exactly when it hears the same things.
 The caller checks what the agent reads back (numbers, spellings, day and time) against its own
 facts and corrects it, as a careful person would.
+
+One module on purpose (about 740 lines): the answers to each kind of agent question read and
+update the same facts and progress, and the persona suite's results compare across runs only if
+this instrument changes as little as possible; the phrasings are in phrasebank.yaml, the hearing
+in hearing.py, the facts in spec.py.
 """
 
 from __future__ import annotations

@@ -5,6 +5,11 @@ Feed it datagrams or framed stream messages with :meth:`UserAgent.receive`, adva
 :meth:`UserAgent.handle_timers`, and drain :meth:`take_outgoing` (bytes to send) and
 :meth:`take_events` (what happened). The application answers, rejects and hangs up calls with
 the action methods. No sockets, no clocks: every method takes ``now`` in seconds.
+
+One module on purpose (about 490 lines): the INVITE server transaction and the dialog it makes
+share their state (the final response sent again until the ACK, CANCEL, re-INVITE, BYE), as in
+pjsip's invite layer; the other layers sit beside it (validate.py, responses.py, in_dialog.py,
+session_timer.py, transfer.py, register.py, outbound.py).
 """
 
 from __future__ import annotations
