@@ -23,8 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 def run_once(select: str | None, checks_out: Path) -> dict[str, bool]:
     with tempfile.TemporaryDirectory() as tmp:
         xml = Path(tmp) / "junit.xml"
-        cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(ROOT / "tests" / "test_scenarios.py"),
-               f"--junitxml={xml}"]
+        cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+               str(ROOT / "tests" / "e2e" / "test_scenarios.py"), f"--junitxml={xml}"]
         if select:
             cmd += ["-k", select]
         env = {**os.environ, "FRONTDESK_BENCH_OUT": str(checks_out)}
