@@ -78,6 +78,28 @@ class Waitlist:
             q = select(WaitlistEntry).order_by(WaitlistEntry.id)
             return list(s.exec(q.where(WaitlistEntry.status == status) if status else q).all())
 
+    def listing(self) -> list[dict]:
+        """The callers waiting or offered a slot, first come first, readable (for the dashboard)."""
+        cal = self.calendar
+        with Session(cal.engine) as s:
+            services = {v.id: v.name for v in s.exec(select(Service)).all()}
+            providers = {p.id: p.name for p in s.exec(select(Provider)).all()}
+        return [{"id": e.id, "joined": e.created_at, "service": services.get(e.service_id, "?"),
+                 "provider": providers.get(e.provider_id, "") if e.provider_id else "", "days": (e.day_from, e.day_to),
+                 "times": (e.after, e.before), "name": cal._open(e.caller_name), "phone": cal._open(e.phone),
+                 "status": e.status, "offer_expires_at": e.offer_expires_at}
+                for e in self.entries() if e.status in ("waiting", "offered")]
+
+    def remove_entry(self, entry_id: int) -> bool:
+        """Staff take a caller off the list (found a time on the phone, say); a held slot is let go."""
+        with Session(self.calendar.engine) as s:
+            row = s.get(WaitlistEntry, entry_id)
+            if row is None or row.status not in ("waiting", "offered"):
+                return False
+        self.calendar.release_holds(f"waitlist:{entry_id}")
+        self._set(entry_id, status="removed", hold_id="")
+        return True
+
     # -- offering (the back office) ----------------------------------------------------------
 
     def run_once(self) -> int:

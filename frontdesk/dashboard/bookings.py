@@ -1,4 +1,5 @@
-"""The day's bookings by provider; staff mark past ones attended, no-show or cancelled late."""
+"""The day's bookings by provider; staff mark past ones attended, no-show or cancelled late. With
+[waitlist] enabled, the callers waiting for a time are listed below, and staff can remove one."""
 
 from __future__ import annotations
 
@@ -8,7 +9,13 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from tools.waitlist import Waitlist
+
 from .common import Dash, Me, form_fields
+
+
+def waitlist_of(d: Dash) -> Waitlist | None:
+    return Waitlist(d.calendar) if d.calendar is not None and d.cfg.waitlist.enabled else None
 
 
 def routes(d: Dash) -> APIRouter:
@@ -32,10 +39,21 @@ def routes(d: Dash) -> APIRouter:
                     by_provider.setdefault(b.provider, []).append(b)
         for rows in by_provider.values():
             rows.sort(key=lambda b: b.start)
+        waitlist = waitlist_of(d)
         return d.render(request, "bookings.html", me, day=day, today=today, prev=day - timedelta(days=1),
                         next=day + timedelta(days=1), providers=providers, only=only, by_provider=by_provider,
                         error=error, calendar=d.calendar is not None, tzname=d.cfg.clinic.timezone,
-                        now=datetime.now(d.tz()), saved=request.query_params.get("saved", ""))
+                        now=datetime.now(d.tz()), saved=request.query_params.get("saved", ""),
+                        waitlist=waitlist.listing() if waitlist is not None else None)
+
+    @r.post("/waitlist/{entry_id}/remove")
+    def waitlist_remove(entry_id: int, request: Request, form: dict = Depends(form_fields)):
+        me = d.need_post(request, form)
+        waitlist = waitlist_of(d)
+        if waitlist is None or not waitlist.remove_entry(entry_id):
+            raise StarletteHTTPException(404, "No such caller waiting.")
+        d.store.audit(me.username, "waitlist_remove", detail=f"waitlist entry {entry_id}")
+        return RedirectResponse("/bookings", status_code=303)
 
     @r.post("/bookings/{appointment_id}/attendance")
     def attendance(appointment_id: str, request: Request, form: dict = Depends(form_fields)):

@@ -672,3 +672,30 @@ def test_an_email_reminders_confirm_link_confirms_once_and_only_from_its_button(
     cal.cancel(other.id)
     status, _, body = patient.request("POST", f"/confirm/{link}")
     assert status == 200 and b"cancelled" in body and b"Confirm that I will come" not in body
+
+
+def test_staff_see_the_waitlist_and_remove_a_caller(dash):
+    from datetime import date, timedelta
+
+    from tools.waitlist import Waitlist
+
+    cal = dash["calendar"]
+    waitlist = Waitlist(cal)
+    monday = date.today() + timedelta(days=7)
+    entry = waitlist.add("cleaning", monday, monday + timedelta(days=2), "Gus <Hale>", "+12025550191")
+    c = Client(dash["port"])
+    c.login("sam", "staff-password-1")
+    assert "Waitlist" not in c.page("/bookings")[1]  # off unless [waitlist] enabled
+    dash["cfg"].waitlist.enabled = True
+    try:
+        html = c.page("/bookings")[1]
+        assert "Gus &lt;Hale&gt;" in html and "+12025550191" in html and monday.isoformat() in html  # escaped
+        token = c.csrf("/bookings")
+        assert c.request("POST", f"/waitlist/{entry.id}/remove", form={"csrf": "forged"})[0] == 403
+        status, headers, _ = c.request("POST", f"/waitlist/{entry.id}/remove", form={"csrf": token})
+        assert status == 303 and waitlist.entries()[-1].status == "removed"
+        assert "Gus" not in c.page("/bookings")[1]
+        assert c.request("POST", f"/waitlist/{entry.id}/remove", form={"csrf": token})[0] == 404
+        assert any(e.action == "waitlist_remove" and e.username == "sam" for e in dash["store"].audit_log())
+    finally:
+        dash["cfg"].waitlist.enabled = False
