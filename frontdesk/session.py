@@ -34,7 +34,7 @@ log = logging.getLogger("frontdesk.call")
 GREETING_WAIT_S = 1.5  # after "Hello?" alone, how long to wait for the caller to go on
 RESUMED_WAIT_S = 8.0  # the caller started talking again: how long their next utterance may take
 REJOIN_S = 2.0  # caller speech that starts this soon after a reply starts (and barges in) continues their turn
-_FINAL = ("booked", "cancelled", "goodbye", "failed", "transfer_failed")  # replies that changed the world
+_FINAL = ("booked", "cancelled", "waitlisted", "goodbye", "failed", "transfer_failed")  # replies that changed the world
 
 
 class CallSession:
