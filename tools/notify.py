@@ -134,8 +134,8 @@ class Notifier:
         """The booking a queued reminder is for, if it should still go out: booked, at the time the
         reminder was for (not moved since), and the caller has not opted out."""
         b = self.calendar.get_booking(payload["appointment_id"])
-        if b is None or b.status != "booked" or self._opted_out(b, channel):
-            return None
+        if b is None or b.status != "booked" or self._opted_out(b, channel) or number_opted_out(self.calendar, b.phone):
+            return None  # a STOP texted from the number stops its reminders by every channel
         start = b.start.astimezone(timezone.utc).replace(tzinfo=None)
         if start != datetime.fromisoformat(payload["start"]) or start <= self.calendar.clock():
             return None  # moved (its new time has its own reminder), or already begun

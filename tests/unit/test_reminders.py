@@ -179,3 +179,13 @@ def test_a_database_from_before_reminders_is_migrated(tmp_path):
     assert {"reminder_sent", "opt_out", "confirmation"} <= set(names.get_table_names())
     assert "attendance" in {c["name"] for c in names.get_columns("appointment")}
     assert "survey_score" in {c["name"] for c in names.get_columns("call_record")}
+
+
+def test_a_stop_texted_from_the_number_stops_its_email_reminders_too(tmp_path, smtp):
+    from tools.replies import Replies
+    cal, clock, reminders, worker = setup(tmp_path, smtp.port)
+    book(cal)
+    Replies(cal, "Maple Street Dental").handle("+12025550143", "STOP")
+    clock.now = datetime(2026, 11, 24, 14, 0, 30)  # 48 h before: queued, and dropped by every channel
+    assert reminders.run_once() == 1 and worker.run_once() == (2, 0)
+    assert texts(tmp_path) == [] and smtp.messages == []
