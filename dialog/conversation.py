@@ -45,7 +45,7 @@ _FRAME = ("state", "task", "task_done", "q", "first_name", "last_name", "name_sp
           "outcome", "provider", "sms_opt_out", "requests", "tool_calls", "history", "known_name", "_callback_topic",
           "policy", "lookup_phone", "lookup_tries", "_last_asked", "_asked_again", "_phone_digits", "_email_declined",
           "_email_checked", "_spell_prefix", "_spell_misses", "_last_said", "_last_full", "_last_expect", "_heard_name", "_readback_cut",
-          "waitlist_when", "waitlist_else")
+          "waitlist_when", "waitlist_else", "_news_cut", "_said_goodbye")
 
 
 # where the model's reading of an unknown intent can change the reply: what the caller wants, or
@@ -97,6 +97,7 @@ class Qualification:
 
 
 _ONLY_AGAIN = ("aside", "repeat", "still_here")  # turns that only ask the last question again
+_NEW_REQUEST = ("book", "cancel", "reschedule", "check", "faq", "human", "billing", "advice", "emergency")
 
 
 @dataclass
@@ -316,10 +317,16 @@ class Conversation(Policy, Steps, TurnHints):
 
     def interrupted(self, heard: str) -> None:
         """The caller barged in: the history keeps only what they heard of the last agent turn."""
+        full = ""
         for i in range(len(self.history) - 1, -1, -1):
             if self.history[i][0] == "agent":
+                full = self.history[i][1]
                 self.history[i] = ("agent", heard + " —" if heard else "—")
                 break
+        # what the turn said before its question ("Your appointment is moved. I'll text you ..."):
+        # cut before the caller heard it all, an aside over it is answered with the whole turn again
+        news = full[:len(full) - len(self.last_question)] if full.endswith(self.last_question) else ""
+        self._news_cut = len(heard.split()) < len(news.split())
         # a read-back cut before its question ("Shall I go ahead?") was not agreed to
         self._readback_cut = self.state in (State.CONFIRM, State.CANCEL_CONFIRM) and "?" not in heard
 
@@ -342,6 +349,10 @@ class Conversation(Policy, Steps, TurnHints):
         if self.state == State.SURVEY and not rules.is_emergency(text):
             return self._survey_answer(survey_score(text))
         r = self.understand(text, confidence)
+        if self._said_goodbye and r.intent not in _NEW_REQUEST and not r.slots.get("faq") and not r.slots.get("service"):
+            # "Thanks, goodbye." or "Sorry, it's been a long day" over the goodbye: the call ends
+            return self._say(AgentTurn("Goodbye.", hangup=True, intent="goodbye"))
+        self._said_goodbye = False
         turn = self.respond(r, text, confidence)
         if turn.source == "rule" and r.source == "llm":
             turn.source = "llm"
@@ -364,10 +375,12 @@ class Conversation(Policy, Steps, TurnHints):
         self._last_said, self._last_expect = turn.text, turn.expect
         if turn.intent not in _ONLY_AGAIN:
             self._last_full = turn.text
-        self._readback_cut = False
+        self._readback_cut = self._news_cut = False
         return turn
 
     _readback_cut = False
+    _news_cut = False  # the caller talked over the last turn before its news was said (set by interrupted)
+    _said_goodbye = False  # the agent said goodbye (and the caller talked on)
 
     _last_said = ""
     _last_full = ""  # the last turn that was not only the question again ("No problem. Which would you prefer?")
@@ -392,6 +405,8 @@ class Conversation(Policy, Steps, TurnHints):
         problem, and the question again. Nothing changes."""
         if re.search(r"\b(hold|hang|bear|wait|second|sec|moment|minute|let me)\b", rules.normalize(text)):
             return self._say(AgentTurn("Take your time.", intent="aside", expect=self._last_expect))
+        if self._news_cut and self._last_full:  # "Your appointment— / Sorry, it's been a long day": all of it again
+            return self._say(AgentTurn(f"No problem. {self._last_full}", intent="aside", expect=self._last_expect))
         return self._say(AgentTurn(f"No problem. {self.question_again()}", intent="aside", expect=self._last_expect))
 
     def summary(self) -> dict:

@@ -380,6 +380,7 @@ class Policy(Answers, Spelling):
             # [survey]: one question before goodbye, by voice or keypad; any other answer ends the call
             return self._ask("Before you go: on a scale of 1 to 5, how well did I help you today? You can also press "
                              "a key.", "survey", state=State.SURVEY, expect="number")
+        self._said_goodbye = True
         return self._say(AgentTurn(f"{preface} Thank you for calling {self.clinic.name}. Goodbye.".strip(), hangup=True,
                                    intent="goodbye"))
 

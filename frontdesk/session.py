@@ -136,6 +136,7 @@ class CallSession:
                 self.record.add_turn("agent", self.consent_prompt, intent="recording_notice")
                 await self.say(AgentTurn(self.consent_prompt, intent="recording_notice"), record_history=False)
             await self.say(self.conversation.greeting())
+            goodbyes = 0
             while True:
                 try:
                     # asyncio.timeout, not wait_for: in Python 3.11 wait_for drops a cancellation
@@ -162,8 +163,11 @@ class CallSession:
                     self.record.end_reason = "engine failure: speech synthesis"
                     await self.say(await asyncio.to_thread(self.conversation.failed))
                     break
-                if turn is not None and (turn.intent == "failed" or (turn.hangup and not self._interrupted)):
-                    break
+                if turn is not None and turn.intent == "goodbye":
+                    goodbyes += 1
+                if turn is not None and (turn.intent == "failed" or (turn.hangup and not self._interrupted)
+                                         or (turn.hangup and goodbyes >= 2)):
+                    break  # a goodbye the caller talked over is said once more, not for ever
             self.hangup("agent ended the call")
         except asyncio.CancelledError:
             raise

@@ -1096,3 +1096,26 @@ def test_a_number_with_a_digit_lost_is_not_a_yes_to_the_caller_id(cal):
     t = c.on_caller("five seven one, five five five, zero one one two")
     assert c.state == "phone_check" and "5 7 1, 5 5 5, 0 1 1 2" in t.text
     assert c.on_caller("Yes.").intent == "offer" and c.q.phone_number == "+15715550112"
+
+
+def test_an_aside_over_news_cut_short_hears_the_news_again_and_talk_over_a_goodbye_ends_the_call(cal):
+    # ayesha-siddiqui, persona run 10: "Your appointment—" cut by "Sorry, it's been a long day" got
+    # only "No problem. Is there anything else?", so the caller asked to move it again; and her
+    # words over the goodbye kept the call going ("No problem. Is there anything else...")
+    c = conv(cal)
+    talk(c, "I'd like a cleaning next Tuesday afternoon.", "My name is Maria Gonzalez.", "Yes.", "The first one.")
+    booked = c.on_caller("Yes, please.")
+    assert booked.intent == "booked"
+    c.interrupted("You're all")
+    turn = c.on_caller("Sorry, it's been a long day.")
+    assert turn.intent == "aside" and turn.text == f"No problem. {booked.text}"
+    c.interrupted(turn.text)  # heard in full this time
+    assert c.on_caller("Sorry, it's been a long day.").text == "No problem. Is there anything else I can help with?"
+    bye = c.on_caller("No, I'm all set.")
+    assert bye.hangup and bye.intent == "goodbye"
+    c.interrupted("Thank you for")
+    for line in ("Thanks, goodbye.", "Sorry, it's been a long day.", "Have a good day."):
+        turn = c.on_caller(line)
+        assert turn.hangup and turn.text == "Goodbye.", (line, turn.text)
+    turn = c.on_caller("Oh wait, is there parking?")  # a real question after goodbye is answered
+    assert not turn.hangup and "park" in turn.text.lower()
