@@ -156,9 +156,13 @@ class Answers:
             if turn is not None:
                 return turn
         if "when" in slots and intent != "choose_slot":
-            self.when = self.when.merged(slots["when"])  # "no, anything after 10?": that day still
+            when = self.when.merged(slots["when"])  # "no, anything after 10?": that day still
+            if when == self.when:  # the same times again ("I'm only free Monday or Friday mornings"): not these
+                self.declined_ids |= {o.id for o in self.offered}
+            self.when = when
             return self._offer()
         if intent == "no":
+            self.declined_ids |= {o.id for o in self.offered}  # "not those": not again in this call
             if self.waitlist_when is not None and self._can_waitlist():
                 return self._waitlist_offer()  # the times asked for had nothing: wait for them?
             return self._offer_more()

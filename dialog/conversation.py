@@ -40,7 +40,7 @@ MIN_CONFIDENCE = llm_prompt.MIN_CONFIDENCE
 ACTIONS = tuple(llm_prompt.INTENT_WORDS)
 # what a turn can change: saved before a reply, restored when the reply is dropped (session.py)
 _FRAME = ("state", "task", "task_done", "q", "first_name", "last_name", "name_spelled", "first_spelled",
-          "name_verified", "name_unverified", "spell_attempts", "phone_source", "when", "offered", "seen_slot_ids",
+          "name_verified", "name_unverified", "spell_attempts", "phone_source", "when", "offered", "seen_slot_ids", "declined_ids",
           "hold", "chosen", "target_booking", "booking", "last_question", "misunderstandings", "failed_in_a_row",
           "outcome", "provider", "sms_opt_out", "requests", "tool_calls", "history", "known_name", "_callback_topic",
           "policy", "lookup_phone", "lookup_tries", "_last_asked", "_asked_again", "_phone_digits", "_email_declined",
@@ -123,6 +123,7 @@ class Conversation(Policy, Steps, TurnHints):
     when: parse.When = field(default_factory=parse.When)
     offered: list = field(default_factory=list)  # Slot objects offered on this call
     seen_slot_ids: set = field(default_factory=set)
+    declined_ids: set = field(default_factory=set)  # offered, and the caller asked again for the same times
     hold: object | None = None
     chosen: object | None = None
     target_booking: object | None = None

@@ -374,9 +374,10 @@ def _dates_named(t: str, today: date) -> list[date]:
 
 def _parse_times(t: str, w: When) -> None:
     """The time of day: parts of the day, before / after / between, an exact time."""
-    m = re.search(rf"\bbetween\s+{_CLOCK}\s+and\s+{_CLOCK}", t)
+    tc = re.sub(r"\b(noon|midday)\b", "12 pm", t)  # "between 9 and noon", "before noon": a clock time there
+    m = re.search(rf"\b(?:between\s+{_CLOCK}\s+and|from\s+{_CLOCK}\s+(?:to|till|until))\s+{_CLOCK}", tc)
     if m:
-        a, b = _clock(m, 0), _clock(m, 5)
+        a, b = _clock(m, 0) or _clock(m, 5), _clock(m, 10)
         if a and b:
             if b <= a and b.hour < 12:
                 b = time(b.hour + 12, b.minute)
@@ -387,10 +388,11 @@ def _parse_times(t: str, w: When) -> None:
         a = _clock(m)
         w.after = time(a.hour + 12, a.minute) if a is not None and a.hour < 8 else a
         t = t[:m.start()] + " " + t[m.end():]
-    m = re.search(rf"\b(?:after|from|not before|no earlier than|any time after|anytime after|(?<!no )later than)\s+{_CLOCK}", t)
+        tc = re.sub(r"\b(noon|midday)\b", "12 pm", t)
+    m = re.search(rf"\b(?:after|from|not before|no earlier than|any time after|anytime after|(?<!no )later than)\s+{_CLOCK}", tc)
     if m and (m.group(1) or m.group(3)):
         w.after = _clock(m)
-    m = re.search(rf"\b(?:(?<!not )before|by|until|till|no later than|not after|earlier than|up to)\s+{_CLOCK}", t)
+    m = re.search(rf"\b(?:(?<!not )before|by|until|till|no later than|not after|earlier than|up to)\s+{_CLOCK}", tc)
     if m and (m.group(1) or m.group(3)):
         b = _clock(m)
         if b is not None and b.hour < 8:

@@ -60,7 +60,7 @@ class Steps:
                                   "before": str(w.before), "provider": provider or ""}, len(slots))
         if after_start is not None:
             slots = [s for s in slots if s.start > after_start]
-        return slots
+        return [s for s in slots if s.id not in self.declined_ids]
 
     def _pick_offers(self, slots: list) -> list:
         w = self.when

@@ -1119,3 +1119,21 @@ def test_an_aside_over_news_cut_short_hears_the_news_again_and_talk_over_a_goodb
         assert turn.hangup and turn.text == "Goodbye.", (line, turn.text)
     turn = c.on_caller("Oh wait, is there parking?")  # a real question after goodbye is answered
     assert not turn.hangup and "park" in turn.text.lower()
+
+
+def test_between_nine_and_noon_said_again_after_a_no_gets_other_times_in_that_window(cal):
+    # kofi-asante-boateng, persona run 10: "between 9 and noon" was not a range (8 AM was offered),
+    # and saying the same window again after a no started the offers over: the same two, four times
+    c = conv(cal)
+    t = talk(c, "Hi, I want a checkup with Dr. Kim, a Monday or a Friday in the morning, between 9 and noon.",
+             "It's Kofi Asante.", "Yes.")[-1]
+    assert t.intent == "offer"
+    heard = list(c.offered)
+    more = c.on_caller("Unfortunately not.")
+    assert more.intent == "offer"
+    heard += c.offered
+    again = c.on_caller("I'm only free a Monday or a Friday in the morning between 9 and noon.")
+    assert again.intent == "offer" and not {s.id for s in c.offered} & {s.id for s in heard}
+    for s in heard + c.offered:
+        local = s.local_start
+        assert local.weekday() in (0, 4) and 9 <= local.hour < 12, local
