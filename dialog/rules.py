@@ -286,6 +286,10 @@ def wants_advice(text: str) -> bool:
 
 _LEAD = re.compile(r"^\W*((yeah|yes|yep|so|um|uh|and|oh|okay|ok|well|hi|hello|hey|also|actually|sorry|one more thing|"
                    r"quick question|oh and|right|great|thanks|thank you)\W+)+", re.I)
+_ASK_LEAD = (r"(i (just )?(wanted|want|would like|'d like|was going) to (know|ask|check)|i was wondering|i wonder|"
+             r"i have a question|quick question|real quick|quickly|(one|the|a) (last|more|other|final) (thing|question)|"
+             r"last thing|before anything( else)?|first of all|first off|also|actually|um|uh|so|oh|well)")
+_ONLY_ASK_LEAD = re.compile(rf"^\W*{_ASK_LEAD}(\W+{_ASK_LEAD})*\W*$", re.I)  # "I wanted to know, last thing," (the question follows)
 _NOT_A_QUESTION = re.compile(r"^\W*(can|could|would|will) (you|u) (help|assist)( me)?\W*$|^\W*(can|could|may) i (ask|get help)"
                              r"\b[^?]*\W*$|^\W*(are|is) (you|this) (there|still there)\W*$", re.I)
 
@@ -302,7 +306,7 @@ def question_clauses(text: str) -> list[str]:
     out = []
     for p in parts:
         p = p.strip(" ,")
-        if not p or is_greeting_only(p) or _NOT_A_QUESTION.search(p):
+        if not p or is_greeting_only(p) or _NOT_A_QUESTION.search(p) or _ONLY_ASK_LEAD.match(p):
             continue
         core = _LEAD.sub("", p)
         if re.match(r"^\W*(how (do|should|shall|can) i (say|put) (it|this|that)?|what'?s the word|how to say)\b", core, re.I):

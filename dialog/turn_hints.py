@@ -37,8 +37,10 @@ class TurnHints:
         return rules.is_aside(text)
 
     def greeting_first(self, text: str) -> bool:
-        """"Hello?" alone at an open question: what the caller wants comes next."""
-        return rules.is_greeting_only(text) and self.state in (State.OPEN, State.ANYTHING_ELSE)
+        """"Hello?" alone at an open question, or a whole turn that is only a lead-in ("I'll go with.",
+        "I'd say.", "Can I?": the recogniser's early transcript came after the turn had ended): what
+        the caller means comes next."""
+        return rules.is_greeting_only(text) and self.state in (State.OPEN, State.ANYTHING_ELSE) or _lead_in(text)
 
     def wait_for_more(self, partial: str) -> int:
         """From a transcript of the caller's speech so far: how long (ms) to wait for more when

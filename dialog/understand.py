@@ -141,6 +141,13 @@ def _insurance(text: str, plans: list[str], asked: str) -> str | None:
         if len(first) >= 5 and re.search(rf"\b{re.escape(first)}\b", t) and \
                 len({rules.normalize(q) for q in [*plans, *INSURERS] if rules.normalize(q).split()[:1] == [first]}) == 1:
             return plan
+    m = re.search(r"\b(?:take|accept|with|have|on|through|covered by|insurance is)\s+(\w{3,})", t)
+    if m:  # "do you take itna?": Aetna as the 8 kHz line wrote it (the same consonants, vowels aside)
+        said = _sound_key(m.group(1))
+        sounds = {rules.normalize(plan): plan for plan in [*INSURERS, *plans] if rules.normalize(plan)
+                  and _sound_key(rules.normalize(plan).split()[0]) == said and len(said) >= 3}
+        if len(sounds) == 1:
+            return next(iter(sounds.values()))
     if asked == State.INSURANCE and re.search(r"\b(not sure|don'?t know|no idea|can'?t remember|through (my|his|her) "
                                           r"(husband|wife|partner|work|job|employer|parents?))\b", t):
         return "not sure"  # "I'm not sure, it's through my husband's job": staff ask at the visit
@@ -160,6 +167,12 @@ def _insurance(text: str, plans: list[str], asked: str) -> str | None:
         if 1 <= len(words) <= 4 and not any(w in ("what", "do", "you", "which", "sorry") for w in words):
             return " ".join(words).title()
     return None
+
+
+def _sound_key(word: str) -> str:
+    """A word as it sounds, roughly: a leading vowel as "a", then its consonants ("aetna", "itna" -> "atn")."""
+    w = re.sub(r"[^a-z]", "", word.lower())
+    return ("a" if w[:1] in "aeiouy" else w[:1]) + re.sub(r"[aeiouyh]", "", w[1:]) if w else ""
 
 
 def _choice(text: str, offered: list, today: date | None = None) -> int | None:
@@ -335,6 +348,9 @@ def read(text: str, ctx: Context) -> Reading:
     for clause in questions:
         priced = re.search(r"\b(how much|cost|costs|price|prices|pricing|charge for|fee|fees|how long does)\b", clause, re.I)
         found = [] if priced else [*rules.faq_topics(clause), *match_faq(clause, ctx.faq)[:1]]
+        if not found and not priced and re.search(r"\b(take|accept)\b", clause, re.I) and \
+                _insurance(clause, ctx.insurance, asked) not in (None, "none", "not sure"):
+            found = ["insurance"]  # "do you take itna?": a plan by its sound, asked about
         if not found and not priced and len(questions) == 1:
             # "My mom is in a wheelchair. Can she get in the door?": the question leans on the sentence before
             found = match_faq(t, ctx.faq)[:1]

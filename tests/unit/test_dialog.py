@@ -205,3 +205,25 @@ def test_a_what_if_is_not_a_request_to_book(line):
     # margaret-whitfield (text replay): asked after her booking, it started a second one
     assert rules.request_kind(line) is None
     assert rules.request_kind("Can I come in on Friday?") == "book"
+
+
+def test_a_question_after_a_lead_in_is_answered_and_a_plan_is_known_by_its_sound():
+    # caoimhe-breathnach and harpreet-kaur-sandhu, persona run 10: "I wanted to know, last thing," was
+    # taken for a question the clinic cannot answer, and "do you take itna?" (Aetna) too
+    conv = Conversation(CLINIC, model=None)
+    conv.greeting()
+    turn = conv.on_caller("I wanted to know, last thing, is there somewhere to park?")
+    assert turn.intent == "faq" and "parking" in turn.text and "don't have that information" not in turn.text
+    conv = Conversation(CLINIC, model=None)
+    conv.greeting()
+    turn = conv.on_caller("I was wondering, before anything, do you take itna? And are you open in the evening on Thursdays?")
+    assert turn.intent == "faq" and "Aetna" in turn.text and "7 PM" in turn.text and "don't have that" not in turn.text
+    assert rules.question_clauses("I was wondering if you do whitening?") == ["I was wondering if you do whitening?"]
+
+
+@pytest.mark.parametrize("line", ["I'll go with.", "I'd say.", "Can I?", "You know."])
+def test_a_turn_that_is_only_a_lead_in_waits_for_what_comes_next(line):
+    # aoife-keohane, haruto-takahashi, fernando-quintanilla, persona run 10: "I'll go with." got "Sorry?"
+    conv = Conversation(CLINIC, model=None)
+    conv.greeting()
+    assert conv.greeting_first(line) and not conv.greeting_first("I'll go with the first one.")
