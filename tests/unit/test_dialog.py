@@ -210,11 +210,12 @@ def test_a_what_if_is_not_a_request_to_book(line):
 def test_a_question_after_a_lead_in_is_answered_and_a_plan_is_known_by_its_sound():
     # caoimhe-breathnach and harpreet-kaur-sandhu, persona run 10: "I wanted to know, last thing," was
     # taken for a question the clinic cannot answer, and "do you take itna?" (Aetna) too
-    conv = Conversation(CLINIC, model=None)
+    from dialog.conversation import BookingPolicy
+    conv = Conversation(CLINIC, model=None, policy=BookingPolicy(parking=CLINIC.parking))
     conv.greeting()
     turn = conv.on_caller("I wanted to know, last thing, is there somewhere to park?")
     assert turn.intent == "faq" and "parking" in turn.text and "don't have that information" not in turn.text
-    conv = Conversation(CLINIC, model=None)
+    conv = Conversation(CLINIC, model=None, policy=BookingPolicy(insurance=tuple(CLINIC.insurance)))
     conv.greeting()
     turn = conv.on_caller("I was wondering, before anything, do you take itna? And are you open in the evening on Thursdays?")
     assert turn.intent == "faq" and "Aetna" in turn.text and "7 PM" in turn.text and "don't have that" not in turn.text
