@@ -345,6 +345,13 @@ class Answers:
         """The spelling read back."""
         intent, slots = r.intent, r.slots
         spelled = slots.get("spelled")
+        if spelled and len(spelled) <= 2 and intent != "no" and not self._means_first(text) and \
+                len(names.letters(self.last_name)) >= 4 and not re.search(r"\b(it'?s|is|last name|surname)\b.*\b[a-z]\b",
+                                                                           text.split(".")[-1], re.I):
+            # "One second, I.S. that one" ("aye, yes, that one" on the line): two letters are no
+            # spelling of a name of four or more; they do not replace it
+            slots.pop("spelled")
+            spelled = None
         again = spelled and spelled in (names.letters(self.last_name),
                                         names.letters(self.first_name) if self.first_spelled else None)
         if again and not self._means_first(text) and intent != "no":

@@ -228,3 +228,14 @@ def test_a_turn_that_is_only_a_lead_in_waits_for_what_comes_next(line):
     conv = Conversation(CLINIC, model=None)
     conv.greeting()
     assert conv.greeting_first(line) and not conv.greeting_first("I'll go with the first one.")
+
+
+def test_two_letters_at_a_spelling_read_back_do_not_replace_a_long_name():
+    # maria-jose-ibarguengoitia, persona run 10: "One second, I.S. that won." ("aye, yes, that one")
+    # made her last name "Is"
+    conv = Conversation(CLINIC, model=None)
+    conv.greeting()
+    conv.on_caller("Hi, I need a filling. My name is Maria Ibarguengoitia.")
+    conv.on_caller("I, B as in Bravo, A, R, G, U, E, N as in Nancy, G, O, I, T as in Tom, I, A.")
+    turn = conv.on_caller("One second, I.S. that won.")
+    assert conv.last_name == "Ibarguengoitia" and "I, B, A, R, G" in turn.text
