@@ -11,6 +11,7 @@ from .prompts import PROMPTS, AgentTurn
 from .spelling import MAX_SPELL_ATTEMPTS
 from .states import State
 from .understand import Reading
+from .yesno import yes_no
 
 
 # why the agent asks, for "why do you need that?"
@@ -68,6 +69,10 @@ class Answers:
         if intent == "yes" and {"provider", "when", "service"} & slots.keys() and \
                 re.search(r"\b(but|instead|actually|rather|change|make it|switch|could (we|you)|can (we|you))\b", text, re.I):
             intent = "no"  # "Yes, but can you make it with Dr. Kim?": a change, not a yes
+        if intent == "yes" and r.source == "llm" and yes_no(text) != "yes":
+            # nothing books on the model's reading alone ("I know wait." was taken for a yes): the
+            # read-back is asked again, for a yes the rules hear, or the keypad's 1
+            return self._not_understood("a yes only the model heard, at the read-back")
         if intent == "yes":
             turn = self._book()
             extra = [a for a in (self.faq_answer(t, text) for t in slots.get("faq") or [] if t != "unknown") if a]
@@ -108,6 +113,8 @@ class Answers:
     def _on_cancel_confirm(self, r: Reading, text: str, acks: list[str]) -> AgentTurn | None:
         """Shall I cancel it?"""
         intent, slots = r.intent, r.slots
+        if intent == "yes" and r.source == "llm" and yes_no(text) != "yes":
+            return self._not_understood("a yes only the model heard, at the cancel read-back")  # as at the booking's
         if intent == "yes" or (intent == "cancel" and self.task == "cancel"):  # "please cancel it"
             turn = self._do_cancel()
             if turn.intent == "cancelled" and re.search(

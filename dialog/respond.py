@@ -239,6 +239,9 @@ class Policy(Answers, Spelling):
         if "provider" in slots and self.state not in (State.OFFER,):
             self.provider = slots["provider"]
             took = True
+        if "service" in slots and self.state == State.NAME and "name" in slots and self.q.appointment_type and \
+                not re.search(r"\b(actually|instead|rather|change|switch|not a|i need|i want|for a)\b", r.text, re.I):
+            slots.pop("service")  # "Kim Hygiene." (Hye-jin Kim) is a name, not a change to a cleaning
         if "service" in slots and (self.task in ("", "book") or not self.task_done):
             if self.task != "cancel":
                 self.q.appointment_type = slots["service"]

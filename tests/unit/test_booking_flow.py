@@ -1137,3 +1137,20 @@ def test_between_nine_and_noon_said_again_after_a_no_gets_other_times_in_that_wi
     for s in heard + c.offered:
         local = s.local_start
         assert local.weekday() in (0, 4) and 9 <= local.hour < 12, local
+
+
+def test_nothing_is_booked_on_a_yes_only_the_model_heard_and_a_name_is_no_service(cal):
+    # hye-jin-kim, persona run 10: "I know wait." at the read-back was booked (the model read a yes),
+    # and "Kim Hygiene." (Hye-jin Kim) as her name made her filling a cleaning
+    c = conv(cal)
+    talk(c, "Can I get in some time?",
+         "My old dentist said I had a small hole starting on an upper left molar, and I should get it filled.")
+    assert c.q.appointment_type == "filling" and c.state == "name"
+    c.on_caller("Kim Hygiene.")
+    assert c.q.appointment_type == "filling"
+    talk(c, "Yes.", "Next Monday.", "The first one.")
+    assert c.state == "confirm"
+    r = c.understand("I know wait.")
+    r.intent, r.source = "yes", "llm"  # what the 0.5B model said
+    assert c.respond(r, "I know wait.").intent == "reprompt" and cal.bookings() == []
+    assert c.on_caller("Yes, go ahead.").intent == "booked"
