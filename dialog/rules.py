@@ -139,7 +139,8 @@ _ASKS_HOW = re.compile(r"\b(how'?s it going|how is it going|how are (you|ya|thin
                        r"how have you been)\b")
 _ANNOUNCE = re.compile(r"^(so |well |um |uh |and |also |okay |oh )*((i'?ve|i have) (got )?(a|one|two|a couple of|a few|some|"
                        r"another|one more) (quick |little |small )?(questions?|things?)( for you| to ask)?|(a |one )?quick question|"
-                       r"(my|the) question is( this)?|one more thing|(one|another) (other )?thing|i was wondering)$")
+                       r"(two|a couple of|a couple|a few|couple of) (quick |more |other )?(questions|things)( actually)?|"
+                       r"(my|the) question is( this)?|one more thing|(one|another) (other )?thing|i was wondering|actually)$")
 
 
 def is_greeting_only(text: str) -> bool:
@@ -160,7 +161,7 @@ def announces_question(text: str) -> bool:
     parts = [p.strip() for p in re.split(r"[.,!?;]+", text.lower().replace("’", "'")) if p.strip()]
     parts = [normalize(strip_greetings(p)) for p in parts]
     parts = [p for p in parts if p and not is_greeting_only(p)]
-    return bool(parts) and all(_ANNOUNCE.match(p) for p in parts)
+    return bool(parts) and all(_ANNOUNCE.match(p) for p in parts) and any(p != "actually" for p in parts)
 
 
 def strip_greetings(text: str) -> str:

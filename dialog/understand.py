@@ -228,6 +228,10 @@ def _choice(text: str, offered: list, today: date | None = None) -> int | None:
                 if hits:
                     at = hits[0].local_start.time().replace(tzinfo=None)
                     break
+            near = [o for o in offered if o.local_start.hour % 12 == h % 12
+                    and abs(o.local_start.minute - int(tens + last)) <= 5]
+            if at is None and len(near) == 1:  # "the 211" for 2:15 (a digit misheard): the one offered near it
+                at = near[0].local_start.time().replace(tzinfo=None)
     if at is None:  # "the two thirty", "the 9", "two o'clock one"
         m = re.search(r"\bthe\s+(\d{1,2}(?::\d\d)?|" + "|".join(list(parse.UNITS)[:13]) + r")(\s+(thirty|fifteen|forty five))?\b(?!\s*(st|nd|rd|th))", t)
         if m and not (m.group(1) == "one" and not m.group(2)):  # "the one with Dr. Kim" is not 1 o'clock

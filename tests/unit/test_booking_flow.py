@@ -1154,3 +1154,17 @@ def test_nothing_is_booked_on_a_yes_only_the_model_heard_and_a_name_is_no_servic
     r.intent, r.source = "yes", "llm"  # what the 0.5B model said
     assert c.respond(r, "I know wait.").intent == "reprompt" and cal.bookings() == []
     assert c.on_caller("Yes, go ahead.").intent == "booked"
+
+
+def test_the_211_is_the_2_15_offered_and_two_things_actually_is_go_ahead(cal):
+    # milos-jovanovic, persona run 10: "Oh, the 211 is perfect." for 2:15 PM and "Two things,
+    # actually." at "anything else?" both got "Sorry, I didn't catch that"
+    from dialog.understand import _choice
+
+    c = conv(cal)
+    talk(c, "I'd like a cleaning next Tuesday afternoon.", "My name is Maria Gonzalez.", "Yes.")
+    offers = [s for s in cal.find_slots("cleaning", date(2026, 12, 1)) if s.local_start.minute == 15][:1]
+    if offers:
+        h = offers[0].local_start.hour % 12
+        assert _choice(f"Oh, the {h}11 is perfect.", [c.offered[0], offers[0]]) == 1
+    assert rules.announces_question("Two things, actually.")
