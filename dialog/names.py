@@ -398,6 +398,17 @@ def reconcile(spelled: str, heard: str) -> str:
             difflib.SequenceMatcher(None, h[0] + s, h).ratio() >= difflib.SequenceMatcher(None, s, h).ratio() + 0.05:
         # "it's A, B, D, U..." heard as "at day B, D, U...": a first letter A or I taken for a word
         spelled, s = h[0] + spelled[:1].lower() + spelled[1:], h[0] + s
+    # "Z" and "C" ("zee", "see") sound alike on the line: a spelled C where the name as said has a Z
+    # ("Ngozi" heard "Gozy", spelled "N, G, O, C, I") is the Z
+    ops = difflib.SequenceMatcher(None, s, h, autojunk=False).get_opcodes()
+    zs = [i1 + k for tag, i1, i2, j1, j2 in ops if tag == "replace" for k in range(min(i2 - i1, j2 - j1))
+          if s[i1 + k] == "C" and h[j1 + k] == "Z"]
+    if zs:
+        chars = list(spelled)
+        at = [i for i, ch in enumerate(chars) if ch.isalpha()]  # letter positions in the spelled string
+        for z in zs:
+            chars[at[z]] = "Z" if chars[at[z]].isupper() else "z"
+        spelled, s = "".join(chars), letters("".join(chars))
     it = iter(h)
     in_order = all(c in it for c in s)
     if in_order and len(s) >= 0.6 * len(h) and (h[0] == s[0] or h.endswith(s)):

@@ -239,3 +239,10 @@ def test_two_letters_at_a_spelling_read_back_do_not_replace_a_long_name():
     conv.on_caller("I, B as in Bravo, A, R, G, U, E, N as in Nancy, G, O, I, T as in Tom, I, A.")
     turn = conv.on_caller("One second, I.S. that won.")
     assert conv.last_name == "Ibarguengoitia" and "I, B, A, R, G" in turn.text
+
+
+def test_a_spelled_c_where_the_name_as_said_has_a_z_is_a_z():
+    # ngozi-obiora, persona run 10: "N-G-O-Z-I" was heard "N-G-O-C-I"; the name said was heard "Gozy"
+    from dialog import names
+    assert names.reconcile("NGOCI", "Gozy") == "NGOZI"
+    assert names.reconcile("LUCIA", "Lucia") == "LUCIA" and names.reconcile("MOCK", "Mock") == "MOCK"
