@@ -1,4 +1,5 @@
-"""Redaction of phone numbers, email addresses and dates of birth, for logs and stored transcripts."""
+"""Redaction of phone numbers, email addresses, dates of birth and the caller's own name, for logs and
+stored transcripts."""
 
 from __future__ import annotations
 
@@ -51,9 +52,12 @@ def _redact(text: str) -> str:
 def redact_record(record: dict) -> dict:
     """A copy of a call record with the transcript and personal fields redacted."""
     out = copy.deepcopy(record)
+    names = _known_names(out)
     for turn in out.get("turns", []):
         if isinstance(turn.get("text"), str):
             turn["text"] = redact_text(turn["text"])
+            if names:
+                turn["text"] = names.sub("[name]", turn["text"])
     qual = out.get("qualification") or {}
     for key in PERSONAL_FIELDS:
         if qual.get(key):
@@ -66,6 +70,24 @@ def redact_record(record: dict) -> dict:
         if isinstance(out.get(key), str) and out[key]:
             out[key] = redact_text(out[key])
     return out
+
+
+def _known_names(record: dict) -> re.Pattern | None:
+    """The caller's name as the call learned it (qualification, booking arguments): each part of it
+    is masked wherever the transcript says it, "My name is John Smith" -> "My name is [name] [name]"."""
+    found: list[str] = []
+    qual = record.get("qualification") or {}
+    if isinstance(qual.get("caller_name"), str):
+        found.append(qual["caller_name"])
+    for call in record.get("tool_calls", []):
+        args = call.get("args")
+        if isinstance(args, dict):
+            found += [v for k, v in args.items() if k in ("name", "caller_name") and isinstance(v, str)]
+    parts = {p for name in found for p in re.findall(r"[^\W\d_]{2,}(?:['-][^\W\d_]+)*", name)}
+    if not parts:
+        return None
+    alternatives = "|".join(re.escape(p) for p in sorted(parts, key=len, reverse=True))
+    return re.compile(rf"(?<![\w'-])(?:{alternatives})(?![\w'-])", re.I)
 
 
 def _redact_any(value):
