@@ -4,6 +4,7 @@ mean depends on what was asked."""
 
 from __future__ import annotations
 
+import logging
 import re
 
 from . import names, parse, rules
@@ -13,6 +14,8 @@ from .states import State
 from .understand import Reading
 from .yesno import yes_no
 
+
+log = logging.getLogger("frontdesk.dialog")
 
 # why the agent asks, for "why do you need that?"
 _WHY = {State.NAME: "It's so the clinic knows who the appointment is for.",
@@ -44,6 +47,7 @@ class Answers:
             State.BOOK_OFFER: self._on_book_offer,
             State.CALLBACK_OFFER: self._on_callback_offer,
             State.WAITLIST_OFFER: self._on_waitlist_offer,
+            State.REMINDER_CONSENT: self._on_reminder_consent,
             State.SERVICE: self._on_service,
             State.NAME: self._on_name,
             State.PHONE: self._on_phone,
@@ -195,6 +199,27 @@ class Answers:
                 return self._offer_more()
             return self._handoff("no availability found", "no_availability", preface="Okay.")
         return None
+
+    def _on_reminder_consent(self, r: Reading, text: str, acks: list[str]) -> AgentTurn | None:
+        """Would you like a reminder call? Only a yes the rules hear (or the keypad's 1) is consent."""
+        if r.intent == "yes" and yes_no(text) == "yes":
+            from tools.reminder_calls import give_consent
+            try:
+                give_consent(self.calendar, self.q.phone_number, self.call_id)
+                self._tool("reminder_call_consent", {"given": True}, "stored")
+            except Exception as exc:
+                log.warning("reminder call consent not stored: %s", exc)
+                return self._ask("I'm sorry, I couldn't save that just now, so we won't call. "
+                                 f"{PROMPTS['anything_else']}", "consent_failed", state=State.ANYTHING_ELSE)
+            return self._ask(f"Okay, we'll call you before it. {PROMPTS['anything_else']}", "anything_else",
+                             state=State.ANYTHING_ELSE)
+        if r.intent in ("no", "goodbye") or yes_no(text) == "no":
+            self._tool("reminder_call_consent", {"given": False}, "declined")
+            if r.intent == "goodbye" or rules.is_goodbye(text):
+                return self._goodbye()
+            return self._ask(f"No problem. {PROMPTS['anything_else']}", "anything_else", state=State.ANYTHING_ELSE)
+        self.state = State.ANYTHING_ELSE  # a question or a new request: no consent, and on from there
+        return self._on_anything_else(r, text, acks)
 
     def _on_lookup_retry(self, r: Reading, text: str, acks: list[str]) -> AgentTurn | None:
         """The booking was not found: another number or the spelled name."""

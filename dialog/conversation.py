@@ -78,6 +78,7 @@ class BookingPolicy:
     spell_names: bool = True  # new callers spell their last name, read back
     survey: bool = False  # [survey] enabled: one question on a scale of 1 to 5 before goodbye
     waitlist_days: int = 0  # [waitlist] enabled: how far ahead a caller's entry looks (0: no waitlist)
+    reminder_calls: bool = False  # [reminders] calls: a booking caller is asked whether they want a reminder call
 
 
 @dataclass

@@ -24,7 +24,8 @@ from .yesno import yes_no
 log = logging.getLogger("frontdesk.dialog")
 _READ_BACKS = (State.CONFIRM, State.CANCEL_CONFIRM, State.PHONE_CONFIRM, State.PHONE_CHECK, State.SPELLING_CHECK,
                State.KNOWN_CALLER, State.EMAIL_CHECK)
-YES_NO_STATES = (*_READ_BACKS, State.CALLBACK_OFFER, State.NEW_PATIENT, State.BOOK_OFFER, State.WAITLIST_OFFER)
+YES_NO_STATES = (*_READ_BACKS, State.CALLBACK_OFFER, State.NEW_PATIENT, State.BOOK_OFFER, State.WAITLIST_OFFER,
+                 State.REMINDER_CONSENT)
 
 
 def spoken_email(address: str) -> str:

@@ -30,4 +30,5 @@ class State(StrEnum):
     CALLBACK_OFFER = "callback_offer"  # Shall someone call you back about that?
     BOOK_OFFER = "book_offer"  # Would you like to book one?
     WAITLIST_OFFER = "waitlist_offer"  # Nothing suits: shall I put you on the waitlist?
+    REMINDER_CONSENT = "reminder_consent"  # Would you like a reminder call before it? (reminders.calls)
     SURVEY = "survey"  # On a scale of 1 to 5, how did this call go? (optional, at the end)

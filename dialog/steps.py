@@ -235,7 +235,21 @@ class Steps:
         self._confirmations(self.booking)
         sent = self._confirmation_words(self.booking.email)
         done = "Your appointment is moved." if replaces else "You're all set."
+        if self._wants_consent():
+            return self._ask(f"{done} {sent}Would you also like a reminder phone call before your appointment? "
+                             "You can say yes or no.", "reminder_consent", state=State.REMINDER_CONSENT, expect="yes_no")
         return self._ask(f"{done} {sent}Is there anything else I can help with?", "booked", state=State.ANYTHING_ELSE)
+
+    def _wants_consent(self) -> bool:
+        """[reminders] calls: a caller with a number and no consent on file is asked for it."""
+        if not self.policy.reminder_calls or not self.q.phone_number:
+            return False
+        from tools.reminder_calls import has_consent
+        try:
+            return not has_consent(self.calendar, self.q.phone_number)
+        except Exception as exc:  # the booking stands; the question is not worth failing the call over
+            log.warning("reminder call consent not checked: %s", exc)
+            return False
 
     def _confirmations(self, booking) -> None:
         enqueue = getattr(self.calendar, "enqueue_confirmation", None)

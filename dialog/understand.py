@@ -25,7 +25,7 @@ INTENTS = ("book", "cancel", "reschedule", "check", "faq", "human", "billing", "
            "choose_slot", "give_info", "greeting", "goodbye", "other", "unknown")
 YES_NO_ASKS = (State.CONFIRM, State.BOOK_OFFER, State.EMAIL_CHECK, State.PHONE_CONFIRM, State.SPELLING_CHECK,
                State.CANCEL_CONFIRM, State.ANYTHING_ELSE, State.PHONE_CHECK, State.KNOWN_CALLER, State.CALLBACK_OFFER,
-               State.NEW_PATIENT, State.LOOKUP_RETRY, State.WAITLIST_OFFER)
+               State.NEW_PATIENT, State.LOOKUP_RETRY, State.WAITLIST_OFFER, State.REMINDER_CONSENT)
 
 
 @dataclass

@@ -61,6 +61,20 @@ async def start_dashboard(cfg: Config, calls: CallHub, sip: SipIngress) -> tuple
     return task, uv, port
 
 
+def _place_reminder_calls(reminder_calls, sip: SipIngress, loop: asyncio.AbstractEventLoop) -> None:
+    """The back office's reminder calls (its thread) are placed by this node's SIP ingress (the
+    loop); what became of each goes back to the database off the loop."""
+    def report(attempt_id: int, call_id: str, result: str) -> None:
+        def write() -> None:
+            if call_id:
+                reminder_calls.started(attempt_id, call_id)
+            if result != "placing":
+                reminder_calls.finished(attempt_id, result)
+        loop.run_in_executor(None, write)
+
+    reminder_calls.dial = lambda req: asyncio.run_coroutine_threadsafe(sip.place_reminder_call(req, report), loop)
+
+
 async def serve(cfg: Config, ready_file: str | None = None, app: str = "agent", hangup_after_s: float = 0.0,
                 drain: bool = False) -> None:
     # Model workers hold the GIL in their Python parts; hand it over every 1 ms rather than 5 ms,
@@ -101,6 +115,8 @@ async def serve(cfg: Config, ready_file: str | None = None, app: str = "agent", 
         gc.callbacks.append(gc_timing)
     calls.start()
     await sip.start()
+    if app == "agent" and backoffice.reminder_calls is not None:
+        _place_reminder_calls(backoffice.reminder_calls, sip, loop)
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)

@@ -1,5 +1,5 @@
 """The clinic's back office for the running server: calendar, outbox worker, CalDAV sync, reminders
-and the waitlist."""
+(texts, emails and calls) and the waitlist."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from tools.db import make_engine
 from tools.notify import LogSmsGateway, Notifier, SmtpSettings
 from tools import lease
 from tools.outbox import OutboxWorker
+from tools.reminder_calls import ReminderCalls
 from tools.reminders import ReminderSettings, Reminders
 from tools.waitlist import Waitlist
 
@@ -56,7 +57,8 @@ class Backoffice:
         r = cfg.reminders
         self.reminders = Reminders(self.calendar, ReminderSettings(r.before_hours, r.channels,
                                                                    clock_time.fromisoformat(r.quiet_hours[0]),
-                                                                   clock_time.fromisoformat(r.quiet_hours[1])),
+                                                                   clock_time.fromisoformat(r.quiet_hours[1]),
+                                                                   calls=r.calls),
                                    cfg.clinic.timezone)
         self.notifier = Notifier(self.calendar, cfg.clinic.name, cfg.clinic.address,
                                  SmtpSettings(c.smtp_host, c.smtp_port, c.sender, c.smtp_username, c.smtp_password,
@@ -64,6 +66,8 @@ class Backoffice:
                                  sms_gateway(cfg, self.cipher), quiet=self.reminders.quiet_now,
                                  clinic_phone=cfg.clinic.phone, replies=cfg.twilio.enabled and cfg.sms.gateway == "twilio",
                                  confirm_url=r.confirm_url)
+        self.reminder_calls = ReminderCalls(self.calendar, self.notifier.reminded, attempts=r.call_attempts,
+                                            retry_minutes=r.call_retry_minutes) if r.calls else None
         self.waitlist = Waitlist(self.calendar, cfg.waitlist.hold_minutes, cfg.clinic.name, quiet=self.reminders.quiet_now,
                                  sms=self.notifier.sms) if cfg.waitlist.enabled else None
         self.sync = CalDavSync(self.calendar, CalDavSettings(cfg.caldav.url, cfg.caldav.username, cfg.caldav.password),
@@ -72,6 +76,7 @@ class Backoffice:
         self.worker = OutboxWorker(self.engine, {"sms": self.notifier.handle_sms, "email": self.notifier.handle_email,
                                                  "reminder_sms": self.notifier.handle_reminder_sms,
                                                  "reminder_email": self.notifier.handle_reminder_email,
+                                                 "reminder_call": self._reminder_call,
                                                  "waitlist_offer": self._waitlist_offer,
                                                  "caldav_put": push, "caldav_delete": push})
         self._stop = threading.Event()
@@ -84,6 +89,10 @@ class Backoffice:
         if released:
             log.info("released %d hold(s) left by this node's calls before it restarted", released)
 
+    def _reminder_call(self, payload: dict) -> None:
+        if self.reminder_calls is not None:  # queued while calls were on: turned off since, not placed
+            self.reminder_calls.handle(payload)
+
     def _waitlist_offer(self, payload: dict) -> None:
         if self.waitlist is not None:  # queued while the waitlist was on: turned off since, not sent
             self.waitlist.handle_offer(payload)
@@ -95,7 +104,8 @@ class Backoffice:
             emergency_number=self.cfg.clinic.emergency_number, confirm_by=tuple(self.cfg.booking.confirm_by),
             parking=self.cfg.clinic.parking, insurance=tuple(self.cfg.clinic.insurance),
             spell_names=self.cfg.booking.spell_names, survey=self.cfg.survey,
-            waitlist_days=self.cfg.waitlist.days if self.cfg.waitlist.enabled else 0)
+            waitlist_days=self.cfg.waitlist.days if self.cfg.waitlist.enabled else 0,
+            reminder_calls=self.cfg.reminders.calls)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="backoffice", daemon=True)

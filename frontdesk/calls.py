@@ -24,11 +24,14 @@ from typing import Awaitable, Callable
 
 from dialog.conversation import Conversation
 from dialog.parse import caller_id_phone
+from dialog.reminder_call import ReminderCall
 from media.clock import media_clock
 from media.sip.message import parse_uri
 from tools.crypto import ContentCipher, load_key
 from tools.db import make_engine
 from tools.records import RecordStore
+from tools.reminder_calls import CallRequest
+from tools.replies import confirm
 
 from . import settings
 from .backoffice import Backoffice
@@ -76,6 +79,7 @@ class CallHub:
         self._ending: set[str] = set()  # calls we asked the ingress to end
         self._recorders: dict[str, Recorder] = {}
         self._saving: set[asyncio.Future] = set()  # recordings being written off the loop
+        self._reminders: dict[str, CallRequest] = {}  # reminder calls live: the attempt each is
 
     def start(self) -> None:
         self.loop = asyncio.get_running_loop()
@@ -85,10 +89,11 @@ class CallHub:
     # -- the three calls every ingress makes -------------------------------------------------
 
     def open(self, info: CallInfo, media, *, end: Callable[[str], None], transfer: Callable[[str], Awaitable[bool]],
-             admitted: bool = False) -> CallSession | EchoSession | None:
+             admitted: bool = False, reminder: CallRequest | None = None) -> CallSession | EchoSession | None:
         """A new call with its media (not started yet); None: refused, and nothing was kept.
         ``admitted``: the ingress has applied its own admission policy (the SIP user agent answers
-        503 to INVITEs while draining or at capacity, and takes calls while the engines are busy)."""
+        503 to INVITEs while draining or at capacity, and takes calls while the engines are busy).
+        ``reminder``: a reminder call we placed (tools.reminder_calls): its dialog is the reminder's."""
         why = None if admitted else self.unavailable()
         if why is not None or info.call_id in self.sessions:
             log.warning("%s call %s refused: %s", info.ingress, info.call_id, why or "a call with this id is live")
@@ -99,7 +104,7 @@ class CallHub:
             record.caller_number = caller_id_phone(parse_uri(info.caller_uri).user) or ""
         except Exception:
             record.caller_number = caller_id_phone(info.caller_uri) or ""
-        session = self._new_session(info.call_id, record, transfer)
+        session = self._new_session(info.call_id, record, transfer, reminder)
         media.on_frame, media.on_dtmf = session.on_frame, session.on_dtmf
         session.attach(media)
         if self.cfg.recording.enabled and isinstance(session, CallSession):
@@ -140,6 +145,7 @@ class CallHub:
         if by == "local":
             rec.bye_status = status
         session.finish()
+        self._reminder_ended(session)
         if session.rtp:
             rec.rtp = session.rtp.stats()
             session.rtp.close()
@@ -176,8 +182,8 @@ class CallHub:
         if ender is not None:
             ender(reason)
 
-    def _new_session(self, call_id: str, record: CallRecord,
-                     transfer: Callable[[str], Awaitable[bool]]) -> CallSession | EchoSession:
+    def _new_session(self, call_id: str, record: CallRecord, transfer: Callable[[str], Awaitable[bool]],
+                     reminder: CallRequest | None = None) -> CallSession | EchoSession:
         hangup = lambda reason, cid=call_id: self.hangup(cid, reason)  # noqa: E731
         dialog = self.cfg.dialog
         if self.app != "agent":
@@ -186,12 +192,29 @@ class CallHub:
         assert self.engines is not None and self.backoffice is not None
         conversation = Conversation(self.cfg.clinic, self.engines.llm, self.backoffice.calendar,
                                     self.backoffice.policy(), call_id=record.call_id, caller_id=record.caller_number or None)
+        if reminder is not None and self.backoffice.reminder_calls is not None:
+            conversation = self._reminder_dialog(conversation, reminder)
         return CallSession(record, self.engines, conversation, dialog.silence_timeout_s, dialog.end_silence_ms,
                            hangup=hangup, transfer=transfer,
                            barge_in_ms=dialog.barge_in_ms, barge_in_pause_ms=dialog.barge_in_pause_ms,
                            backchannels_interrupt=dialog.backchannels_interrupt, filler_after_s=dialog.filler_after_s,
                            turn_timeout_s=dialog.turn_timeout_s, log_text=self.cfg.privacy.log_transcripts,
                            consent_prompt=self.cfg.recording.consent_prompt if self.cfg.recording.enabled else "")
+
+    def _reminder_dialog(self, conversation: Conversation, req: CallRequest) -> ReminderCall:
+        calls = self.backoffice.reminder_calls
+        booking = calls.booking(req.appointment_id)
+        self._reminders[conversation.call_id] = req
+        return ReminderCall(conversation, booking, clinic_phone=self.cfg.clinic.phone,
+                            confirm=lambda: confirm(calls.calendar, req.appointment_id, "call"))
+
+    def _reminder_ended(self, session) -> None:
+        """A reminder call ended: how it went, for its attempts (off the loop: database work)."""
+        req = self._reminders.pop(session.record.call_id, None)
+        if req is None or self.backoffice is None or self.backoffice.reminder_calls is None:
+            return
+        result = session.conversation.result() if isinstance(session.conversation, ReminderCall) else "failed"
+        asyncio.get_running_loop().run_in_executor(None, self.backoffice.reminder_calls.finished, req.attempt_id, result)
 
     def _watch_media(self) -> None:
         """Once a second: a begun call whose media stopped (and is not on hold) is hung up."""

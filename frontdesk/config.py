@@ -106,6 +106,9 @@ class RemindersConfig:
     channels: list[str] = field(default_factory=lambda: ["sms", "email"])
     quiet_hours: tuple[str, str] = ("21:00", "08:00")  # clinic time: nothing goes out from the first to the second
     confirm_url: str = ""  # the dashboard's public address: email reminders carry a confirm link to it
+    calls: bool = False  # ask each booking caller for consent, then call those who said yes
+    call_attempts: int = 2  # unanswered or busy: tried again, at most this many calls per reminder
+    call_retry_minutes: int = 60  # between two attempts
 
 
 @dataclass
@@ -133,6 +136,16 @@ class RegisterConfig:
 
 
 @dataclass
+class OutboundConfig:
+    """[sip.outbound]: where the calls frontdesk places go (reminder calls): the trunk or PBX."""
+    proxy: str  # sip:pbx.example.com:5060 (an IP address or a name, A/AAAA); ;transport=tcp for TCP
+    username: str = ""  # Digest credentials, when the trunk or PBX challenges the INVITE
+    password: str = ""
+    caller_id: str = ""  # the user part of From: the clinic's number as the trunk expects it (+15550100100)
+    ring_timeout_s: float = 30.0  # ringing this long: cancelled, and counted as no answer
+
+
+@dataclass
 class SipConfig:
     listen: str
     port: int
@@ -153,6 +166,7 @@ class SipConfig:
     tls_private_key: str = ""
     max_calls: int = 0  # calls at once; beyond it new INVITEs (and OPTIONS probes) get 503; 0: no limit
     overload_backlog_ms: int = 300  # a new INVITE that waited longer in the UDP receive queue gets 503; 0: off
+    outbound: OutboundConfig | None = None  # where placed calls go; None: frontdesk places none
 
 
 @dataclass
@@ -378,7 +392,7 @@ def loads_config(text: str, src: Path = Path("<config>")) -> Config:
     dashboard = _dashboard_section(data)
     twilio = _twilio_section(data, dashboard)
     node_id = _node_id(data)
-    reminders = _reminders_section(data, confirmations)
+    reminders = _reminders_section(data, confirmations, sip)
     return Config(clinic, sip, models, dialog, data_dir, src, booking, HandoffConfig(front), confirmations, caldav,
                   privacy, recording, dashboard, _get(st, "call_log_file", "storage", bool, False), twilio, node_id,
                   _get(st, "data_dir_shared", "storage", bool, False), reminders, _sms_section(data),
@@ -506,8 +520,32 @@ def _sip_section(data: dict) -> SipConfig:
                     answer_delay_ms=_range(_get(s, "answer_delay_ms", "sip", int, 0), 0, 30000, "sip.answer_delay_ms"),
                     max_calls=_range(_get(s, "max_calls", "sip", int, 0), 0, 100000, "sip.max_calls"),
                     overload_backlog_ms=_range(_get(s, "overload_backlog_ms", "sip", int, 300), 0, 60000,
-                                               "sip.overload_backlog_ms"))
+                                               "sip.overload_backlog_ms"),
+                    outbound=_outbound_config(_get(s, "outbound", "sip", dict, None)))
     return sip
+
+
+def _outbound_config(o: dict | None) -> OutboundConfig | None:
+    """[sip.outbound]; the password may come from $FRONTDESK_SIP_OUTBOUND_PASSWORD instead of the file."""
+    if o is None:
+        return None
+    proxy = _get(o, "proxy", "sip.outbound", str, required=True)
+    try:
+        uri = parse_uri(proxy)
+        if uri.scheme != "sip" or not re.fullmatch(r"[A-Za-z0-9.\-:\[\]]+", uri.host):
+            raise ValueError(uri.host)
+        if (uri.params.get("transport") or "udp").lower() not in ("udp", "tcp"):
+            raise ValueError("transport")
+    except (SipParseError, ValueError):
+        raise ConfigError(f"sip.outbound.proxy: expected a SIP URI such as sip:10.0.0.5:5060 or "
+                          f"sip:trunk.example.com;transport=tcp, got {proxy!r}") from None
+    caller_id = _get(o, "caller_id", "sip.outbound", str, "")
+    if caller_id and not re.fullmatch(r"\+?[0-9A-Za-z._\-]+", caller_id):
+        raise ConfigError(f"sip.outbound.caller_id: expected a number or SIP user such as +15550100100, got {caller_id!r}")
+    return OutboundConfig(proxy, _get(o, "username", "sip.outbound", str, ""),
+                          os.environ.get("FRONTDESK_SIP_OUTBOUND_PASSWORD") or _get(o, "password", "sip.outbound", str, ""),
+                          caller_id, _range(_get(o, "ring_timeout_s", "sip.outbound", float, 30.0), 5.0, 120.0,
+                                            "sip.outbound.ring_timeout_s"))
 
 
 def _models_section(data: dict) -> ModelsConfig:
@@ -605,7 +643,7 @@ def _sms_section(data: dict) -> SmsConfig:
     return sms
 
 
-def _reminders_section(data: dict, confirmations: ConfirmationsConfig) -> RemindersConfig:
+def _reminders_section(data: dict, confirmations: ConfirmationsConfig, sip: SipConfig) -> RemindersConfig:
     """[reminders]: when before each appointment a reminder goes out, how, and the quiet hours."""
     r = _get(data, "reminders", "", dict, {})
     hours = _get(r, "before_hours", "reminders", list, [])
@@ -626,8 +664,16 @@ def _reminders_section(data: dict, confirmations: ConfirmationsConfig) -> Remind
     if confirm_url and not re.match(r"^https?://[^/\s?#]+(/[^\s?#]*)?$", confirm_url):
         raise ConfigError(f"reminders.confirm_url: expected the http(s):// address patients reach the dashboard at, "
                           f"got {confirm_url!r}")
+    calls = _get(r, "calls", "reminders", bool, False)
+    if calls and sip.outbound is None:
+        raise ConfigError("reminders.calls: needs [sip.outbound] (the trunk or PBX the calls go through)")
+    if calls and not hours:
+        raise ConfigError("reminders.calls: needs reminders.before_hours (when before the appointment to call)")
     return RemindersConfig([float(h) for h in hours], list(channels),
-                           (f"{int(m.group(1)):02d}:{m.group(2)}", f"{int(m.group(3)):02d}:{m.group(4)}"), confirm_url)
+                           (f"{int(m.group(1)):02d}:{m.group(2)}", f"{int(m.group(3)):02d}:{m.group(4)}"), confirm_url,
+                           calls, _range(_get(r, "call_attempts", "reminders", int, 2), 1, 5, "reminders.call_attempts"),
+                           _range(_get(r, "call_retry_minutes", "reminders", int, 60), 5, 24 * 60,
+                                  "reminders.call_retry_minutes"))
 
 
 def _waitlist_section(data: dict) -> WaitlistConfig:

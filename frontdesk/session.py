@@ -135,21 +135,26 @@ class CallSession:
             if self.consent_prompt:  # recording is on: the caller hears so before anything else
                 self.record.add_turn("agent", self.consent_prompt, intent="recording_notice")
                 await self.say(AgentTurn(self.consent_prompt, intent="recording_notice"), record_history=False)
-            await self.say(self.conversation.greeting())
+            opening = self.conversation.greeting()  # None: a call we placed listens first
+            if opening is not None:
+                await self.say(opening)
             goodbyes = 0
             while True:
                 try:
                     # asyncio.timeout, not wait_for: in Python 3.11 wait_for drops a cancellation
                     # that lands as the item arrives, and the call's task would outlive the call
-                    async with asyncio.timeout(self.silence_timeout_s):
+                    async with asyncio.timeout(getattr(self.conversation, "listen_s", None) or self.silence_timeout_s):
                         item = await self.inbox.get()
                 except TimeoutError:
                     if self.rtp is not None and (self.rtp.on_hold or self.rtp.playing):
                         continue  # on hold (or still talking): silence is expected
                     if self.endpointer.in_speech:
                         continue  # the caller is in the middle of a long answer (a spelling, say)
-                    await self.say(self.conversation.on_silence())
-                    break
+                    turn = self.conversation.on_silence()
+                    await self.say(turn)
+                    if turn.hangup:
+                        break
+                    continue
                 if isinstance(item, str):
                     turn = await self.handle_dtmf(item)
                 else:

@@ -77,6 +77,8 @@ class Notifier:
         self.confirm_url = confirm_url  # the dashboard's public address: email reminders carry a confirm link
 
     def _opted_out(self, b: Booking, channel: str) -> bool:
+        if channel == "call":  # calls need the caller's consent (tools.reminder_calls); a STOP ends them too
+            return number_opted_out(self.calendar, b.phone)
         if channel == "sms" and number_opted_out(self.calendar, b.phone):  # texted STOP (tools.replies)
             return True
         return self.calendar.caller_opted_out(b.phone, b.caller_name, channel)
@@ -130,7 +132,7 @@ class Notifier:
 
     # -- reminders (tools.reminders queues them) ----------------------------------------------
 
-    def _reminded(self, payload: dict, channel: str) -> Booking | None:
+    def reminded(self, payload: dict, channel: str) -> Booking | None:
         """The booking a queued reminder is for, if it should still go out: booked, at the time the
         reminder was for (not moved since), and the caller has not opted out."""
         b = self.calendar.get_booking(payload["appointment_id"])
@@ -148,13 +150,13 @@ class Notifier:
         return f"{self.clinic_name}: a reminder of your appointment on {_when(b)}.{call}"
 
     def handle_reminder_sms(self, payload: dict) -> None:
-        b = self._reminded(payload, "sms")
+        b = self.reminded(payload, "sms")
         if b is not None and b.phone:
             ask = " Reply C to confirm, R to change it, STOP to opt out." if self.replies else " Reply STOP to opt out."
             self.sms.send(b.phone, self._reminder_words(b) + ask)
 
     def handle_reminder_email(self, payload: dict) -> None:
-        b = self._reminded(payload, "email")
+        b = self.reminded(payload, "email")
         if b is None or not b.email:
             return
         if not self.smtp.host:

@@ -17,7 +17,9 @@ Rules a clinic would expect:
 - when two reminders are due at once (the server was down), only the one nearest the
   appointment goes out; the other is recorded as skipped;
 - texts say only the clinic's name and the appointment's time: no service, no provider, nothing
-  about the caller's health.
+  about the caller's health;
+- with ``calls`` on, a number whose caller said yes to reminder calls also gets a call
+  (tools.reminder_calls).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from .calendar import Calendar
-from .schema import Appointment, Outbox, ReminderSent
+from .schema import Appointment, CallConsent, Outbox, ReminderSent
 
 log = logging.getLogger("frontdesk.reminders")
 CHANNELS = ("sms", "email")
@@ -44,6 +46,7 @@ class ReminderSettings:
     channels: list[str] = field(default_factory=lambda: ["sms", "email"])
     quiet_start: time = time(21, 0)  # no reminder is queued from here ...
     quiet_end: time = time(8, 0)  # ... until here, in the clinic's time zone
+    calls: bool = False  # a reminder call too, to numbers whose caller consented (tools.reminder_calls)
 
 
 def in_quiet_hours(local: time, start: time, end: time) -> bool:
@@ -69,7 +72,7 @@ class Reminders:
 
     def run_once(self, now: datetime | None = None) -> int:
         """Queue what is due now (``now``: naive UTC); returns how many reminders were queued."""
-        if not self.offsets or not self.settings.channels:
+        if not self.offsets or not (self.settings.channels or self.settings.calls):
             return 0
         now = now or self.calendar.clock()
         local = now.replace(tzinfo=ZoneInfo("UTC")).astimezone(self.tz).time()
@@ -103,6 +106,9 @@ class Reminders:
                 s.add(ReminderSent(appointment_id=appt.id, before_min=m, start=appt.start, queued_at=now, skipped=True))
             for channel in self.settings.channels:
                 s.add(Outbox(kind=f"reminder_{channel}", payload=json.dumps(payload), created_at=now, next_attempt_at=now))
+            if self.settings.calls and appt.phone_key and s.get(CallConsent, appt.phone_key) is not None:
+                s.add(Outbox(kind="reminder_call", payload=json.dumps({**payload, "attempt": 1}), created_at=now,
+                             next_attempt_at=now))
             try:
                 s.commit()
             except IntegrityError:  # another node (or an earlier run) queued it first

@@ -42,6 +42,14 @@ def number_opted_out(calendar: Calendar, phone: str) -> bool:
         return s.get(OptOut, calendar._key(phone)) is not None
 
 
+def confirm(calendar: Calendar, appointment_id: str, via: str) -> None:
+    """The caller confirmed the appointment: a text's C, a reminder call's 1 or yes, an emailed link."""
+    with Session(calendar.engine) as s:
+        if s.get(Confirmation, appointment_id) is None:
+            s.add(Confirmation(appointment_id=appointment_id, at=calendar.clock(), via=via))
+            s.commit()
+
+
 class Replies:
     def __init__(self, calendar: Calendar, clinic_name: str, clinic_phone: str = "", waitlist=None):
         self.calendar = calendar
@@ -70,10 +78,7 @@ class Replies:
                 return f"{self.clinic_name}: sorry, that time is no longer held for you. You stay on the waitlist."
             if appt is None:
                 return f"{self.clinic_name}: we found no upcoming appointment for this number. Please {self.call}."
-            with Session(self.calendar.engine) as s:
-                if s.get(Confirmation, appt.id) is None:
-                    s.add(Confirmation(appointment_id=appt.id, at=self.calendar.clock()))
-                    s.commit()
+            confirm(self.calendar, appt.id, "sms")
             when = self.calendar.get_booking(appt.id).start.strftime("%A, %B %-d at %-I:%M %p").replace(":00 ", " ")
             return f"{self.clinic_name}: thank you, your appointment on {when} is confirmed."
         if word in RESCHEDULE:

@@ -178,6 +178,26 @@ class OptOut(SQLModel, table=True):
     keyword: str = ""
 
 
+class CallConsent(SQLModel, table=True):
+    """A caller said yes to reminder calls during a booking call: when, and on which call."""
+    __tablename__ = "call_consent"
+    phone_key: str = Field(primary_key=True)  # tools.crypto.lookup_key of the number
+    given_at: NaiveDatetime
+    call_id: str  # the booking call the caller said yes on
+
+
+class ReminderCall(SQLModel, table=True):
+    """One reminder call placed (tools.reminder_calls): its attempt and how it went."""
+    __tablename__ = "reminder_call"
+    id: int | None = Field(default=None, primary_key=True)
+    appointment_id: str = Field(index=True)
+    attempt: int  # 1, 2, ...
+    placed_at: NaiveDatetime
+    call_id: str = ""  # the SIP Call-ID of the call placed
+    result: str = "placing"  # placing | confirmed | reschedule | cancelled | kept | voicemail | no answer | busy | ...
+    ended_at: NaiveDatetime | None = None
+
+
 class Confirmation(SQLModel, table=True):
     """The caller confirmed an appointment (a "C" reply to its reminder)."""
     appointment_id: str = Field(primary_key=True)

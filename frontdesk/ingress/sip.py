@@ -5,6 +5,8 @@ INVITE's offer is negotiated before anything is opened, then the RTP port is ope
 goes to the hub (``open``); the 200 OK follows (after a ring, with ``sip.answer_delay_ms``), and
 the hub ``begin``s the call on the ACK, or a second later if the ACK is lost. A BYE either way, a
 CANCEL or a timeout comes back as ``CallEnded``: the hub ``end``s the call and the port is freed.
+Reminder calls go the other way (``place_reminder_call``): an RTP port and an SDP offer, an INVITE to
+``[sip.outbound]``'s proxy, and once answered the call goes to the hub like any other.
 The SDP of each call (its session id and version, for re-INVITEs and UPDATEs) lives here, as do
 registration with a registrar and blind transfer by REFER.
 """
@@ -17,11 +19,13 @@ import logging
 import socket
 import time
 from dataclasses import dataclass
+from typing import Callable
 from pathlib import Path
 
 from media.rtp_session import PortAllocator, RtpSession
-from media.sdp import SdpError, negotiate, parse_sdp
+from media.sdp import SdpError, build_sdp, negotiate, parse_sdp
 from media.sip.message import parse_uri
+from media.sip.outbound import OutboundAnswered, OutboundCall, OutboundFailed, OutboundRinging
 from media.sip.ratelimit import RateLimiter
 from media.sip.register import Registered, Registration, RegistrationFailed
 from media.sip.transport import SipServer
@@ -30,6 +34,7 @@ from media.sip.useragent import (
     UserAgent,
 )
 from media.srtp import SrtpContext
+from tools.reminder_calls import CallRequest
 
 from .. import __version__
 from ..calls import CallHub, CallInfo
@@ -53,6 +58,7 @@ class SipIngress:
         self.ports = PortAllocator(cfg.sip.rtp_port_min, cfg.sip.rtp_port_max)
         self.calls: dict[str, _SipCall] = {}
         self._transfers: dict[str, asyncio.Queue] = {}
+        self._dialling: dict[str, asyncio.Queue] = {}  # calls we placed, until answered or failed
         self._overload_logged = 0  # ua.overload_rejected when last logged
         self.ua: UserAgent | None = None
         self.sip: SipServer | None = None
@@ -144,6 +150,10 @@ class SipIngress:
             session = self.hub.sessions.get(event.call_id)
             if session:
                 session.on_dtmf(event.digit)
+        elif isinstance(event, (OutboundRinging, OutboundAnswered, OutboundFailed)):
+            queue = self._dialling.get(event.call_id)
+            if queue is not None:
+                queue.put_nowait(event)
         elif isinstance(event, TransferProgress):
             queue = self._transfers.get(event.call_id)
             if queue is not None:
@@ -268,6 +278,90 @@ class SipIngress:
                         self.cfg.sip.overload_backlog_ms)
             self._overload_logged = self.ua.overload_rejected
         asyncio.get_running_loop().call_later(1.0, self._watch_overload)
+
+    async def place_reminder_call(self, req: CallRequest, report: Callable[[int, str, str], None]) -> None:
+        """Place one reminder call through [sip.outbound]; once answered the hub runs its dialog.
+        ``report(attempt_id, call_id, result)`` hears of a call that was never answered ("no answer",
+        "busy", ...); an answered call's result comes from the hub when it ends."""
+        assert self.sip and self.ua
+        out, sip = self.cfg.sip.outbound, self.cfg.sip
+        assert out is not None
+        why = self.hub.unavailable()
+        if why is not None:  # draining, or at capacity: tried again later
+            log.warning("reminder call for appointment %s not placed now: %s", req.appointment_id, why)
+            report(req.attempt_id, "", "failed")
+            return
+        uri = parse_uri(out.proxy)
+        transport = "TCP" if (uri.params.get("transport") or "").lower() == "tcp" else "UDP"
+        try:
+            host = uri.host.strip("[]")
+            try:
+                ipaddress.ip_address(host)
+            except ValueError:
+                infos = await asyncio.get_running_loop().getaddrinfo(host, uri.port or 5060, type=socket.SOCK_DGRAM)
+                host = infos[0][4][0]
+            rtp = await RtpSession.open(self.ports, sip.listen, codec="PCMU", payload_type=0, dtmf_payload_type=101,
+                                        remote=("0.0.0.0", 9))
+        except OSError as exc:
+            log.error("reminder call for appointment %s: cannot place it (%s)", req.appointment_id, exc)
+            report(req.attempt_id, "", "failed")
+            return
+        session_id = int(time.time())
+        offer = build_sdp(sip.public_address, rtp.port, [(0, "PCMU"), (8, "PCMA")], 101, session_id=session_id)
+        user = out.caller_id or "frontdesk"
+        number = req.number.replace(" ", "")
+        suffix = ";transport=tcp" if transport == "TCP" else ""
+        call = OutboundCall(target=f"sip:{number}@{uri.host}{f':{uri.port}' if uri.port else ''}{suffix}",
+                            from_uri=f'"{self.cfg.clinic.name}" <sip:{user}@{sip.public_address}>',
+                            contact=f"<sip:{user}@{sip.public_address}:{self.bound_port}{suffix}>",
+                            offer=offer.encode(), address=(host, uri.port or 5060), username=out.username,
+                            password=out.password, transport=transport, local_host=sip.public_address,
+                            local_port=self.bound_port, user_agent=f"frontdesk/{__version__}",
+                            ring_timeout_s=out.ring_timeout_s)
+        queue: asyncio.Queue = asyncio.Queue()
+        self._dialling[call.call_id] = queue
+        report(req.attempt_id, call.call_id, "placing")
+        log.info("call %s: reminder call for appointment %s (attempt %d)", call.call_id, req.appointment_id, req.attempt)
+        self.sip.act(self.ua.dial, call)
+        try:
+            while True:
+                event = await queue.get()
+                if not isinstance(event, OutboundRinging):
+                    break
+        finally:
+            self._dialling.pop(call.call_id, None)
+        if isinstance(event, OutboundFailed):
+            rtp.close()
+            self.ports.release(rtp.port)
+            log.info("call %s: reminder call not answered (%s)", call.call_id, event.reason)
+            report(req.attempt_id, call.call_id, event.reason if event.reason in ("busy", "no answer") else
+                   ("unreachable" if event.status is None else "failed"))
+            return
+        try:
+            answer = negotiate(parse_sdp(event.answer), sip.public_address, rtp.port, srtp="off")
+        except SdpError as exc:
+            log.warning("call %s: the answer's SDP is not usable (%s); hanging up", call.call_id, exc)
+            rtp.close()
+            self.ports.release(rtp.port)
+            self.sip.act(self.ua.hangup, call.call_id, reason="unusable SDP answer")
+            report(req.attempt_id, call.call_id, "failed")
+            return
+        rtp.update(codec=answer.codec, payload_type=answer.payload_type, dtmf_payload_type=answer.dtmf_payload_type,
+                   remote=(answer.remote_host, answer.remote_port), may_send=answer.we_may_send)
+        # the record's "caller" is the other party: the patient's number, for the dialog and the report
+        info = CallInfo("sip", call.call_id, f"sip:{number}@{uri.host}", call.from_uri, f"{host}:{uri.port or 5060}",
+                        transport, answer.codec)
+        session = self.hub.open(info, rtp, end=lambda reason, cid=call.call_id: self._hangup(cid, reason),
+                                transfer=lambda target, cid=call.call_id: self.transfer(cid, target), admitted=True,
+                                reminder=req)
+        if session is None:
+            rtp.close()
+            self.ports.release(rtp.port)
+            self.sip.act(self.ua.hangup, call.call_id, reason="busy here")
+            report(req.attempt_id, call.call_id, "failed")
+            return
+        self.calls[call.call_id] = _SipCall(rtp, session_id)
+        self.hub.begin(call.call_id)
 
     async def transfer(self, call_id: str, target: str, timeout_s: float = 20.0) -> bool:
         """Blind transfer by REFER; True once the caller's side reports the new call answered."""

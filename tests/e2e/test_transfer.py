@@ -35,12 +35,13 @@ def desk_server(tmp_path_factory):
     server.stop()
 
 
-def start_desk(port: int, tmp_path: Path) -> tuple[subprocess.Popen, Path]:
-    """The front desk phone (tests/helpers/pj_desk.py) on 127.0.0.1:port, once it listens."""
+def start_desk(port: int, tmp_path: Path, *extra: str) -> tuple[subprocess.Popen, Path]:
+    """The front desk phone (tests/helpers/pj_desk.py) on 127.0.0.1:port, once it listens; ``extra``:
+    more of its options."""
     seen = tmp_path / "desk.json"
     log = open(tmp_path / "desk.log", "w")
     desk = subprocess.Popen([sys.executable, str(Path(__file__).parents[1] / "helpers" / "pj_desk.py"), "--port", str(port),
-                             "--json", str(seen), "--rtp-port", "43200", "--timeout", "400"],
+                             "--json", str(seen), "--rtp-port", "43200", "--timeout", "400", *extra],
                             stdout=log, stderr=subprocess.STDOUT)
     log.close()
     deadline = time.time() + 20

@@ -1,13 +1,16 @@
-"""A front desk phone for the transfer tests: a second pjsua2 endpoint, in its own process.
+"""A phone played by pjsua2 in its own process: the front desk for the transfer tests, the
+patient's phone for the reminder-call tests.
 
     python -m tests.helpers.pj_desk --port 5070 --json desk.json [--ring-ms 500] [--hold-s 2] [--timeout 120]
+                                    [--dtmf 1 --dtmf-after-s 12]
 
 It listens for SIP on 127.0.0.1:PORT (UDP) with its own RTP ports (--rtp-port, away from the test
 caller's 41000-42999 and frontdesk's 20000-20999), rings (180) for --ring-ms, answers the first
 INVITE with 200, hangs up --hold-s after the call is confirmed (or lets the caller hang up first)
 and exits. What it saw is written to --json on every change: the INVITE's From, To, Referred-By and
 User-Agent, the states the call went through, whether its media became active, how many RTP packets it
-received, and who ended it.
+received, and who ended it. With --dtmf, it presses those keys (RFC 4733) --dtmf-after-s after the
+call is confirmed.
 It exits 0 once a call was confirmed and ended, 1 otherwise (no call within --timeout).
 """
 
@@ -37,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ring-ms", type=int, default=500, help="ring (180) this long before answering")
     ap.add_argument("--hold-s", type=float, default=2.0, help="hang up this long after the call is confirmed")
     ap.add_argument("--timeout", type=float, default=120.0, help="give up if no call has ended by then")
+    ap.add_argument("--dtmf", default="", help="keys to press once the call is up (RFC 4733)")
+    ap.add_argument("--dtmf-after-s", type=float, default=5.0, help="this long after the call is confirmed")
     args = ap.parse_args(argv)
 
     import pjsua2 as pj
@@ -70,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     ep.audDevManager().setNullDev()
     ep.libStart()
 
-    state = {"call": None, "ring_until": None, "hangup_at": None, "done": False, "local_hangup": False}
+    state = {"call": None, "ring_until": None, "hangup_at": None, "done": False, "local_hangup": False,
+             "dtmf_at": None}
     keep: list = []  # every Call object stays referenced until the process exits
 
     class DeskCall(pj.Call):
@@ -82,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
                 seen["confirmed"] = True
                 seen["remote_uri"] = ci.remoteUri
                 state["hangup_at"] = time.monotonic() + args.hold_s
+                if args.dtmf:
+                    state["dtmf_at"] = time.monotonic() + args.dtmf_after_s
             elif ci.state == pj.PJSIP_INV_STATE_DISCONNECTED:
                 seen["ended_by"] = "desk" if state["local_hangup"] else "caller"
                 state["done"] = True
@@ -154,6 +162,11 @@ def main(argv: list[str] | None = None) -> int:
                 seen["rtp_rx_packets"] = call.getStreamStat(0).rtcp.rxStat.pkt
             except pj.Error:
                 pass
+        if state["dtmf_at"] is not None and now >= state["dtmf_at"] and not state["done"]:
+            state["dtmf_at"] = None
+            call.dialDtmf(args.dtmf)
+            seen["dtmf_sent"] = args.dtmf
+            save()
         if state["hangup_at"] is not None and now >= state["hangup_at"] and not state["done"]:
             state["hangup_at"] = None
             state["local_hangup"] = True
