@@ -39,7 +39,6 @@ def _numeric(address: tuple[str, int], family: int) -> tuple[str, int] | None:
         return None
 
 
-
 def _lane_attribute(name: str, doc: str) -> property:
     return property(lambda self: getattr(self._lane, name), doc=doc)
 
@@ -78,8 +77,7 @@ class NativeRtpSession(RtpSession):
     @on_frame.setter
     def on_frame(self, callback: Callable[[np.ndarray], None]) -> None:
         self._on_frame = callback
-        if "_lane" in self.__dict__:
-            self._lane.on_frame = callback
+        self._lane.on_frame = callback
 
     @property
     def on_dtmf(self) -> Callable[[str], None]:
@@ -88,8 +86,7 @@ class NativeRtpSession(RtpSession):
     @on_dtmf.setter
     def on_dtmf(self, callback: Callable[[str], None]) -> None:
         self._on_dtmf = callback
-        if "_lane" in self.__dict__:
-            self._lane.on_dtmf = callback
+        self._lane.on_dtmf = callback
 
     remote = _lane_attribute("remote", "where packets go: the SDP's address, then where the stream comes from")
     rx_stats = _lane_attribute("rx_stats", "the peer's stream, for RTCP (RFC 3550 A.1, A.3, A.8)")
@@ -109,8 +106,7 @@ class NativeRtpSession(RtpSession):
 
     @_talking.setter
     def _talking(self, value: bool) -> None:
-        if "_lane" in self.__dict__:
-            self._lane.talking = value
+        self._lane.talking = value
 
     @property
     def last_packet_at(self) -> float:
@@ -165,8 +161,7 @@ class NativeRtpSession(RtpSession):
             self._send_rtcp()
 
     def _want_python_out(self) -> None:
-        if "_lane" in self.__dict__:
-            self._lane.python_out = True
+        self._lane.python_out = True
 
     def send_dtmf(self, digits: str) -> None:
         super().send_dtmf(digits)

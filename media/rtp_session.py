@@ -92,6 +92,8 @@ class RtpSession:
         self.codec = codec
         self.payload_type = payload_type
         self.dtmf_payload_type = dtmf_payload_type
+        # the per-packet state first: a native session's lane exists before any callback is set on it
+        self._init_media(remote, random.randint(0, 0xFFFF), random.randint(0, 0xFFFFFFFF), random.randint(1, 0xFFFFFFFF))
         self.on_frame = on_frame
         self.on_dtmf = on_dtmf
         self._dtmf_out = DtmfSender()
@@ -109,7 +111,6 @@ class RtpSession:
         self._frames_to_report = RTCP_INTERVAL_FRAMES // 2
         self.send_lateness_ms = LatenessLog(3000)  # last minute of pacing error
         self.on_sent: Callable[[np.ndarray | None], None] | None = None  # each 20 ms sent (None: silence)
-        self._init_media(remote, random.randint(0, 0xFFFF), random.randint(0, 0xFFFFFFFF), random.randint(1, 0xFFFFFFFF))
 
     def _init_media(self, remote: tuple[str, int], seq: int, ts: int, ssrc: int) -> None:
         """The per-packet state: the stream's address, codec, jitter buffer, playout queue and counters."""

@@ -271,3 +271,101 @@ async def _native_session(speech):
     session.close()
     stranger.sock.close()
     peer.sock.close()
+
+
+class PythonRtpSession(RtpSession):
+    """RtpSession as it runs for SRTP, Twilio and WebRTC calls: every packet in Python (RtpSession.open
+    picks the native session only for RtpSession itself)."""
+
+
+@pytest.mark.parametrize("codec", ["PCMU", "PCMA"])
+def test_the_native_session_and_the_python_one_do_the_same_on_the_wire(speech, codec):
+    """One script of a call's media events, played to both sessions over loopback: what each
+    delivers (digits, counters, latching, SSRC changes, the caller's frames) and every packet each
+    sends (audio, silence, markers, RFC 4733 digits, hold, a codec change, a new address) must agree."""
+    native_run = asyncio.run(_scripted_call(RtpSession, speech, codec))
+    python_run = asyncio.run(_scripted_call(PythonRtpSession, speech, codec))
+    assert native_run["kind"] == "NativeRtpSession" and python_run["kind"] == "PythonRtpSession"
+    for key in ("digits", "counters", "remote_latched", "ssrc_changes", "sent", "sent_after_move"):
+        assert native_run[key] == python_run[key], key
+    # the caller's frames: the same in the same order (timing differs by microseconds between the
+    # two ways of reading the socket, so the jitter buffer may place a frame one tick apart)
+    for run in (native_run, python_run):
+        assert len(run["exact"]) >= 50 and run["exact"] == sorted(run["exact"]), run["kind"]
+    assert abs(len(native_run["exact"]) - len(python_run["exact"])) <= 3
+
+
+async def _scripted_call(cls, speech, codec: str) -> dict:
+    pt = 0 if codec == "PCMU" else 8
+    encode, decode = g711.encoder(codec), g711.decoder(codec)
+    allocator = PortAllocator(33200, 33300)
+    heard, digits = [], []
+    session = await cls.open(allocator, "127.0.0.1", codec=codec, payload_type=pt, dtmf_payload_type=101,
+                             remote=("127.0.0.1", 9), on_frame=heard.append, on_dtmf=digits.append)
+    peer, stranger = Peer(session.port), Peer(session.port, ssrc=0x9999)
+    frames = [speech[i:i + 160] for i in range(0, 160 * 60, 160)]
+    due = time.monotonic()
+
+    async def ticks(n: int) -> None:
+        nonlocal due
+        for _ in range(n):
+            due += 0.020
+            # an asyncio sleep, not time.sleep: the Python session reads its socket on the loop
+            await asyncio.sleep(max(0.0, due - time.monotonic()))
+            session.tick(due)
+
+    for n, frame in enumerate(frames):
+        peer.send(encode(frame), pt=pt)
+        if n == 10:
+            stranger.send(b"\xff" * 160, pt=pt)  # another source while the stream is live: dropped
+            peer.sock.sendto(b"\x80garbage", ("127.0.0.1", session.port))  # not RTP: counted, dropped
+        if n == 20:
+            peer.send(build_event("7", False, 160), pt=101, ts=7000)
+            peer.send(build_event("7", True, 320), pt=101, ts=7000)  # the same event: one digit
+        await ticks(1)
+    latched = session.remote == peer.sock.getsockname()
+    peer.received()  # what was sent so far is silence: compared below from here on
+    session.play(speech[:1600])  # 200 ms of the agent, then silence
+    await ticks(12)
+    session.send_dtmf("4")  # in place of audio while it lasts
+    await ticks(8)
+    session.update(codec=codec, payload_type=pt, dtmf_payload_type=101, remote=session.remote, may_send=False)
+    session.play(speech[1600:3200])
+    await ticks(5)  # on hold: nothing goes out, the audio waits
+    session.update(codec=codec, payload_type=pt, dtmf_payload_type=101, remote=session.remote, may_send=True)
+    await ticks(12)
+    other = "PCMA" if codec == "PCMU" else "PCMU"
+    session.update(codec=other, payload_type=8 if other == "PCMA" else 0, dtmf_payload_type=101,
+                   remote=session.remote, may_send=True)
+    session.play(speech[3200:4000])
+    await ticks(6)
+    await asyncio.sleep(0.05)
+    sent = _relative(peer.received())
+    # the call moves to another address (a re-INVITE): packets go there, and latch to its stream
+    mover = Peer(session.port, ssrc=0x4242)
+    session.update(codec=other, payload_type=8 if other == "PCMA" else 0, dtmf_payload_type=101,
+                   remote=mover.sock.getsockname(), may_send=True)
+    mover.send(b"\xd5" * 160, pt=8 if other == "PCMA" else 0)
+    await ticks(3)
+    await asyncio.sleep(0.05)
+    sent_after_move = _relative(mover.received())
+    counters = {k: getattr(session, k) for k in ("packets_in", "foreign_packets", "bad_packets")}
+    result = {"kind": cls.__name__ if cls is not RtpSession else type(session).__name__, "digits": digits,
+              "counters": counters, "remote_latched": latched, "ssrc_changes": session.ssrc_changes,
+              "sent": sent, "sent_after_move": sent_after_move}
+    wire = [decode(encode(f)).tobytes() for f in frames]
+    result["exact"] = [wire.index(f) for f in (h.tobytes() for h in heard) if f in wire]
+    session.close()
+    for p in (peer, stranger, mover):
+        p.sock.close()
+    return result
+
+
+def _relative(packets: list) -> list[tuple]:
+    """Packets as (payload type, marker, sequence and timestamp from the first, payload): the same
+    whatever random start the session picked."""
+    if not packets:
+        return []
+    seq0, ts0 = packets[0].sequence, packets[0].timestamp
+    return [(p.payload_type, p.marker, (p.sequence - seq0) & 0xFFFF, (p.timestamp - ts0) & 0xFFFFFFFF, p.payload)
+            for p in packets]
