@@ -67,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg.medConfig.sndClockRate = 8000
     cfg.medConfig.channelCount = 1
     cfg.medConfig.ecTailLen = 0
+    cfg.medConfig.noVad = True  # a phone sends its (silent) audio all along, as a handset does
     ep.libInit(cfg)
     tcfg = pj.TransportConfig()
     tcfg.port = args.port
@@ -99,6 +100,9 @@ def main(argv: list[str] | None = None) -> int:
             ci = self.getInfo()  # keep it: iterating a temporary's vector reads freed memory
             for mi in ci.media:
                 if mi.type == pj.PJMEDIA_TYPE_AUDIO and mi.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
+                    # the (null) microphone into the call: its stream is clocked, so it sends RTP
+                    # and the RFC 4733 digits pressed
+                    ep.audDevManager().getCaptureDevMedia().startTransmit(self.getAudioMedia(mi.index))
                     seen["media_active"] = True
                     save()
 
