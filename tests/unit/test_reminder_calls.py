@@ -262,3 +262,25 @@ def test_config_needs_an_outbound_proxy_and_reminder_times():
                               '[reminders]\nbefore_hours = [24]\nchannels = []\ncalls = true\ncall_attempts = 3\n')
     assert cfg.reminders.calls and cfg.reminders.call_attempts == 3 and cfg.sip.outbound.caller_id == "+15550100100"
     assert not load_config().reminders.calls  # off by default
+
+
+def test_no_call_is_placed_in_quiet_hours_it_waits_for_them_to_end(cal):
+    jane = booked(cal)
+    give_consent(cal, PHONE, "call-1")
+    quiet = [True]
+    notifier = Notifier(cal, "Maple Street Dental", "", SmtpSettings("", 0, ""), LogSmsGateway(cal_path(cal)),
+                        quiet=lambda: quiet[0])
+    rc = ReminderCalls(cal, notifier.reminded)
+    placed = []
+    rc.dial = placed.append
+    worker = OutboxWorker(cal.engine, {"reminder_call": rc.handle}, clock=cal.clock)
+    start = jane.start.astimezone(timezone.utc).replace(tzinfo=None)
+    with Session(cal.engine) as s:
+        s.add(Outbox(kind="reminder_call", created_at=NOW, next_attempt_at=NOW,
+                     payload=json.dumps({"appointment_id": jane.id, "start": start.isoformat(), "attempt": 1})))
+        s.commit()
+    assert worker.run_once() == (0, 1) and placed == []  # kept, and tried again later
+    quiet[0] = False
+    cal.clock.now = NOW + timedelta(minutes=20)
+    worker.run_once()
+    assert [p.appointment_id for p in placed] == [jane.id]
