@@ -72,6 +72,7 @@ class CallSession:
         self._answered = None  # (conversation before it, the caller's words, confidence) of the reply being made
         self._reply_for = None  # ... of the reply now playing
         self._reply_started = 0.0
+        self._reply_speech_end = 0.0  # when the caller stopped speaking in the turn that reply answers
         self._rejoin = None  # set by a barge-in in the reply's first seconds: join the turns
 
     @property
@@ -104,6 +105,9 @@ class CallSession:
             # are one turn, understood again as a whole, as if the reply had not started
             self._rejoin = answered
             self.turns.expect = self._expect_before  # hear the rest as the answer it continues, not the new question
+            if self._reply_speech_end:  # and this caller's pauses mid-turn are longer than the endpointer's
+                self.turns.learn_pause(int((self.turns.speech_started - self._reply_speech_end) * 1000),
+                                       self._expect_before)
             log.info("call %s: the caller went on %.1f s into the reply; the turn is joined", self.record.call_id,
                      max(0.0, went_on))
 
@@ -350,6 +354,7 @@ class CallSession:
         self.turns.pending_text = None
         t_reply = time.monotonic()
         self._reply_for, self._answered = self._answered, None
+        self._reply_speech_end = self.turns.speech_ended  # the last words of the turn answered (joined or not)
         first_audio = await self.say(turn)
         self._reply_for = None
         end = first_audio or t_reply

@@ -51,3 +51,42 @@ def test_a_transcript_of_an_earlier_pause_arriving_after_the_caller_went_on_hold
         assert waited < 1500, waited  # the whole number ends the turn; a late hold would have made it 2500
     finally:
         worker.close()
+
+
+def test_a_caller_who_went_on_after_a_long_pause_gets_that_pause_for_open_answers(caller_voice):
+    """"Can I book a cleaning? [1.2 s] I come every six months. [1.3 s] Next week, after twelve.":
+    the first pause ended the turn and a reply began; once the caller is seen to go on after such a
+    pause, the next one of that length does not end an open answer (one reply for the whole turn),
+    while yes/no and pick-one answers keep their short pause."""
+    import types
+
+    from dialog.conversation import Conversation
+    from frontdesk.config import load_config
+    from frontdesk.turns import PACE_MAX_MS, TurnTaking
+
+    conv = Conversation(load_config(None).clinic, model=None)
+    session = TurnTaking("t", types.SimpleNamespace(), conv, end_silence_ms=560, deliver=lambda u: None,
+                         interrupted=lambda: None, prompt=lambda: "", barge_in_ms=0)
+    def trimmed(text: str) -> np.ndarray:  # the words without the synthesizer's leading and trailing silence
+        pcm = np.asarray(caller_voice.synthesize_all(text), np.int16)
+        loud = np.flatnonzero(np.abs(pcm) > 500)
+        return pcm[loud[0]:loud[-1] + 1]
+
+    parts = [trimmed(t) for t in ("I come every six months.", "I was hoping for next week.")]
+    pause = np.zeros(8 * 1200, np.int16)  # 1.2 s between the two sentences
+    audio = np.concatenate([np.zeros(4000, np.int16), parts[0], pause, parts[1], np.zeros(16000, np.int16)])
+
+    def utterances() -> int:
+        session.endpointer.reset()
+        found = 0
+        for i in range(0, audio.size - FRAME_SAMPLES + 1, FRAME_SAMPLES):
+            found += sum(isinstance(e, Utterance) for e in session.endpointer.feed(audio[i:i + FRAME_SAMPLES]))
+        return found
+
+    session.asked("open")
+    assert utterances() == 2  # before: each sentence is a turn of its own
+    session.learn_pause(1250, "open")  # the caller went on 1.25 s after their last words
+    assert session.end_silence_for("open") == 1550 and session.end_silence_for("yes_no") < 560
+    assert utterances() == 1  # after: one turn
+    session.learn_pause(5000, "open")
+    assert session.end_silence_for("open") == PACE_MAX_MS  # a long silence is still the end of a turn
