@@ -4,18 +4,16 @@ mean depends on what was asked."""
 
 from __future__ import annotations
 
-import logging
 import re
 
 from . import names, parse, rules
+from .offers import OfferAnswers
 from .prompts import PROMPTS, AgentTurn
 from .spelling import MAX_SPELL_ATTEMPTS
 from .states import State
 from .understand import Reading
 from .yesno import yes_no
 
-
-log = logging.getLogger("frontdesk.dialog")
 
 # why the agent asks, for "why do you need that?"
 _WHY = {State.NAME: "It's so the clinic knows who the appointment is for.",
@@ -27,7 +25,7 @@ _WHY = {State.NAME: "It's so the clinic knows who the appointment is for.",
         State.NEW_PATIENT: "New patients get a little more time for the first visit."}
 
 
-class Answers:
+class Answers(OfferAnswers):
     def _apply_answer(self, r: Reading, text: str, acks: list[str]) -> AgentTurn | None:
         """The answer to the question that is open, by the state the call is in; None: nothing
         particular to this question, the turn goes on to the frame and the next question."""
@@ -189,38 +187,6 @@ class Answers:
                 return self._ask(f"{sure} {self._which_one()}", "offer", state=State.OFFER, expect="choice")
         return None
 
-    def _on_waitlist_offer(self, r: Reading, text: str, acks: list[str]) -> AgentTurn | None:
-        """Shall I put you on the waitlist?"""
-        if r.intent == "yes":
-            return self._join_waitlist()
-        if r.intent in ("no", "goodbye"):
-            self.waitlist_when = None
-            if self.waitlist_else == "more":
-                return self._offer_more()
-            return self._handoff("no availability found", "no_availability", preface="Okay.")
-        return None
-
-    def _on_reminder_consent(self, r: Reading, text: str, acks: list[str]) -> AgentTurn | None:
-        """Would you like a reminder call? Only a yes the rules hear (or the keypad's 1) is consent."""
-        if r.intent == "yes" and yes_no(text) == "yes":
-            from tools.reminder_calls import give_consent
-            try:
-                give_consent(self.calendar, self.q.phone_number, self.call_id)
-                self._tool("reminder_call_consent", {"given": True}, "stored")
-            except Exception as exc:
-                log.warning("reminder call consent not stored: %s", exc)
-                return self._ask("I'm sorry, I couldn't save that just now, so we won't call. "
-                                 f"{PROMPTS['anything_else']}", "consent_failed", state=State.ANYTHING_ELSE)
-            return self._ask(f"Okay, we'll call you before it. {PROMPTS['anything_else']}", "anything_else",
-                             state=State.ANYTHING_ELSE)
-        if r.intent in ("no", "goodbye") or yes_no(text) == "no":
-            self._tool("reminder_call_consent", {"given": False}, "declined")
-            if r.intent == "goodbye" or rules.is_goodbye(text):
-                return self._goodbye()
-            return self._ask(f"No problem. {PROMPTS['anything_else']}", "anything_else", state=State.ANYTHING_ELSE)
-        self.state = State.ANYTHING_ELSE  # a question or a new request: no consent, and on from there
-        return self._on_anything_else(r, text, acks)
-
     def _on_lookup_retry(self, r: Reading, text: str, acks: list[str]) -> AgentTurn | None:
         """The booking was not found: another number or the spelled name."""
         intent, slots = r.intent, r.slots
@@ -236,44 +202,6 @@ class Answers:
         if intent == "no" or re.search(r"\b(don'?t|do not) know\b|\bnot sure\b", text, re.I):
             self.lookup_tries = 1
             return self._lookup()
-        return None
-
-    def _on_anything_else(self, r: Reading, text: str, acks: list[str]) -> AgentTurn | None:
-        """Is there anything else?"""
-        intent, slots = r.intent, r.slots
-        if intent in ("no", "goodbye"):
-            return self._goodbye()
-        if intent == "yes" and not slots and len(rules.normalize(text).split()) <= 4:
-            return self._ask("Sure, what else can I help you with?", "more", state=State.OPEN)
-        return None
-
-    def _on_book_offer(self, r: Reading, text: str, acks: list[str]) -> AgentTurn | None:
-        """Would you like to book one?"""
-        intent, slots = r.intent, r.slots
-        # "Yes, we do cleanings. Would you like to book one?"
-        if intent == "yes" or intent == "book":
-            self._start("book")
-            self.q.appointment_type = slots.get("service") or self._offered_service
-            self._take_values(r, acks)
-            return self._next()
-        if intent in ("no", "goodbye"):
-            if intent == "goodbye" or rules.is_goodbye(text):
-                return self._goodbye()
-            return self._ask(f"No problem. {PROMPTS['anything_else']}", "anything_else", state=State.ANYTHING_ELSE)
-
-    def _on_callback_offer(self, r: Reading, text: str, acks: list[str]) -> AgentTurn | None:
-        """Shall someone call you back about that?"""
-        intent = r.intent
-        if intent == "yes":
-            self.create_callback("a question the clinic has no answer for")  # the words are in the details
-            self.outcome = self.outcome or "callback"
-            acks.append("I've asked a member of our staff to call you back about that.")
-            return self._after_callback()
-        if intent in ("no", "goodbye"):
-            if intent == "goodbye" or rules.is_goodbye(text):  # "No thanks, I'll call back tomorrow."
-                return self._goodbye()
-            acks.append("No problem.")
-            return self._after_callback()
         return None
 
     def _on_service(self, r: Reading, text: str, acks: list[str]) -> AgentTurn | None:
@@ -471,11 +399,6 @@ class Answers:
         return self._ask(f"{parse.speak_phone(so_far)}, and then?", "phone_partial", state=State.PHONE, expect="number")
 
     _phone_digits = ""
-
-    def _after_callback(self) -> AgentTurn:
-        if self.task and not self.task_done:
-            return self._next()
-        return self._ask(PROMPTS["anything_else"], "anything_else", state=State.ANYTHING_ELSE)
 
     def _chosen_asked_back(self, text: str, slots: dict) -> AgentTurn | None:
         """At the read-back, "Is that Thursday the 10th?" about the time being booked: yes, it is."""
