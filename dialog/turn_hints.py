@@ -121,12 +121,19 @@ _LEAD_INS = {"you know", "i'd say", "i would say", "let's see", "let me see", "h
              "i'll take", "i'll have", "i'd like", "i would like", "i'll go with", "i'll go for", "i want", "i'd prefer",
              "can i", "could i", "can i have", "could i have", "i'll do", "give me", "let me have", "i'd like the",
              "i'll take the", "let me think", "what else", "and also", "and then", "the thing is", "here's the thing",
-             "i'll go", "i will go", "let's go", "let's go with", "i'd go", "i'd go with", "i'll have the"}
+             "i'll go", "i will go", "let's go", "let's go with", "i'd go", "i'd go with", "i'll have the",
+             # a question announced: "I'd like to know, first of all, [pause] are you taking new patients?"
+             "i'd like to know", "i would like to know", "i want to know", "i wanted to know", "i was wondering",
+             "i'm wondering", "i wonder", "i wanted to ask", "i'd like to ask", "can i ask", "could i ask",
+             "quick question", "one more thing", "one more question", "another thing", "another question"}
+# said after a lead-in without finishing it: "I'd like to know, first of all."
+_LEAD_TAIL = re.compile(r"( (first of all|actually|also|too|as well|by the way|real quick|quickly|though|then))+$")
 
 
 def _lead_in(text: str) -> bool:
     words = rules.normalize(text).split()
-    lead = re.sub(r"^((oh|um|uh|so|well|okay|ok|right|hmm|yeah|and) )+", "", " ".join(words))
+    lead = re.sub(r"^((oh|um|uh|so|well|okay|ok|right|hmm|yeah|and|also|actually) )+", "", " ".join(words))
+    lead = _LEAD_TAIL.sub("", lead)
     return lead in _LEAD_INS or bool(words) and words[-1] in ("take", "prefer")
 
 

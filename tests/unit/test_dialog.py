@@ -222,9 +222,11 @@ def test_a_question_after_a_lead_in_is_answered_and_a_plan_is_known_by_its_sound
     assert rules.question_clauses("I was wondering if you do whitening?") == ["I was wondering if you do whitening?"]
 
 
-@pytest.mark.parametrize("line", ["I'll go with.", "I'd say.", "Can I?", "You know."])
+@pytest.mark.parametrize("line", ["I'll go with.", "I'd say.", "Can I?", "You know.", "I'd like to know, first of all.",
+                                  "I was wondering.", "Also, one more thing."])
 def test_a_turn_that_is_only_a_lead_in_waits_for_what_comes_next(line):
-    # aoife-keohane, haruto-takahashi, fernando-quintanilla, persona run 10: "I'll go with." got "Sorry?"
+    # aoife-keohane, haruto-takahashi, fernando-quintanilla, persona run 10: "I'll go with." got "Sorry?";
+    # fatima-zahra-benali, run 11: "I'd like to know, first of all, [pause 1.4 s] are you taking new patients?"
     conv = Conversation(CLINIC, model=None)
     conv.greeting()
     assert conv.greeting_first(line) and not conv.greeting_first("I'll go with the first one.")
