@@ -33,8 +33,11 @@ class Answers(OfferAnswers):
         why = _WHY.get(s)
         if why and not r.slots and rules.asks_why(text):  # "Why do you need my name?": say why, ask again
             return self._ask(f"{why} {self.last_question}", s, state=s, expect=self._last_expect)
-        if s in (State.CONFIRM, State.CANCEL_CONFIRM) and intent == "yes" and self._readback_cut:
-            # "okay, okay" over "To confirm, I'll..." before the question: the whole read-back first
+        if s in (State.CONFIRM, State.CANCEL_CONFIRM) and self._readback_cut and \
+                (intent == "yes" or s == State.CANCEL_CONFIRM and intent == "cancel"):
+            # "okay, okay" over "To confirm, I'll..." before the question, or "please cancel my
+            # cleaning" over "I found your cleaning with...": the whole read-back first, which the
+            # caller has not heard; nothing is booked or cancelled until they agree to it
             return self._repeat()
         handler = {
             State.CONFIRM: self._on_confirm,

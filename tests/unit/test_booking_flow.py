@@ -1168,3 +1168,19 @@ def test_the_211_is_the_2_15_offered_and_two_things_actually_is_go_ahead(cal):
         h = offers[0].local_start.hour % 12
         assert _choice(f"Oh, the {h}11 is perfect.", [c.offered[0], offers[0]]) == 1
     assert rules.announces_question("Two things, actually.")
+
+
+def test_a_cancel_request_over_a_cut_read_back_hears_the_read_back_before_anything_is_cancelled(cal):
+    # aminata-sesay, persona run 11: "I found your cleaning with Dr.—" was cut, "Please cancel my cleaning
+    # appointment" cancelled it at once, and the caller, who never heard which one or "Shall I cancel
+    # it?", asked to cancel again and again
+    slot = cal.find_slots("cleaning", date(2026, 11, 30), date(2026, 12, 4))[0]
+    b = cal.book_slot(slot, CallerInfo("Aminata Sesay", "+12025550143"), "earlier-call")
+    c = conv(cal)
+    talk(c, "Hi, this is Aminata Sesay, I'm ringing to cancel my cleaning appointment.")
+    t = c.on_caller("Yes, that's me.")
+    assert "Shall I cancel it" in t.text
+    c.interrupted("I found your cleaning with Dr.")
+    again = c.on_caller("Please cancel my cleaning appointment, something came up.")
+    assert "Shall I cancel it" in again.text and cal.get_booking(b.id).status == "booked", again.text
+    assert c.on_caller("Yes.").intent == "cancelled" and cal.get_booking(b.id).status == "cancelled"
