@@ -189,10 +189,12 @@ def _choice(text: str, offered: list, today: date | None = None) -> int | None:
                                          r"\b(first|second|third|last)( one)? (doesn'?t|won'?t|isn'?t|is no)", t):
         return idx
     # times the caller turns down ("I don't want to be there at 8") are not their pick
-    negated = {m.group(0) for m in re.finditer(r"\b(don'?t|do not|not|can'?t|cannot|too early|too late)\b[^,.]{0,40}", t)}
-    kept = t
-    for frag in negated:
-        kept = kept.replace(frag, " ")
+    # (found in the words as said, where a full stop ends what "not" applies to: "Unfortunately not.
+    # I'm only free Monday, from half nine" turns the offers down and names other days)
+    said = text.lower()
+    for m in re.finditer(r"\b(don'?t|do not|not|can'?t|cannot|too early|too late)\b[^,.;!?]{0,40}", said):
+        said = said.replace(m.group(0), " ")
+    kept = parse.clean(said)
     if re.search(r"\b(anything|instead|other|another|different|else|neither|none)\b", kept) or not kept.strip():
         return None
     t = kept

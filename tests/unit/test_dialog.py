@@ -248,3 +248,22 @@ def test_a_spelled_c_where_the_name_as_said_has_a_z_is_a_z():
     from dialog import names
     assert names.reconcile("NGOCI", "Gozy") == "NGOZI"
     assert names.reconcile("LUCIA", "Lucia") == "LUCIA" and names.reconcile("MOCK", "Mock") == "MOCK"
+
+
+def test_offers_turned_down_with_other_days_and_a_time_are_not_a_pick_of_that_time():
+    # fatima-zahra-benali, persona run 11: offered Friday 8 AM or 9:30 AM, "Unfortunately not. I'm only
+    # free Monday or Tuesday morning, from half nine, before twelve." was read back as Friday at 9:30
+    from datetime import date, datetime
+    from types import SimpleNamespace
+    from zoneinfo import ZoneInfo
+
+    from dialog.understand import _choice
+    tz = ZoneInfo("America/New_York")
+    offered = [SimpleNamespace(local_start=datetime(2026, 11, 27, h, m, tzinfo=tz), provider="Dr. Patel")
+               for h, m in ((8, 0), (9, 30))]
+    today = date(2026, 11, 23)
+    assert _choice("Unfortunately not. I'm only free Monday or Tuesday morning, from half nine, before twelve.",
+                   offered, today) is None
+    # a time turned down in the same breath as the pick still leaves the pick
+    assert _choice("I don't want to be there at 8, the 9:30 please.", offered, today) == 1
+    assert _choice("Eight is too early, I'll take half nine.", offered, today) == 1
