@@ -233,9 +233,27 @@ def _weekday_dates(today: date, names: list[str], nxt: bool) -> tuple[date, date
     return min(dates), max(dates)
 
 
+# the caller corrects themselves: what follows replaces the day and time said before it
+_CORRECTION = re.compile(r"\b(actually|i mean|sorry|no wait|wait|scratch that|make (it|that)|rather|"
+                         r"on second thought|(looking at|got) the wrong (calendar|day|week|diary))\b")
+
+
+def _corrected(t: str) -> str:
+    """"Monday around nine. Sorry, I was looking at the wrong calendar, Tuesday late morning": the
+    words after the last correction, when both they and the words before it name a day or time."""
+    marks = list(_CORRECTION.finditer(t))
+    if not marks:
+        return t
+    head, tail = t[:marks[-1].start()], t[marks[-1].end():]
+    names = rf"\b{_DAY_RX}\b|\b(morning|afternoon|evening|noon|tomorrow|today|week)\b|\d"
+    if not (re.search(names, head) and re.search(names, tail)):
+        return t
+    return re.sub(r"^\W*((no|nope|not that)\b\W*)+", "", tail)  # "actually no, Tuesday": the no is for Monday
+
+
 def parse_when(text: str, today: date) -> When:
     """A caller's day and time preference, relative to today in the clinic's time zone."""
-    t = clean(text)
+    t = _corrected(clean(text))
     w = When()
     days = [d for d in re.findall(rf"\b{_DAY_RX}\b", t)]
     days = list(dict.fromkeys(days))

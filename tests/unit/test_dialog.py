@@ -267,3 +267,20 @@ def test_offers_turned_down_with_other_days_and_a_time_are_not_a_pick_of_that_ti
     # a time turned down in the same breath as the pick still leaves the pick
     assert _choice("I don't want to be there at 8, the 9:30 please.", offered, today) == 1
     assert _choice("Eight is too early, I'll take half nine.", offered, today) == 1
+
+
+@pytest.mark.parametrize("said", [
+    "Hmm, Monday around nine. Sorry, I was looking at the wrong calendar, Tuesday, late morning, between ten and twelve.",
+    "Monday around nine, actually no, Tuesday late morning.",
+    "Monday, I mean Tuesday, late morning."])
+def test_a_day_corrected_in_the_same_breath_is_the_later_one(said):
+    # fernando-quintanilla, persona run 11, was offered Monday and Tuesday; "actually no, Tuesday" even
+    # kept the Monday (the "no" was read as "not Tuesday")
+    from datetime import date
+
+    from dialog import parse
+    w = parse.parse_when(said, date(2026, 11, 23))
+    assert w.day_from == w.day_to == date(2026, 11, 24) and w.before is not None and w.before.hour == 12
+    # a day in the words before the correction only, or none after it, is kept as it was
+    assert parse.parse_when("Sorry, Tuesday morning please.", date(2026, 11, 23)).day_from == date(2026, 11, 24)
+    assert parse.parse_when("Monday or Tuesday morning.", date(2026, 11, 23)).weekdays == frozenset({0, 1})
