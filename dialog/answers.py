@@ -315,6 +315,16 @@ class Answers(OfferAnswers):
             # spelling of a name of four or more; they do not replace it
             slots.pop("spelled")
             spelled = None
+        first = self._means_first(text)
+        current = names.letters(self.first_name if first else self.last_name)
+        if spelled and len(current) >= 6 and 2 * len(spelled) < len(current) and \
+                self.spell_attempts + 1 < MAX_SPELL_ATTEMPTS:
+            # "My last name is A, D as in David, E, B, ..." heard "My last name is A. D. D" (the
+            # recogniser stopped early): a third of the name is no correction of it; ask again
+            self.spell_attempts += 1
+            return self._ask(f"Sorry, I only caught {names.spell_out(spelled)}. Could you spell your "
+                             f"{'first' if first else 'last'} name again, letter by letter?", "spelling",
+                             state=State.SPELLING_FIRST if first else State.SPELLING, expect="spelling")
         again = spelled and spelled in (names.letters(self.last_name),
                                         names.letters(self.first_name) if self.first_spelled else None)
         if again and not self._means_first(text) and intent != "no":

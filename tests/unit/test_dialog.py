@@ -284,3 +284,17 @@ def test_a_day_corrected_in_the_same_breath_is_the_later_one(said):
     # a day in the words before the correction only, or none after it, is kept as it was
     assert parse.parse_when("Sorry, Tuesday morning please.", date(2026, 11, 23)).day_from == date(2026, 11, 24)
     assert parse.parse_when("Monday or Tuesday morning.", date(2026, 11, 23)).weekdays == frozenset({0, 1})
+
+
+def test_a_spelling_cut_short_by_the_recogniser_at_the_read_back_is_asked_again_not_taken():
+    # folasade-adebayo-cole, persona run 11: "My last name is A, D as in David, E, B as in Bravo, ..."
+    # (6 s of speech) was heard "My last name is A. D. D", and "A, D, D" replaced ADEBAYOCOLE
+    conv = Conversation(CLINIC, model=None)
+    conv.greeting()
+    for line in ("Hi, I'd like a cleaning. My name is Folasade Adebayo-Cole.", "A, D, E, B, A, Y, O, C, O, L, E.",
+                 "F, O, L, A, S, A, D, E."):
+        conv.on_caller(line)
+    turn = conv.on_caller("My last name is A. D. D")
+    assert "only caught A, D, D" in turn.text and conv.last_name.upper().startswith("ADEBAYO"), turn.text
+    turn = conv.on_caller("A, D as in David, E, B as in Bravo, A, Y, O, C, O, L, E.")
+    assert "A, D, E, B, A, Y, O" in turn.text
