@@ -403,8 +403,9 @@ class CallSession:
             entry.update(interrupted=True, heard=heard)
             self.conversation.interrupted(heard)
         if record_history:
-            # how long a pause ends the caller's answer depends on what was asked
-            self.turns.asked(turn.expect)
+            # how long a pause ends the caller's answer depends on what was asked (or, when the
+            # caller went on with their turn over this one, on what they are still answering)
+            self.turns.asked(self.turns.expect)
         return first
 
 

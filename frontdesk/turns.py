@@ -79,7 +79,7 @@ class TurnTaking:
         self.speech_ended = 0.0  # when the caller's latest utterance ended (monotonic)
         self.speaking = ""  # the text of the agent turn being spoken (set by the session)
         self.expect = "open"  # what that turn asked for (set by the session)
-        self.caller_pause_ms = 0  # the longest pause this caller made mid-turn (learn_pause)
+        self.caller_pause_ms = 0  # a pause this caller made mid-turn, for the turn they are going on with (learn_pause)
         self.pending_text: str | None = None  # the caller's words so far in a turn being joined (the session's)
         self.pauses = 0  # agent audio paused for caller speech
         self.resumes = 0  # ... and resumed (a backchannel or a noise)
@@ -153,6 +153,7 @@ class TurnTaking:
         # wall-clock time the caller stopped speaking: now minus the trailing silence
         self.utterance_wall[id(event)] = time.monotonic() - (event.detected_ms - event.end_ms) / 1000
         self.speech_ended = self.utterance_wall[id(event)]
+        self.caller_pause_ms = 0  # the turn that went on is over: the next one ends as usual
         if self._overlap and not self._barged:
             if self.barge is None or not self._caller_heard:  # the agent's own echo or noise: never a turn
                 log.info("call %s: ignored %d ms of audio over the agent", self.call_id, event.end_ms - event.start_ms)
@@ -294,7 +295,7 @@ class TurnTaking:
 
     def end_silence_for(self, expect: str) -> int:
         """Short after a yes/no or pick-one question, longer mid-number or mid-name; for an open
-        answer, at least the pause this caller was seen to make mid-turn (learn_pause)."""
+        answer the caller is going on with, at least the pause they made in it (learn_pause)."""
         base = self.end_silence_ms
         silence = {"yes_no": max(300, base - 200), "choice": max(350, base - 150),
                    "name": base + 200, "number": base + 300, "spelling": base + 400}.get(expect, base)
@@ -302,13 +303,13 @@ class TurnTaking:
 
     def learn_pause(self, gap_ms: int, expect: str) -> None:
         """The caller went on talking after a pause of ``gap_ms`` that ended their turn (a reply had
-        begun): this caller pauses that long between the sentences of one turn ("Can I book a
-        cleaning? [1.2 s] I come every six months. [1.3 s] Next week, in the afternoon."). From now
-        on an open answer waits a little longer than that, up to PACE_MAX_MS, so that each sentence
-        does not get its own reply; yes/no and pick-one answers keep their short pause."""
-        learned = min(PACE_MAX_MS, gap_ms + PACE_MARGIN_MS)
-        if learned > self.caller_pause_ms:
-            self.caller_pause_ms = learned
-            log.info("call %s: the caller pauses %d ms mid-turn; open answers now end after %d ms of silence",
-                     self.call_id, gap_ms, self.end_silence_for("open"))
+        begun): they pause that long between the sentences of one turn ("Can I book a cleaning?
+        [1.2 s] I come every six months. [1.3 s] Next week, in the afternoon."). The turn they are
+        going on with waits a little longer than that, up to PACE_MAX_MS, so that each sentence does
+        not get its own reply; once it ends, the next turn ends as usual (a longer wait on every turn
+        would cost this caller that much on every reply). Yes/no and pick-one answers keep their
+        short pause."""
+        self.caller_pause_ms = min(PACE_MAX_MS, gap_ms + PACE_MARGIN_MS)
         self.asked(expect)
+        log.info("call %s: the caller went on after %d ms; this turn ends after %d ms of silence",
+                 self.call_id, gap_ms, self.endpointer.end_silence_ms)

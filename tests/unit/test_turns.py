@@ -53,11 +53,12 @@ def test_a_transcript_of_an_earlier_pause_arriving_after_the_caller_went_on_hold
         worker.close()
 
 
-def test_a_caller_who_went_on_after_a_long_pause_gets_that_pause_for_open_answers(caller_voice):
+def test_a_caller_who_went_on_after_a_long_pause_keeps_the_turn_through_the_next_such_pause(caller_voice):
     """"Can I book a cleaning? [1.2 s] I come every six months. [1.3 s] Next week, after twelve.":
     the first pause ended the turn and a reply began; once the caller is seen to go on after such a
-    pause, the next one of that length does not end an open answer (one reply for the whole turn),
-    while yes/no and pick-one answers keep their short pause."""
+    pause, the next one of that length does not end the turn they are going on with (one reply for
+    the whole of it); the turn after that ends as usual, and yes/no and pick-one answers keep their
+    short pause."""
     import types
 
     from dialog.conversation import Conversation
@@ -80,13 +81,18 @@ def test_a_caller_who_went_on_after_a_long_pause_gets_that_pause_for_open_answer
         session.endpointer.reset()
         found = 0
         for i in range(0, audio.size - FRAME_SAMPLES + 1, FRAME_SAMPLES):
-            found += sum(isinstance(e, Utterance) for e in session.endpointer.feed(audio[i:i + FRAME_SAMPLES]))
+            for e in session.endpointer.feed(audio[i:i + FRAME_SAMPLES]):
+                if isinstance(e, Utterance):
+                    found += 1
+                    session._utterance(e)  # as the media path reports it
         return found
 
     session.asked("open")
     assert utterances() == 2  # before: each sentence is a turn of its own
     session.learn_pause(1250, "open")  # the caller went on 1.25 s after their last words
     assert session.end_silence_for("open") == 1550 and session.end_silence_for("yes_no") < 560
-    assert utterances() == 1  # after: one turn
+    assert utterances() == 1  # the turn they went on with: one turn
+    session.asked("open")  # the agent answered it and asked again: the next turn ends as usual
+    assert session.end_silence_for("open") == 560 and utterances() == 2
     session.learn_pause(5000, "open")
     assert session.end_silence_for("open") == PACE_MAX_MS  # a long silence is still the end of a turn
