@@ -140,8 +140,10 @@ class ReminderCall:
         return self._unclear()
 
     def summary(self) -> dict:
+        """The call's record: its outcome is "reminder_" and how it went, so that the report counts
+        reminder calls apart from the callers' own calls."""
         out = self.inner.summary()
-        out["outcome"] = self.result() if self.stage != "handed" or out["outcome"] == "faq_only" else out["outcome"]
+        out["outcome"] = "reminder_" + self.result().replace(" ", "_")
         return out
 
     def result(self) -> str:

@@ -92,6 +92,11 @@ class _Collector:
         yield rate
         yield CounterMetricFamily("frontdesk_complaints", "Callers who complained (a callback task each)",
                                   value=r.get("complaints", 0))
+        placed = CounterMetricFamily("frontdesk_reminder_calls", "Reminder calls placed, by how they went",
+                                     labels=["result"])
+        for result, n in r.get("reminder_calls", {}).items():
+            placed.add_metric([result], n)
+        yield placed
         live = self.live()
         yield GaugeMetricFamily("frontdesk_active_calls", "Calls in progress", value=live.get("active_calls", 0))
         if live.get("tick_lateness"):

@@ -75,6 +75,9 @@ def report(args) -> int:
     rows.append(("survey: answers, average of 5", f"{data['survey_answers']}, {num(data['survey_average'])}"))
     rows += [(f"no-shows, {names[k]}", f"{g['no_show']} of {g['marked']} marked ({pct(g['rate'])})")
              for k, g in data["no_shows"].items()]
+    if data["reminder_calls"]:  # placed by frontdesk, not counted in the figures above
+        rows.append(("reminder calls placed", str(sum(data["reminder_calls"].values()))))
+        rows += [(f"  reminder call {k.replace('_', ' ')}", str(v)) for k, v in data["reminder_calls"].items()]
     width = max(len(k) for k, _ in rows)
     for k, v in rows:
         print(f"{k:<{width}}  {v}")

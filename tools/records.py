@@ -240,7 +240,9 @@ class RecordStore:
         """The measures, computed by the database: /metrics asks for them every few seconds, and a
         clinic's history grows without end, so no call row is loaded into memory."""
         c = CallRow
-        where = [c.started_at >= since] if since else []
+        # the callers' calls; the reminder calls frontdesk placed (outcome "reminder_...") are counted apart
+        placed = c.outcome.like("reminder_%")  # type: ignore[attr-defined]
+        where = ([c.started_at >= since] if since else []) + [~placed]
         answered = c.answered_at.is_not(None)  # type: ignore[union-attr]
         booking_call = or_(c.outcome.in_(("booked", "rescheduled", "abandoned")),  # type: ignore[attr-defined]
                            and_(c.outcome.in_(("transferred", "callback")), c.handoff_reason == ""))  # type: ignore[attr-defined]
@@ -252,6 +254,7 @@ class RecordStore:
             by_outcome = dict(s.exec(select(c.outcome, func.count()).where(*where).group_by(c.outcome)).all())
             p50 = self._median(s, c.latency_p50_ms, where)
             surveyed, score = s.exec(select(func.count(c.survey_score), func.avg(c.survey_score)).where(*where)).one()
+            reminders = dict(s.exec(select(c.outcome, func.count()).where(*where[:-1], placed).group_by(c.outcome)).all())
         outcomes = {o: by_outcome.get(o, 0) for o in OUTCOMES}
         booked = outcomes["booked"] + outcomes["rescheduled"]
         return {
@@ -269,6 +272,7 @@ class RecordStore:
             "latency_p95_ms": p95,
             "survey_answers": surveyed,
             "survey_average": round(float(score), 2) if surveyed else None,
+            "reminder_calls": {o.removeprefix("reminder_"): n for o, n in sorted(reminders.items())},
         }
 
     @staticmethod

@@ -95,6 +95,7 @@ def test_the_patient_answers_hears_the_reminder_and_presses_1(placing_server, tm
     assert confirmed is not None and confirmed.via == "call", context
     record = next(c for c in server.wait_calls(1) if c.get("external_id", c["call_id"]) == rows[0].call_id
                   or c["call_id"] == rows[0].call_id)
+    assert record["outcome"] == "reminder_confirmed", context
     agent = [t["text"] for t in record["turns"] if t["speaker"] == "agent"]
     assert any("an AI" in t and "press 1" in t for t in agent) and any("is confirmed" in t for t in agent), agent
     assert not any("cleaning" in t.lower() for t in agent), agent  # the time only, never the service

@@ -181,7 +181,7 @@ def test_keypad_and_voice_confirm(cal):
         r.on_silence()  # nobody spoke first: the reminder anyway
         turn = r.on_dtmf(how) if how.isdigit() else r.on_caller(how)
         assert turn.hangup and "confirmed" in turn.text and confirmed == [b.id], how
-        assert r.result() == "confirmed" and r.summary()["outcome"] == "confirmed"
+        assert r.result() == "confirmed" and r.summary()["outcome"] == "reminder_confirmed"
         cal.cancel(b.id)
 
 
@@ -284,3 +284,19 @@ def test_no_call_is_placed_in_quiet_hours_it_waits_for_them_to_end(cal):
     cal.clock.now = NOW + timedelta(minutes=20)
     worker.run_once()
     assert [p.appointment_id for p in placed] == [jane.id]
+
+
+def test_the_report_counts_reminder_calls_apart_from_the_callers_calls(tmp_path):
+    import time
+
+    from tools.records import RecordStore
+    store = RecordStore(make_engine(f"sqlite:///{tmp_path / 'r.db'}"))
+    t = time.time() - 600
+    store.save({"call_id": "in", "started_at": t, "answered_at": t + 1, "ended_at": t + 60, "outcome": "booked",
+                "turns": [], "latency": [{"total_ms": 700}]})
+    for i, outcome in enumerate(("reminder_confirmed", "reminder_confirmed", "reminder_voicemail")):
+        store.save({"call_id": f"out{i}", "started_at": t + i, "answered_at": t + i, "ended_at": t + i + 30,
+                    "outcome": outcome, "turns": []})
+    r = store.report()
+    assert r["calls"] == 1 and r["answered"] == 1 and r["outcomes"]["booked"] == 1
+    assert r["reminder_calls"] == {"confirmed": 2, "voicemail": 1}
