@@ -298,3 +298,14 @@ def test_a_spelling_cut_short_by_the_recogniser_at_the_read_back_is_asked_again_
     assert "only caught A, D, D" in turn.text and conv.last_name.upper().startswith("ADEBAYO"), turn.text
     turn = conv.on_caller("A, D as in David, E, B as in Bravo, A, Y, O, C, O, L, E.")
     assert "A, D, E, B, A, Y, O" in turn.text
+
+
+def test_a_lone_lead_in_that_nothing_followed_gets_the_question_again_without_a_sorry():
+    # fernando-quintanilla, persona run 11: "..., between ten and twelve, I'd say." ended in a turn of
+    # its own ("I'd say.") after the offers, and got "Sorry, I didn't catch that."
+    conv = Conversation(CLINIC, model=None)
+    conv.greeting()
+    conv.on_caller("I'd like to book a cleaning.")
+    asked = conv.last_question
+    turn = conv.on_caller("I'd say.")
+    assert "sorry" not in turn.text.lower() and asked in turn.text and conv.misunderstandings == 0
