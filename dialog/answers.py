@@ -25,6 +25,9 @@ _WHY = {State.NAME: "It's so the clinic knows who the appointment is for.",
         State.NEW_PATIENT: "New patients get a little more time for the first visit."}
 
 
+SET_ASIDE = object()  # a spelling cut short, not taken (_spelling_cut_short)
+
+
 class Answers(OfferAnswers):
     def _apply_answer(self, r: Reading, text: str, acks: list[str]) -> AgentTurn | None:
         """The answer to the question that is open, by the state the call is in; None: nothing
@@ -302,6 +305,9 @@ class Answers(OfferAnswers):
     def _on_spelling(self, r: Reading, text: str, acks: list[str]) -> AgentTurn | None:
         """The letters of a name."""
         s = self.state
+        cut = self._spelling_cut_short(r, text, acks)  # asked again after a "no"
+        if cut is not None:
+            return None if cut is SET_ASIDE else cut
         return self._take_spelling(r, text, first=s == State.SPELLING_FIRST or self._means_first(text))
 
     def _on_spelling_check(self, r: Reading, text: str, acks: list[str]) -> AgentTurn | None:
@@ -315,16 +321,9 @@ class Answers(OfferAnswers):
             # spelling of a name of four or more; they do not replace it
             slots.pop("spelled")
             spelled = None
-        first = self._means_first(text)
-        current = names.letters(self.first_name if first else self.last_name)
-        if spelled and len(current) >= 6 and 2 * len(spelled) < len(current) and \
-                self.spell_attempts + 1 < MAX_SPELL_ATTEMPTS:
-            # "My last name is A, D as in David, E, B, ..." heard "My last name is A. D. D" (the
-            # recogniser stopped early): a third of the name is no correction of it; ask again
-            self.spell_attempts += 1
-            return self._ask(f"Sorry, I only caught {names.spell_out(spelled)}. Could you spell your "
-                             f"{'first' if first else 'last'} name again, letter by letter?", "spelling",
-                             state=State.SPELLING_FIRST if first else State.SPELLING, expect="spelling")
+        cut = self._spelling_cut_short(r, text, acks)
+        if cut is not None:
+            return None if cut is SET_ASIDE else cut
         again = spelled and spelled in (names.letters(self.last_name),
                                         names.letters(self.first_name) if self.first_spelled else None)
         if again and not self._means_first(text) and intent != "no":
@@ -354,6 +353,28 @@ class Answers(OfferAnswers):
                                  "letter by letter?", "spelling", state=State.SPELLING_FIRST if first else "spelling",
                                  expect="spelling")
         return None
+
+    def _spelling_cut_short(self, r: Reading, text: str, acks: list[str]) -> AgentTurn | object | None:
+        """A new spelling of a name already spelled, under half its length: "My last name is A, D as
+        in David, E, B, ..." heard "My last name is A. D. D" (the recogniser stopped early). A third
+        of the name is no correction of it: it is asked for again, or, with no attempt left, set
+        aside (SET_ASIDE): the name keeps its longer spelling, flagged for staff, and the call goes on."""
+        spelled = r.slots.get("spelled")
+        first = self._means_first(text)
+        current = names.letters(self.first_name if first else self.last_name)
+        if not (spelled and (self.first_spelled if first else self.name_spelled) and len(current) >= 6
+                and 2 * len(spelled) < len(current)):
+            return None
+        self.spell_attempts += 1
+        if self.spell_attempts >= MAX_SPELL_ATTEMPTS:
+            r.slots.pop("spelled")
+            self.name_unverified = True
+            acks.append("Thank you. I'll note the spelling for our staff to check.")
+            self.state = State.SPELLING_CHECK  # answered: the booking goes on from here
+            return SET_ASIDE
+        return self._ask(f"Sorry, I only caught {names.spell_out(spelled)}. Could you spell your "
+                         f"{'first' if first else 'last'} name again, letter by letter?", "spelling",
+                         state=State.SPELLING_FIRST if first else State.SPELLING, expect="spelling")
 
     def _on_email_check(self, r: Reading, text: str, acks: list[str]) -> AgentTurn | None:
         """The address read back: yes, a corrected address (read back again), or no."""

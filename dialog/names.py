@@ -355,7 +355,10 @@ def parse_spelling(text: str, letter_words: bool = False) -> str | None:
         runs.append("".join(letters))
     best = max(runs, key=len, default="")
     best = best.strip("-'")
-    # the recogniser looping ("Z as in Zebra. Y as in Yellow. Z as in Zebra. Y as in Yellow..."): once
+    # the recogniser looping ("Z as in Zebra. Y as in Yellow. Z as in Zebra. Y as in Yellow..."): once;
+    # nothing but the loop ("A. S. A. S. A. S. ..." for a spelled A, S, A, N, T, E...) is no spelling
+    if re.fullmatch(r"([A-Z]{1,3})\1{3,}[A-Z]{0,2}", best.replace("-", "")):
+        return None
     best = re.sub(r"([A-Z]{2,3})\1{2,}", r"\1", best)
     best = re.sub(r"([A-Z])\1{2,}", r"\1", best)  # "D, D, D, D, D...": no name has a letter three times running
     if best.startswith("ABCD"):

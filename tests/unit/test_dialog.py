@@ -309,3 +309,20 @@ def test_a_lone_lead_in_that_nothing_followed_gets_the_question_again_without_a_
     asked = conv.last_question
     turn = conv.on_caller("I'd say.")
     assert "sorry" not in turn.text.lower() and asked in turn.text and conv.misunderstandings == 0
+
+
+def test_a_recogniser_loop_is_no_spelling_and_a_re_spelling_cut_short_is_asked_again():
+    # kofi-asante-boateng, persona run 11: asked to spell his last name again, "A, S as in Sam, A, N, ..."
+    # was heard "My last name is A. S. A. S. A. S. ..." (Whisper looping), and "A, S, A" was stored
+    from dialog import names
+    assert names.parse_spelling("My last name is " + "A. S. " * 15 + "A.", letter_words=True) is None
+    conv = Conversation(CLINIC, model=None)
+    conv.greeting()
+    for line in ("Hi, I'd like a checkup. I'm Kofi Asante-Boateng.", "A, S, A, N, T, E, B, O, A, T, E, N, G.",
+                 "K, O, F, I.", "Actually, no."):
+        turn = conv.on_caller(line)
+    assert conv.state == "spelling", turn.text
+    turn = conv.on_caller("My last name is A. S. A.")
+    # that was the second try: the longer spelling stays, flagged for staff, and the booking goes on
+    assert conv.last_name.upper().startswith("ASANTE") and conv.name_unverified, turn.text
+    assert "note the spelling for our staff" in turn.text
