@@ -259,6 +259,10 @@ def is_common_first_name(first: str) -> bool:
     return first.lower() in COMMON_FIRST
 
 
+_BEFORE_LETTERS = {"it's", "its", "it", "is", "spelled", "spelt", "that's", "name's", "so", "um", "uh", "okay", "ok",
+                   "yes", "yeah", "sure"}  # words said just before the first letter of a spelling
+
+
 def parse_spelling(text: str, letter_words: bool = False) -> str | None:
     """Letters a caller spelled: "O K O N K W O", "O-K-O-N-K-W-O", "M as in Mike", "double L",
     "B for boy". None when the turn holds fewer than two spelled letters."""
@@ -316,6 +320,9 @@ def parse_spelling(text: str, letter_words: bool = False) -> str | None:
             letter = lw.replace("-", "").upper()
         elif lw in _SPELL_WORDS:
             letter = _SPELL_WORDS[lw]
+        elif lw in ("as", "ass", "es", "ess") and len(nxt) == 1 and nxt.isalpha() and not letters and \
+                (i == 0 or tokens[i - 1].lower() in _BEFORE_LETTERS) and i + 2 < len(tokens) and len(tokens[i + 2]) == 1:
+            letter = "S"  # "It's S, A, D, H, B, H" heard "It's as a D H B H": the letter said "ess"
         elif w.isupper() and 2 <= len(w) <= 4 and w.isalpha() and letters and i + 1 < len(tokens) and \
                 tokens[i + 1].isupper() and tokens[i + 1].isalpha() and 2 <= len(tokens[i + 1]) <= 4 and \
                 tokens[i + 1].lower() not in _LETTER_WORDS:

@@ -826,6 +826,8 @@ def test_a_cancel_asked_again_after_it_is_done_is_confirmed_not_searched_again_o
     ("Righted's LA KSHMI.", "LAKSHMI"),  # "Right, it's L, A, K, S, H, M, I"
     ("A, B, C, D, D, D, D, D, D, D, D, D, D, D, D, D.", None),  # the recogniser's prompt and a loop, nothing said
     ("Okay, so my last name is", None),  # cut off before the letters (this raised IndexError)
+    ("It's as a D H B H.", "SADHBH"),  # sadhbh-ni-fhlatharta, persona run 11: the S said "ess", heard "as"
+    ("It's the same as A N N A.", "ANNA"),  # "as" before letters, but not where a spelling begins
 ])
 def test_spelled_letters_as_the_recogniser_writes_them(heard, letters):
     from dialog.names import parse_spelling
