@@ -35,7 +35,11 @@ prefer free wondering number's phone's cell's she's he's they're we're you're i'
 driving walking working tired busy distracted outside waiting running late sick afraid glad happy apologies names
 lovely wonderful brilliant perfect ideal nice grand excellent amazing super smashing fantastic terrific helpful
 let's lets let
+upper lower left top bottom front side hurt hurts hurting pain painful ache aching sore broken broke cracked chipped
+swollen bleeding hole gum gums jaw mouth
 """.split())
+# contractions are no names: "Doesn't hurt." answering "Can I have your name?"
+_CONTRACTION = re.compile(r"[a-z]+(n't|'re|'ve|'ll|'d|'m)$")
 # introductions, strongest first: the words after one are the name
 _INTROS = [(re.compile(r"\b(?:my name is|my name's|my names|name is|name's|the name is|the name's|his name is|her name is|"
                        r"their name is|the patient is|patient's name is|you can call me|call me|speaking with|"
@@ -127,7 +131,7 @@ def _name_words(words: list[str], asked: bool = False) -> list[str]:
             if out and lw in ("well", "sorry", "actually"):
                 out = []  # "It's Olu, well, Oluwaseun": the name starts again
             continue
-        if lw in _NOT_NAME and lw not in _PARTICLES:
+        if lw in _NOT_NAME and lw not in _PARTICLES or _CONTRACTION.fullmatch(lw):
             break
         if len(lw) == 1 and lw not in ("o",) or re.fullmatch(r"[a-z](-[a-z])+", lw):  # spelled letters
             break
@@ -429,6 +433,22 @@ def reconcile(spelled: str, heard: str) -> str:
 def from_spelling(letters: str) -> str:
     """Spelled letters as a stored name: "OKONKWO" -> "Okonkwo", "AL-HASHIMI" -> "Al-Hashimi"."""
     return _title(letters.lower())
+
+
+# what people say before the letters of a spelling: "Sure, it's...", "Okay, so my last name is..."
+PRE_SPELLING = {"sure", "yes", "yeah", "yep", "ok", "okay", "alright", "right", "so", "well", "um", "uh", "er", "hmm",
+                 "oh", "it's", "its", "it", "is", "that's", "that", "my", "last", "first", "name", "surname", "family",
+                 "spelled", "spelt", "spell", "spells", "of", "course", "no", "problem", "ready", "let", "me", "see",
+                 "i", "the", "and", "certainly", "absolutely", "here", "goes", "we", "go", "then", "'s"}
+
+def said_before_letters(text: str) -> str:
+    """The word(s) said just before the first run of spelled letters, other than "sure, it's" and the
+    like: "Keohane. K, E, O, H" -> "Keohane"; "Sure, it's K, E" -> ""."""
+    words = re.findall(r"[A-Za-z']+", text)
+    for i in range(len(words) - 1):
+        if len(words[i]) == 1 and len(words[i + 1]) == 1:
+            return "".join(w for w in words[:i] if w.lower() not in PRE_SPELLING)
+    return ""
 
 
 def lone_letter(text: str) -> str | None:

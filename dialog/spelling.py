@@ -46,10 +46,22 @@ class Spelling:
             words = [w for w in rules.normalize(text).split() if w not in ("it's", "its", "that's", "um", "uh", "sure")]
             if len(words) == 1 and len(words[0]) >= 2 and words[0].isalpha():
                 spelled = words[0].upper()
+            elif first and self.state == State.SPELLING_FIRST and re.fullmatch(r"\W*[A-Z]\W*", text):
+                lone = re.sub(r"\W", "", text)  # "R." alone: the last letter of the last name, after a pause,
+                heard_first = names.letters(self._heard_name[0])  # or the first letter of the first name
+                if not self._goes_on_last(lone):
+                    if not self._spell_prefix and names.letters(self.last_name).endswith(lone) and \
+                            heard_first[:1] not in ("", lone):  # the name as heard had it already
+                        return self._ask(f"Thank you. {PROMPTS['spelling_first']}", "spelling",
+                                         state=State.SPELLING_FIRST, expect="spelling")
+                    return self._spelling_begun(self._spell_prefix + lone, first=True)
+                spelled = lone
         prefix, self._spell_prefix = self._spell_prefix, ""
         if spelled:
-            if prefix and not spelled.startswith(prefix):  # "F as in Frank" [pause] "E, R, N, A, N, D, O"
-                spelled = prefix + spelled
+            heard_first = names.letters(self._heard_name[0]) if first else ""
+            if prefix and not spelled.startswith(prefix) and not (
+                    heard_first and _like(prefix + spelled, heard_first) < _like(spelled, heard_first) >= 0.8):
+                spelled = prefix + spelled  # "F as in Frank" [pause] "E, R, N, A, N, D, O"; not "R" [pause] "Khaled"
             if first and self.state == State.SPELLING_FIRST and self.name_spelled and \
                     names.letters(spelled) == names.letters(self.last_name) and \
                     names.letters(self._heard_name[0]) != names.letters(spelled):
@@ -62,6 +74,12 @@ class Spelling:
                 self.last_name = names.from_spelling(names.letters(self.last_name) + spelled)
                 return self._ask(f"Thank you. {PROMPTS['spelling_first']}", "spelling", state=State.SPELLING_FIRST,
                                  expect="spelling")
+            said = names.said_before_letters(text)
+            if not first and len(said) >= 3:
+                # "It's Mansour: M, A, N, S, O, U": the name said with its letters is the freshest hearing
+                self._heard_name = (self._heard_name[0], said)
+                if not self.last_name:  # the spelling is checked against it as against a name heard before
+                    self.last_name = names.from_spelling(names.letters(said))
             heard = names.letters(self._heard_name[0 if first else 1] or (self.first_name if first else self.last_name))
             rest = heard[len(spelled):] if heard.startswith(spelled.upper()) else ""
             if len(rest) >= 3 and re.search(rf"\b{rest}\b", text, re.I):
@@ -81,10 +99,10 @@ class Spelling:
         so_far, more = names.letters(self.last_name), names.letters(spelled)
         if not heard_last or not so_far or len(so_far) >= len(heard_last):
             return False
-        def like(a: str, b: str) -> float:
-            return difflib.SequenceMatcher(None, a, b).ratio()
-        return like(so_far + more, heard_last) >= like(so_far, heard_last) + 0.25 and \
-            like(more, heard_first) < 0.5 and like(so_far + more, heard_last) >= 0.6
+        if len(more) <= 2 and so_far + more == heard_last:
+            return True  # "M, A, N, S, O, U, [pause] R" for Mansour, the R after the next question
+        return _like(so_far + more, heard_last) >= _like(so_far, heard_last) + 0.25 and \
+            _like(more, heard_first) < 0.5 and _like(so_far + more, heard_last) >= 0.6
 
     _heard_name = ("", "")
 
@@ -113,3 +131,7 @@ class Spelling:
             self.first_name = " ".join([self.first_name, *heard[:-1]]).strip()
             self.last_name = heard[-1]
         self.last_name, self.name_spelled = names.reconcile(value, self.last_name or value), True
+
+
+def _like(a: str, b: str) -> float:
+    return difflib.SequenceMatcher(None, a.upper(), b.upper()).ratio()

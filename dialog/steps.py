@@ -111,7 +111,11 @@ class Steps:
                                  state=State.WAITLIST_OFFER, expect="yes_no")
             return self._handoff("no availability found", "no_availability",
                                  preface="I'm sorry, I couldn't find an opening in the next few weeks.")
-        return self._present(self._pick_offers(slots), prefix=prefix)
+        offers = self._pick_offers(slots)
+        at = self.when.at
+        if at is not None and prefix == "I have" and not any(o.local_start.time().replace(tzinfo=None) == at for o in offers):
+            prefix = f"I don't have {spoken_time(at.strftime('%H:%M'))}. I have"  # "the 8:50 one": say so, then the nearest
+        return self._present(offers, prefix=prefix)
 
     # -- the waitlist ([waitlist] enabled: policy.waitlist_days > 0) ----------------------------
 

@@ -62,9 +62,11 @@ class TurnHints:
                 return 1500 if _before_spelling(partial) else 0
             # the name as heard before, or as said just now before its letters ("Keohane: K, E, O, H,
             # [pause] A, N, E"), however garbled, tells about how many letters are coming
-            expected = max(len(re.sub(r"[^A-Za-z]", "", heard)), len(_name_before_letters(partial)))
-            if so_far < max(3, expected - 1):
-                return 1000
+            expected = max(len(re.sub(r"[^A-Za-z]", "", heard)), len(names.said_before_letters(partial)))
+            if so_far < max(3, expected) or re.search(r"\b[A-Za-z][,-]\s*$", partial):
+                # short of the name, or the letters end on a comma ("M, A, N, S, O, U, [pause 1.2 s] R"
+                # for Mansour): people pause to think of the next letter
+                return 1600
             return 0
         if _spelling_goes_on(partial):  # "no, it's K, E, O, H, A, [pause] N..." at a read-back
             return 1000
@@ -101,11 +103,6 @@ class TurnHints:
         return False
 
 
-# what people say before the letters of a spelling: "Sure, it's...", "Okay, so my last name is..."
-_PRE_SPELLING = {"sure", "yes", "yeah", "yep", "ok", "okay", "alright", "right", "so", "well", "um", "uh", "er", "hmm",
-                 "oh", "it's", "its", "it", "is", "that's", "that", "my", "last", "first", "name", "surname", "family",
-                 "spelled", "spelt", "spell", "spells", "of", "course", "no", "problem", "ready", "let", "me", "see",
-                 "i", "the", "and", "certainly", "absolutely", "here", "goes", "we", "go", "then", "'s"}
 # a preposition that ends a phrase, not a sentence cut short: "spot on", "I'll type it in"
 _PARTICLE_BEFORE = {"spot", "bang", "dead", "right", "hold", "go", "come", "carry", "keep", "it", "me", "that", "them",
                     "this", "log", "pop", "fit", "squeeze", "type", "key", "punch", "put", "drop", "count"}
@@ -113,7 +110,7 @@ _PARTICLE_BEFORE = {"spot", "bang", "dead", "right", "hold", "go", "come", "carr
 
 def _before_spelling(text: str) -> bool:
     words = re.findall(r"[a-z']+", text.lower())
-    return len(words) <= 6 and all(w in _PRE_SPELLING for w in words)
+    return len(words) <= 6 and all(w in names.PRE_SPELLING for w in words)
 
 
 # a turn of only these words has not got to its point yet ("You know, [pause] that works for me")
@@ -149,16 +146,6 @@ def _sounds_unfinished(text: str) -> bool:
     if not words or words[-1] not in _UNFINISHED:
         return False
     return not (words[-1] in ("on", "in") and len(words) >= 2 and words[-2] in _PARTICLE_BEFORE)
-
-
-def _name_before_letters(text: str) -> str:
-    """The word(s) said just before the first run of spelled letters, other than "sure, it's" and the
-    like: "Keohane. K, E, O, H" -> "Keohane"; "Sure, it's K, E" -> ""."""
-    words = re.findall(r"[A-Za-z']+", text)
-    for i in range(len(words) - 1):
-        if len(words[i]) == 1 and len(words[i + 1]) == 1:
-            return "".join(w for w in words[:i] if w.lower() not in _PRE_SPELLING)
-    return ""
 
 
 def _spelling_goes_on(text: str) -> bool:

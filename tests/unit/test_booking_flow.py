@@ -700,14 +700,17 @@ def test_a_sentence_with_no_letters_at_the_spelling_question_ends_at_the_usual_p
     for turn in ("I come every six months.", "Fernando Quintanilla.", "Could you say that one more time?",
                  "I was hoping for next week in the afternoon."):
         assert c.wait_for_more(turn) == 0, turn
-    assert c.wait_for_more("Q as in Queen, U, I") == 1000  # mid-spelling
+    assert c.wait_for_more("Q as in Queen, U, I") == 1600  # mid-spelling
     # a last name not heard before, said just before its letters: about as many letters are coming
     c = conv(cal, spell_names=True)
     talk(c, "Hi, I need a checkup.", "It's Aoife.")
     assert c.state == "spelling" and not c.last_name
-    assert c.wait_for_more("Keohane. K, E, O, H.") == 1000  # aoife-keohane, persona run 9: cut after the H
-    assert c.wait_for_more("Gui Hien K. E. O. H.") == 1000  # the same, as Whisper heard it
+    assert c.wait_for_more("Keohane. K, E, O, H.") == 1600  # aoife-keohane, persona run 9: cut after the H
+    assert c.wait_for_more("Gui Hien K. E. O. H.") == 1600  # the same, as Whisper heard it
     assert c.wait_for_more("Keohane. K, E, O, H, A, N, E.") == 0
+    # khaled-mansour, CI: "M, A, N, S, O, U, [pause 1220 ms] R": one letter short, or a comma after the last
+    assert c.wait_for_more("It's Mansour: M, A, N, S, O, U.") == 1600
+    assert c.wait_for_more("Keohane. K, E, O, H, A, N, E,") == 1600
     assert c.wait_for_more("Sure, it's K, E, O.") == 0  # no name said: three letters may be all
     # a phrase ending on a particle is finished; one cut off on a preposition is not
     c = conv(cal)
@@ -1186,3 +1189,59 @@ def test_a_cancel_request_over_a_cut_read_back_hears_the_read_back_before_anythi
     again = c.on_caller("Please cancel my cleaning appointment, something came up.")
     assert "Shall I cancel it" in again.text and cal.get_booking(b.id).status == "booked", again.text
     assert c.on_caller("Yes.").intent == "cancelled" and cal.get_booking(b.id).status == "cancelled"
+
+
+def test_a_last_letter_after_a_pause_finishes_the_last_name_not_the_first(cal):
+    """khaled-mansour, CI: "It's Mansour: M, A, N, S, O, U, [pause 1220 ms] R" was cut before the R;
+    the R came after "And your first name?" and was lost ("Mansou" stored). The name said with the
+    letters tells the R belongs to the last name; a lone letter that does not finish it starts the
+    first name's spelling."""
+    c = conv(cal, spell_names=True)
+    talk(c, "Hi, my filling fell out.", "It's Khaled.", "It's Mansour: M, A, N, S, O, U,")
+    assert c.state == "spelling_first"
+    t = c.on_caller("R.")
+    assert c.state == "spelling_first" and "first name" in t.text and c.last_name == "Mansour"
+    t = c.on_caller("K, H, A, L, E, D.")
+    assert c.state == "spelling_check" and "M, A, N, S, O, U, R" in t.text and c.first_name == "Khaled"
+    c = conv(cal, spell_names=True)
+    talk(c, "Hi, I need a checkup.", "It's Rami.", "It's Mansour: M, A, N, S, O, U, R.")
+    assert c.on_caller("R.").text == "R, and then?"
+    talk(c, "A, M, I.")
+    assert c.first_name == "Rami" and c.last_name == "Mansour"
+    # the last name never said: the lone R starts the first name, until the letters that come are the first name as heard
+    c = conv(cal, spell_names=True)
+    talk(c, "Hi, I need a checkup.", "It's Khaled.", "M, A, N, S, O, U,")
+    assert c.on_caller("R.").text == "R, and then?"
+    talk(c, "K, H, A, L, E, D.")
+    assert c.first_name == "Khaled"
+
+
+@pytest.mark.parametrize("line", ["I need to come in. My filling fell out last night. Upper right. Doesn't hurt. "
+                                  "Just a hole there now.", "Doesn't hurt.", "Upper right.", "It's the lower left."])
+def test_a_description_of_the_problem_is_no_name(cal, line):
+    """khaled-mansour, CI: asked the name, the caller described the filling again; "Upper right."
+    was taken as the first name ("Thanks, Upper."), and "Doesn't hurt." as "Doesn'T Hurt"."""
+    from dialog.names import extract_name
+
+    assert extract_name(line, asked=True) is None
+    c = conv(cal, spell_names=True)
+    talk(c, "Hi, my filling fell out.")
+    assert c.state == "name"
+    c.on_caller(line)
+    assert not c.first_name and c.state == "name"
+
+
+def test_a_time_near_an_offer_is_that_offer_said_as_it_is(cal):
+    """khaled-mansour, CI: offered 8:45 and 10:50 (heard "8:50 and 9:45"), "I want the 8:50 one"
+    got "Sorry, I didn't catch that", then other times each time it was said again. A time with no
+    opening is said to have none; one within 10 minutes of an offer is that offer, read back."""
+    c = conv(cal)
+    talk(c, "Hi, I need a filling.", "Khaled Mansour.", "Yes.", "Thursday or Friday, any time.")
+    assert c.state == "offer"
+    t = c.on_caller("I want the 8:50 one, please.")
+    assert t.text.startswith("I don't have 8:50 AM. I have") and c.state == "offer"
+    near = [o for o in c.offered if abs(o.local_start.hour * 60 + o.local_start.minute - 530) <= 10]
+    assert len(near) == 1
+    t = c.on_caller("Put me down for 8:50 in the morning.")
+    said = near[0].local_start.strftime("%-I:%M")
+    assert c.state == "confirm" and t.text.startswith(f"The closest I have is {said} AM.") and c.chosen == near[0]
