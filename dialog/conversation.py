@@ -29,6 +29,7 @@ from .hours import DAY_NAMES
 from .prompts import FAILED, FILLER, PROMPTS, SORRY, UNCLEAR_LINE, AgentTurn  # noqa: F401
 from .respond import YES_NO_STATES, Policy
 from .states import State
+from .lookup import Lookup
 from .steps import NO_ANSWER, Steps
 from .turn_hints import TurnHints, _lead_in
 from .understand import Context, Reading, read
@@ -102,7 +103,7 @@ _NEW_REQUEST = ("book", "cancel", "reschedule", "check", "faq", "human", "billin
 
 
 @dataclass
-class Conversation(Policy, Steps, TurnHints):
+class Conversation(Policy, Steps, Lookup, TurnHints):
     clinic: ClinicFacts
     model: object | None = None  # a Scorer (llm.llama.LlamaLLM.score), or None: rules only
     calendar: object | None = None  # tools.calendar.Calendar

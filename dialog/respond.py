@@ -26,6 +26,9 @@ _READ_BACKS = (State.CONFIRM, State.CANCEL_CONFIRM, State.PHONE_CONFIRM, State.P
                State.KNOWN_CALLER, State.EMAIL_CHECK)
 YES_NO_STATES = (*_READ_BACKS, State.CALLBACK_OFFER, State.NEW_PATIENT, State.BOOK_OFFER, State.WAITLIST_OFFER,
                  State.REMINDER_CONSENT)
+# questions about something other than the day and time
+_ASKED_OTHER = (State.NAME, State.PHONE, State.PHONE_CONFIRM, State.PHONE_CHECK, State.KNOWN_CALLER, State.SPELLING,
+                State.SPELLING_FIRST, State.SPELLING_CHECK, State.EMAIL, State.INSURANCE, State.NEW_PATIENT)
 
 
 def spoken_email(address: str) -> str:
@@ -248,7 +251,10 @@ class Policy(Answers, Spelling):
                 self.q.appointment_type = slots["service"]
                 took = True
         if "when" in slots and self.state not in (State.OFFER, State.CONFIRM, State.DOB):
-            self.when = self.when.merged(slots["when"])
+            when = self.when.merged(slots["when"])
+            if when != self.when and not slots["when"].empty and self.state in _ASKED_OTHER and len(slots) == 1:
+                acks.append("Got it, I'll look for that.")  # "Thursday or Friday" at the phone question: kept, and said so
+            self.when = when
             took = True
         if self.state in (State.PHONE_CONFIRM, State.PHONE_CHECK, State.KNOWN_CALLER, State.SPELLING, State.SPELLING_FIRST,
                           State.SPELLING_CHECK, State.EMAIL, State.EMAIL_CHECK, State.INSURANCE) and r.intent in ("yes", "no", "give_info"):

@@ -1245,3 +1245,15 @@ def test_a_time_near_an_offer_is_that_offer_said_as_it_is(cal):
     t = c.on_caller("Put me down for 8:50 in the morning.")
     said = near[0].local_start.strftime("%-I:%M")
     assert c.state == "confirm" and t.text.startswith(f"The closest I have is {said} AM.") and c.chosen == near[0]
+
+
+def test_a_day_given_at_another_question_is_kept_and_said_to_be(cal):
+    """khaled-mansour: "Thursday or Friday, any time." answering "Is the number you're calling from
+    the best number?" was taken without a word, and the question came again as if unheard."""
+    c = conv(cal)
+    talk(c, "Hi, I need a filling.", "Khaled Mansour.")
+    assert c.state == "phone_confirm"
+    t = c.on_caller("Thursday or Friday, any time.")
+    assert t.text.startswith("Got it, I'll look for that. ") and c.state == "phone_confirm"
+    t = c.on_caller("Yes.")
+    assert c.state == "offer" and all(o.local_start.weekday() in (3, 4) for o in c.offered)
