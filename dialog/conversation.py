@@ -10,7 +10,10 @@ among closed options (model.py). Nothing is booked without a held slot this call
 a yes to the read-back in the caller's latest turn. New callers spell their last name (and a
 first name the recogniser may not know), which is read back; a spelling never confirmed is
 booked with an "unverified name" flag for staff.
-"""
+
+This module (about 440 lines) holds the frame, its save and restore, the model's consultation
+and the call's events (a turn, a key press, silence, a barge-in, the hang-up); the turn's policy is in respond.py, the answers in answers.py, offers.py and
+spelling.py, the calendar steps in steps.py and lookup.py."""
 
 from __future__ import annotations
 

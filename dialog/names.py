@@ -6,7 +6,10 @@ know) and stores what was spelled. This module finds a name in a turn ("this is 
 "first name Arjun, last name Mehta", or a bare name when one was asked for), refuses words that
 are not names ("thanks", "yes", "calling"), and reads spellings as Whisper writes them: "O K O
 N", "O-K-O-N", "O as in Oscar", "double L", "B for boy".
-"""
+
+One module on purpose (about 470 lines): finding a name and reading a spelling share their word
+lists (what is not a name, letter words, the spelling alphabets), and each is tuned against
+the other (a spelled "S" is not the name "Es")."""
 
 from __future__ import annotations
 

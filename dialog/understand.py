@@ -7,7 +7,10 @@ caller said is thrown away: the policy (conversation.py) takes what it needs. Wh
 (ctx.asked) only breaks ties: a bare "Kwame Mensah" is a name when a name was asked for, a bare
 "yes" answers the question that is open. The model is asked only when the rules find nothing
 (see conversation.py), and its proposals go through the same parsers.
-"""
+
+One module on purpose (about 440 lines): which extractor wins when two read the same words (a
+time or a pick, a name or a service) is decided here, in one place; the extractors themselves
+are in rules.py, parse.py, names.py and yesno.py."""
 
 from __future__ import annotations
 

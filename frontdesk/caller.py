@@ -3,7 +3,9 @@
 It places a real call, waits for the agent's greeting, speaks each --say line in a caller voice
 (hibari-tts, not the agent's Piper voice), waits for each reply, sends DTMF, hangs up, and then
 transcribes what it heard with Whisper on the caller's side.
-"""
+
+One module on purpose (about 450 lines): a test tool with one flow, from placing the call to
+the caller-side transcript; the simulated callers (persona/) build on it."""
 
 from __future__ import annotations
 

@@ -3,7 +3,9 @@ callback tasks for staff: callbacks.py).
 
 Every write that takes time on a provider's calendar claims granules in one transaction, so
 the database itself refuses a double booking, however many calls race for one slot.
-"""
+
+One module on purpose (about 430 lines): availability, holds, bookings, moves and cancellations
+all claim or release the same granules, and a change to one must be read against the others."""
 
 from __future__ import annotations
 

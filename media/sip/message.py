@@ -3,7 +3,10 @@
 Sans-IO: bytes in, :class:`Request` / :class:`Response` out, and back. Header names are
 case-insensitive, compact forms are expanded, folded lines are unfolded, unknown headers
 are kept in order, and size limits bound the memory a hostile message can take.
-"""
+
+One module on purpose (about 440 lines): the parser and the serializer are one grammar (start
+line, header fields, compact forms, name-addr and Via values, body framing, limits), read
+against each other."""
 
 from __future__ import annotations
 
