@@ -311,7 +311,7 @@ class Answers(OfferAnswers):
         of the name is no correction of it: it is asked for again, or, with no attempt left, set
         aside (SET_ASIDE): the name keeps its longer spelling, flagged for staff, and the call goes on."""
         spelled = r.slots.get("spelled")
-        first = self._means_first(text)
+        first = self._means_first(text) or self.state == State.SPELLING_FIRST
         current = names.letters(self.first_name if first else self.last_name)
         if not (spelled and (self.first_spelled if first else self.name_spelled) and len(current) >= 6
                 and 2 * len(spelled) < len(current)):

@@ -326,3 +326,16 @@ def test_a_recogniser_loop_is_no_spelling_and_a_re_spelling_cut_short_is_asked_a
     # that was the second try: the longer spelling stays, flagged for staff, and the booking goes on
     assert conv.last_name.upper().startswith("ASANTE") and conv.name_unverified, turn.text
     assert "note the spelling for our staff" in turn.text
+
+
+def test_a_short_first_name_spelling_is_no_cut_short_last_name():
+    # aoife-keohane, persona run 12: asked to spell her first name, "Right, it's A, O, [pause] I, F..."
+    # was heard "Okay, okay. Write a J-O." and got "Sorry, I only caught A, J, O. Could you spell your
+    # last name again?": the first name's letters were measured against the seven of KEOHANE
+    conv = Conversation(CLINIC, model=None)
+    conv.greeting()
+    for line in ("Hi, I'd like a cleaning.", "Aoife.", "Keohane. K, E, O, H, A, N, E."):
+        turn = conv.on_caller(line)
+    assert conv.state == "spelling_first", turn.text
+    turn = conv.on_caller("Okay, okay. Write a J-O.")
+    assert "last name again" not in turn.text and conv.last_name == "Keohane" and conv.first_name == "Ajo", turn.text
