@@ -103,8 +103,9 @@ class Policy(Answers, Spelling):
             if not self.task and self.state in (State.OPEN, State.ANYTHING_ELSE):
                 hello = "I'm well, thank you." if rules.asks_how_we_are(text) else "Hi!"
                 return self._ask(f"{hello} How can I help you today?", "greeting", state=State.OPEN)
-            # "Hello? Are you there?" mid-call: yes, and the question again
-            return self._say(AgentTurn(f"Yes, I'm here. {self.question_again()}", intent="still_here",
+            # "Hello? Are you there?" mid-call: yes, and the question again; "Okay, okay." only the question
+            here = "Yes, I'm here. " if re.search(r"\b(hello|hallo|hi|hey|there|anyone|anybody|someone|hear)\b", text, re.I) else ""
+            return self._say(AgentTurn(f"{here}{self.question_again()}", intent="still_here",
                                        expect="open" if self.state not in (State.PHONE, State.PHONE_CHECK) else "number"))
         if not (took or started or answers or unknown):
             if self.state in (State.SPELLING, State.SPELLING_FIRST):

@@ -339,3 +339,16 @@ def test_a_short_first_name_spelling_is_no_cut_short_last_name():
     assert conv.state == "spelling_first", turn.text
     turn = conv.on_caller("Okay, okay. Write a J-O.")
     assert "last name again" not in turn.text and conv.last_name == "Keohane" and conv.first_name == "Ajo", turn.text
+
+
+def test_are_you_there_gets_yes_i_am_here_and_a_bare_okay_only_the_question():
+    # abdulrahman-al-qahtani, persona run 12: "Okay, okay." at "Which one: the first ... or the
+    # second?" got "Yes, I'm here. Which one...", an answer to a question nobody asked
+    conv = Conversation(CLINIC, model=None)
+    conv.greeting()
+    conv.on_caller("Hi, I'd like to book a cleaning.")
+    asked = conv.last_question
+    turn = conv.on_caller("Hello? Are you there?")
+    assert turn.text.startswith("Yes, I'm here. ") and asked in turn.text
+    turn = conv.on_caller("Okay, okay.")
+    assert "I'm here" not in turn.text and asked in turn.text and conv.misunderstandings == 0
