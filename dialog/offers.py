@@ -140,7 +140,8 @@ class OfferAnswers:
             return self._offer_more()
         if len(self.offered) > 1 and (intent == "yes" or re.search(
                 r"\b(that|this|the) (one|time|slot)\b|\bthat'?s (fine|good|great|perfect)\b|\bthat works\b|"
-                r"\bsounds good\b|\bthe one with\b|\b(take|have|go with|do|book|want|grab) (that|this|it)\b", text, re.I)):
+                r"\bsounds good\b|\bthe one with\b|\b(take|have|go with|do|book|want|grab) (that|this|it)\b|"
+                r"^\W*(that|this)\W*$", text, re.I)):
             # "I'll take that one" with two on offer: ask which, rather than "sorry?" (once)
             if self.last_question != self._which_one():
                 sure = "Sure."

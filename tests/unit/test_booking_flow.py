@@ -1257,3 +1257,12 @@ def test_a_day_given_at_another_question_is_kept_and_said_to_be(cal):
     assert t.text.startswith("Got it, I'll look for that. ") and c.state == "phone_confirm"
     t = c.on_caller("Yes.")
     assert c.state == "offer" and all(o.local_start.weekday() in (3, 4) for o in c.offered)
+
+
+def test_a_bare_that_with_two_offers_gets_which_one_not_sorry(cal):
+    """ayesha-siddiqui, persona run 12: "That." (the rest of "that one" lost) got "Sorry, I didn't catch that." """
+    c = conv(cal)
+    talk(c, "Hi, I need a filling.", "Khaled Mansour.", "Yes.", "Thursday or Friday, any time.")
+    assert c.state == "offer" and len(c.offered) == 2
+    t = c.on_caller("That.")
+    assert t.text.startswith("Sure. Which one") and c.misunderstandings == 0, t.text

@@ -352,3 +352,4 @@ def test_are_you_there_gets_yes_i_am_here_and_a_bare_okay_only_the_question():
     assert turn.text.startswith("Yes, I'm here. ") and asked in turn.text
     turn = conv.on_caller("Okay, okay.")
     assert "I'm here" not in turn.text and asked in turn.text and conv.misunderstandings == 0
+
