@@ -34,7 +34,7 @@ from .respond import YES_NO_STATES, Policy
 from .states import State
 from .lookup import Lookup
 from .steps import NO_ANSWER, Steps
-from .turn_hints import TurnHints, _lead_in
+from .turn_hints import ACK_STATES, TurnHints, _lead_in, is_bare_ack
 from .understand import Context, Reading, read
 
 log = logging.getLogger("frontdesk.dialog")
@@ -354,9 +354,10 @@ class Conversation(Policy, Steps, Lookup, TurnHints):
             return self._not_understood("unclear")
         if self.state == State.SURVEY and not rules.is_emergency(text):
             return self._survey_answer(survey_score(text))
-        if _lead_in(text) and self.state != State.OPEN and not rules.is_aside(text):
-            # "I'd say." and then nothing (the rest of the sentence never came, or came before it):
-            # the question again, without a "sorry, I didn't catch that"
+        if (_lead_in(text) and self.state != State.OPEN or self.state in ACK_STATES and is_bare_ack(text)) \
+                and not rules.is_aside(text):
+            # "I'd say." or "Sure." and then nothing (the rest of the sentence never came, or came
+            # before it): the question again, without a "sorry, I didn't catch that"
             return self._say(AgentTurn(self.question_again(), intent="repeat", expect=self._last_expect))
         r = self.understand(text, confidence)
         if self._said_goodbye and r.intent not in _NEW_REQUEST and not r.slots.get("faq") and not r.slots.get("service"):

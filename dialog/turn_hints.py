@@ -68,6 +68,8 @@ class TurnHints:
                 # for Mansour): people pause to think of the next letter
                 return 1600
             return 0
+        if self.state in ACK_STATES and is_bare_ack(partial):
+            return 1500  # "What day would suit you?" "Sure. [pause] Whatever you have next week"
         if _spelling_goes_on(partial):  # "no, it's K, E, O, H, A, [pause] N..." at a read-back
             return 1000
         if rules.is_greeting_only(partial) and self.state in (State.OPEN, State.ANYTHING_ELSE) or rules.announces_question(partial):
@@ -125,6 +127,18 @@ _LEAD_INS = {"you know", "i'd say", "i would say", "let's see", "let me see", "h
              "quick question", "one more thing", "one more question", "another thing", "another question"}
 # said after a lead-in without finishing it: "I'd like to know, first of all."
 _LEAD_TAIL = re.compile(r"( (first of all|actually|also|too|as well|by the way|real quick|quickly|though|then))+$")
+
+
+# questions a bare "Sure." does not answer: it only says the answer is coming
+ACK_STATES = (State.WHEN, State.NAME, State.PHONE, State.EMAIL, State.DOB, State.SERVICE, State.REASON, State.INSURANCE)
+_BARE_ACK = re.compile(r"((sure|okay|ok|yeah|yes|yep|right|alright|all right|of course|certainly|no problem|"
+                       r"sure thing|um|uh|so|well)\s*)+")
+
+
+def is_bare_ack(text: str) -> bool:
+    """ "Sure.", "Okay, sure.", "Yeah, of course.": an acknowledgment with nothing after it."""
+    t = rules.normalize(text)
+    return bool(t) and bool(_BARE_ACK.fullmatch(t + " "))
 
 
 def _lead_in(text: str) -> bool:

@@ -1266,3 +1266,18 @@ def test_a_bare_that_with_two_offers_gets_which_one_not_sorry(cal):
     assert c.state == "offer" and len(c.offered) == 2
     t = c.on_caller("That.")
     assert t.text.startswith("Sure. Which one") and c.misunderstandings == 0, t.text
+
+
+def test_a_bare_sure_at_an_open_question_waits_and_is_no_misunderstanding(cal):
+    """babajide-ogunleye, persona run 12: "What day and time would work best for you?" "Sure."
+    [pause] got "Sorry, I didn't catch that." The answer is coming: the turn waits for it, and a
+    turn that ends there gets the question again, without a sorry."""
+    c = conv(cal)
+    talk(c, "Hi, I need a filling.", "Khaled Mansour.", "Yes.")
+    assert c.state == "when"
+    assert c.wait_for_more("Sure.") == 1500 and c.wait_for_more("Okay, sure.") == 1500
+    assert c.wait_for_more("Sure, next Tuesday.") == 0
+    t = c.on_caller("Sure.")
+    assert t.text == "What day and time would work best for you?" and c.misunderstandings == 0
+    talk(c, "Whatever you have next week, mornings, before 11 if you can.")
+    assert c.state == "offer"
