@@ -140,7 +140,10 @@ _ASKS_HOW = re.compile(r"\b(how'?s it going|how is it going|how are (you|ya|thin
 _ANNOUNCE = re.compile(r"^(so |well |um |uh |and |also |okay |oh )*((i'?ve|i have) (got )?(a|one|two|a couple of|a few|some|"
                        r"another|one more) (quick |little |small )?(questions?|things?)( for you| to ask)?|(a |one )?quick question|"
                        r"(two|a couple of|a couple|a few|couple of) (quick |more |other )?(questions|things)( actually)?|"
-                       r"(my|the) question is( this)?|one more thing|(one|another) (other )?thing|i was wondering|actually)$")
+                       r"(my|the) question is( this)?|one more thing|(one|another) (other )?thing|i was wondering|actually|"
+                       r"((there'?s |there is )?(one|another|the other|one more|a) thing |something )?"
+                       r"(i (wanted|want|would like|'?d like|need|needed|meant) to (check|ask|know|find out)( about)?)|"
+                       r"first of all|before (i forget|that|we start)|by the way)$")
 
 
 def is_greeting_only(text: str) -> bool:
@@ -307,8 +310,8 @@ def question_clauses(text: str) -> list[str]:
     out = []
     for p in parts:
         p = p.strip(" ,")
-        if not p or is_greeting_only(p) or _NOT_A_QUESTION.search(p) or _ONLY_ASK_LEAD.match(p):
-            continue
+        if not p or is_greeting_only(p) or _NOT_A_QUESTION.search(p) or _ONLY_ASK_LEAD.match(p) or announces_question(p):
+            continue  # "One thing I wanted to check, first of all, [are you taking new patients?]": the question is next
         core = _LEAD.sub("", p)
         if re.match(r"^\W*(how (do|should|shall|can) i (say|put) (it|this|that)?|what'?s the word|how to say)\b", core, re.I):
             continue  # "How do I say, [pause] morning?": the caller looking for words, not a question
@@ -440,7 +443,10 @@ def match_service(text: str, services) -> str | None:
                     best = key
     if best:
         return best[2]
-    stems = {_stem(w) for w in norm.split() if not _negated(norm, w)}
+    words = norm.split()
+    # a verb is no service: "I wanted to check, are you..." is not a checkup; "get checked" is
+    stems = {_stem(w) for i, w in enumerate(words) if not _negated(norm, w) and not (
+        i and words[i - 1] == "to" or i + 1 < len(words) and words[i + 1] in ("if", "whether", "that", "with", "about", "what"))}
     for service in services:
         for phrase in [service.name, *service.aliases]:
             words = normalize(phrase).split()

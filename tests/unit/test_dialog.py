@@ -353,3 +353,18 @@ def test_are_you_there_gets_yes_i_am_here_and_a_bare_okay_only_the_question():
     turn = conv.on_caller("Okay, okay.")
     assert "I'm here" not in turn.text and asked in turn.text and conv.misunderstandings == 0
 
+
+
+@pytest.mark.parametrize("line", ["One thing I wanted to check, first of all, are you taking new patients at the moment?",
+                                  "I wanted to ask, are you taking new patients?"])
+def test_a_question_announced_in_the_same_sentence_is_one_question(line):
+    # fatima-zahra-benali, persona run 12: "One thing I wanted to check, first of all, are you taking
+    # new patients?" got the answer, then "About your other question: I don't have that
+    # information" (the announcement taken for a second question), and "check" read as a checkup
+    from dialog.understand import read
+
+    conv = Conversation(CLINIC, model=None)
+    conv.greeting()
+    r = read(line, conv.context())
+    assert r.intent == "faq" and r.slots.get("faq") == ["new_patients"] and "service" not in r.slots, r
+    assert read("I need to get my teeth checked.", conv.context()).slots.get("service") == "checkup"
