@@ -361,8 +361,10 @@ class Policy(Answers, Spelling):
                 return self._ask(f"Could you spell your {'last ' if self.first_name and self.last_name else ''}name "
                                  "for me, with a word for each letter, like S as in Sam?", "spelling", state=State.SPELLING,
                                  expect="spelling")
-            if self.first_name and not self.first_spelled and not names.is_common_first_name(self.first_name) \
-                    and self.last_name:
+            if self.first_name and not self.first_spelled and self.last_name and (
+                    not names.is_common_first_name(self.first_name) or
+                    # "Kim Hygiene." for Hye-jin Kim, then "K, I, M": the name heard first was the last name
+                    names.letters(self.first_name) == names.letters(self.last_name)):
                 return self._ask(PROMPTS["spelling_first"], "spelling", state=State.SPELLING_FIRST, expect="spelling")
             return self._spelling_read_back()
         if not self.q.phone_number:

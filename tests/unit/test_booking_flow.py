@@ -1281,3 +1281,14 @@ def test_a_bare_sure_at_an_open_question_waits_and_is_no_misunderstanding(cal):
     assert t.text == "What day and time would work best for you?" and c.misunderstandings == 0
     talk(c, "Whatever you have next week, mornings, before 11 if you can.")
     assert c.state == "offer"
+
+
+def test_a_first_name_heard_that_is_the_spelled_last_name_is_asked_to_be_spelled(cal):
+    """hye-jin-kim, persona run 12: "Kim Hygiene." then "K as in Kilo, I, M" was read back as "I
+    have Kim, last name K, I, M": the name heard first was the last name; ask for the first name."""
+    c = conv(cal, spell_names=True)
+    talk(c, "Hi, I need a filling.", "Kim Hygiene.")
+    t = c.on_caller("Ah yes of course, it is K as in Kilo, I as in India, M as in Mike.")
+    assert c.state == "spelling_first" and "first name" in t.text
+    talk(c, "H, Y, E, J, I, N.")
+    assert c.state == "spelling_check" and c.last_name == "Kim" and c.first_name.lower() == "hyejin"
