@@ -49,7 +49,7 @@ _FRAME = ("state", "task", "task_done", "q", "first_name", "last_name", "name_sp
           "outcome", "provider", "sms_opt_out", "requests", "tool_calls", "history", "known_name", "_callback_topic",
           "policy", "lookup_phone", "lookup_tries", "_last_asked", "_asked_again", "_phone_digits", "_email_declined",
           "_email_checked", "_spell_prefix", "_spell_misses", "_last_said", "_last_full", "_last_expect", "_heard_name", "_readback_cut",
-          "waitlist_when", "waitlist_else", "_news_cut", "_said_goodbye")
+          "waitlist_when", "waitlist_else", "_news_cut", "_said_goodbye", "_booked_again")
 
 
 # where the model's reading of an unknown intent can change the reply: what the caller wants, or

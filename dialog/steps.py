@@ -272,8 +272,17 @@ class Steps:
         """The caller asks again for the booking this call just made (they did not hear it go
         through): say what is booked rather than book it twice."""
         b = self.booking
+        self._booked_again += 1
+        if self._booked_again >= 3:
+            # asked a third time (khaled-mansour, persona run 12: twenty times): no loop; the booking
+            # stands, the text confirmation says it again, and the call ends
+            from .conversation import AgentTurn
+            return self._say(AgentTurn(f"Your {b.service} is booked for {_when(b)}, and the text confirmation has "
+                                       "the details. Thank you for calling. Goodbye.", hangup=True, intent="goodbye"))
         return self._ask(f"You're already booked: your {b.service} with {b.provider} on {_when(b)}. "
                          "Is there anything else I can help with?", "booked", state=State.ANYTHING_ELSE)
+
+    _booked_again = 0
 
     # -- FAQ, handoff, goodbye -----------------------------------------------------------
 

@@ -900,6 +900,19 @@ def test_a_read_back_cut_short_is_not_agreed_to_and_the_same_booking_is_not_made
     assert c.task == "book" and not c.task_done
 
 
+def test_the_same_booking_asked_for_a_third_time_ends_the_call_not_a_loop(cal):
+    """khaled-mansour, persona run 12: the simulated caller's ears lost the read-back and it asked
+    for the booking twenty more times, each answered "You're already booked"."""
+    c = conv(cal)
+    talk(c, "I need a filling", "my name is Ann Lee", "yes", "Tuesday morning", "the first one", "Yes.")
+    assert len(cal.bookings()) == 1
+    for _ in range(2):
+        t = c.on_caller("I'd like to schedule, please. My filling fell out last night.")
+        assert t.text.startswith("You're already booked") and not t.hangup
+    t = c.on_caller("Can I come in and get seen? My filling fell out last night.")
+    assert t.hangup and "is booked for" in t.text and len(cal.bookings()) == 1 and c.outcome == "booked"
+
+
 def test_two_given_names_spelled_in_one_run_stay_two_words(cal):
     c = conv(cal, spell_names=True)
     c.caller_id = None
