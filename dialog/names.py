@@ -277,6 +277,10 @@ def parse_spelling(text: str, letter_words: bool = False) -> str | None:
     t = re.sub(r"\b([A-Za-z])\.(?=\s|$)", r"\1", t)
     # "T as in Tom" run together by the recogniser: "T-Asantom", "T Asintom"
     t = re.sub(r"\b([A-Z])[- ]?[Aa]s[- ]?(?:in|an|en)[- ]?([A-Za-z]{3,})\b", r"\1 as in \2", t)
+    # "M as in Mike" heard "Emma's and Mike": the letter's sound with the "as" run into it
+    t = re.sub(r"\b([A-Za-z]{1,5})'s\s+(?=(?:in|and|an)\s+([A-Z][a-z]{2,}))",
+               lambda m: f"{m.group(1)} as " if m.group(1).lower() in _LETTER_WORDS or m.group(1).lower() in ("emma", "ella")
+               or len(m.group(1)) == 1 else m.group(0), t)
     tokens = [w for w in re.split(r"[\s,;:.!?]+|(?<=[A-Za-z])-(?=[A-Za-z](?:\b|-))", t) if w]
     letters: list[str] = []
     runs: list[str] = []

@@ -368,3 +368,13 @@ def test_a_question_announced_in_the_same_sentence_is_one_question(line):
     r = read(line, conv.context())
     assert r.intent == "faq" and r.slots.get("faq") == ["new_patients"] and "service" not in r.slots, r
     assert read("I need to get my teeth checked.", conv.context()).slots.get("service") == "checkup"
+
+
+def test_a_letter_with_its_as_run_into_it_is_that_letter():
+    # maria-jose-ibarguengoitia, persona run 12: "M as in Mike, A, R, I, A" heard "Emma's and Mike, A,
+    # R, I, A" lost the M ("Ariajose" was stored)
+    from dialog.names import parse_spelling
+
+    assert parse_spelling("My first name is Emma's and Mike, A, R, I, A.", letter_words=True) == "MARIA"
+    assert parse_spelling("Ella's and Lima, E, E", letter_words=True) == "LEE"
+    assert parse_spelling("That's in Boston, A, B", letter_words=True) == "AB"  # "that's" is no letter
