@@ -102,7 +102,9 @@ _FAQ = {
     "parking": re.compile(r"\b(park|parking|car park|parking lot|garage)\b", re.I),
     "address": re.compile(r"\b(address|where are you|where you are|where is the (office|clinic)|where'?s the (office|clinic)|"
                           r"located|location|directions|find you|get there|get to you|which street|what street|"
-                          r"where exactly)\b", re.I),
+                          r"where exactly|are you (still |now )?(on|at|in) [\w ]*(street|st|road|rd|avenue|ave|lane|"
+                          r"drive|boulevard|square|place)|(what|which) (street )?number is (it|that|the (office|clinic))|"
+                          r"(have|did) you (moved|move))\b", re.I),
     "insurance": re.compile(r"\b(insurance|insurances|insured|in network|in-network|out of network|coverage|covered|"
                             r"accept .*(plan|coverage)|take .*(plan|coverage)|medicaid|medicare|delta|aetna|cigna|"
                             r"metlife|met life|blue cross|guardian|humana|united ?health\w*)\b", re.I),

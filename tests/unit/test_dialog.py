@@ -378,3 +378,13 @@ def test_a_letter_with_its_as_run_into_it_is_that_letter():
     assert parse_spelling("My first name is Emma's and Mike, A, R, I, A.", letter_words=True) == "MARIA"
     assert parse_spelling("Ella's and Lima, E, E", letter_words=True) == "LEE"
     assert parse_spelling("That's in Boston, A, B", letter_words=True) == "AB"  # "that's" is no letter
+
+
+def test_are_you_still_on_the_street_asks_for_the_address():
+    # roisin-geraghty, persona run 12: "Are you still on Maple Street? What number is it again?" got
+    # "I don't have that information" beside the parking answer
+    conv = Conversation(CLINIC, model=None)
+    conv.greeting()
+    turn = conv.on_caller("Two things, actually. First, are you still on Maple Street? What number is it again?")
+    assert "Maple Street" in turn.text and "don't have that information" not in turn.text, turn.text
+    assert rules.faq_topics("Have you moved?") == ["address"]
