@@ -153,7 +153,9 @@ class TurnTaking:
         # wall-clock time the caller stopped speaking: now minus the trailing silence
         self.utterance_wall[id(event)] = time.monotonic() - (event.detected_ms - event.end_ms) / 1000
         self.speech_ended = self.utterance_wall[id(event)]
-        self.caller_pause_ms = 0  # the turn that went on is over: the next one ends as usual
+        if self.caller_pause_ms:  # the turn that went on is over: the next one ends as usual, even one
+            self.caller_pause_ms = 0  # that starts before the agent's next question (persona run 12: 15
+            self.asked(self.expect)   # turns ended after 1.6 s that way)
         if self._overlap and not self._barged:
             if self.barge is None or not self._caller_heard:  # the agent's own echo or noise: never a turn
                 log.info("call %s: ignored %d ms of audio over the agent", self.call_id, event.end_ms - event.start_ms)
@@ -307,9 +309,15 @@ class TurnTaking:
         [1.2 s] I come every six months. [1.3 s] Next week, in the afternoon."). The turn they are
         going on with waits a little longer than that, up to PACE_MAX_MS, so that each sentence does
         not get its own reply; once it ends, the next turn ends as usual (a longer wait on every turn
-        would cost this caller that much on every reply). Yes/no and pick-one answers keep their
+        would cost this caller that much on every reply). A pause over PACE_MAX_MS less the margin
+        changes nothing: no wait worth its cost would span it. Yes/no and pick-one answers keep their
         short pause."""
-        self.caller_pause_ms = min(PACE_MAX_MS, gap_ms + PACE_MARGIN_MS)
+        if gap_ms + PACE_MARGIN_MS > PACE_MAX_MS:
+            # a pause longer than any wait worth its cost: waiting PACE_MAX_MS would not keep this
+            # caller's sentences together, it would only slow the reply (persona run 12: 16 turns)
+            log.info("call %s: the caller went on after %d ms; longer than a turn waits", self.call_id, gap_ms)
+            return
+        self.caller_pause_ms = gap_ms + PACE_MARGIN_MS
         self.asked(expect)
         log.info("call %s: the caller went on after %d ms; this turn ends after %d ms of silence",
                  self.call_id, gap_ms, self.endpointer.end_silence_ms)

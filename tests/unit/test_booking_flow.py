@@ -700,17 +700,17 @@ def test_a_sentence_with_no_letters_at_the_spelling_question_ends_at_the_usual_p
     for turn in ("I come every six months.", "Fernando Quintanilla.", "Could you say that one more time?",
                  "I was hoping for next week in the afternoon."):
         assert c.wait_for_more(turn) == 0, turn
-    assert c.wait_for_more("Q as in Queen, U, I") == 1600  # mid-spelling
+    assert c.wait_for_more("Q as in Queen, U, I") == 1300  # mid-spelling
     # a last name not heard before, said just before its letters: about as many letters are coming
     c = conv(cal, spell_names=True)
     talk(c, "Hi, I need a checkup.", "It's Aoife.")
     assert c.state == "spelling" and not c.last_name
-    assert c.wait_for_more("Keohane. K, E, O, H.") == 1600  # aoife-keohane, persona run 9: cut after the H
-    assert c.wait_for_more("Gui Hien K. E. O. H.") == 1600  # the same, as Whisper heard it
+    assert c.wait_for_more("Keohane. K, E, O, H.") == 1300  # aoife-keohane, persona run 9: cut after the H
+    assert c.wait_for_more("Gui Hien K. E. O. H.") == 1300  # the same, as Whisper heard it
     assert c.wait_for_more("Keohane. K, E, O, H, A, N, E.") == 0
     # khaled-mansour, CI: "M, A, N, S, O, U, [pause 1220 ms] R": one letter short, or a comma after the last
-    assert c.wait_for_more("It's Mansour: M, A, N, S, O, U.") == 1600
-    assert c.wait_for_more("Keohane. K, E, O, H, A, N, E,") == 1600
+    assert c.wait_for_more("It's Mansour: M, A, N, S, O, U.") == 1300
+    assert c.wait_for_more("Keohane. K, E, O, H, A, N, E,") == 1300
     assert c.wait_for_more("Sure, it's K, E, O.") == 0  # no name said: three letters may be all
     # a phrase ending on a particle is finished; one cut off on a preposition is not
     c = conv(cal)

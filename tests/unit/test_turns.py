@@ -63,7 +63,7 @@ def test_a_caller_who_went_on_after_a_long_pause_keeps_the_turn_through_the_next
 
     from dialog.conversation import Conversation
     from frontdesk.config import load_config
-    from frontdesk.turns import PACE_MAX_MS, TurnTaking
+    from frontdesk.turns import PACE_MARGIN_MS, PACE_MAX_MS, TurnTaking
 
     conv = Conversation(load_config(None).clinic, model=None)
     session = TurnTaking("t", types.SimpleNamespace(), conv, end_silence_ms=560, deliver=lambda u: None,
@@ -94,5 +94,9 @@ def test_a_caller_who_went_on_after_a_long_pause_keeps_the_turn_through_the_next
     assert utterances() == 1  # the turn they went on with: one turn
     session.asked("open")  # the agent answered it and asked again: the next turn ends as usual
     assert session.end_silence_for("open") == 560 and utterances() == 2
+    session.learn_pause(1250, "open")
+    assert utterances() == 1 and session.end_silence_for("open") == 560  # one-shot, even before the next question
     session.learn_pause(5000, "open")
-    assert session.end_silence_for("open") == PACE_MAX_MS  # a long silence is still the end of a turn
+    assert session.end_silence_for("open") == 560  # a pause longer than any worthwhile wait changes nothing
+    session.learn_pause(PACE_MAX_MS - PACE_MARGIN_MS, "open")
+    assert session.end_silence_for("open") == PACE_MAX_MS
