@@ -36,6 +36,7 @@ from .workers import SPECULATIVE, Overloaded
 log = logging.getLogger("frontdesk.call")
 ECHO_TAIL_MS = 350
 LONG_ANSWER_MS = 2000  # speech longer than this after a yes/no question is more than a yes or no
+SPECULATION_MS = 350  # about what the early transcript of a few seconds of speech takes here
 ANSWERED_SILENCE_MS = 300  # the end-of-turn pause after a whole answer (a full number, a name, a day)
 
 
@@ -210,8 +211,9 @@ class TurnTaking:
         if event.end_ms - event.start_ms > LONG_ANSWER_MS and \
                 self.endpointer.end_silence_ms <= self.end_silence_for("yes_no") < self.end_silence_ms:
             # more than a yes or a pick ("no, you've got it mixed up, it's K, E, O, H, A, [pause] N..."):
-            # the usual pause, so that the transcript can still say "wait for more" in time
-            self.endpointer.hold_open(self.end_silence_ms)
+            # the usual pause and the time the early transcript takes, so that it can still say
+            # "wait for more" in time (with the usual pause alone it lost that race now and then)
+            self.endpointer.hold_open(self.end_silence_ms + SPECULATION_MS)
         if self._speculation is not None:
             self._speculation.future.cancel()
         try:
