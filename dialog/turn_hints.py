@@ -27,6 +27,11 @@ class TurnHints:
         words = [w for w in rules.normalize(heard).split() if w not in own]
         if any_word_interrupts and words:
             return False
+        if self.state in (State.SPELLING, State.SPELLING_FIRST, State.SPELLING_CHECK) and words and \
+                all(len(w) == 1 and w.isalpha() for w in words) and len(words) <= 3:
+            # "K, H, A, L, E, [pause] D" with the reply to "K, H, A, L, E" begun: the last letters,
+            # not a murmur (they take the turn, and the session joins them to the spelling)
+            return False
         backchannel = rules.is_backchannel(" ".join(words)) or (short and (confidence < 0.45 or not rules.takes_turn(words)))
         if backchannel and agent_done and asked_yes_no and (yesno.is_yes(heard) or yesno.is_no(heard)):
             return False

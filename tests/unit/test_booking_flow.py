@@ -1305,3 +1305,14 @@ def test_a_first_name_heard_that_is_the_spelled_last_name_is_asked_to_be_spelled
     assert c.state == "spelling_first" and "first name" in t.text
     talk(c, "H, Y, E, J, I, N.")
     assert c.state == "spelling_check" and c.last_name == "Kim" and c.first_name.lower() == "hyejin"
+
+
+def test_a_last_letter_said_over_the_read_back_takes_the_turn(cal):
+    """khaled-mansour, e2e: "K, H, A, L, E, [pause 1.2 s] D" ended at the pause, and the D, said as
+    the read-back began, was taken for a murmur over it: "Khale" was booked."""
+    c = conv(cal, spell_names=True)
+    talk(c, "Hi, my filling fell out.", "It's Kaled Mansour.", "M, A, N, S, O, U, R.", "K, H, A, L, E.")
+    assert c.state == "spelling_check"
+    said = c.last_question
+    assert not c.is_backchannel("D.", 0.8, speaking=said, short=True, asked_yes_no=True, agent_done=False)
+    assert c.is_backchannel("Mhm.", 0.8, speaking=said, short=True, asked_yes_no=True, agent_done=False)
