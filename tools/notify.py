@@ -99,6 +99,12 @@ class Notifier:
                 + ("has been cancelled.\n" if cancelled else f"is confirmed.\n\n{self.clinic_name}\n{self.address}\n")
                 + "\nTo change it, call us back.\n")
         msg.set_content(body)
+        self._attach_ics(msg, b, cancelled)
+        self._send_email(msg)
+
+    def _attach_ics(self, msg: EmailMessage, b: Booking, cancelled: bool = False) -> None:
+        """The appointment as an iTIP invitation (.ics), the same event (UID and SEQUENCE) in the
+        confirmation and in each reminder, so a calendar client updates it instead of adding one."""
         with Session(self.calendar.engine, expire_on_commit=False) as s:
             from .schema import Appointment
             seq = s.get(Appointment, b.id).sequence
@@ -106,10 +112,9 @@ class Notifier:
                                   description=f"With {b.provider}", location=self.address, sequence=seq,
                                   status="CANCELLED" if cancelled else "CONFIRMED",
                                   organizer=msg["From"], attendee=b.email)
-        ics = to_ics(event, method="CANCEL" if cancelled else "REQUEST")
-        msg.add_attachment(ics, maintype="text", subtype="calendar", filename="appointment.ics",
-                           params={"method": "CANCEL" if cancelled else "REQUEST"})
-        self._send_email(msg)
+        method = "CANCEL" if cancelled else "REQUEST"
+        msg.add_attachment(to_ics(event, method=method), maintype="text", subtype="calendar",
+                           filename="appointment.ics", params={"method": method})
 
     def _send_email(self, msg: EmailMessage) -> None:
         with smtplib.SMTP(self.smtp.host, self.smtp.port, timeout=self.smtp.timeout_s) as smtp:
@@ -170,4 +175,5 @@ class Notifier:
             token = ConfirmLinks(self.calendar).make(b.id, b.start)
             link = f"\n\nTo confirm that you will come, open this link:\n{self.confirm_url}/confirm/{token}"
         msg.set_content(f"Hello {b.caller_name},\n\n{self._reminder_words(b)}{link}\n\n{self.clinic_name}\n{self.address}\n")
+        self._attach_ics(msg, b)
         self._send_email(msg)

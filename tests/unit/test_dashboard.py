@@ -645,7 +645,7 @@ def test_an_email_reminders_confirm_link_confirms_once_and_only_from_its_button(
                         LogSmsGateway(dash["cfg"].data_dir / "sms.jsonl"), confirm_url=base)
     start = appt.start.astimezone(timezone.utc).replace(tzinfo=None)
     notifier.handle_reminder_email({"appointment_id": appt.id, "before_min": 120, "start": start.isoformat()})
-    text = smtp.messages[-1].get_payload(decode=True).decode()
+    text = next(p for p in smtp.messages[-1].walk() if p.get_content_type() == "text/plain").get_payload(decode=True).decode()
     path = re.search(re.escape(base) + r"(/confirm/\S+)", text).group(1)
 
     def confirmation():

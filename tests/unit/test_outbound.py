@@ -246,7 +246,52 @@ Content-Length: 0
 """
 
 
-def with_sipp(tmp_path, scenario: str, ring_timeout_s: float = 30.0) -> list:
+def uas_challenges(status: int) -> str:
+    """A trunk or PBX that challenges the INVITE (401 as a PBX does, 407 as a proxy does), checks
+    the Digest response itself (sipp's verifyauth, password "s3cret"), then answers and hangs up.
+    A wrong response gets a 403, and the scenario then waits for a BYE that never comes: it fails."""
+    header = "WWW-Authenticate" if status == 401 else "Proxy-Authenticate"
+    answers = UAS_ANSWERS.split("\n", 2)[2]  # its INVITE onwards
+    return f"""<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="a trunk that challenges, checks the credentials and answers">
+  <recv request="INVITE" />
+  <send><![CDATA[
+SIP/2.0 {status} Authentication Required
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag00[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+{header}: Digest realm="trunk.example", nonce="5f1d2c3b4a", algorithm=MD5
+Content-Length: 0
+
+]]></send>
+  <recv request="ACK" />
+  <recv request="INVITE">
+    <action>
+      <verifyauth assign_to="authvalid" username="desk" password="s3cret" />
+      <ereg regexp=";tag=([^;> \r\n]+)" search_in="hdr" header="From:" assign_to="junk,ftag" />
+      <ereg regexp="sip:[^>; \r\n]+" search_in="hdr" header="Contact:" assign_to="contact" />
+    </action>
+  </recv>
+  <nop hide="true" test="authvalid" next="good" />
+  <send><![CDATA[
+SIP/2.0 403 Forbidden
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+]]></send>
+  <recv request="ACK" />
+  <recv request="BYE" timeout="500" />
+  <label id="good" />
+""" + answers.split("</recv>", 1)[1]
+
+
+def with_sipp(tmp_path, scenario: str, ring_timeout_s: float = 30.0, **credentials) -> list:
     """Place one call to sipp playing ``scenario``; the user agent's events, once the call is over."""
     path = tmp_path / "phone.xml"
     path.write_text(scenario)
@@ -259,7 +304,7 @@ def with_sipp(tmp_path, scenario: str, ring_timeout_s: float = 30.0) -> list:
     ua = UserAgent("127.0.0.1", sock.getsockname()[1])
     call = OutboundCall(target=f"sip:+12025550143@127.0.0.1:{port}", from_uri="<sip:frontdesk@127.0.0.1>",
                         contact=f"<sip:frontdesk@127.0.0.1:{sock.getsockname()[1]}>", offer=SDP,
-                        address=("127.0.0.1", port), ring_timeout_s=ring_timeout_s)
+                        address=("127.0.0.1", port), ring_timeout_s=ring_timeout_s, **credentials)
     events: list = []
     try:
         time.sleep(0.5)
@@ -298,3 +343,16 @@ def test_sipp_as_a_phone_that_never_answers(tmp_path):
     events = with_sipp(tmp_path, UAS_NEVER_ANSWERS, ring_timeout_s=2.0)
     assert [type(e).__name__ for e in events] == ["OutboundRinging", "OutboundFailed"], events
     assert events[-1].status == 487 and events[-1].reason == "no answer"
+
+
+def test_sipp_as_a_pbx_that_checks_the_digest_credentials(tmp_path):
+    """sipp's verifyauth reads only an Authorization header, the answer to a 401; the answer to a
+    proxy's 407 (Proxy-Authorization, the same Digest) is checked in
+    test_a_challenge_is_answered_once_with_the_trunks_credentials."""
+    events = with_sipp(tmp_path, uas_challenges(401), username="desk", password="s3cret")
+    assert [type(e).__name__ for e in events] == ["OutboundRinging", "OutboundAnswered", "CallEnded"], events
+
+
+def test_sipp_as_a_pbx_refuses_a_wrong_password(tmp_path):
+    with pytest.raises(AssertionError):  # sipp's own check fails the call: the response was wrong
+        with_sipp(tmp_path, uas_challenges(401), username="desk", password="wrong")

@@ -7,6 +7,7 @@ from datetime import date, datetime, time, timedelta
 
 from tools.calendar import Calendar, CallerInfo
 from tools.db import make_engine
+from tools.ics import parse_events
 from tools.notify import LogSmsGateway, Notifier, SmtpSettings
 from tools.outbox import OutboxWorker
 from tools.reminders import Reminders, ReminderSettings, in_quiet_hours
@@ -49,7 +50,7 @@ def texts(tmp_path) -> list[dict]:
 
 def test_each_reminder_goes_out_once_at_its_time_across_restarts_and_nodes(tmp_path, smtp):
     cal, clock, reminders, worker = setup(tmp_path, smtp.port)
-    book(cal)  # Thursday 09:00 New York = 14:00 UTC
+    b = book(cal)  # Thursday 09:00 New York = 14:00 UTC
     assert reminders.run_once() == 0  # Monday: nothing due yet
     clock.now = datetime(2026, 11, 24, 14, 0, 30)  # 48 h before
     assert reminders.run_once() == 1
@@ -64,6 +65,9 @@ def test_each_reminder_goes_out_once_at_its_time_across_restarts_and_nodes(tmp_p
     assert "root canal" not in sms["text"].lower() and "Patel" not in sms["text"]  # nothing about the visit
     (mail,) = smtp.messages
     assert mail["To"] == "pat@example.com" and mail["Subject"].startswith("Reminder: your appointment at Maple Street")
+    (ics,) = [p for p in mail.walk() if p.get_content_type() == "text/calendar"]  # the same event as the confirmation's
+    (event,) = parse_events(ics.get_payload(decode=True))
+    assert event["uid"] == cal.get_booking(b.id).uid and ics.get_param("method") == "REQUEST"
     clock.now = datetime(2026, 11, 26, 12, 0, 30)  # 2 h before, but 07:00 in New York: quiet hours
     assert reminders.run_once() == 0
     clock.now = datetime(2026, 11, 26, 13, 0, 30)  # 08:00: it goes out
