@@ -145,7 +145,8 @@ class CalDavSync:
                     log.warning("skipping unreadable CalDAV object %s: %s", href, exc)
                     continue
                 for ev in events:
-                    if ev["status"].upper() == "CANCELLED":
+                    if ev["status"].upper() == "CANCELLED" and not self._past_ours(ev["uid"]):
+                        self._remote_deleted(prov, href, stats)  # cancelled is gone (a past one of ours: late)
                         continue
                     seen.add(ev["uid"])
                     self._apply_remote(prov, href, ev, stats)
@@ -167,6 +168,12 @@ class CalDavSync:
             row.value = value
             s.add(row)
             s.commit()
+
+    def _past_ours(self, uid: str) -> bool:
+        """Whether ``uid`` is one of our booked appointments whose time has come."""
+        with Session(self.calendar.engine) as s:
+            appt = s.exec(select(Appointment).where(Appointment.uid == uid)).first()
+            return appt is not None and appt.status == "booked" and appt.start <= self.calendar.clock()
 
     def _remote_deleted(self, prov: Provider, href: str, stats: dict) -> None:
         with Session(self.calendar.engine, expire_on_commit=False) as s:
@@ -199,7 +206,9 @@ class CalDavSync:
                 return
             if appt.status == "booked" and appt.start <= self.calendar.clock():
                 # staff marked how one of our past appointments went, with a category in their calendar
-                marked = next((ATTENDANCE_CATEGORIES[c] for c in ev.get("categories", []) if c in ATTENDANCE_CATEGORIES), "")
+                # (or set its STATUS to CANCELLED: cancelled once it was too late to fill the time)
+                marked = next((ATTENDANCE_CATEGORIES[c] for c in ev.get("categories", []) if c in ATTENDANCE_CATEGORIES),
+                              "late_cancel" if ev["status"].upper() == "CANCELLED" else "")
                 if marked and marked != appt.attendance:
                     appt.attendance = marked
                     s.add(appt)

@@ -76,14 +76,20 @@ def test_server_down_bookings_wait_in_the_outbox_and_sync_later(tmp_path, radica
     assert sorted(e["uid"] for e in remote_events(radicale, "dr-patel")) == sorted(b.uid for b in made)
 
 
-def test_staff_deleting_our_appointment_cancels_it_here(tmp_path, radicale):
+def test_staff_deleting_or_cancelling_our_appointment_cancels_it_here(tmp_path, radicale):
     cal, sync, worker = setup(tmp_path, radicale.url)
     b = cal.book_slot(cal.find_slots("cleaning", date(2026, 11, 24))[0], CallerInfo("Pat Doe", "+12025550143"))
+    late = cal.book_slot(cal.find_slots("cleaning", date(2026, 11, 24))[0], CallerInfo("Sam Roe", "+12025550150"))
     worker.run_once()
     client = caldav.DAVClient(url=radicale.url, username="clinic", password="secret")
     client.calendar(url=radicale.url + "dr-patel/").event_by_uid(b.uid).delete()
     assert sync.pull()["cancelled"] == 1
     assert cal.get_booking(b.id).status == "cancelled"
+    event = client.calendar(url=radicale.url + "dr-patel/").event_by_uid(late.uid)
+    event.icalendar_component["status"] = "CANCELLED"  # how many calendar apps cancel: the event stays
+    event.save()
+    assert sync.pull()["cancelled"] == 1  # an incremental pull: the event changed, it was not deleted
+    assert cal.get_booking(late.id).status == "cancelled"
 
 
 def test_email_confirmation_with_ics_over_real_smtp_and_sms_log(tmp_path, smtp):
@@ -120,12 +126,13 @@ def test_smtp_down_confirmations_queue_and_retry(tmp_path):
     assert [p.attempts for p in worker.pending() if p.kind == "email"] == [2]
 
 
-def test_a_category_staff_put_on_a_past_appointment_marks_its_attendance(tmp_path, radicale):
+def test_a_category_or_status_staff_put_on_a_past_appointment_marks_its_attendance(tmp_path, radicale):
     from datetime import datetime
 
     cal, sync, worker = setup(tmp_path, radicale.url)
     sync.pull()
     b = cal.book_slot(cal.find_slots("cleaning", date(2026, 11, 24))[0], CallerInfo("Pat Doe", "+12025550143"))
+    late = cal.book_slot(cal.find_slots("cleaning", date(2026, 11, 24))[0], CallerInfo("Sam Roe", "+12025550150"))
     worker.run_once()
     sync.pull()
     cal.clock = lambda: datetime(2026, 11, 25, 12, 0)  # the day after the visit
@@ -136,6 +143,11 @@ def test_a_category_staff_put_on_a_past_appointment_marks_its_attendance(tmp_pat
     assert sync.pull().get("attendance") == 1
     assert cal.get_booking(b.id).attendance == "no_show"
     assert sync.pull().get("attendance") is None  # nothing new
+    event = client.calendar(url=radicale.url + "dr-patel/").event_by_uid(late.uid)
+    event.icalendar_component["status"] = "CANCELLED"  # staff: cancelled, but too late to fill the time
+    event.save()
+    assert sync.pull().get("attendance") == 1
+    assert cal.get_booking(late.id).attendance == "late_cancel" and cal.get_booking(late.id).status == "booked"
 
 
 def test_time_staff_free_in_caldav_is_offered_to_the_waitlist(tmp_path, radicale):
