@@ -140,15 +140,21 @@ class OfferAnswers:
             return self._offer_more()
         if len(self.offered) > 1 and (intent == "yes" or re.search(
                 r"\b(that|this|the) (one|time|slot)\b|\bthat'?s (fine|good|great|perfect)\b|\bthat works\b|"
-                r"\bsounds good\b|\bthe one with\b|\b(take|have|go with|do|book|want|grab) (that|this|it)\b|"
+                r"\bsounds good\b|\bthe one with\b|\b(take|have|go with|do|book|want|grab|prefer) (that|this|it)\b|"
                 r"^\W*(that|this)\W*$", text, re.I)):
-            # "I'll take that one" with two on offer: ask which, rather than "sorry?" (once)
+            # "I'll take that one" with two on offer: ask which, rather than "sorry?"
             if self.last_question != self._which_one():
                 sure = "Sure."
                 if re.search(r"\b(dr|doctor)\b", text, re.I) and len({o.provider for o in self.offered}) == 1:
                     # "the one with Dr. Adele" when both are with Dr. Patel: say so
                     sure = f"{'Both' if len(self.offered) == 2 else 'All'} are with {self.offered[0].provider}."
                 return self._ask(f"{sure} {self._which_one()}", "offer", state=State.OFFER, expect="choice")
+            # asked which, and again "that works for me": the first, read back for a yes or no, as a
+            # receptionist would (yaw-darko, persona run 13: "Which one?" twice, then a handoff)
+            turn = self._choose(self.offered[0])
+            if turn is not None:
+                acks.append("Let's say the first one.")
+                return turn
         return None
 
     def _which_one(self) -> str:

@@ -52,7 +52,8 @@ _CANCEL = re.compile(r"\b(cancel(?!lation (fee|policy|charge))\w*|call off|call 
                      r"(don'?t|do not|no longer) need (it|my|the) (\w+ ){0,2}appointment|take (it|me) off the (books|"
                      r"calendar|schedule)|won'?t be (able to )?(coming|making it)|(scrap|delete|drop) (my|the) (\w+ ){0,2}appointment)\b", re.I)
 _RESCHEDULE = re.compile(
-    r"\b(reschedul\w*|re-schedul\w*|re schedul\w*|re-?book\w*|"
+    r"\b(reschedul\w*|re-schedul\w*|re schedul\w*|re-?book\w*|postpon\w*|"
+    r"put (off )?(my|the) (\w+ ){0,2}(appointment|appt|visit|booking|cleaning|checkup|check up|filling|exam)( off)?|"
     # "The checkup appointment I've got booked clashes with work now."
     r"(my|the) (\w+ ){0,2}(appointment|appt|booking|visit)\b.{0,40}\b(clash(es|ing)?|conflicts?|collides?) with|"
     r"(move|switch|change|push|shift|bump|swap|rearrange) (my|the|our|his|her|that|this) (\w+ ){0,2}(appointment|appt|visit|"

@@ -1272,6 +1272,30 @@ def test_a_day_given_at_another_question_is_kept_and_said_to_be(cal):
     assert c.state == "offer" and all(o.local_start.weekday() in (3, 4) for o in c.offered)
 
 
+def test_that_works_again_after_which_one_reads_back_the_first(cal):
+    """yaw-darko, persona run 13: "Give me that time." "Which one...?" "That works for me." got
+    "Sorry, I didn't catch that", "I'd prefer that, please." a handoff."""
+    c = conv(cal)
+    talk(c, "I'd like a cleaning", "my name is Ann Lee", "yes")
+    t = c.on_caller("Monday afternoon")
+    assert c.state == "offer" and len(c.offered) == 2
+    first = c.offered[0]
+    t = c.on_caller("Give me that time.")
+    assert t.text.startswith("Sure. Which one")
+    t = c.on_caller("That works for me.")
+    assert t.intent == "read_back" and c.chosen == first and t.text.startswith("Let's say the first one."), t.text
+    assert c.misunderstandings == 0
+    t = c.on_caller("No, the second one.")
+    assert c.state != "booked" and c.booking is None
+
+
+def test_i_d_prefer_that_with_two_offers_asks_which(cal):
+    c = conv(cal)
+    talk(c, "I'd like a cleaning", "my name is Ann Lee", "yes", "Monday afternoon")
+    t = c.on_caller("I'd prefer that, please.")
+    assert t.text.startswith("Sure. Which one"), t.text
+
+
 def test_a_bare_that_with_two_offers_gets_which_one_not_sorry(cal):
     """ayesha-siddiqui, persona run 12: "That." (the rest of "that one" lost) got "Sorry, I didn't catch that." """
     c = conv(cal)

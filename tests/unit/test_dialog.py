@@ -168,7 +168,10 @@ def test_name_s_written_names_by_the_recogniser_is_not_the_first_name(heard, nam
                                   "My appointment on Friday no longer works.",
                                   "The time for my cleaning appointment doesn't suit me now.",
                                   # yaw-darko, persona run 9 ("Can we move it?" was lost): a new booking was made
-                                  "Hello, good day to you. The checkup appointment I've got booked clashes with work now."])
+                                  "Hello, good day to you. The checkup appointment I've got booked clashes with work now.",
+                                  # yaw-darko, persona run 13: after a handoff, a new checkup was booked
+                                  "I'd like to postpone my checkup appointment, please.",
+                                  "Could I put my cleaning off until next month?"])
 def test_an_appointment_whose_time_no_longer_works_is_a_reschedule(line):
     assert rules.request_kind(line) == "reschedule"
     assert rules.request_kind("I need an appointment, my tooth does not work right.") == "book"
