@@ -356,6 +356,12 @@ class Answers(OfferAnswers):
         """A number said in pieces across turns ("two oh two" [pause] "five five five..."): the
         digits so far are kept and read back, and the caller goes on."""
         digits = parse.spoken_digits(text)
+        if self._phone_tail:  # asked for the three digits between the two groups heard
+            tail, self._phone_tail = self._phone_tail, ""
+            if len(digits) == 3:
+                digits += tail
+            else:  # the whole number again, or something else: taken as it is
+                self._phone_digits = ""
         so_far = self._phone_digits + digits
         if not digits or len(so_far) > 11:
             self._phone_digits = ""
@@ -368,6 +374,13 @@ class Answers(OfferAnswers):
         if len(so_far) >= 10:
             self._phone_digits = ""
             return None
+        if len(digits) == 7 and not self._phone_digits and [len(g) for g in re.findall(r"\d+", text)] == [3, 4]:
+            # "It's five one two, that's my cell. [pause] five five five [pause] zero one six three"
+            # heard "It's 512, that's my cell. 0163": the recogniser lost the middle group (persona
+            # run 13, five times, each answered "only seven digits" and said again the same way)
+            self._phone_digits, self._phone_tail = digits[:3], digits[3:]
+            return self._ask(f"I heard {' '.join(digits[:3])}, then {' '.join(digits[3:])}. What are the three "
+                             "digits in between?", "phone_partial", state=State.PHONE, expect="number")
         if len(digits) >= 7 and not self._phone_digits:
             # most of a number in one breath: a digit was lost, not a number said in pieces
             return self._ask(f"I heard {parse.speak_phone(digits)}, which is only {len(digits)} digits. Could you say the "
@@ -376,6 +389,7 @@ class Answers(OfferAnswers):
         return self._ask(f"{parse.speak_phone(so_far)}, and then?", "phone_partial", state=State.PHONE, expect="number")
 
     _phone_digits = ""
+    _phone_tail = ""  # the last four digits, when the three between them and the area code are asked for
 
     def _chosen_asked_back(self, text: str, slots: dict) -> AgentTurn | None:
         """At the read-back, "Is that Thursday the 10th?" about the time being booked: yes, it is."""

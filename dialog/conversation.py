@@ -47,7 +47,7 @@ _FRAME = ("state", "task", "task_done", "q", "first_name", "last_name", "name_sp
           "name_verified", "name_unverified", "spell_attempts", "phone_source", "when", "offered", "seen_slot_ids", "declined_ids",
           "hold", "chosen", "target_booking", "booking", "last_question", "misunderstandings", "failed_in_a_row",
           "outcome", "provider", "sms_opt_out", "requests", "tool_calls", "history", "known_name", "_callback_topic",
-          "policy", "lookup_phone", "lookup_tries", "_last_asked", "_asked_again", "_phone_digits", "_email_declined",
+          "policy", "lookup_phone", "lookup_tries", "_last_asked", "_asked_again", "_phone_digits", "_phone_tail", "_email_declined",
           "_email_checked", "_spell_prefix", "_spell_misses", "_last_said", "_last_full", "_last_expect", "_heard_name", "_readback_cut",
           "waitlist_when", "waitlist_else", "_news_cut", "_said_goodbye", "_booked_again")
 

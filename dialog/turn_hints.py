@@ -53,6 +53,9 @@ class TurnHints:
         a greeting ("Hi. [pause] This is..."). 0: done."""
         if self.state in (State.PHONE, State.PHONE_CHECK):
             digits = parse.spoken_digits(partial)
+            if self.state == State.PHONE and 0 < len(digits) and \
+                    len(self._phone_digits + digits + (self._phone_tail if len(digits) == 3 else "")) >= 10:
+                return 0  # the rest of a number begun in an earlier turn ("202" ... "555 0137"), or its middle
             # half a number, also in a correction ("no, it's 202 555, [pause] 0143")
             if 0 < len(digits) < 10 and (not rules.normalize(partial).startswith("no") or len(digits) >= 3):
                 return 2500

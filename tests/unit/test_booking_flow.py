@@ -606,8 +606,30 @@ def test_a_number_said_in_pieces_is_collected_and_read_back(cal):
     assert c.state == "phone"
     t = c.on_caller("Oh, um, two zero two.")
     assert t.intent == "phone_partial" and "2 0 2" in t.text and c.misunderstandings == 0
+    assert c.wait_for_more("five five five, zero one three") == 2500  # still short of ten
+    assert c.wait_for_more("five five five, zero one three seven") == 0  # the rest of it
     t = c.on_caller("five five five, zero one three seven")
     assert c.q.phone_number == "+12025550137" and t.intent == "phone_check"
+
+
+def test_a_number_heard_without_its_middle_group_asks_for_the_three_digits(cal):
+    """joaquin-arrieta and pham-thu-ha, persona run 13: "It's five one two, that's my cell. [pause]
+    five five five [pause] zero one six three" heard "It's 512, that's my cell. 0163", answered "only
+    seven digits, say the whole number again" and said again the same way, up to four times."""
+    c = conv(cal)
+    talk(c, "book a checkup", "my name is Ann Lee", "no")
+    t = c.on_caller("It's 512, that's my cell. 0163")
+    assert t.text == "I heard 5 1 2, then 0 1 6 3. What are the three digits in between?" and c.state == "phone"
+    assert c.wait_for_more("Five five five.") == 0  # the number is whole: no 2.5 s wait for more digits
+    t = c.on_caller("Five five five.")
+    assert c.q.phone_number == "+15125550163" and t.intent == "phone_check"
+    c = conv(cal)
+    talk(c, "book a checkup", "my name is Ann Lee", "no", "It's 512, that's my cell. 0163")
+    t = c.on_caller("It's 512 555 0163.")  # the whole number instead
+    assert c.q.phone_number == "+15125550163" and t.intent == "phone_check"
+    c = conv(cal)
+    talk(c, "book a checkup", "my name is Ann Lee", "no")
+    assert "only 7 digits" in c.on_caller("It's 5125550.").text  # one run of digits: a digit was lost anywhere
 
 
 def test_an_appointment_not_found_by_number_is_found_by_the_spelled_last_name(cal):
